@@ -1,0 +1,553 @@
+//! Result types and their codecs: the type registry and [`TypeInfo`].
+//!
+//! Built-in types: `json` (serde_json), `binary` (postcard; `pickle` is an alias, the role
+//! pickle plays in fluidml), `text` (a UTF-8 string) and `bytes` (raw `Vec<u8>`). Custom types
+//! register save and load functions over `Write`/`Read` ([`TypeInfo::custom`]) or over a file
+//! system path ([`TypeInfo::custom_path`], for stores that have paths).
+//!
+//! Invariants: decoding never panics; a Rust type that does not fit the stored type is
+//! [`Error::WrongRustType`] or [`Error::Decode`]; an unregistered type name is
+//! [`Error::UnknownType`]. A registry is shared by its clones, so a type registered later is
+//! visible to every promise and file made from the store.
+
+use std::any::{Any, TypeId, type_name};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use serde::Serialize;
+use serde::de::{DeserializeOwned, IntoDeserializer};
+
+use crate::error::{Error, Result};
+
+/// Type name of the built-in JSON type.
+pub const JSON: &str = "json";
+/// Type name of the built-in binary (postcard) type.
+pub const BINARY: &str = "binary";
+/// fluidml's name for its binary type; an alias of [`BINARY`].
+pub const PICKLE: &str = "pickle";
+/// Type name of the built-in UTF-8 text type.
+pub const TEXT: &str = "text";
+/// Type name of the built-in raw bytes type.
+pub const BYTES: &str = "bytes";
+
+type SaveStream = dyn Fn(&dyn Any, &mut dyn Write) -> io::Result<()> + Send + Sync;
+type LoadStream = dyn Fn(&mut dyn Read) -> io::Result<Box<dyn Any>> + Send + Sync;
+type SavePath = dyn Fn(&dyn Any, &Path) -> io::Result<()> + Send + Sync;
+type LoadPath = dyn Fn(&Path) -> io::Result<Box<dyn Any>> + Send + Sync;
+
+#[derive(Clone)]
+enum Codec {
+    Json,
+    Binary,
+    Text,
+    Bytes,
+    Stream {
+        rust_type: &'static str,
+        type_id: TypeId,
+        save: Arc<SaveStream>,
+        load: Arc<LoadStream>,
+    },
+    Path {
+        rust_type: &'static str,
+        type_id: TypeId,
+        save: Arc<SavePath>,
+        load: Arc<LoadPath>,
+    },
+}
+
+/// How values of one result type are saved and loaded (fluidml's `TypeInfo`).
+#[derive(Clone)]
+pub struct TypeInfo {
+    name: String,
+    extension: String,
+    is_binary: bool,
+    codec: Codec,
+}
+
+impl fmt::Debug for TypeInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TypeInfo")
+            .field("name", &self.name)
+            .field("extension", &self.extension)
+            .field("is_binary", &self.is_binary)
+            .field("needs_path", &self.needs_path())
+            .finish()
+    }
+}
+
+impl TypeInfo {
+    fn builtin(name: &str, extension: &str, is_binary: bool, codec: Codec) -> Self {
+        TypeInfo {
+            name: name.to_owned(),
+            extension: extension.to_owned(),
+            is_binary,
+            codec,
+        }
+    }
+
+    /// A custom type whose values of Rust type `T` are written to and read from a stream.
+    ///
+    /// `extension` is the file extension stores with paths use (without the dot);
+    /// `is_binary` says whether the bytes are binary or text.
+    pub fn custom<T: Any>(
+        name: &str,
+        extension: &str,
+        is_binary: bool,
+        save: impl Fn(&T, &mut dyn Write) -> io::Result<()> + Send + Sync + 'static,
+        load: impl Fn(&mut dyn Read) -> io::Result<T> + Send + Sync + 'static,
+    ) -> Self {
+        let save: Arc<SaveStream> = Arc::new(move |value: &dyn Any, w: &mut dyn Write| match value
+            .downcast_ref::<T>()
+        {
+            Some(v) => save(v, w),
+            None => Err(io::Error::other("value of the wrong Rust type")),
+        });
+        let load: Arc<LoadStream> =
+            Arc::new(move |r: &mut dyn Read| load(r).map(|v| Box::new(v) as Box<dyn Any>));
+        TypeInfo {
+            name: name.to_owned(),
+            extension: extension.to_owned(),
+            is_binary,
+            codec: Codec::Stream {
+                rust_type: type_name::<T>(),
+                type_id: TypeId::of::<T>(),
+                save,
+                load,
+            },
+        }
+    }
+
+    /// A custom type whose save and load functions work on a file-system path (a file or a
+    /// directory they create), for stores that have paths (fluidml's `needs_path=True`).
+    /// Stores without paths reject it with [`Error::NeedsPath`].
+    pub fn custom_path<T: Any>(
+        name: &str,
+        extension: &str,
+        is_binary: bool,
+        save: impl Fn(&T, &Path) -> io::Result<()> + Send + Sync + 'static,
+        load: impl Fn(&Path) -> io::Result<T> + Send + Sync + 'static,
+    ) -> Self {
+        let save: Arc<SavePath> =
+            Arc::new(
+                move |value: &dyn Any, p: &Path| match value.downcast_ref::<T>() {
+                    Some(v) => save(v, p),
+                    None => Err(io::Error::other("value of the wrong Rust type")),
+                },
+            );
+        let load: Arc<LoadPath> =
+            Arc::new(move |p: &Path| load(p).map(|v| Box::new(v) as Box<dyn Any>));
+        TypeInfo {
+            name: name.to_owned(),
+            extension: extension.to_owned(),
+            is_binary,
+            codec: Codec::Path {
+                rust_type: type_name::<T>(),
+                type_id: TypeId::of::<T>(),
+                save,
+                load,
+            },
+        }
+    }
+
+    /// The type's name, e.g. `json`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file extension (without the dot) stores with paths give its values.
+    pub fn extension(&self) -> &str {
+        &self.extension
+    }
+
+    /// Whether values are binary (as opposed to text).
+    pub fn is_binary(&self) -> bool {
+        self.is_binary
+    }
+
+    /// Whether save and load work on a path rather than a stream.
+    pub fn needs_path(&self) -> bool {
+        matches!(self.codec, Codec::Path { .. })
+    }
+
+    fn wrong_type<T>(&self, expected: &'static str) -> Error {
+        Error::WrongRustType {
+            type_name: self.name.clone(),
+            expected,
+            found: type_name::<T>(),
+        }
+    }
+
+    fn encode_error(&self, reason: impl fmt::Display) -> Error {
+        Error::Encode {
+            type_name: self.name.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn decode_error(&self, reason: impl fmt::Display) -> Error {
+        Error::Decode {
+            type_name: self.name.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn needs_path_error(&self, store: &'static str) -> Error {
+        Error::NeedsPath {
+            type_name: self.name.clone(),
+            store,
+        }
+    }
+
+    /// Encodes a serde value: built-in types through serde, custom stream types through
+    /// their save function (if `T` is their Rust type).
+    ///
+    /// # Errors
+    /// [`Error::Encode`], [`Error::WrongRustType`], or [`Error::NeedsPath`] for path types.
+    pub fn encode<T: Serialize + Any>(&self, value: &T) -> Result<Vec<u8>> {
+        match &self.codec {
+            Codec::Json => serde_json::to_vec(value).map_err(|e| self.encode_error(e)),
+            Codec::Binary => postcard::to_stdvec(value).map_err(|e| self.encode_error(e)),
+            Codec::Text => {
+                if let Some(s) = (value as &dyn Any).downcast_ref::<String>() {
+                    return Ok(s.clone().into_bytes());
+                }
+                match serde_json::to_value(value).map_err(|e| self.encode_error(e))? {
+                    serde_json::Value::String(s) => Ok(s.into_bytes()),
+                    _ => Err(self.wrong_type::<T>(type_name::<String>())),
+                }
+            }
+            Codec::Bytes => match (value as &dyn Any).downcast_ref::<Vec<u8>>() {
+                Some(bytes) => Ok(bytes.clone()),
+                None => Err(self.wrong_type::<T>(type_name::<Vec<u8>>())),
+            },
+            Codec::Stream { .. } | Codec::Path { .. } => self.encode_custom(value),
+        }
+    }
+
+    /// Encodes a value of a custom stream type (no serde needed).
+    ///
+    /// # Errors
+    /// [`Error::WrongRustType`] if `T` is not the type's Rust type (built-in types need
+    /// [`TypeInfo::encode`]); [`Error::NeedsPath`] for path types; [`Error::Encode`] if the
+    /// save function fails.
+    pub fn encode_custom<T: Any>(&self, value: &T) -> Result<Vec<u8>> {
+        match &self.codec {
+            Codec::Stream {
+                rust_type,
+                type_id,
+                save,
+                ..
+            } => {
+                if *type_id != TypeId::of::<T>() {
+                    return Err(self.wrong_type::<T>(rust_type));
+                }
+                let mut out = Vec::new();
+                save(value, &mut out).map_err(|e| self.encode_error(e))?;
+                Ok(out)
+            }
+            Codec::Path { .. } => Err(self.needs_path_error("an in-memory encoder")),
+            _ => Err(self.wrong_type::<T>("a serde type (use save, not save_custom)")),
+        }
+    }
+
+    /// Decodes stored bytes into `T`.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] if the bytes do not decode into `T`; [`Error::WrongRustType`] if `T`
+    /// cannot hold this type at all; [`Error::NeedsPath`] for path types.
+    pub fn decode<T: DeserializeOwned + Any>(&self, bytes: &[u8]) -> Result<T> {
+        match &self.codec {
+            Codec::Json => serde_json::from_slice(bytes).map_err(|e| self.decode_error(e)),
+            Codec::Binary => {
+                let (value, rest) =
+                    postcard::take_from_bytes(bytes).map_err(|e| self.decode_error(e))?;
+                if rest.is_empty() {
+                    Ok(value)
+                } else {
+                    Err(self.decode_error(format!(
+                        "{} trailing bytes after the value; was it saved as another Rust type?",
+                        rest.len()
+                    )))
+                }
+            }
+            Codec::Text => {
+                let text = std::str::from_utf8(bytes).map_err(|e| self.decode_error(e))?;
+                let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+                    text.into_deserializer();
+                T::deserialize(de).map_err(|e| self.decode_error(e))
+            }
+            Codec::Bytes => downcast(Box::new(bytes.to_vec()))
+                .ok_or_else(|| self.wrong_type::<T>(type_name::<Vec<u8>>())),
+            Codec::Stream { .. } | Codec::Path { .. } => self.decode_custom(bytes),
+        }
+    }
+
+    /// Decodes stored bytes of a custom stream type into `T` (no serde needed).
+    ///
+    /// # Errors
+    /// As [`TypeInfo::decode`].
+    pub fn decode_custom<T: Any>(&self, mut bytes: &[u8]) -> Result<T> {
+        match &self.codec {
+            Codec::Stream {
+                rust_type,
+                type_id,
+                load,
+                ..
+            } => {
+                if *type_id != TypeId::of::<T>() {
+                    return Err(self.wrong_type::<T>(rust_type));
+                }
+                let value = load(&mut bytes).map_err(|e| self.decode_error(e))?;
+                downcast(value).ok_or_else(|| self.wrong_type::<T>(rust_type))
+            }
+            Codec::Path { .. } => Err(self.needs_path_error("an in-memory decoder")),
+            _ => Err(self.wrong_type::<T>("a serde type (use load, not load_custom)")),
+        }
+    }
+
+    /// Saves a value of a path type to `path` with the type's save function.
+    ///
+    /// # Errors
+    /// [`Error::WrongRustType`] if `T` is not the type's Rust type or the type is not a path
+    /// type; [`Error::Encode`] if the save function fails.
+    pub fn save_to_path<T: Any>(&self, value: &T, path: &Path) -> Result<()> {
+        match &self.codec {
+            Codec::Path {
+                rust_type,
+                type_id,
+                save,
+                ..
+            } => {
+                if *type_id != TypeId::of::<T>() {
+                    return Err(self.wrong_type::<T>(rust_type));
+                }
+                save(value, path).map_err(|e| self.encode_error(format!("{}: {e}", path.display())))
+            }
+            _ => Err(self.wrong_type::<T>("a path type (see TypeInfo::custom_path)")),
+        }
+    }
+
+    /// Loads a value of a path type from `path` with the type's load function.
+    ///
+    /// # Errors
+    /// As [`TypeInfo::save_to_path`], with [`Error::Decode`] for a failing load function.
+    pub fn load_from_path<T: Any>(&self, path: &Path) -> Result<T> {
+        match &self.codec {
+            Codec::Path {
+                rust_type,
+                type_id,
+                load,
+                ..
+            } => {
+                if *type_id != TypeId::of::<T>() {
+                    return Err(self.wrong_type::<T>(rust_type));
+                }
+                let value = load(path)
+                    .map_err(|e| self.decode_error(format!("{}: {e}", path.display())))?;
+                downcast(value).ok_or_else(|| self.wrong_type::<T>(rust_type))
+            }
+            _ => Err(self.wrong_type::<T>("a path type (see TypeInfo::custom_path)")),
+        }
+    }
+}
+
+fn downcast<T: Any>(value: Box<dyn Any>) -> Option<T> {
+    value.downcast::<T>().ok().map(|b| *b)
+}
+
+/// The result types a store knows, by name. Clones share one registry.
+#[derive(Clone)]
+pub struct TypeRegistry {
+    types: Arc<RwLock<BTreeMap<String, Arc<TypeInfo>>>>,
+}
+
+impl fmt::Debug for TypeRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl Default for TypeRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TypeRegistry {
+    /// A registry with the built-in types `json`, `binary` (alias `pickle`), `text`, `bytes`.
+    pub fn new() -> Self {
+        let builtins = [
+            TypeInfo::builtin(JSON, "json", false, Codec::Json),
+            TypeInfo::builtin(BINARY, "bin", true, Codec::Binary),
+            TypeInfo::builtin(PICKLE, "p", true, Codec::Binary),
+            TypeInfo::builtin(TEXT, "txt", false, Codec::Text),
+            TypeInfo::builtin(BYTES, "bytes", true, Codec::Bytes),
+        ];
+        let types = builtins
+            .into_iter()
+            .map(|t| (t.name.clone(), Arc::new(t)))
+            .collect();
+        TypeRegistry {
+            types: Arc::new(RwLock::new(types)),
+        }
+    }
+
+    /// Registers a custom type.
+    ///
+    /// # Errors
+    /// [`Error::TypeAlreadyRegistered`] if the name is taken (built-in names included).
+    pub fn register(&self, info: TypeInfo) -> Result<()> {
+        // A panic elsewhere while holding the lock cannot leave the map half-updated (every
+        // update is one insert), so a poisoned lock is safe to use.
+        let mut types = self.types.write().unwrap_or_else(PoisonError::into_inner);
+        if types.contains_key(&info.name) {
+            return Err(Error::TypeAlreadyRegistered {
+                type_name: info.name,
+            });
+        }
+        types.insert(info.name.clone(), Arc::new(info));
+        Ok(())
+    }
+
+    /// The type registered under `name`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownType`] if there is none.
+    pub fn get(&self, name: &str) -> Result<Arc<TypeInfo>> {
+        let types = self.types.read().unwrap_or_else(PoisonError::into_inner);
+        types.get(name).cloned().ok_or_else(|| Error::UnknownType {
+            type_name: name.to_owned(),
+        })
+    }
+
+    /// The registered type names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let types = self.types.read().unwrap_or_else(PoisonError::into_inner);
+        types.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Metrics {
+        acc: f64,
+        epochs: u32,
+    }
+
+    #[test]
+    fn builtin_types_round_trip() -> Result<()> {
+        let reg = TypeRegistry::new();
+        let m = Metrics {
+            acc: 0.5,
+            epochs: 3,
+        };
+        for t in [JSON, BINARY, PICKLE] {
+            let info = reg.get(t)?;
+            assert_eq!(info.decode::<Metrics>(&info.encode(&m)?)?, m);
+        }
+        let text = reg.get(TEXT)?;
+        assert_eq!(text.decode::<String>(&text.encode(&"héllo")?)?, "héllo");
+        let bytes = reg.get(BYTES)?;
+        assert_eq!(
+            bytes.decode::<Vec<u8>>(&bytes.encode(&vec![0u8, 255])?)?,
+            [0, 255]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn wrong_rust_types_are_typed_errors() -> Result<()> {
+        let reg = TypeRegistry::new();
+        let json = reg.get(JSON)?;
+        let stored = json.encode(&"a string")?;
+        assert!(matches!(
+            json.decode::<Metrics>(&stored),
+            Err(Error::Decode { .. })
+        ));
+        let bytes = reg.get(BYTES)?;
+        assert!(matches!(
+            bytes.decode::<String>(b"x"),
+            Err(Error::WrongRustType { .. })
+        ));
+        assert!(matches!(
+            reg.get(TEXT)?.encode(&5u32),
+            Err(Error::WrongRustType { .. })
+        ));
+        assert!(matches!(
+            reg.get(BINARY)?.decode::<u8>(&[1, 2, 3]),
+            Err(Error::Decode { .. })
+        ));
+        assert!(matches!(reg.get("npy"), Err(Error::UnknownType { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn custom_types_register_once_and_check_their_rust_type() -> Result<()> {
+        let reg = TypeRegistry::new();
+        let csv = TypeInfo::custom::<Vec<u32>>(
+            "csv",
+            "csv",
+            false,
+            |v, w| {
+                let line: Vec<String> = v.iter().map(u32::to_string).collect();
+                w.write_all(line.join(",").as_bytes())
+            },
+            |r| {
+                let mut s = String::new();
+                r.read_to_string(&mut s)?;
+                s.split(',')
+                    .map(|x| x.parse().map_err(io::Error::other))
+                    .collect()
+            },
+        );
+        reg.register(csv.clone())?;
+        assert!(matches!(
+            reg.register(csv),
+            Err(Error::TypeAlreadyRegistered { .. })
+        ));
+        let info = reg.get("csv")?;
+        let stored = info.encode_custom(&vec![1u32, 2, 3])?;
+        assert_eq!(stored, b"1,2,3");
+        assert_eq!(info.decode_custom::<Vec<u32>>(&stored)?, [1, 2, 3]);
+        assert!(matches!(
+            info.decode_custom::<String>(&stored),
+            Err(Error::WrongRustType { .. })
+        ));
+        assert!(matches!(
+            info.decode_custom::<Vec<u32>>(b"1,x"),
+            Err(Error::Decode { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn path_types_need_a_path() -> Result<()> {
+        let info = TypeInfo::custom_path::<String>(
+            "dir",
+            "",
+            true,
+            |v, p| std::fs::write(p, v),
+            |p| std::fs::read_to_string(p),
+        );
+        assert!(info.needs_path());
+        assert!(matches!(
+            info.encode(&"x".to_owned()),
+            Err(Error::NeedsPath { .. })
+        ));
+        let dir = tempfile::tempdir().map_err(|source| Error::Stream {
+            op: "create a temporary directory",
+            source,
+        })?;
+        let path = dir.path().join("v");
+        info.save_to_path(&"kept".to_owned(), &path)?;
+        assert_eq!(info.load_from_path::<String>(&path)?, "kept");
+        Ok(())
+    }
+}

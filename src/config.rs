@@ -1,0 +1,303 @@
+//! Unique configs: the JSON object that identifies one run of a task.
+//!
+//! Invariants: a [`UniqueConfig`] is always a JSON object whose canonical form (RFC 8785, see
+//! `canonical.rs`) exists; equality, hashing and the run key depend only on that canonical
+//! form, so key order and `1` versus `1.0` never matter. The subset relation compares
+//! top-level members by their canonical text.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::canonical;
+
+/// Why a value is not a valid unique config.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The config is valid JSON but not an object.
+    #[error("a unique config must be a JSON object, not {found}")]
+    NotObject {
+        /// What it was instead (`an array`, `a number`, ...).
+        found: &'static str,
+    },
+    /// A number in the config is NaN or infinite.
+    #[error("config value `{path}` is not a finite number; configs must be finite JSON")]
+    NotFinite {
+        /// Where the value sits, e.g. `optim.lr`.
+        path: String,
+    },
+    /// An integer that canonical JSON would change (it has no exact IEEE-754 double).
+    #[error(
+        "config value `{path}` is the integer {value}, which canonical JSON (RFC 8785) would \
+         change to {canonical}; store it as a string or write {canonical}"
+    )]
+    InexactInteger {
+        /// Where the value sits.
+        path: String,
+        /// The integer as written.
+        value: String,
+        /// What canonical JSON would make of it.
+        canonical: String,
+    },
+    /// The config text is not JSON.
+    #[error(
+        "config is not valid JSON ({reason}); configs are JSON objects such as {{\"lr\": 0.01}} \
+         (NaN and Infinity are not JSON)"
+    )]
+    Json {
+        /// What the parser reported.
+        reason: String,
+    },
+}
+
+/// The configuration that identifies one run of a task, e.g. `{"lr": 0.01, "seed": 3}`.
+///
+/// Build one from a `serde_json::Value` object ([`UniqueConfig::new`], or `TryFrom`) or from
+/// JSON text ([`UniqueConfig::parse`], or `FromStr`). Two configs are equal when their
+/// canonical forms are, so `{"b":1,"a":2.0}` equals `{"a":2,"b":1}`.
+#[derive(Clone)]
+pub struct UniqueConfig {
+    map: Map<String, Value>,
+    canonical: String,
+    /// Top-level members as (key, canonical value text), sorted like the canonical form.
+    members: Vec<(String, String)>,
+}
+
+impl UniqueConfig {
+    /// Validates `value` and computes its canonical form.
+    ///
+    /// # Errors
+    /// [`ConfigError::NotObject`] unless `value` is an object; [`ConfigError::InexactInteger`]
+    /// for integers that canonical JSON would change (beyond what a double holds exactly).
+    pub fn new(value: Value) -> Result<Self, ConfigError> {
+        match value {
+            Value::Object(map) => Self::from_map(map),
+            other => Err(ConfigError::NotObject {
+                found: kind_of(&other),
+            }),
+        }
+    }
+
+    /// Like [`UniqueConfig::new`] for a map that is already an object.
+    ///
+    /// # Errors
+    /// As [`UniqueConfig::new`].
+    pub fn from_map(map: Map<String, Value>) -> Result<Self, ConfigError> {
+        let mut members = Vec::with_capacity(map.len());
+        for (key, value) in canonical::sorted_members(&map) {
+            let mut text = String::new();
+            canonical::write_value(&mut text, value, &canonical::member_path("", key))?;
+            members.push((key.clone(), text));
+        }
+        let mut canonical = String::from("{");
+        for (i, (key, value)) in members.iter().enumerate() {
+            if i > 0 {
+                canonical.push(',');
+            }
+            canonical::write_value(&mut canonical, &Value::String(key.clone()), "")?;
+            canonical.push(':');
+            canonical.push_str(value);
+        }
+        canonical.push('}');
+        Ok(UniqueConfig {
+            map,
+            canonical,
+            members,
+        })
+    }
+
+    /// Parses JSON text.
+    ///
+    /// # Errors
+    /// [`ConfigError::Json`] if the text is not JSON (this includes `NaN`, `Infinity` and
+    /// numbers too large for a double), then as [`UniqueConfig::new`].
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| ConfigError::Json {
+            reason: e.to_string(),
+        })?;
+        Self::new(value)
+    }
+
+    /// The empty config `{}`.
+    pub fn empty() -> Self {
+        UniqueConfig {
+            map: Map::new(),
+            canonical: "{}".to_owned(),
+            members: Vec::new(),
+        }
+    }
+
+    /// The config as given (before canonicalization).
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.map
+    }
+
+    /// The config as a JSON value (a clone of [`UniqueConfig::as_map`]).
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.map.clone())
+    }
+
+    /// The canonical (RFC 8785) text: what run keys are computed from.
+    pub fn canonical(&self) -> &str {
+        &self.canonical
+    }
+
+    /// The value of a top-level key.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.map.get(key)
+    }
+
+    /// Number of top-level keys.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether the config is `{}`.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Whether every top-level key of `self` is in `other` with a canonically equal value
+    /// (fluidml's subset rule). Every config is a subset of itself; `{}` of every config.
+    pub fn is_subset_of(&self, other: &UniqueConfig) -> bool {
+        if self.members.len() > other.members.len() {
+            return false;
+        }
+        let mut theirs = other.members.iter();
+        // Both lists are sorted the same way, so one merge pass suffices.
+        'ours: for (key, value) in &self.members {
+            for (their_key, their_value) in theirs.by_ref() {
+                if their_key == key {
+                    if their_value == value {
+                        continue 'ours;
+                    }
+                    return false;
+                }
+            }
+            return false;
+        }
+        true
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl PartialEq for UniqueConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.canonical == other.canonical
+    }
+}
+
+impl Eq for UniqueConfig {}
+
+impl std::hash::Hash for UniqueConfig {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.canonical.hash(state);
+    }
+}
+
+impl fmt::Debug for UniqueConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UniqueConfig({})", self.canonical)
+    }
+}
+
+/// Displays the canonical form.
+impl fmt::Display for UniqueConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.canonical)
+    }
+}
+
+impl FromStr for UniqueConfig {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<Value> for UniqueConfig {
+    type Error = ConfigError;
+    fn try_from(value: Value) -> Result<Self, ConfigError> {
+        Self::new(value)
+    }
+}
+
+impl Serialize for UniqueConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.map.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for UniqueConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = Map::<String, Value>::deserialize(d)?;
+        Self::from_map(map).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cfg(v: Value) -> Result<UniqueConfig, ConfigError> {
+        UniqueConfig::new(v)
+    }
+
+    #[test]
+    fn key_order_and_number_spelling_do_not_matter() -> Result<(), ConfigError> {
+        let a = UniqueConfig::parse(r#"{"b":1,"a":2.0}"#)?;
+        let b = cfg(json!({"a": 2, "b": 1}))?;
+        assert_eq!(a, b);
+        assert_eq!(a.canonical(), r#"{"a":2,"b":1}"#);
+        Ok(())
+    }
+
+    #[test]
+    fn non_objects_and_bad_text_are_rejected() {
+        assert_eq!(
+            cfg(json!([1])),
+            Err(ConfigError::NotObject { found: "an array" })
+        );
+        assert!(matches!(
+            UniqueConfig::parse(r#"{"lr": NaN}"#),
+            Err(ConfigError::Json { .. })
+        ));
+        assert!(matches!(
+            UniqueConfig::parse(r#"{"lr": 1e400}"#),
+            Err(ConfigError::Json { .. })
+        ));
+        assert!(matches!(
+            UniqueConfig::parse(r#"{"a": {"seed": 9007199254740993}}"#),
+            Err(ConfigError::InexactInteger { path, .. }) if path == "a.seed"
+        ));
+    }
+
+    #[test]
+    fn subset_compares_top_level_members_canonically() -> Result<(), ConfigError> {
+        let small = cfg(json!({"lr": 1.0, "opt": {"b": 1, "a": 2}}))?;
+        let big = cfg(json!({"opt": {"a": 2, "b": 1}, "lr": 1, "seed": 3}))?;
+        assert!(small.is_subset_of(&big));
+        assert!(!big.is_subset_of(&small));
+        assert!(UniqueConfig::empty().is_subset_of(&small));
+        assert!(small.is_subset_of(&small));
+        let other = cfg(json!({"lr": 2, "opt": {"a": 2, "b": 1}}))?;
+        assert!(!other.is_subset_of(&big));
+        let missing = cfg(json!({"zz": 1}))?;
+        assert!(!missing.is_subset_of(&big));
+        Ok(())
+    }
+}

@@ -1,0 +1,99 @@
+//! # sweepstore
+//!
+//! Crash-safe, concurrent storage for the results of machine-learning experiments and
+//! hyper-parameter sweeps, following the API of the Python library fluidml's storage module.
+//!
+//! A *task* (say `train`) runs once per *unique config* (say `{"lr": 0.01, "seed": 3}`); each
+//! run saves named *results* with a *type* (`json`, `binary`, `text`, `bytes` or a custom
+//! [`TypeInfo`]); later tasks load them again, often lazily and across all runs of a sweep.
+//!
+//! Every store implements [`ResultsStore`] (the contract is documented there); [`StoreExt`]
+//! adds typed, string-taking handles ([`Task`], [`Run`]). Today's backend is
+//! [`InMemoryStore`].
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use serde_json::json;
+//! use sweepstore::{InMemoryStore, StoreExt, UniqueConfig};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Metrics {
+//!     loss: f64,
+//! }
+//!
+//! # fn main() -> sweepstore::Result<()> {
+//! let store = InMemoryStore::new();
+//!
+//! // Task `train`: one run per config; each saves its metrics and marks itself finished.
+//! for lr in [0.1, 0.01, 0.001] {
+//!     let config = UniqueConfig::new(json!({ "lr": lr, "seed": 0 }))?;
+//!     let run = store.run("train", &config)?;
+//!     if run.is_finished()? {
+//!         continue; // a resumed sweep skips finished runs
+//!     }
+//!     run.save("metrics", "json", &Metrics { loss: lr * 10.0 })?;
+//!     let mut log = run.open("log", "w", Some("text"))?;
+//!     std::io::Write::write_all(&mut log, b"epoch 1 done\n").map_err(|e| {
+//!         sweepstore::Error::Stream { op: "write the log", source: e }
+//!     })?;
+//!     log.close()?;
+//!     run.finish()?;
+//! }
+//!
+//! // Task `reduce`: a lazy sweep over all runs; values load only when asked for.
+//! let mut best = None;
+//! for sweep in store.task("train")?.lazy_sweep("metrics")? {
+//!     let sweep = sweep?;
+//!     let loss = sweep.value.load::<Metrics>()?.loss;
+//!     if best.as_ref().is_none_or(|(b, _)| loss < *b) {
+//!         best = Some((loss, sweep.config));
+//!     }
+//! }
+//! let (loss, config) = best.expect("three runs were saved");
+//! assert_eq!(config.get("lr"), Some(&json!(0.001)));
+//! assert!((loss - 0.01).abs() < 1e-12);
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod canonical;
+mod codec;
+mod config;
+mod error;
+mod file;
+mod handle;
+mod key;
+mod lookup;
+mod memory;
+mod names;
+mod promise;
+mod store;
+
+pub use codec::{BINARY, BYTES, JSON, PICKLE, TEXT, TypeInfo, TypeRegistry};
+pub use config::{ConfigError, UniqueConfig};
+pub use error::{Error, Result};
+pub use file::{Existence, File, OpenMode};
+pub use handle::{Run, StoreExt, Task};
+pub use key::{ContentHash, RUN_KEY_CONTEXT, RunKey};
+pub use memory::InMemoryStore;
+pub use names::{
+    MAX_NAME_LEN, MAX_SUB_DIR_LEN, NameKind, NameProblem, ResultName, SubDir, TaskName,
+};
+pub use promise::{LazySweep, LazySweeps, Promise, Sweep, Sweeps};
+pub use store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext};
+
+/// Stores are shared across worker threads; this fails to compile if one is not.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<InMemoryStore>();
+    assert_send_sync::<Promise>();
+    assert_send_sync::<TypeRegistry>();
+    assert_send_sync::<UniqueConfig>();
+    assert_send_sync::<Error>();
+    const fn assert_send<T: Send>() {}
+    assert_send::<File>();
+    assert_send::<LazySweeps>();
+};

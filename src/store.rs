@@ -1,0 +1,218 @@
+//! The [`ResultsStore`] trait: the contract every backend keeps.
+//!
+//! The trait is object-safe and works on validated names ([`TaskName`], [`ResultName`]) and
+//! encoded bytes; the typed, string-taking convenience lives on [`StoreExt`] and its
+//! [`Task`](crate::Task) and [`Run`](crate::Run) handles.
+//!
+//! Contract, for every backend (the conformance suite in `tests/conformance/` checks it):
+//! - **Thread safety**: stores are `Send + Sync` and synchronize internally; every method
+//!   may be called from many threads at once. A save that returned is visible to every later
+//!   call from any thread (read-your-writes).
+//! - **Addressing**: saving, `set_run_state`, `get_context` and opening for writing address
+//!   the run of the *exact* config, creating it (state [`RunState::Running`], next sweep
+//!   counter of its task) if it does not exist.
+//! - **Lookup** (`load_lazy`, `delete`, `delete_run`, `get_results`, `run_state`, opening in
+//!   mode `r`): the run of the exact config if there is one; otherwise the stored runs of the
+//!   task whose config is a subset of the queried one (fluidml's rule); among several, the
+//!   most specific (most top-level keys) wins, then the earliest created. The lookup picks a
+//!   run first, then the name inside it.
+//! - **Not found** is `Ok(None)` (or `Ok(false)` for deletes), never an error.
+//! - **Bad input** never loses earlier data: it is rejected before anything is changed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::TypeRegistry;
+use crate::config::UniqueConfig;
+use crate::error::Result;
+use crate::file::{File, OpenMode};
+use crate::key::RunKey;
+use crate::names::{ResultName, SubDir, TaskName};
+use crate::promise::{LazySweeps, Promise};
+
+/// One run's address: task, config and the key derived from them (computed once).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RunId {
+    task: TaskName,
+    config: UniqueConfig,
+    key: RunKey,
+}
+
+impl RunId {
+    /// The run of `task` with `config`.
+    pub fn new(task: TaskName, config: UniqueConfig) -> Self {
+        let key = RunKey::new(&task, &config);
+        RunId { task, config, key }
+    }
+
+    /// The task name.
+    pub fn task(&self) -> &TaskName {
+        &self.task
+    }
+
+    /// The unique config.
+    pub fn config(&self) -> &UniqueConfig {
+        &self.config
+    }
+
+    /// The run key.
+    pub fn key(&self) -> RunKey {
+        self.key
+    }
+}
+
+/// The state of a run, so sweeps can resume (fluidml's `is_finished`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// Created, not yet marked finished or failed.
+    Running,
+    /// Marked finished: a resumed sweep skips it.
+    Finished,
+    /// Marked failed.
+    Failed,
+}
+
+/// A run's store-specific context (fluidml's `StoreContext`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreContext {
+    /// The run's directory, for stores that have one.
+    pub run_dir: Option<PathBuf>,
+    /// The run's sweep counter within its task (`000`, `001`, ...).
+    pub sweep_counter: Option<String>,
+}
+
+/// Formats a sweep counter as fluidml does: at least three digits.
+pub(crate) fn sweep_counter(counter: u64) -> String {
+    format!("{counter:03}")
+}
+
+/// Options of a save or a write-open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SaveOptions {
+    /// A sub-directory of the run to keep the result in (default: none). Stores without
+    /// directories ignore it.
+    pub sub_dir: Option<SubDir>,
+}
+
+impl SaveOptions {
+    /// Options with `sub_dir` set.
+    pub fn in_sub_dir(sub_dir: SubDir) -> Self {
+        SaveOptions {
+            sub_dir: Some(sub_dir),
+        }
+    }
+}
+
+/// A results store (fluidml's `ResultsStore`). See the module docs for the contract.
+pub trait ResultsStore: Send + Sync {
+    /// The store's type registry; register custom types here.
+    fn types(&self) -> &TypeRegistry;
+
+    /// Stores `bytes` (already encoded as `type_name`) as result `name` of the exact run,
+    /// replacing any earlier value of that name.
+    ///
+    /// # Errors
+    /// [`Error::UnknownType`](crate::Error::UnknownType) if `type_name` is not registered;
+    /// backend errors. Nothing is changed on error.
+    fn save_bytes(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        type_name: &str,
+        bytes: &[u8],
+        options: &SaveOptions,
+    ) -> Result<()>;
+
+    /// Looks up result `name` (lookup rule) and returns it unloaded, or `None`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn load_lazy(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>>;
+
+    /// Deletes result `name` of the looked-up run; `false` if there was none.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn delete(&self, run: &RunId, name: &ResultName) -> Result<bool>;
+
+    /// Deletes the looked-up run with all its results; `false` if there was none.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn delete_run(&self, run: &RunId) -> Result<bool>;
+
+    /// The exact run's context, creating the run if needed.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn get_context(&self, run: &RunId) -> Result<StoreContext>;
+
+    /// All results of the looked-up run, by name, unloaded; `None` if there is no run.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn get_results(&self, run: &RunId) -> Result<Option<BTreeMap<ResultName, Promise>>>;
+
+    /// The state of the looked-up run; `None` if there is no run.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn run_state(&self, run: &RunId) -> Result<Option<RunState>>;
+
+    /// Sets the state of the exact run, creating the run if needed.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn set_run_state(&self, run: &RunId, state: RunState) -> Result<()>;
+
+    /// Opens result `name` as a [`File`]. Mode `r` uses the lookup rule; writable modes
+    /// address the exact run and publish on [`File::close`]. `type_name` is the type for
+    /// writing (default: the stored type when appending, else `bytes` for `b` modes and
+    /// `text` otherwise); reading always uses the stored type.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`](crate::Error::NotFound) for `r`/`r+` of a missing result;
+    /// [`Error::AlreadyExists`](crate::Error::AlreadyExists) for `x` of an existing one;
+    /// [`Error::UnknownType`](crate::Error::UnknownType); backend errors.
+    fn open(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        mode: OpenMode,
+        type_name: Option<&str>,
+        options: &SaveOptions,
+    ) -> Result<File>;
+
+    /// Result `name` of every run of `task` that has it, with the run's config, in run
+    /// creation order, unloaded.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps>;
+
+    /// Whether the looked-up run is marked [`RunState::Finished`].
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn is_finished(&self, run: &RunId) -> Result<bool> {
+        Ok(self.run_state(run)? == Some(RunState::Finished))
+    }
+}
+
+/// The type name a write-open uses when the caller gives none.
+pub(crate) fn default_write_type(
+    mode: OpenMode,
+    given: Option<&str>,
+    stored: Option<&str>,
+) -> String {
+    match (given, stored) {
+        (Some(given), _) => given.to_owned(),
+        (None, Some(stored)) if mode.keeps_content() => stored.to_owned(),
+        (None, _) if mode.is_binary() => crate::codec::BYTES.to_owned(),
+        (None, _) => crate::codec::TEXT.to_owned(),
+    }
+}
