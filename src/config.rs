@@ -56,7 +56,11 @@ pub enum ConfigError {
 /// The configuration that identifies one run of a task, e.g. `{"lr": 0.01, "seed": 3}`.
 ///
 /// Build one from a `serde_json::Value` object ([`UniqueConfig::new`], or `TryFrom`) or from
-/// JSON text ([`UniqueConfig::parse`], or `FromStr`). Two configs are equal when their
+/// JSON text ([`UniqueConfig::parse`], or `FromStr`).
+///
+/// Beware: `serde_json` turns a NaN or infinite `f64` into `null` while building a `Value`
+/// (`json!({"lr": f64::NAN})` is `{"lr": null}`), before this type can see it; check floats
+/// before building a config from computed values. JSON text cannot hold them at all. Two configs are equal when their
 /// canonical forms are, so `{"b":1,"a":2.0}` equals `{"a":2,"b":1}`.
 #[derive(Clone)]
 pub struct UniqueConfig {

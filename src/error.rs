@@ -122,13 +122,6 @@ pub enum Error {
         mode: String,
     },
 
-    /// Text written in a text mode (no `b`) is not valid UTF-8.
-    #[error("result `{name}` was opened in text mode but what was written is not valid UTF-8")]
-    InvalidText {
-        /// The result name.
-        name: String,
-    },
-
     /// Content read back does not hash to the address it was stored under.
     #[error("stored content is corrupt: expected blake3 {expected}, found {actual} ({location})")]
     HashMismatch {
@@ -164,6 +157,99 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// Another process (or another handle in this one) has the store open.
+    #[error(
+        "the store at {path} is already open in another process (or elsewhere in this one); \
+         close it there first, or use a different store path",
+        path = path.display()
+    )]
+    AlreadyOpen {
+        /// The store directory.
+        path: PathBuf,
+    },
+
+    /// The path exists but is not a store.
+    #[error("{path} is not a sweepstore store: {reason}", path = path.display())]
+    NotAStore {
+        /// The path given.
+        path: PathBuf,
+        /// Why it is not a store.
+        reason: String,
+    },
+
+    /// The store was written in a format this version does not read.
+    #[error(
+        "the store at {path} has format version {found}; this sweepstore reads version {supported}",
+        path = path.display()
+    )]
+    UnsupportedFormat {
+        /// The store directory.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+
+    /// The write-ahead log is damaged in a way recovery must not guess about: valid records
+    /// follow the damage, or a segment is missing. Nothing was changed.
+    #[error("the write-ahead log is damaged at {path} offset {offset}: {reason}; nothing was changed \
+             (move the store aside and keep it for inspection)", path = path.display())]
+    WalCorrupt {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset of the damage.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The embedded database reported an error.
+    #[error("the store's database failed to {op}: {source}")]
+    Storage {
+        /// What was being done.
+        op: &'static str,
+        /// The database error.
+        #[source]
+        source: Box<redb::Error>,
+    },
+
+    /// A stored record could not be decoded: the store is damaged or from another version.
+    #[error("a stored {what} record is damaged or unreadable: {reason}")]
+    CorruptRecord {
+        /// Which record.
+        what: String,
+        /// What failed.
+        reason: String,
+    },
+
+    /// A promise's content is no longer stored (garbage-collected after its name was
+    /// overwritten or deleted).
+    #[error(
+        "content {hash} is no longer stored: it was garbage-collected after every result that \
+         referred to it was overwritten or deleted"
+    )]
+    ContentCollected {
+        /// The content hash.
+        hash: String,
+    },
+
+    /// An earlier write or sync failed, so the store refuses all further work: after a
+    /// failed fsync the state of the file is unknown and retrying could acknowledge lost data.
+    /// Reopen the store to recover from the write-ahead log.
+    #[error(
+        "the store is poisoned by an earlier I/O failure ({cause}); no further writes are \
+         accepted: close and reopen it to recover"
+    )]
+    Poisoned {
+        /// The failure that poisoned the store.
+        cause: String,
+    },
+
+    /// The store was closed.
+    #[error("the store is closed")]
+    Closed,
+
     /// An I/O operation on a stream that has no path (an in-memory file or a caller's reader).
     #[error("failed to {op}: {source}")]
     Stream {
@@ -176,6 +262,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// Builds an [`Error::Io`] naming the operation and path.
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Builds an [`Error::Storage`] from any redb error.
+    pub(crate) fn storage(op: &'static str, source: impl Into<redb::Error>) -> Self {
+        Error::Storage {
+            op,
+            source: Box::new(source.into()),
+        }
+    }
+
     /// Converts to an `io::Error` for `Read`/`Write` impls, keeping this error as the source.
     pub(crate) fn into_io(self) -> io::Error {
         match self {

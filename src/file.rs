@@ -225,9 +225,14 @@ impl File {
     /// # Errors
     /// As [`Promise::bytes`].
     pub fn from_promise(promise: &Promise) -> Result<File> {
+        Self::read_only(&promise.hash().to_hex(), promise)
+    }
+
+    /// Opens a promise's content for reading as result `name` (named in errors).
+    pub(crate) fn read_only(name: &str, promise: &Promise) -> Result<File> {
         let reader = promise.verified_reader()?;
         Ok(File::new(
-            &promise.hash().to_hex(),
+            name,
             promise.type_name(),
             OpenMode::READ,
             promise.types().clone(),

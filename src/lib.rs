@@ -59,9 +59,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod blob;
 mod canonical;
 mod codec;
 mod config;
+mod durable;
+mod engine;
 mod error;
 mod file;
 mod handle;
@@ -71,9 +74,12 @@ mod memory;
 mod names;
 mod promise;
 mod store;
+mod vfs;
+mod wal;
 
 pub use codec::{BINARY, BYTES, JSON, PICKLE, TEXT, TypeInfo, TypeRegistry};
 pub use config::{ConfigError, UniqueConfig};
+pub use engine::{Durability, GcReport, RedbOptions, RedbStore};
 pub use error::{Error, Result};
 pub use file::{Existence, File, OpenMode};
 pub use handle::{Run, StoreExt, Task};
@@ -85,10 +91,16 @@ pub use names::{
 pub use promise::{LazySweep, LazySweeps, Promise, Sweep, Sweeps};
 pub use store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext};
 
+/// The README's example is compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Stores are shared across worker threads; this fails to compile if one is not.
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<InMemoryStore>();
+    assert_send_sync::<RedbStore>();
     assert_send_sync::<Promise>();
     assert_send_sync::<TypeRegistry>();
     assert_send_sync::<UniqueConfig>();

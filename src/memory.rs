@@ -284,7 +284,7 @@ impl ResultsStore for InMemoryStore {
             let promise = promise.ok_or_else(|| Error::NotFound {
                 what: describe(run, name),
             })?;
-            return File::from_promise(&promise);
+            return File::read_only(name.as_str(), &promise);
         }
         let type_name = default_write_type(mode, type_name, stored_type);
         self.types.get(&type_name)?;

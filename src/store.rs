@@ -8,9 +8,10 @@
 //! - **Thread safety**: stores are `Send + Sync` and synchronize internally; every method
 //!   may be called from many threads at once. A save that returned is visible to every later
 //!   call from any thread (read-your-writes).
-//! - **Addressing**: saving, `set_run_state`, `get_context` and opening for writing address
-//!   the run of the *exact* config, creating it (state [`RunState::Running`], next sweep
-//!   counter of its task) if it does not exist.
+//! - **Addressing**: saving, `set_run_state`, `get_context` and publishing a write-open (on
+//!   [`File::close`]) address the run of the *exact* config, creating it (state
+//!   [`RunState::Running`], next sweep counter of its task) if it does not exist. An open
+//!   that is dropped without `close` creates nothing.
 //! - **Lookup** (`load_lazy`, `delete`, `delete_run`, `get_results`, `run_state`, opening in
 //!   mode `r`): the run of the exact config if there is one; otherwise the stored runs of the
 //!   task whose config is a subset of the queried one (fluidml's rule); among several, the

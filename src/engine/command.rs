@@ -1,0 +1,64 @@
+//! The commands handles send to the storage actor: one variant per write operation, each
+//! with its reply sender.
+
+use crossbeam_channel::Sender;
+
+use crate::engine::gc::GcReport;
+use crate::error::Result;
+use crate::key::ContentHash;
+use crate::names::ResultName;
+use crate::store::{RunId, RunState};
+
+/// A value to save: bytes travelling with the command, or a blob already durable.
+#[derive(Debug)]
+pub(crate) enum Content {
+    Inline { hash: ContentHash, bytes: Vec<u8> },
+    Blob { hash: ContentHash, size: u64 },
+}
+
+/// One request to the actor.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Set result `name` of the exact run.
+    Save {
+        run: RunId,
+        name: ResultName,
+        type_name: String,
+        content: Content,
+        /// Fail if the name exists (open mode `x`).
+        exclusive: bool,
+        reply: Sender<Result<()>>,
+    },
+    /// Set the state of the exact run.
+    SetState {
+        run: RunId,
+        state: RunState,
+        reply: Sender<Result<()>>,
+    },
+    /// Create the exact run if needed; reply with its sweep counter.
+    Context {
+        run: RunId,
+        reply: Sender<Result<u64>>,
+    },
+    /// Delete result `name` of the looked-up run.
+    Delete {
+        run: RunId,
+        name: ResultName,
+        reply: Sender<Result<bool>>,
+    },
+    /// Delete the looked-up run; reply with its task and counter.
+    DeleteRun {
+        run: RunId,
+        /// The deleted run's task and sweep counter, if a run was deleted.
+        reply: Sender<Result<Option<(String, u64)>>>,
+    },
+    /// Collect unreferenced content.
+    Gc {
+        dry_run: bool,
+        reply: Sender<Result<GcReport>>,
+    },
+    /// Make everything applied durable in the database and trim the WAL.
+    Checkpoint { reply: Sender<Result<()>> },
+    /// Checkpoint and stop.
+    Close { reply: Sender<Result<()>> },
+}

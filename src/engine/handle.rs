@@ -1,0 +1,499 @@
+//! The [`RedbStore`] handle: sends writes to the actor, reads through redb read
+//! transactions directly.
+//!
+//! Invariants: the handle owns the command sender and the actor's join handle (sender
+//! dropped first, then joined), so dropping the last handle lets the actor drain, checkpoint
+//! and stop; read-your-writes holds because a write is answered only after the actor's redb
+//! commit, and every read begins a fresh read transaction.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+use redb::{ReadOnlyTable, ReadableDatabase};
+
+use crate::blob::BlobWriter;
+use crate::blob::writer::Finished;
+use crate::codec::TypeRegistry;
+use crate::durable;
+use crate::engine::actor::Actor;
+use crate::engine::command::{Command, Content};
+use crate::engine::content::{StoreContent, register};
+use crate::engine::file::RedbFile;
+use crate::engine::gc::GcReport;
+use crate::engine::open;
+use crate::engine::ops;
+use crate::engine::options::RedbOptions;
+use crate::engine::shared::Shared;
+use crate::engine::tables::{RUNS, ResultEntry, RunRecord, TASK_RUNS};
+use crate::error::{Error, Result};
+use crate::file::{Existence, File, OpenMode};
+use crate::key::{ContentHash, RunKey};
+use crate::names::{ResultName, TaskName};
+use crate::promise::{ContentSource, LazySweep, LazySweeps, Promise};
+use crate::store::{
+    ResultsStore, RunId, RunState, SaveOptions, StoreContext, default_write_type, sweep_counter,
+};
+use crate::vfs::{Fs, RealFs};
+
+/// The embedded, crash-safe results store: a redb database written only by one storage
+/// actor thread, behind a write-ahead log with group commit.
+///
+/// Cheap to clone; clones share the store. Every acknowledged save survives a crash,
+/// `kill -9` and (with [`Durability::Immediate`](crate::Durability::Immediate), the default)
+/// power loss.
+#[derive(Clone)]
+pub struct RedbStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    // IMPORTANT: declared (and dropped) before `actor`, so the actor sees the channel close.
+    tx: Option<Sender<Command>>,
+    actor: Mutex<Option<JoinHandle<()>>>,
+    shared: Arc<Shared>,
+    content: Arc<dyn ContentSource>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        let actor = self.actor.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(actor) = actor.take() {
+            // The actor drains its queue, checkpoints and exits; a panic in it is already
+            // reported by the panic hook, and Drop must not panic.
+            let _ = actor.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("root", &self.inner.shared.root)
+            .finish()
+    }
+}
+
+/// Read-only views of the tables for one read transaction.
+struct ReadTables {
+    runs: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
+    task_runs: ReadOnlyTable<(&'static str, u64), &'static [u8; 32]>,
+}
+
+impl RedbStore {
+    /// Opens the store in directory `path`, creating it if the directory does not exist or
+    /// is empty, and recovers it from its write-ahead log.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyOpen`] if another process or handle has it open;
+    /// [`Error::NotAStore`] if `path` is a file or a non-empty directory without a store;
+    /// [`Error::UnsupportedFormat`]; [`Error::WalCorrupt`] if the log is damaged beyond a
+    /// torn tail; I/O and storage errors.
+    pub fn open(path: impl AsRef<Path>, options: RedbOptions) -> Result<Self> {
+        Self::open_with_fs(path.as_ref(), options, Arc::new(RealFs))
+    }
+
+    pub(crate) fn open_with_fs(path: &Path, options: RedbOptions, fs: Arc<dyn Fs>) -> Result<Self> {
+        let capacity = options.channel_capacity;
+        let (shared, wal) = open::open(path, options, fs)?;
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let actor = Actor::new(shared.clone(), rx, wal);
+        let thread = std::thread::Builder::new()
+            .name("sweepstore-actor".to_owned())
+            .spawn(move || actor.run())
+            .map_err(|e| Error::io("spawn the storage actor thread for", &shared.root, e))?;
+        register(&shared);
+        let content: Arc<dyn ContentSource> = Arc::new(StoreContent::new(&shared));
+        Ok(RedbStore {
+            inner: Arc::new(Inner {
+                tx: Some(tx),
+                actor: Mutex::new(Some(thread)),
+                shared,
+                content,
+            }),
+        })
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.shared.root
+    }
+
+    /// Checkpoints, stops the actor and reports any error. Other clones of this handle get
+    /// [`Error::Closed`] afterwards.
+    ///
+    /// # Errors
+    /// The final checkpoint's error, or [`Error::Poisoned`].
+    pub fn close(self) -> Result<()> {
+        let result = self.request(|reply| Command::Close { reply });
+        let actor = self
+            .inner
+            .actor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(actor) = actor {
+            // See `Drop for Inner`.
+            let _ = actor.join();
+        }
+        result
+    }
+
+    /// Makes everything acknowledged durable in the database and trims the WAL.
+    ///
+    /// # Errors
+    /// Storage and I/O errors (which poison the store).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.request(|reply| Command::Checkpoint { reply })
+    }
+
+    /// Removes content that no result refers to (values of overwritten or deleted results,
+    /// orphan blob files and temp files of crashed sessions). With `dry_run`, only reports
+    /// what it would free. Promises of collected content fail with
+    /// [`Error::ContentCollected`].
+    ///
+    /// # Errors
+    /// Storage and I/O errors.
+    pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
+        self.request(|reply| Command::Gc { dry_run, reply })
+    }
+
+    fn request<V>(&self, make: impl FnOnce(Sender<Result<V>>) -> Command) -> Result<V> {
+        let tx = self.inner.tx.as_ref().ok_or(Error::Closed)?;
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        tx.send(make(reply)).map_err(|_| Error::Closed)?;
+        answer.recv().map_err(|_| Error::Closed)?
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&ReadTables) -> Result<R>) -> Result<R> {
+        let txn = self
+            .inner
+            .shared
+            .db
+            .begin_read()
+            .map_err(|e| Error::storage("begin a read transaction", e))?;
+        let open = |e: redb::TableError| Error::storage("open a table", e);
+        let tables = ReadTables {
+            runs: txn.open_table(RUNS).map_err(open)?,
+            task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
+        };
+        f(&tables)
+    }
+
+    fn lookup(&self, run: &RunId) -> Result<Option<(RunKey, RunRecord)>> {
+        self.read(|t| ops::lookup(&t.runs, &t.task_runs, run))
+    }
+
+    fn promise(&self, entry: &ResultEntry) -> Promise {
+        Promise::new(
+            entry.hash,
+            entry.type_name.clone(),
+            entry.size,
+            self.inner.content.clone(),
+            self.inner.shared.types.clone(),
+        )
+    }
+
+    fn send_save(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        type_name: &str,
+        content: Content,
+        exclusive: bool,
+    ) -> Result<()> {
+        self.request(|reply| Command::Save {
+            run: run.clone(),
+            name: name.clone(),
+            type_name: type_name.to_owned(),
+            content,
+            exclusive,
+            reply,
+        })
+    }
+
+    fn blob_writer(&self) -> Result<BlobWriter> {
+        let shared = &self.inner.shared;
+        BlobWriter::create(shared.fs.clone(), &shared.layout)
+    }
+
+    /// Saves finished temp-file content: inline if small, else published as a blob first.
+    pub(crate) fn save_finished(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        type_name: &str,
+        mut finished: Finished,
+        exclusive: bool,
+    ) -> Result<()> {
+        let shared = &self.inner.shared;
+        if finished.size <= shared.options.inline_limit as u64 {
+            let mut bytes = Vec::new();
+            let io_err = |e| Error::io("read temporary file", &finished.path, e);
+            finished.file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+            finished.file.read_to_end(&mut bytes).map_err(io_err)?;
+            let hash = finished.hash;
+            finished.discard(shared.fs.as_ref());
+            let content = Content::Inline { hash, bytes };
+            return self.send_save(run, name, type_name, content, exclusive);
+        }
+        let hash = finished.hash;
+        let size = finished.size;
+        // The pin keeps gc away from this blob until the save referring to it is answered.
+        let _pin = shared.pin(hash);
+        self.publish_blob(finished)?;
+        self.send_save(
+            run,
+            name,
+            type_name,
+            Content::Blob { hash, size },
+            exclusive,
+        )
+    }
+
+    /// Makes a finished temp file durable as `blobs/<fan>/<hash>` (or drops it if that blob
+    /// exists already). The caller holds a pin on the hash.
+    fn publish_blob(&self, finished: Finished) -> Result<()> {
+        let shared = &self.inner.shared;
+        let fs = shared.fs.as_ref();
+        let dest = shared.layout.path(&finished.hash);
+        if fs.exists(&dest) {
+            finished.discard(fs);
+            return Ok(());
+        }
+        let fan = shared.layout.fan_dir(&finished.hash);
+        if !fs.exists(&fan) {
+            fs.create_dir_all(&fan)
+                .map_err(|e| Error::io("create directory", &fan, e))?;
+            let blobs = shared.layout.blobs_dir();
+            // IMPORTANT: the new fan-out directory's entry must be durable too.
+            fs.sync_dir(blobs)
+                .map_err(|e| Error::io("sync directory", blobs, e))?;
+        }
+        durable::publish(fs, finished.file, &finished.path, &dest)
+    }
+
+    fn save_bytes_inner(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        type_name: &str,
+        bytes: &[u8],
+    ) -> Result<()> {
+        if bytes.len() <= self.inner.shared.options.inline_limit {
+            let content = Content::Inline {
+                hash: ContentHash::of(bytes),
+                bytes: bytes.to_vec(),
+            };
+            return self.send_save(run, name, type_name, content, false);
+        }
+        let mut writer = self.blob_writer()?;
+        let path = writer.path().to_owned();
+        writer
+            .write_all(bytes)
+            .map_err(|e| Error::io("write temporary file", &path, e))?;
+        let finished = writer.finish()?;
+        self.save_finished(run, name, type_name, finished, false)
+    }
+
+    fn run_dir(&self, task: &str, counter: u64) -> PathBuf {
+        self.inner
+            .shared
+            .root
+            .join("runs")
+            .join(task)
+            .join(sweep_counter(counter))
+    }
+
+    fn describe(run: &RunId, name: &ResultName) -> String {
+        format!(
+            "result `{name}` of task `{}` with config {}",
+            run.task(),
+            run.config()
+        )
+    }
+}
+
+impl ResultsStore for RedbStore {
+    fn types(&self) -> &TypeRegistry {
+        &self.inner.shared.types
+    }
+
+    fn save_bytes(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        type_name: &str,
+        bytes: &[u8],
+        _options: &SaveOptions,
+    ) -> Result<()> {
+        self.types().get(type_name)?;
+        self.save_bytes_inner(run, name, type_name, bytes)
+    }
+
+    fn load_lazy(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>> {
+        let found = self.lookup(run)?;
+        Ok(found.and_then(|(_, record)| {
+            record
+                .results
+                .get(name.as_str())
+                .map(|entry| self.promise(entry))
+        }))
+    }
+
+    fn delete(&self, run: &RunId, name: &ResultName) -> Result<bool> {
+        self.request(|reply| Command::Delete {
+            run: run.clone(),
+            name: name.clone(),
+            reply,
+        })
+    }
+
+    fn delete_run(&self, run: &RunId) -> Result<bool> {
+        let deleted = self.request(|reply| Command::DeleteRun {
+            run: run.clone(),
+            reply,
+        })?;
+        let Some((task, counter)) = deleted else {
+            return Ok(false);
+        };
+        let dir = self.run_dir(&task, counter);
+        if dir.exists()
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted run's directory");
+        }
+        Ok(true)
+    }
+
+    fn get_context(&self, run: &RunId) -> Result<StoreContext> {
+        let counter = self.request(|reply| Command::Context {
+            run: run.clone(),
+            reply,
+        })?;
+        let dir = self.run_dir(run.task().as_str(), counter);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create run directory", &dir, e))?;
+        Ok(StoreContext {
+            run_dir: Some(dir),
+            sweep_counter: Some(sweep_counter(counter)),
+        })
+    }
+
+    fn get_results(&self, run: &RunId) -> Result<Option<BTreeMap<ResultName, Promise>>> {
+        let Some((key, record)) = self.lookup(run)? else {
+            return Ok(None);
+        };
+        let mut results = BTreeMap::new();
+        for (name, entry) in &record.results {
+            let name = ResultName::new(name).map_err(|e| Error::CorruptRecord {
+                what: format!("result name in run {key}"),
+                reason: e.to_string(),
+            })?;
+            results.insert(name, self.promise(entry));
+        }
+        Ok(Some(results))
+    }
+
+    fn run_state(&self, run: &RunId) -> Result<Option<RunState>> {
+        Ok(self.lookup(run)?.map(|(_, record)| record.state))
+    }
+
+    fn set_run_state(&self, run: &RunId, state: RunState) -> Result<()> {
+        self.request(|reply| Command::SetState {
+            run: run.clone(),
+            state,
+            reply,
+        })
+    }
+
+    fn open(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        mode: OpenMode,
+        type_name: Option<&str>,
+        _options: &SaveOptions,
+    ) -> Result<File> {
+        let existing = if mode.writable() {
+            self.read(|t| ops::get_run(&t.runs, &run.key()))?
+                .and_then(|record| record.results.get(name.as_str()).map(|e| self.promise(e)))
+        } else {
+            self.load_lazy(run, name)?
+        };
+        match (mode.existence(), &existing) {
+            (Existence::MustExist, None) => {
+                return Err(Error::NotFound {
+                    what: Self::describe(run, name),
+                });
+            }
+            (Existence::MustNotExist, Some(_)) => {
+                return Err(Error::AlreadyExists {
+                    what: Self::describe(run, name),
+                });
+            }
+            _ => {}
+        }
+        if !mode.writable() {
+            let promise = existing.ok_or_else(|| Error::NotFound {
+                what: Self::describe(run, name),
+            })?;
+            return File::read_only(name.as_str(), &promise);
+        }
+        let stored_type = existing.as_ref().map(|p| p.type_name().to_owned());
+        let type_name = default_write_type(mode, type_name, stored_type.as_deref());
+        self.types().get(&type_name)?;
+        let mut writer = self.blob_writer()?;
+        let path = writer.path().to_owned();
+        if let Some(promise) = existing.filter(|_| mode.keeps_content()) {
+            let mut reader = File::from_promise(&promise)?;
+            io::copy(&mut reader, &mut writer)
+                .map_err(|e| Error::io("copy stored content to", &path, e))?;
+            let start = if mode.appends() {
+                SeekFrom::End(0)
+            } else {
+                SeekFrom::Start(0)
+            };
+            writer
+                .seek(start)
+                .map_err(|e| Error::io("seek in", &path, e))?;
+        }
+        let backend = RedbFile {
+            writer,
+            store: self.clone(),
+            run: run.clone(),
+            name: name.clone(),
+            type_name: type_name.clone(),
+            exclusive: mode.existence() == Existence::MustNotExist,
+        };
+        Ok(File::new(
+            name.as_str(),
+            &type_name,
+            mode,
+            self.types().clone(),
+            Box::new(backend),
+        ))
+    }
+
+    fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps> {
+        let sweeps = self.read(|t| {
+            let mut sweeps = Vec::new();
+            for (_, key) in ops::task_runs(&t.task_runs, task.as_str())? {
+                let Some(record) = ops::get_run(&t.runs, &key)? else {
+                    continue;
+                };
+                if let Some(entry) = record.results.get(name.as_str()) {
+                    sweeps.push(Ok(LazySweep {
+                        value: self.promise(entry),
+                        config: ops::parse_config(&key, &record.config)?,
+                    }));
+                }
+            }
+            Ok(sweeps)
+        })?;
+        Ok(LazySweeps::new(sweeps.into_iter()))
+    }
+}

@@ -1,0 +1,20 @@
+//! [`RedbStore`]: the crash-safe engine — one storage actor owning a redb database, a
+//! write-ahead log with group commit, content-addressed values (inline or blob files) and
+//! lazy promises. Formats, protocols and invariants: `docs/design.md` §7–§10.
+
+mod actor;
+mod command;
+mod content;
+mod file;
+mod gc;
+mod handle;
+mod open;
+mod ops;
+mod options;
+mod record;
+mod shared;
+mod tables;
+
+pub use gc::GcReport;
+pub use handle::RedbStore;
+pub use options::{Durability, RedbOptions};

@@ -1,0 +1,209 @@
+//! Opening a store: directory checks, the lock, the database, the format check and WAL
+//! recovery.
+//!
+//! Recovery protocol: replay every WAL record after the database's `applied_lsn` into one
+//! write transaction, commit it with `Durability::Immediate` (a checkpoint), then remove all
+//! old segments and start a new one. A crash anywhere in between leaves the previous
+//! checkpoint and the log intact, so recovery simply runs again.
+
+use std::fs::{OpenOptions, TryLockError};
+use std::hash::{BuildHasher, RandomState};
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Builder, DatabaseError, Durability as RedbDurability, ReadableTable};
+
+use crate::blob::BlobLayout;
+use crate::codec::TypeRegistry;
+use crate::engine::actor::set_applied_lsn;
+use crate::engine::ops::{self, WriteTables};
+use crate::engine::options::RedbOptions;
+use crate::engine::record::{self, WalOp};
+use crate::engine::shared::Shared;
+use crate::engine::tables::{
+    CONTENT, FORMAT_VERSION, META, META_APPLIED_LSN, META_FORMAT, RUNS, TASK_RUNS, TASKS,
+};
+use crate::error::{Error, Result};
+use crate::vfs::Fs;
+use crate::wal::{self, WalWriter};
+
+/// The database file inside a store directory.
+pub(crate) const DB_FILE: &str = "store.redb";
+
+fn not_a_store(path: &Path, reason: &str) -> Error {
+    Error::NotAStore {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Checks that `root` is a store or a place for a new one, and creates its directories.
+fn prepare_dirs(fs: &dyn Fs, root: &Path) -> Result<()> {
+    if root.is_file() {
+        return Err(not_a_store(root, "it is a file, not a directory"));
+    }
+    if root.is_dir() && !root.join(DB_FILE).exists() {
+        let entries = fs
+            .read_dir(root)
+            .map_err(|e| Error::io("list directory", root, e))?;
+        if !entries.is_empty() {
+            return Err(not_a_store(
+                root,
+                "the directory is not empty and holds no store.redb; give a new or empty directory",
+            ));
+        }
+    }
+    for dir in [
+        root.to_owned(),
+        root.join("wal"),
+        root.join("blobs"),
+        root.join("tmp"),
+    ] {
+        fs.create_dir_all(&dir)
+            .map_err(|e| Error::io("create directory", &dir, e))?;
+    }
+    Ok(())
+}
+
+fn lock(root: &Path) -> Result<std::fs::File> {
+    let path = root.join("LOCK");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open lock file", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(Error::AlreadyOpen {
+            path: root.to_owned(),
+        }),
+        Err(TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+    }
+}
+
+/// Creates the tables if needed, checks the format version, and returns the applied LSN.
+fn check_format(db: &redb::Database, root: &Path) -> Result<u64> {
+    let txn = db
+        .begin_write()
+        .map_err(|e| Error::storage("begin a write transaction", e))?;
+    let applied = {
+        let open = |e: redb::TableError| Error::storage("open a table", e);
+        let mut meta = txn.open_table(META).map_err(open)?;
+        txn.open_table(RUNS).map_err(open)?;
+        txn.open_table(TASK_RUNS).map_err(open)?;
+        txn.open_table(TASKS).map_err(open)?;
+        txn.open_table(CONTENT).map_err(open)?;
+        let read = |e: redb::StorageError| Error::storage("read the format version", e);
+        let format = meta.get(META_FORMAT).map_err(read)?.map(|v| v.value());
+        match format {
+            Some(FORMAT_VERSION) => {}
+            Some(found) => {
+                return Err(Error::UnsupportedFormat {
+                    path: root.to_owned(),
+                    found: u32::try_from(found).unwrap_or(u32::MAX),
+                    supported: FORMAT_VERSION as u32,
+                });
+            }
+            None => {
+                meta.insert(META_FORMAT, FORMAT_VERSION)
+                    .map_err(|e| Error::storage("write the format version", e))?;
+            }
+        }
+        let applied = meta.get(META_APPLIED_LSN).map_err(read)?;
+        applied.map_or(0, |v| v.value())
+    };
+    txn.commit().map_err(|e| Error::storage("commit", e))?;
+    Ok(applied)
+}
+
+/// Replays the WAL after `applied` and checkpoints; returns the next LSN.
+fn recover(shared: &Shared, applied: u64) -> Result<u64> {
+    let wal_dir = shared.root.join("wal");
+    let txn = shared
+        .db
+        .begin_write()
+        .map_err(|e| Error::storage("begin recovery", e))?;
+    let recovered = {
+        let open = |e: redb::TableError| Error::storage("open a table", e);
+        let mut tables = WriteTables {
+            runs: txn.open_table(RUNS).map_err(open)?,
+            task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
+            tasks: txn.open_table(TASKS).map_err(open)?,
+            content: txn.open_table(CONTENT).map_err(open)?,
+        };
+        wal::replay(shared.fs.as_ref(), &wal_dir, applied, |lsn, payload| {
+            let (op, inline) = record::decode(lsn, payload)?;
+            if let WalOp::Put {
+                hash,
+                inline: false,
+                ..
+            } = &op
+            {
+                let path = shared.layout.path(hash);
+                if !shared.fs.exists(&path) {
+                    return Err(Error::CorruptRecord {
+                        what: format!("WAL record {lsn}"),
+                        reason: format!("it refers to blob {} which is missing", path.display()),
+                    });
+                }
+            }
+            ops::apply(&mut tables, &op, inline)
+        })?
+    };
+    set_applied_lsn(&txn, recovered.next_lsn - 1)?;
+    let mut txn = txn;
+    txn.set_durability(RedbDurability::Immediate)
+        .map_err(|e| Error::storage("set durability", e))?;
+    txn.commit()
+        .map_err(|e| Error::storage("commit recovery", e))?;
+    if recovered.replayed > 0 || recovered.torn_tail.is_some() {
+        tracing::info!(
+            store = %shared.root.display(),
+            replayed = recovered.replayed,
+            torn_tail = recovered.torn_tail.is_some(),
+            "recovered from the write-ahead log"
+        );
+    }
+    // Everything is in the checkpoint now: the old segments are no longer needed.
+    for path in shared.fs.read_dir(&wal_dir).unwrap_or_default() {
+        if path.extension().is_some_and(|e| e == wal::SEGMENT_EXT) {
+            shared
+                .fs
+                .remove_file(&path)
+                .map_err(|e| Error::io("remove old WAL segment", &path, e))?;
+        }
+    }
+    Ok(recovered.next_lsn)
+}
+
+/// Opens (or creates) the store at `root` and recovers it.
+pub(crate) fn open(
+    root: &Path,
+    options: RedbOptions,
+    fs: Arc<dyn Fs>,
+) -> Result<(Arc<Shared>, WalWriter)> {
+    prepare_dirs(fs.as_ref(), root)?;
+    let root = std::fs::canonicalize(root).map_err(|e| Error::io("resolve path", root, e))?;
+    let lock = lock(&root)?;
+    let db_path = root.join(DB_FILE);
+    let db = Builder::new().create(&db_path).map_err(|e| match e {
+        DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen { path: root.clone() },
+        other => Error::storage("open the database", other),
+    })?;
+    let applied = check_format(&db, &root)?;
+    let session = format!("{:016x}", RandomState::new().hash_one(std::process::id()));
+    let layout = BlobLayout::new(&root, session);
+    let shared = Arc::new(Shared::new(
+        root.clone(),
+        db,
+        fs.clone(),
+        layout,
+        TypeRegistry::new(),
+        options,
+        lock,
+    ));
+    let next_lsn = recover(&shared, applied)?;
+    let wal = WalWriter::create(fs, &root.join("wal"), next_lsn)?;
+    Ok((shared, wal))
+}

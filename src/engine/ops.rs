@@ -1,0 +1,258 @@
+//! Pure functions over redb tables: lookups (for readers and the actor alike) and applying
+//! logged ops (for the actor and recovery alike).
+//!
+//! Invariant: [`apply`] is idempotent and touches only what its op names; one save costs
+//! one `runs` write plus one `content` write when the content is new, and creating a run adds
+//! one `task_runs` and one `tasks` write.
+
+use redb::{ReadableTable, Table};
+
+use crate::config::UniqueConfig;
+use crate::engine::record::{NewRun, WalOp};
+use crate::engine::tables::{CONTENT_BLOB, CONTENT_INLINE, ResultEntry, RunRecord};
+use crate::error::{Error, Result};
+use crate::key::{ContentHash, RunKey};
+use crate::lookup::best_subset;
+use crate::store::{RunId, RunState};
+
+fn storage(op: &'static str) -> impl FnOnce(redb::StorageError) -> Error {
+    move |e| Error::storage(op, e)
+}
+
+/// Reads one run record.
+pub(crate) fn get_run(
+    runs: &impl ReadableTable<&'static [u8; 32], &'static [u8]>,
+    key: &RunKey,
+) -> Result<Option<RunRecord>> {
+    let row = runs.get(key.as_bytes()).map_err(storage("read a run"))?;
+    row.map(|v| RunRecord::decode(key, v.value())).transpose()
+}
+
+/// The runs of `task` in creation order: (counter, key).
+pub(crate) fn task_runs(
+    task_runs: &impl ReadableTable<(&'static str, u64), &'static [u8; 32]>,
+    task: &str,
+) -> Result<Vec<(u64, RunKey)>> {
+    let range = task_runs
+        .range((task, 0)..=(task, u64::MAX))
+        .map_err(storage("list the runs of a task"))?;
+    let mut out = Vec::new();
+    for row in range {
+        let (k, v) = row.map_err(storage("list the runs of a task"))?;
+        out.push((k.value().1, RunKey::from_bytes(*v.value())));
+    }
+    Ok(out)
+}
+
+/// Parses a stored canonical config.
+pub(crate) fn parse_config(key: &RunKey, canonical: &str) -> Result<UniqueConfig> {
+    UniqueConfig::parse(canonical).map_err(|e| Error::CorruptRecord {
+        what: format!("config of run {key}"),
+        reason: e.to_string(),
+    })
+}
+
+/// The lookup rule: the exact run, else the best subset run of the task.
+pub(crate) fn lookup(
+    runs: &impl ReadableTable<&'static [u8; 32], &'static [u8]>,
+    index: &impl ReadableTable<(&'static str, u64), &'static [u8; 32]>,
+    run: &RunId,
+) -> Result<Option<(RunKey, RunRecord)>> {
+    if let Some(record) = get_run(runs, &run.key())? {
+        return Ok(Some((run.key(), record)));
+    }
+    let mut candidates = Vec::new();
+    for (counter, key) in task_runs(index, run.task().as_str())? {
+        if let Some(record) = get_run(runs, &key)? {
+            let config = parse_config(&key, &record.config)?;
+            candidates.push((config, counter, (key, record)));
+        }
+    }
+    let refs = candidates.iter().map(|(c, n, item)| (c, *n, item));
+    Ok(best_subset(run.config(), refs).cloned())
+}
+
+/// What a new run of `run` would be: its task's next counter.
+pub(crate) fn new_run(
+    tasks: &impl ReadableTable<&'static str, u64>,
+    run: &RunId,
+) -> Result<NewRun> {
+    let next = tasks
+        .get(run.task().as_str())
+        .map_err(storage("read a task"))?
+        .map_or(0, |v| v.value());
+    Ok(NewRun {
+        task: run.task().as_str().to_owned(),
+        config: run.config().canonical().to_owned(),
+        counter: next,
+    })
+}
+
+/// Reads a content row: inline bytes, or the size of a blob.
+pub(crate) enum ContentRow {
+    Inline(Vec<u8>),
+    Blob(u64),
+}
+
+pub(crate) fn get_content(
+    content: &impl ReadableTable<&'static [u8; 32], &'static [u8]>,
+    hash: &ContentHash,
+) -> Result<Option<ContentRow>> {
+    let Some(row) = content
+        .get(hash.as_bytes())
+        .map_err(storage("read content"))?
+    else {
+        return Ok(None);
+    };
+    let bytes = row.value();
+    match bytes.split_first() {
+        Some((&CONTENT_INLINE, rest)) => Ok(Some(ContentRow::Inline(rest.to_vec()))),
+        Some((&CONTENT_BLOB, rest)) if rest.len() == 8 => {
+            let mut size = [0; 8];
+            size.copy_from_slice(rest);
+            Ok(Some(ContentRow::Blob(u64::from_le_bytes(size))))
+        }
+        _ => Err(Error::CorruptRecord {
+            what: format!("content {hash}"),
+            reason: "unknown row tag".to_owned(),
+        }),
+    }
+}
+
+/// The tables an op writes.
+pub(crate) struct WriteTables<'t> {
+    pub(crate) runs: Table<'t, &'static [u8; 32], &'static [u8]>,
+    pub(crate) task_runs: Table<'t, (&'static str, u64), &'static [u8; 32]>,
+    pub(crate) tasks: Table<'t, &'static str, u64>,
+    pub(crate) content: Table<'t, &'static [u8; 32], &'static [u8]>,
+}
+
+impl WriteTables<'_> {
+    fn put_run(&mut self, key: &RunKey, record: &RunRecord) -> Result<()> {
+        self.runs
+            .insert(key.as_bytes(), record.encode()?.as_slice())
+            .map_err(storage("write a run"))?;
+        Ok(())
+    }
+
+    /// The run `key`, created from `new_run` if missing.
+    fn ensure_run(&mut self, key: &RunKey, new_run: Option<&NewRun>) -> Result<RunRecord> {
+        if let Some(record) = get_run(&self.runs, key)? {
+            return Ok(record);
+        }
+        let Some(new_run) = new_run else {
+            return Err(Error::CorruptRecord {
+                what: format!("WAL op on run {key}"),
+                reason: "the run does not exist and the op does not create it".to_owned(),
+            });
+        };
+        let record = RunRecord {
+            task: new_run.task.clone(),
+            config: new_run.config.clone(),
+            counter: new_run.counter,
+            state: RunState::Running,
+            results: Default::default(),
+        };
+        self.task_runs
+            .insert((new_run.task.as_str(), new_run.counter), key.as_bytes())
+            .map_err(storage("index a run"))?;
+        let next = self
+            .tasks
+            .get(new_run.task.as_str())
+            .map_err(storage("read a task"))?
+            .map_or(0, |v| v.value())
+            .max(new_run.counter + 1);
+        self.tasks
+            .insert(new_run.task.as_str(), next)
+            .map_err(storage("write a task"))?;
+        Ok(record)
+    }
+
+    fn put_content(&mut self, hash: &ContentHash, inline: Option<&[u8]>, size: u64) -> Result<()> {
+        if self
+            .content
+            .get(hash.as_bytes())
+            .map_err(storage("read content"))?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let mut row = Vec::with_capacity(1 + inline.map_or(8, <[u8]>::len));
+        match inline {
+            Some(bytes) => {
+                row.push(CONTENT_INLINE);
+                row.extend_from_slice(bytes);
+            }
+            None => {
+                row.push(CONTENT_BLOB);
+                row.extend_from_slice(&size.to_le_bytes());
+            }
+        }
+        self.content
+            .insert(hash.as_bytes(), row.as_slice())
+            .map_err(storage("write content"))?;
+        Ok(())
+    }
+}
+
+/// Applies one logged op.
+///
+/// # Errors
+/// [`Error::CorruptRecord`] if the op refers to a run that does not exist; storage errors.
+pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u8]>) -> Result<()> {
+    match op {
+        WalOp::Put {
+            run,
+            new_run,
+            name,
+            type_name,
+            hash,
+            size,
+            ..
+        } => {
+            let mut record = tables.ensure_run(run, new_run.as_ref())?;
+            tables.put_content(hash, inline, *size)?;
+            let entry = ResultEntry {
+                type_name: type_name.clone(),
+                hash: *hash,
+                size: *size,
+            };
+            record.results.insert(name.clone(), entry);
+            tables.put_run(run, &record)
+        }
+        WalOp::SetState {
+            run,
+            new_run,
+            state,
+        } => {
+            let mut record = tables.ensure_run(run, new_run.as_ref())?;
+            record.state = *state;
+            tables.put_run(run, &record)
+        }
+        WalOp::CreateRun { run, new_run } => {
+            let record = tables.ensure_run(run, Some(new_run))?;
+            tables.put_run(run, &record)
+        }
+        WalOp::Delete { run, name } => {
+            if let Some(mut record) = get_run(&tables.runs, run)?
+                && record.results.remove(name).is_some()
+            {
+                tables.put_run(run, &record)?;
+            }
+            Ok(())
+        }
+        WalOp::DeleteRun { run } => {
+            if let Some(record) = get_run(&tables.runs, run)? {
+                tables
+                    .runs
+                    .remove(run.as_bytes())
+                    .map_err(storage("remove a run"))?;
+                tables
+                    .task_runs
+                    .remove((record.task.as_str(), record.counter))
+                    .map_err(storage("unindex a run"))?;
+            }
+            Ok(())
+        }
+    }
+}

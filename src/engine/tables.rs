@@ -1,0 +1,76 @@
+//! The redb tables of a [`RedbStore`](crate::RedbStore) and their value layouts.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | `&str` | `u64`: `format` (= [`FORMAT_VERSION`]), `applied_lsn` |
+//! | `runs` | run key `[u8; 32]` | postcard [`RunRecord`] |
+//! | `task_runs` | (task, sweep counter) | run key |
+//! | `tasks` | task | next sweep counter |
+//! | `content` | content hash `[u8; 32]` | tag `0` ‖ inline bytes, or tag `1` ‖ size u64 LE (blob file) |
+//!
+//! Invariant: `task_runs` holds exactly one entry per `runs` entry, under the run's task and
+//! counter; `tasks[t]` is greater than every counter of task `t` ever assigned.
+
+use std::collections::BTreeMap;
+
+use redb::TableDefinition;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::key::{ContentHash, RunKey};
+use crate::store::RunState;
+
+/// The on-disk format version this build reads and writes.
+pub(crate) const FORMAT_VERSION: u64 = 1;
+
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const RUNS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("runs");
+pub(crate) const TASK_RUNS: TableDefinition<(&str, u64), &[u8; 32]> =
+    TableDefinition::new("task_runs");
+pub(crate) const TASKS: TableDefinition<&str, u64> = TableDefinition::new("tasks");
+pub(crate) const CONTENT: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("content");
+
+/// `meta` key of the format version.
+pub(crate) const META_FORMAT: &str = "format";
+/// `meta` key of the LSN of the last WAL record applied.
+pub(crate) const META_APPLIED_LSN: &str = "applied_lsn";
+
+/// Content row tag: the value's bytes follow.
+pub(crate) const CONTENT_INLINE: u8 = 0;
+/// Content row tag: the value is a blob file; its size (u64 LE) follows.
+pub(crate) const CONTENT_BLOB: u8 = 1;
+
+/// One run: its identity, state and results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RunRecord {
+    pub(crate) task: String,
+    /// The canonical config text.
+    pub(crate) config: String,
+    pub(crate) counter: u64,
+    pub(crate) state: RunState,
+    pub(crate) results: BTreeMap<String, ResultEntry>,
+}
+
+/// One named result of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ResultEntry {
+    pub(crate) type_name: String,
+    pub(crate) hash: ContentHash,
+    pub(crate) size: u64,
+}
+
+impl RunRecord {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+        postcard::to_stdvec(self).map_err(|e| Error::CorruptRecord {
+            what: "run".to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    pub(crate) fn decode(key: &RunKey, bytes: &[u8]) -> Result<Self> {
+        postcard::from_bytes(bytes).map_err(|e| Error::CorruptRecord {
+            what: format!("run {key}"),
+            reason: e.to_string(),
+        })
+    }
+}

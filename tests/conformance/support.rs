@@ -1,0 +1,92 @@
+//! Shared helpers of the conformance cases: the [`Fixture`] a backend line builds, config
+//! shorthands, and conversions of `io::Error` and missing values into [`sweepstore::Error`]
+//! so cases can use `?` instead of `unwrap`.
+
+use std::io::{self, Read};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sweepstore::{Error, File, Result, UniqueConfig};
+
+/// A store under test plus whatever it needs kept alive (a temporary directory, a server).
+///
+/// Fields drop in declaration order, so the store is dropped before its guard.
+pub struct Fixture<S, G = ()> {
+    /// The store the cases run against.
+    pub store: S,
+    /// Kept alive for the store; never read.
+    pub _guard: G,
+}
+
+impl<S> Fixture<S> {
+    /// A fixture that needs nothing kept alive.
+    pub fn new(store: S) -> Self {
+        Fixture { store, _guard: () }
+    }
+}
+
+impl<S, G> Fixture<S, G> {
+    /// A fixture whose store needs `guard` kept alive.
+    pub fn with_guard(store: S, guard: G) -> Self {
+        Fixture {
+            store,
+            _guard: guard,
+        }
+    }
+}
+
+/// A small serde value used by many cases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub loss: f64,
+    pub epochs: u32,
+    pub tags: Vec<String>,
+}
+
+impl Metrics {
+    /// A value that differs for each `seed`.
+    pub fn sample(seed: u32) -> Self {
+        Metrics {
+            loss: f64::from(seed) / 8.0,
+            epochs: seed,
+            tags: vec![format!("seed-{seed}"), "conformance".to_owned()],
+        }
+    }
+}
+
+/// A config from a JSON value (`config(json!({"lr": 0.1}))?`).
+pub fn config(value: Value) -> Result<UniqueConfig> {
+    Ok(UniqueConfig::new(value)?)
+}
+
+/// Maps an `io::Error` of step `op` into the crate's error, for `map_err(io_err(".."))?`.
+pub fn io_err(op: &'static str) -> impl FnOnce(io::Error) -> Error {
+    move |source| Error::Stream { op, source }
+}
+
+/// The error for a value a case expected to exist, for `ok_or_else(|| missing(".."))?`.
+pub fn missing(what: &str) -> Error {
+    Error::NotFound {
+        what: format!("(conformance case expected it) {what}"),
+    }
+}
+
+/// Reads the rest of `file` as bytes.
+pub fn read_all(file: &mut File) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    file.read_to_end(&mut out)
+        .map_err(io_err("read the file"))?;
+    Ok(out)
+}
+
+/// Writes all of `data` to `file`.
+pub fn write_all(file: &mut File, data: &[u8]) -> Result<()> {
+    io::Write::write_all(file, data).map_err(io_err("write the file"))
+}
+
+/// The stored bytes and type of a result, loaded from its promise (or `None`).
+pub fn stored(promise: Option<sweepstore::Promise>) -> Result<Option<(String, Vec<u8>)>> {
+    promise
+        .map(|p| Ok((p.type_name().to_owned(), p.bytes()?)))
+        .transpose()
+}
