@@ -23,7 +23,7 @@ use crate::engine::ops::{self, WriteTables};
 use crate::engine::options::Durability;
 use crate::engine::record::{self, WalOp};
 use crate::engine::shared::Shared;
-use crate::engine::tables::{CONTENT, META, META_APPLIED_LSN, RUNS, TASK_RUNS, TASKS};
+use crate::engine::tables::{CONTENT, META, META_APPLIED_LSN, RESULTS, RUNS, TASK_RUNS, TASKS};
 use crate::error::{Error, Result};
 use crate::names::ResultName;
 use crate::store::{RunId, RunState};
@@ -64,6 +64,7 @@ fn open_tables(txn: &WriteTransaction) -> Result<WriteTables<'_>> {
     let open = |e: redb::TableError| Error::storage("open a table", e);
     Ok(WriteTables {
         runs: txn.open_table(RUNS).map_err(open)?,
+        results: txn.open_table(RESULTS).map_err(open)?,
         task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
         tasks: txn.open_table(TASKS).map_err(open)?,
         content: txn.open_table(CONTENT).map_err(open)?,
@@ -475,7 +476,10 @@ fn save(
     exclusive: bool,
 ) -> Result<(Option<Logged>, ())> {
     let (existing, new_run) = new_run_if_missing(tables, run)?;
-    if exclusive && existing.is_some_and(|r| r.results.contains_key(name.as_str())) {
+    if exclusive
+        && existing.is_some()
+        && ops::get_result(&tables.results, &run.key(), name.as_str())?.is_some()
+    {
         return Err(Error::AlreadyExists {
             what: format!(
                 "result `{name}` of task `{}` with config {}",
@@ -538,7 +542,7 @@ fn delete(
     name: &ResultName,
 ) -> Result<(Option<Logged>, bool)> {
     match ops::lookup(&tables.runs, &tables.task_runs, run)? {
-        Some((key, record)) if record.results.contains_key(name.as_str()) => {
+        Some((key, _)) if ops::get_result(&tables.results, &key, name.as_str())?.is_some() => {
             let op = WalOp::Delete {
                 run: key,
                 name: name.as_str().to_owned(),

@@ -14,7 +14,7 @@ use redb::ReadableTable;
 use crate::blob::BlobLayout;
 use crate::engine::ops::{ContentRow, WriteTables, get_content};
 use crate::engine::shared::Shared;
-use crate::engine::tables::RunRecord;
+use crate::engine::tables::ResultEntry;
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
 
@@ -52,10 +52,11 @@ fn file_len(path: &std::path::Path) -> u64 {
 /// Finds unreferenced, unpinned content in the tables and on disk.
 pub(crate) fn plan(shared: &Shared, tables: &WriteTables<'_>) -> Result<Plan> {
     let mut referenced = HashSet::new();
-    for row in tables.runs.iter().map_err(storage("scan runs"))? {
-        let (k, v) = row.map_err(storage("scan runs"))?;
-        let record = RunRecord::decode(&RunKey::from_bytes(*k.value()), v.value())?;
-        referenced.extend(record.results.values().map(|r| r.hash));
+    for row in tables.results.iter().map_err(storage("scan results"))? {
+        let (k, v) = row.map_err(storage("scan results"))?;
+        let (run, name) = k.value();
+        let entry = ResultEntry::decode(&RunKey::from_bytes(*run), name, v.value())?;
+        referenced.insert(entry.hash);
     }
     let pins = shared.pins();
     let mut rows = Vec::new();

@@ -28,7 +28,7 @@ use crate::engine::open;
 use crate::engine::ops;
 use crate::engine::options::RedbOptions;
 use crate::engine::shared::Shared;
-use crate::engine::tables::{RUNS, ResultEntry, RunRecord, TASK_RUNS};
+use crate::engine::tables::{RESULTS, RUNS, ResultEntry, RunRecord, TASK_RUNS};
 use crate::error::{Error, Result};
 use crate::file::{Existence, File, OpenMode};
 use crate::key::{ContentHash, RunKey};
@@ -81,6 +81,7 @@ impl std::fmt::Debug for RedbStore {
 /// Read-only views of the tables for one read transaction.
 struct ReadTables {
     runs: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
+    results: ReadOnlyTable<(&'static [u8; 32], &'static str), &'static [u8]>,
     task_runs: ReadOnlyTable<(&'static str, u64), &'static [u8; 32]>,
 }
 
@@ -179,6 +180,7 @@ impl RedbStore {
         let open = |e: redb::TableError| Error::storage("open a table", e);
         let tables = ReadTables {
             runs: txn.open_table(RUNS).map_err(open)?,
+            results: txn.open_table(RESULTS).map_err(open)?,
             task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
         };
         f(&tables)
@@ -186,6 +188,15 @@ impl RedbStore {
 
     fn lookup(&self, run: &RunId) -> Result<Option<(RunKey, RunRecord)>> {
         self.read(|t| ops::lookup(&t.runs, &t.task_runs, run))
+    }
+
+    /// Result `name` of the looked-up run.
+    fn lookup_result(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>> {
+        let entry = self.read(|t| match ops::lookup(&t.runs, &t.task_runs, run)? {
+            Some((key, _)) => ops::get_result(&t.results, &key, name.as_str()),
+            None => Ok(None),
+        })?;
+        Ok(entry.map(|e| self.promise(&e)))
     }
 
     fn promise(&self, entry: &ResultEntry) -> Promise {
@@ -336,13 +347,7 @@ impl ResultsStore for RedbStore {
     }
 
     fn load_lazy(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>> {
-        let found = self.lookup(run)?;
-        Ok(found.and_then(|(_, record)| {
-            record
-                .results
-                .get(name.as_str())
-                .map(|entry| self.promise(entry))
-        }))
+        self.lookup_result(run, name)
     }
 
     fn delete(&self, run: &RunId, name: &ResultName) -> Result<bool> {
@@ -384,16 +389,20 @@ impl ResultsStore for RedbStore {
     }
 
     fn get_results(&self, run: &RunId) -> Result<Option<BTreeMap<ResultName, Promise>>> {
-        let Some((key, record)) = self.lookup(run)? else {
+        let found = self.read(|t| match ops::lookup(&t.runs, &t.task_runs, run)? {
+            Some((key, _)) => Ok(Some((key, ops::run_results(&t.results, &key)?))),
+            None => Ok(None),
+        })?;
+        let Some((key, entries)) = found else {
             return Ok(None);
         };
         let mut results = BTreeMap::new();
-        for (name, entry) in &record.results {
-            let name = ResultName::new(name).map_err(|e| Error::CorruptRecord {
+        for (name, entry) in entries {
+            let name = ResultName::new(&name).map_err(|e| Error::CorruptRecord {
                 what: format!("result name in run {key}"),
                 reason: e.to_string(),
             })?;
-            results.insert(name, self.promise(entry));
+            results.insert(name, self.promise(&entry));
         }
         Ok(Some(results))
     }
@@ -419,8 +428,8 @@ impl ResultsStore for RedbStore {
         _options: &SaveOptions,
     ) -> Result<File> {
         let existing = if mode.writable() {
-            self.read(|t| ops::get_run(&t.runs, &run.key()))?
-                .and_then(|record| record.results.get(name.as_str()).map(|e| self.promise(e)))
+            self.read(|t| ops::get_result(&t.results, &run.key(), name.as_str()))?
+                .map(|entry| self.promise(&entry))
         } else {
             self.load_lazy(run, name)?
         };
@@ -482,12 +491,12 @@ impl ResultsStore for RedbStore {
         let sweeps = self.read(|t| {
             let mut sweeps = Vec::new();
             for (_, key) in ops::task_runs(&t.task_runs, task.as_str())? {
-                let Some(record) = ops::get_run(&t.runs, &key)? else {
+                let Some(entry) = ops::get_result(&t.results, &key, name.as_str())? else {
                     continue;
                 };
-                if let Some(entry) = record.results.get(name.as_str()) {
+                if let Some(record) = ops::get_run(&t.runs, &key)? {
                     sweeps.push(Ok(LazySweep {
-                        value: self.promise(entry),
+                        value: self.promise(&entry),
                         config: ops::parse_config(&key, &record.config)?,
                     }));
                 }

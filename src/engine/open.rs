@@ -21,7 +21,7 @@ use crate::engine::options::RedbOptions;
 use crate::engine::record::{self, WalOp};
 use crate::engine::shared::Shared;
 use crate::engine::tables::{
-    CONTENT, FORMAT_VERSION, META, META_APPLIED_LSN, META_FORMAT, RUNS, TASK_RUNS, TASKS,
+    CONTENT, FORMAT_VERSION, META, META_APPLIED_LSN, META_FORMAT, RESULTS, RUNS, TASK_RUNS, TASKS,
 };
 use crate::error::{Error, Result};
 use crate::vfs::Fs;
@@ -91,6 +91,7 @@ fn check_format(db: &redb::Database, root: &Path) -> Result<u64> {
         let open = |e: redb::TableError| Error::storage("open a table", e);
         let mut meta = txn.open_table(META).map_err(open)?;
         txn.open_table(RUNS).map_err(open)?;
+        txn.open_table(RESULTS).map_err(open)?;
         txn.open_table(TASK_RUNS).map_err(open)?;
         txn.open_table(TASKS).map_err(open)?;
         txn.open_table(CONTENT).map_err(open)?;
@@ -128,6 +129,7 @@ fn recover(shared: &Shared, applied: u64) -> Result<u64> {
         let open = |e: redb::TableError| Error::storage("open a table", e);
         let mut tables = WriteTables {
             runs: txn.open_table(RUNS).map_err(open)?,
+            results: txn.open_table(RESULTS).map_err(open)?,
             task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
             tasks: txn.open_table(TASKS).map_err(open)?,
             content: txn.open_table(CONTENT).map_err(open)?,

@@ -1,9 +1,9 @@
 //! Pure functions over redb tables: lookups (for readers and the actor alike) and applying
 //! logged ops (for the actor and recovery alike).
 //!
-//! Invariant: [`apply`] is idempotent and touches only what its op names; one save costs
-//! one `runs` write plus one `content` write when the content is new, and creating a run adds
-//! one `task_runs` and one `tasks` write.
+//! Invariant: [`apply`] is idempotent and touches only what its op names. One save costs
+//! one `results` write, plus one `content` write when the content is new; creating a run adds
+//! one `runs`, one `task_runs` and one `tasks` write.
 
 use redb::{ReadableTable, Table};
 
@@ -17,6 +17,42 @@ use crate::store::{RunId, RunState};
 
 fn storage(op: &'static str) -> impl FnOnce(redb::StorageError) -> Error {
     move |e| Error::storage(op, e)
+}
+
+/// The key type of the `results` table.
+type ResultKey = (&'static [u8; 32], &'static str);
+
+/// Reads one result entry.
+pub(crate) fn get_result(
+    results: &impl ReadableTable<ResultKey, &'static [u8]>,
+    key: &RunKey,
+    name: &str,
+) -> Result<Option<ResultEntry>> {
+    let row = results
+        .get((key.as_bytes(), name))
+        .map_err(storage("read a result"))?;
+    row.map(|v| ResultEntry::decode(key, name, v.value()))
+        .transpose()
+}
+
+/// All results of a run, by name in ascending order.
+pub(crate) fn run_results(
+    results: &impl ReadableTable<ResultKey, &'static [u8]>,
+    key: &RunKey,
+) -> Result<Vec<(String, ResultEntry)>> {
+    let range = results
+        .range((key.as_bytes(), "")..)
+        .map_err(storage("list the results of a run"))?;
+    let mut out = Vec::new();
+    for row in range {
+        let (k, v) = row.map_err(storage("list the results of a run"))?;
+        let (run, name) = k.value();
+        if run != key.as_bytes() {
+            break;
+        }
+        out.push((name.to_owned(), ResultEntry::decode(key, name, v.value())?));
+    }
+    Ok(out)
 }
 
 /// Reads one run record.
@@ -122,6 +158,7 @@ pub(crate) fn get_content(
 /// The tables an op writes.
 pub(crate) struct WriteTables<'t> {
     pub(crate) runs: Table<'t, &'static [u8; 32], &'static [u8]>,
+    pub(crate) results: Table<'t, ResultKey, &'static [u8]>,
     pub(crate) task_runs: Table<'t, (&'static str, u64), &'static [u8; 32]>,
     pub(crate) tasks: Table<'t, &'static str, u64>,
     pub(crate) content: Table<'t, &'static [u8; 32], &'static [u8]>,
@@ -135,7 +172,7 @@ impl WriteTables<'_> {
         Ok(())
     }
 
-    /// The run `key`, created from `new_run` if missing.
+    /// The run `key`, created (and written) from `new_run` if missing.
     fn ensure_run(&mut self, key: &RunKey, new_run: Option<&NewRun>) -> Result<RunRecord> {
         if let Some(record) = get_run(&self.runs, key)? {
             return Ok(record);
@@ -151,8 +188,8 @@ impl WriteTables<'_> {
             config: new_run.config.clone(),
             counter: new_run.counter,
             state: RunState::Running,
-            results: Default::default(),
         };
+        self.put_run(key, &record)?;
         self.task_runs
             .insert((new_run.task.as_str(), new_run.counter), key.as_bytes())
             .map_err(storage("index a run"))?;
@@ -210,15 +247,18 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
             size,
             ..
         } => {
-            let mut record = tables.ensure_run(run, new_run.as_ref())?;
+            tables.ensure_run(run, new_run.as_ref())?;
             tables.put_content(hash, inline, *size)?;
             let entry = ResultEntry {
                 type_name: type_name.clone(),
                 hash: *hash,
                 size: *size,
             };
-            record.results.insert(name.clone(), entry);
-            tables.put_run(run, &record)
+            tables
+                .results
+                .insert((run.as_bytes(), name.as_str()), entry.encode()?.as_slice())
+                .map_err(storage("write a result"))?;
+            Ok(())
         }
         WalOp::SetState {
             run,
@@ -230,15 +270,14 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
             tables.put_run(run, &record)
         }
         WalOp::CreateRun { run, new_run } => {
-            let record = tables.ensure_run(run, Some(new_run))?;
-            tables.put_run(run, &record)
+            tables.ensure_run(run, Some(new_run))?;
+            Ok(())
         }
         WalOp::Delete { run, name } => {
-            if let Some(mut record) = get_run(&tables.runs, run)?
-                && record.results.remove(name).is_some()
-            {
-                tables.put_run(run, &record)?;
-            }
+            tables
+                .results
+                .remove((run.as_bytes(), name.as_str()))
+                .map_err(storage("remove a result"))?;
             Ok(())
         }
         WalOp::DeleteRun { run } => {
@@ -251,6 +290,12 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
                     .task_runs
                     .remove((record.task.as_str(), record.counter))
                     .map_err(storage("unindex a run"))?;
+                for (name, _) in run_results(&tables.results, run)? {
+                    tables
+                        .results
+                        .remove((run.as_bytes(), name.as_str()))
+                        .map_err(storage("remove a result"))?;
+                }
             }
             Ok(())
         }

@@ -4,14 +4,16 @@
 //! |---|---|---|
 //! | `meta` | `&str` | `u64`: `format` (= [`FORMAT_VERSION`]), `applied_lsn` |
 //! | `runs` | run key `[u8; 32]` | postcard [`RunRecord`] |
+//! | `results` | (run key, result name) | postcard [`ResultEntry`] |
 //! | `task_runs` | (task, sweep counter) | run key |
 //! | `tasks` | task | next sweep counter |
 //! | `content` | content hash `[u8; 32]` | tag `0` ‖ inline bytes, or tag `1` ‖ size u64 LE (blob file) |
 //!
-//! Invariant: `task_runs` holds exactly one entry per `runs` entry, under the run's task and
-//! counter; `tasks[t]` is greater than every counter of task `t` ever assigned.
-
-use std::collections::BTreeMap;
+//! Invariants: `task_runs` holds exactly one entry per `runs` entry, under the run's task and
+//! counter; `tasks[t]` is greater than every counter of task `t` ever assigned; every
+//! `results` key's run exists in `runs`; every `results` entry's hash has a `content` row.
+//! Results live in their own table so that a save costs the same however many results its
+//! run already has.
 
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
@@ -25,6 +27,8 @@ pub(crate) const FORMAT_VERSION: u64 = 1;
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(crate) const RUNS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("runs");
+pub(crate) const RESULTS: TableDefinition<(&[u8; 32], &str), &[u8]> =
+    TableDefinition::new("results");
 pub(crate) const TASK_RUNS: TableDefinition<(&str, u64), &[u8; 32]> =
     TableDefinition::new("task_runs");
 pub(crate) const TASKS: TableDefinition<&str, u64> = TableDefinition::new("tasks");
@@ -40,7 +44,7 @@ pub(crate) const CONTENT_INLINE: u8 = 0;
 /// Content row tag: the value is a blob file; its size (u64 LE) follows.
 pub(crate) const CONTENT_BLOB: u8 = 1;
 
-/// One run: its identity, state and results.
+/// One run: its identity and state (its results are in the `results` table).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct RunRecord {
     pub(crate) task: String,
@@ -48,7 +52,6 @@ pub(crate) struct RunRecord {
     pub(crate) config: String,
     pub(crate) counter: u64,
     pub(crate) state: RunState,
-    pub(crate) results: BTreeMap<String, ResultEntry>,
 }
 
 /// One named result of a run.
@@ -57,6 +60,22 @@ pub(crate) struct ResultEntry {
     pub(crate) type_name: String,
     pub(crate) hash: ContentHash,
     pub(crate) size: u64,
+}
+
+impl ResultEntry {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+        postcard::to_stdvec(self).map_err(|e| Error::CorruptRecord {
+            what: "result".to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    pub(crate) fn decode(key: &RunKey, name: &str, bytes: &[u8]) -> Result<Self> {
+        postcard::from_bytes(bytes).map_err(|e| Error::CorruptRecord {
+            what: format!("result `{name}` of run {key}"),
+            reason: e.to_string(),
+        })
+    }
 }
 
 impl RunRecord {
