@@ -23,7 +23,9 @@ use crate::engine::ops::{self, WriteTables};
 use crate::engine::options::Durability;
 use crate::engine::record::{self, WalOp};
 use crate::engine::shared::Shared;
-use crate::engine::tables::{CONTENT, META, META_APPLIED_LSN, RESULTS, RUNS, TASK_RUNS, TASKS};
+use crate::engine::tables::{
+    CONTENT, META, META_APPLIED_LSN, META_WAL_HEAD, RESULTS, RUNS, TASK_RUNS, TASKS,
+};
 use crate::error::{Error, Result};
 use crate::names::ResultName;
 use crate::store::{RunId, RunState};
@@ -71,13 +73,17 @@ fn open_tables(txn: &WriteTransaction) -> Result<WriteTables<'_>> {
     })
 }
 
-/// Records `lsn` as applied in `txn`.
-pub(crate) fn set_applied_lsn(txn: &WriteTransaction, lsn: u64) -> Result<()> {
+/// Records `lsn` as applied in `txn`, and, for a checkpoint, the newest WAL segment.
+pub(crate) fn set_applied_lsn(txn: &WriteTransaction, lsn: u64, head: Option<u64>) -> Result<()> {
     let mut meta = txn
         .open_table(META)
         .map_err(|e| Error::storage("open a table", e))?;
     meta.insert(META_APPLIED_LSN, lsn)
         .map_err(|e| Error::storage("write the applied LSN", e))?;
+    if let Some(head) = head {
+        meta.insert(META_WAL_HEAD, head)
+            .map_err(|e| Error::storage("write the WAL head", e))?;
+    }
     Ok(())
 }
 
@@ -266,7 +272,7 @@ impl Actor {
             }
         }
         if self.wal.last_lsn() >= first_lsn {
-            set_applied_lsn(&txn, self.wal.last_lsn())?;
+            set_applied_lsn(&txn, self.wal.last_lsn(), None)?;
         }
         let before = self.wal.segment_len();
         let immediate = self.shared.options.durability == Durability::Immediate;
@@ -379,6 +385,8 @@ impl Actor {
     }
 
     fn checkpoint_inner(&mut self) -> Result<()> {
+        // The new segment is durable before the checkpoint names it as the WAL head.
+        self.wal.roll()?;
         let mut txn = self
             .shared
             .db
@@ -386,10 +394,9 @@ impl Actor {
             .map_err(|e| Error::storage("begin a checkpoint", e))?;
         txn.set_durability(RedbDurability::Immediate)
             .map_err(|e| Error::storage("set durability", e))?;
-        set_applied_lsn(&txn, self.wal.last_lsn())?;
+        set_applied_lsn(&txn, self.wal.last_lsn(), Some(self.wal.first_lsn()))?;
         txn.commit()
             .map_err(|e| Error::storage("commit a checkpoint", e))?;
-        self.wal.roll()?;
         self.wal.remove_older_segments();
         self.dirty = false;
         self.wal_bytes = 0;

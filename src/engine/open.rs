@@ -1,10 +1,12 @@
 //! Opening a store: directory checks, the lock, the database, the format check and WAL
 //! recovery.
 //!
-//! Recovery protocol: replay every WAL record after the database's `applied_lsn` into one
-//! write transaction, commit it with `Durability::Immediate` (a checkpoint), then remove all
-//! old segments and start a new one. A crash anywhere in between leaves the previous
-//! checkpoint and the log intact, so recovery simply runs again.
+//! Recovery protocol: check that the segment the last checkpoint named as the WAL head
+//! exists; replay every WAL record after the database's `applied_lsn` into one write
+//! transaction; start a new, synced segment after the last record; commit the transaction
+//! with `Durability::Immediate` (a checkpoint naming the new segment as head); then remove
+//! the older segments. A crash anywhere in between leaves the previous checkpoint and the
+//! log intact, so recovery simply runs again.
 
 use std::fs::{OpenOptions, TryLockError};
 use std::hash::{BuildHasher, RandomState};
@@ -21,11 +23,12 @@ use crate::engine::options::RedbOptions;
 use crate::engine::record::{self, WalOp};
 use crate::engine::shared::Shared;
 use crate::engine::tables::{
-    CONTENT, FORMAT_VERSION, META, META_APPLIED_LSN, META_FORMAT, RESULTS, RUNS, TASK_RUNS, TASKS,
+    CONTENT, FORMAT_VERSION, META, META_APPLIED_LSN, META_FORMAT, META_WAL_HEAD, RESULTS, RUNS,
+    TASK_RUNS, TASKS,
 };
 use crate::error::{Error, Result};
 use crate::vfs::Fs;
-use crate::wal::{self, WalWriter};
+use crate::wal::{self, WalWriter, segment_path};
 
 /// The database file inside a store directory.
 pub(crate) const DB_FILE: &str = "store.redb";
@@ -82,8 +85,14 @@ fn lock(root: &Path) -> Result<std::fs::File> {
     }
 }
 
-/// Creates the tables if needed, checks the format version, and returns the applied LSN.
-fn check_format(db: &redb::Database, root: &Path) -> Result<u64> {
+/// Where the last checkpoint left the log.
+struct WalPosition {
+    applied: u64,
+    head: Option<u64>,
+}
+
+/// Creates the tables if needed, checks the format version, and returns the WAL position.
+fn check_format(db: &redb::Database, root: &Path) -> Result<WalPosition> {
     let txn = db
         .begin_write()
         .map_err(|e| Error::storage("begin a write transaction", e))?;
@@ -112,15 +121,34 @@ fn check_format(db: &redb::Database, root: &Path) -> Result<u64> {
             }
         }
         let applied = meta.get(META_APPLIED_LSN).map_err(read)?;
-        applied.map_or(0, |v| v.value())
+        let head = meta.get(META_WAL_HEAD).map_err(read)?;
+        WalPosition {
+            applied: applied.map_or(0, |v| v.value()),
+            head: head.map(|v| v.value()),
+        }
     };
     txn.commit().map_err(|e| Error::storage("commit", e))?;
     Ok(applied)
 }
 
-/// Replays the WAL after `applied` and checkpoints; returns the next LSN.
-fn recover(shared: &Shared, applied: u64) -> Result<u64> {
+/// Replays the WAL after the checkpoint, checkpoints, and returns the writer of a new
+/// segment.
+fn recover(shared: &Shared, position: &WalPosition) -> Result<WalWriter> {
     let wal_dir = shared.root.join("wal");
+    let applied = position.applied;
+    if let Some(head) = position.head {
+        let path = segment_path(&wal_dir, head);
+        if !shared.fs.exists(&path) {
+            return Err(Error::WalCorrupt {
+                path,
+                offset: 0,
+                reason: format!(
+                    "the WAL segment starting at record {head} is missing, so saves acknowledged \
+                     after the last checkpoint may be lost"
+                ),
+            });
+        }
+    }
     let txn = shared
         .db
         .begin_write()
@@ -153,7 +181,16 @@ fn recover(shared: &Shared, applied: u64) -> Result<u64> {
             ops::apply(&mut tables, &op, inline)
         })?
     };
-    set_applied_lsn(&txn, recovered.next_lsn - 1)?;
+    // A segment named for the next LSN can only be one that never got a record; replace it.
+    let next_path = segment_path(&wal_dir, recovered.next_lsn);
+    if shared.fs.exists(&next_path) {
+        shared
+            .fs
+            .remove_file(&next_path)
+            .map_err(|e| Error::io("remove empty WAL segment", &next_path, e))?;
+    }
+    let wal = WalWriter::create(shared.fs.clone(), &wal_dir, recovered.next_lsn)?;
+    set_applied_lsn(&txn, recovered.next_lsn - 1, Some(recovered.next_lsn))?;
     let mut txn = txn;
     txn.set_durability(RedbDurability::Immediate)
         .map_err(|e| Error::storage("set durability", e))?;
@@ -168,15 +205,8 @@ fn recover(shared: &Shared, applied: u64) -> Result<u64> {
         );
     }
     // Everything is in the checkpoint now: the old segments are no longer needed.
-    for path in shared.fs.read_dir(&wal_dir).unwrap_or_default() {
-        if path.extension().is_some_and(|e| e == wal::SEGMENT_EXT) {
-            shared
-                .fs
-                .remove_file(&path)
-                .map_err(|e| Error::io("remove old WAL segment", &path, e))?;
-        }
-    }
-    Ok(recovered.next_lsn)
+    wal.remove_older_segments();
+    Ok(wal)
 }
 
 /// Opens (or creates) the store at `root` and recovers it.
@@ -193,7 +223,7 @@ pub(crate) fn open(
         DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen { path: root.clone() },
         other => Error::storage("open the database", other),
     })?;
-    let applied = check_format(&db, &root)?;
+    let position = check_format(&db, &root)?;
     let session = format!("{:016x}", RandomState::new().hash_one(std::process::id()));
     let layout = BlobLayout::new(&root, session);
     let shared = Arc::new(Shared::new(
@@ -205,7 +235,6 @@ pub(crate) fn open(
         options,
         lock,
     ));
-    let next_lsn = recover(&shared, applied)?;
-    let wal = WalWriter::create(fs, &root.join("wal"), next_lsn)?;
+    let wal = recover(&shared, &position)?;
     Ok((shared, wal))
 }

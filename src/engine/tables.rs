@@ -2,7 +2,7 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `meta` | `&str` | `u64`: `format` (= [`FORMAT_VERSION`]), `applied_lsn` |
+//! | `meta` | `&str` | `u64`: `format` (= [`FORMAT_VERSION`]), `applied_lsn`, `wal_head` |
 //! | `runs` | run key `[u8; 32]` | postcard [`RunRecord`] |
 //! | `results` | (run key, result name) | postcard [`ResultEntry`] |
 //! | `task_runs` | (task, sweep counter) | run key |
@@ -38,6 +38,9 @@ pub(crate) const CONTENT: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::n
 pub(crate) const META_FORMAT: &str = "format";
 /// `meta` key of the LSN of the last WAL record applied.
 pub(crate) const META_APPLIED_LSN: &str = "applied_lsn";
+/// `meta` key of the first LSN of the WAL segment that was newest at the last checkpoint;
+/// that segment was durable before the checkpoint committed, so it must still exist.
+pub(crate) const META_WAL_HEAD: &str = "wal_head";
 
 /// Content row tag: the value's bytes follow.
 pub(crate) const CONTENT_INLINE: u8 = 0;

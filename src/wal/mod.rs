@@ -17,7 +17,7 @@ mod reader;
 mod writer;
 
 pub(crate) use reader::replay;
-pub(crate) use writer::WalWriter;
+pub(crate) use writer::{WalWriter, segment_path};
 
 /// The extension of segment files: `wal/<first LSN, 20 digits>.wal`.
 pub(crate) const SEGMENT_EXT: &str = "wal";

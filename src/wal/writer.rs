@@ -83,6 +83,11 @@ impl WalWriter {
         lsn
     }
 
+    /// The first LSN of the current segment (its name).
+    pub(crate) fn first_lsn(&self) -> u64 {
+        self.first_lsn
+    }
+
     /// The LSN of the last appended record (`first - 1` before any).
     pub(crate) fn last_lsn(&self) -> u64 {
         self.next_lsn - 1
