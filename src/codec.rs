@@ -44,18 +44,61 @@ enum Codec {
     Binary,
     Text,
     Bytes,
-    Stream {
-        rust_type: &'static str,
-        type_id: TypeId,
-        save: Arc<SaveStream>,
-        load: Arc<LoadStream>,
-    },
-    Path {
-        rust_type: &'static str,
-        type_id: TypeId,
-        save: Arc<SavePath>,
-        load: Arc<LoadPath>,
-    },
+    Stream(Custom<SaveStream, LoadStream>),
+    Path(Custom<SavePath, LoadPath>),
+}
+
+/// A registered type's own save and load functions, erased to work on `dyn Any` values of
+/// one Rust type.
+struct Custom<S: ?Sized, L: ?Sized> {
+    rust_type: &'static str,
+    type_id: TypeId,
+    save: Arc<S>,
+    load: Arc<L>,
+}
+
+impl<S: ?Sized, L: ?Sized> Clone for Custom<S, L> {
+    fn clone(&self) -> Self {
+        Custom {
+            rust_type: self.rust_type,
+            type_id: self.type_id,
+            save: self.save.clone(),
+            load: self.load.clone(),
+        }
+    }
+}
+
+impl<S: ?Sized, L: ?Sized> Custom<S, L> {
+    fn of<T: Any>(save: Arc<S>, load: Arc<L>) -> Self {
+        Custom {
+            rust_type: type_name::<T>(),
+            type_id: TypeId::of::<T>(),
+            save,
+            load,
+        }
+    }
+
+    /// Fails unless `T` is the Rust type the functions were registered for.
+    fn check<T: Any>(&self, info: &TypeInfo) -> Result<()> {
+        if self.type_id == TypeId::of::<T>() {
+            Ok(())
+        } else {
+            Err(info.wrong_type::<T>(self.rust_type))
+        }
+    }
+
+    /// Unboxes a loaded value (of the checked type).
+    fn unbox<T: Any>(&self, info: &TypeInfo, value: Box<dyn Any>) -> Result<T> {
+        downcast(value).ok_or_else(|| info.wrong_type::<T>(self.rust_type))
+    }
+}
+
+/// Applies `f` to `value` if it is a `T`.
+fn with_value<T: Any, R>(value: &dyn Any, f: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
+    match value.downcast_ref::<T>() {
+        Some(v) => f(v),
+        None => Err(io::Error::other("value of the wrong Rust type")),
+    }
 }
 
 /// How values of one result type are saved and loaded (fluidml's `TypeInfo`).
@@ -79,7 +122,7 @@ impl fmt::Debug for TypeInfo {
 }
 
 impl TypeInfo {
-    fn builtin(name: &str, extension: &str, is_binary: bool, codec: Codec) -> Self {
+    fn new(name: &str, extension: &str, is_binary: bool, codec: Codec) -> Self {
         TypeInfo {
             name: name.to_owned(),
             extension: extension.to_owned(),
@@ -99,25 +142,16 @@ impl TypeInfo {
         save: impl Fn(&T, &mut dyn Write) -> io::Result<()> + Send + Sync + 'static,
         load: impl Fn(&mut dyn Read) -> io::Result<T> + Send + Sync + 'static,
     ) -> Self {
-        let save: Arc<SaveStream> = Arc::new(move |value: &dyn Any, w: &mut dyn Write| match value
-            .downcast_ref::<T>()
-        {
-            Some(v) => save(v, w),
-            None => Err(io::Error::other("value of the wrong Rust type")),
-        });
+        let save: Arc<SaveStream> =
+            Arc::new(move |value: &dyn Any, w: &mut dyn Write| with_value(value, |v| save(v, w)));
         let load: Arc<LoadStream> =
             Arc::new(move |r: &mut dyn Read| load(r).map(|v| Box::new(v) as Box<dyn Any>));
-        TypeInfo {
-            name: name.to_owned(),
-            extension: extension.to_owned(),
+        Self::new(
+            name,
+            extension,
             is_binary,
-            codec: Codec::Stream {
-                rust_type: type_name::<T>(),
-                type_id: TypeId::of::<T>(),
-                save,
-                load,
-            },
-        }
+            Codec::Stream(Custom::of::<T>(save, load)),
+        )
     }
 
     /// A custom type whose save and load functions work on a file-system path (a file or a
@@ -131,25 +165,15 @@ impl TypeInfo {
         load: impl Fn(&Path) -> io::Result<T> + Send + Sync + 'static,
     ) -> Self {
         let save: Arc<SavePath> =
-            Arc::new(
-                move |value: &dyn Any, p: &Path| match value.downcast_ref::<T>() {
-                    Some(v) => save(v, p),
-                    None => Err(io::Error::other("value of the wrong Rust type")),
-                },
-            );
+            Arc::new(move |value: &dyn Any, p: &Path| with_value(value, |v| save(v, p)));
         let load: Arc<LoadPath> =
             Arc::new(move |p: &Path| load(p).map(|v| Box::new(v) as Box<dyn Any>));
-        TypeInfo {
-            name: name.to_owned(),
-            extension: extension.to_owned(),
+        Self::new(
+            name,
+            extension,
             is_binary,
-            codec: Codec::Path {
-                rust_type: type_name::<T>(),
-                type_id: TypeId::of::<T>(),
-                save,
-                load,
-            },
-        }
+            Codec::Path(Custom::of::<T>(save, load)),
+        )
     }
 
     /// The type's name, e.g. `json`.
@@ -169,7 +193,7 @@ impl TypeInfo {
 
     /// Whether save and load work on a path rather than a stream.
     pub fn needs_path(&self) -> bool {
-        matches!(self.codec, Codec::Path { .. })
+        matches!(self.codec, Codec::Path(_))
     }
 
     fn wrong_type<T>(&self, expected: &'static str) -> Error {
@@ -223,7 +247,7 @@ impl TypeInfo {
                 Some(bytes) => Ok(bytes.clone()),
                 None => Err(self.wrong_type::<T>(type_name::<Vec<u8>>())),
             },
-            Codec::Stream { .. } | Codec::Path { .. } => self.encode_custom(value),
+            Codec::Stream(_) | Codec::Path(_) => self.encode_custom(value),
         }
     }
 
@@ -235,20 +259,13 @@ impl TypeInfo {
     /// save function fails.
     pub fn encode_custom<T: Any>(&self, value: &T) -> Result<Vec<u8>> {
         match &self.codec {
-            Codec::Stream {
-                rust_type,
-                type_id,
-                save,
-                ..
-            } => {
-                if *type_id != TypeId::of::<T>() {
-                    return Err(self.wrong_type::<T>(rust_type));
-                }
+            Codec::Stream(custom) => {
+                custom.check::<T>(self)?;
                 let mut out = Vec::new();
-                save(value, &mut out).map_err(|e| self.encode_error(e))?;
+                (custom.save)(value, &mut out).map_err(|e| self.encode_error(e))?;
                 Ok(out)
             }
-            Codec::Path { .. } => Err(self.needs_path_error("an in-memory encoder")),
+            Codec::Path(_) => Err(self.needs_path_error("an in-memory encoder")),
             _ => Err(self.wrong_type::<T>("a serde type (use save, not save_custom)")),
         }
     }
@@ -281,7 +298,7 @@ impl TypeInfo {
             }
             Codec::Bytes => downcast(Box::new(bytes.to_vec()))
                 .ok_or_else(|| self.wrong_type::<T>(type_name::<Vec<u8>>())),
-            Codec::Stream { .. } | Codec::Path { .. } => self.decode_custom(bytes),
+            Codec::Stream(_) | Codec::Path(_) => self.decode_custom(bytes),
         }
     }
 
@@ -291,19 +308,12 @@ impl TypeInfo {
     /// As [`TypeInfo::decode`].
     pub fn decode_custom<T: Any>(&self, mut bytes: &[u8]) -> Result<T> {
         match &self.codec {
-            Codec::Stream {
-                rust_type,
-                type_id,
-                load,
-                ..
-            } => {
-                if *type_id != TypeId::of::<T>() {
-                    return Err(self.wrong_type::<T>(rust_type));
-                }
-                let value = load(&mut bytes).map_err(|e| self.decode_error(e))?;
-                downcast(value).ok_or_else(|| self.wrong_type::<T>(rust_type))
+            Codec::Stream(custom) => {
+                custom.check::<T>(self)?;
+                let value = (custom.load)(&mut bytes).map_err(|e| self.decode_error(e))?;
+                custom.unbox(self, value)
             }
-            Codec::Path { .. } => Err(self.needs_path_error("an in-memory decoder")),
+            Codec::Path(_) => Err(self.needs_path_error("an in-memory decoder")),
             _ => Err(self.wrong_type::<T>("a serde type (use load, not load_custom)")),
         }
     }
@@ -315,16 +325,10 @@ impl TypeInfo {
     /// type; [`Error::Encode`] if the save function fails.
     pub fn save_to_path<T: Any>(&self, value: &T, path: &Path) -> Result<()> {
         match &self.codec {
-            Codec::Path {
-                rust_type,
-                type_id,
-                save,
-                ..
-            } => {
-                if *type_id != TypeId::of::<T>() {
-                    return Err(self.wrong_type::<T>(rust_type));
-                }
-                save(value, path).map_err(|e| self.encode_error(format!("{}: {e}", path.display())))
+            Codec::Path(custom) => {
+                custom.check::<T>(self)?;
+                (custom.save)(value, path)
+                    .map_err(|e| self.encode_error(format!("{}: {e}", path.display())))
             }
             _ => Err(self.wrong_type::<T>("a path type (see TypeInfo::custom_path)")),
         }
@@ -336,18 +340,11 @@ impl TypeInfo {
     /// As [`TypeInfo::save_to_path`], with [`Error::Decode`] for a failing load function.
     pub fn load_from_path<T: Any>(&self, path: &Path) -> Result<T> {
         match &self.codec {
-            Codec::Path {
-                rust_type,
-                type_id,
-                load,
-                ..
-            } => {
-                if *type_id != TypeId::of::<T>() {
-                    return Err(self.wrong_type::<T>(rust_type));
-                }
-                let value = load(path)
+            Codec::Path(custom) => {
+                custom.check::<T>(self)?;
+                let value = (custom.load)(path)
                     .map_err(|e| self.decode_error(format!("{}: {e}", path.display())))?;
-                downcast(value).ok_or_else(|| self.wrong_type::<T>(rust_type))
+                custom.unbox(self, value)
             }
             _ => Err(self.wrong_type::<T>("a path type (see TypeInfo::custom_path)")),
         }
@@ -380,11 +377,11 @@ impl TypeRegistry {
     /// A registry with the built-in types `json`, `binary` (alias `pickle`), `text`, `bytes`.
     pub fn new() -> Self {
         let builtins = [
-            TypeInfo::builtin(JSON, "json", false, Codec::Json),
-            TypeInfo::builtin(BINARY, "bin", true, Codec::Binary),
-            TypeInfo::builtin(PICKLE, "p", true, Codec::Binary),
-            TypeInfo::builtin(TEXT, "txt", false, Codec::Text),
-            TypeInfo::builtin(BYTES, "bytes", true, Codec::Bytes),
+            TypeInfo::new(JSON, "json", false, Codec::Json),
+            TypeInfo::new(BINARY, "bin", true, Codec::Binary),
+            TypeInfo::new(PICKLE, "p", true, Codec::Binary),
+            TypeInfo::new(TEXT, "txt", false, Codec::Text),
+            TypeInfo::new(BYTES, "bytes", true, Codec::Bytes),
         ];
         let types = builtins
             .into_iter()

@@ -16,7 +16,9 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::TypeRegistry;
 use crate::error::{Error, Result};
+use crate::names::ResultName;
 use crate::promise::{ContentReader, Promise};
+use crate::store::{RunId, default_write_type, describe_result};
 
 /// Whether an open must find the result, must not, or may do either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +174,73 @@ impl FileBackend for ReadOnly {
     fn commit(self: Box<Self>) -> Result<()> {
         Ok(())
     }
+}
+
+/// What a backend knows when a result is opened.
+pub(crate) struct OpenRequest<'a> {
+    pub(crate) run: &'a RunId,
+    pub(crate) name: &'a ResultName,
+    pub(crate) mode: OpenMode,
+    pub(crate) type_name: Option<&'a str>,
+    pub(crate) types: &'a TypeRegistry,
+    /// The stored value: of the looked-up run for mode `r`, of the exact run otherwise.
+    pub(crate) existing: Option<Promise>,
+}
+
+/// The open protocol every backend shares: checks the mode's existence rule, serves reads
+/// from the stored content, and for writes picks the type, asks `backend(type, exclusive)`
+/// for an empty writable backend and fills it with the stored content where the mode keeps
+/// it.
+pub(crate) fn open_file(
+    request: OpenRequest<'_>,
+    backend: impl FnOnce(&str, bool) -> Result<Box<dyn FileBackend>>,
+) -> Result<File> {
+    let OpenRequest {
+        run,
+        name,
+        mode,
+        type_name,
+        types,
+        existing,
+    } = request;
+    let describe = || describe_result(run, name);
+    match (mode.existence(), &existing) {
+        (Existence::MustExist, None) => return Err(Error::NotFound { what: describe() }),
+        (Existence::MustNotExist, Some(_)) => {
+            return Err(Error::AlreadyExists { what: describe() });
+        }
+        _ => {}
+    }
+    if !mode.writable() {
+        let promise = existing.ok_or_else(|| Error::NotFound { what: describe() })?;
+        return File::read_only(name.as_str(), &promise);
+    }
+    let stored_type = existing.as_ref().map(|p| p.type_name().to_owned());
+    let type_name = default_write_type(mode, type_name, stored_type.as_deref());
+    types.get(&type_name)?;
+    let exclusive = mode.existence() == Existence::MustNotExist;
+    let mut backend = backend(&type_name, exclusive)?;
+    let stream = |source| Error::Stream {
+        op: "copy the stored content into the opened file",
+        source,
+    };
+    if let Some(promise) = existing.filter(|_| mode.keeps_content()) {
+        let mut stored = File::read_only(name.as_str(), &promise)?;
+        io::copy(&mut stored, &mut backend).map_err(stream)?;
+        let start = if mode.appends() {
+            SeekFrom::End(0)
+        } else {
+            SeekFrom::Start(0)
+        };
+        backend.seek(start).map_err(stream)?;
+    }
+    Ok(File::new(
+        name.as_str(),
+        &type_name,
+        mode,
+        types.clone(),
+        backend,
+    ))
 }
 
 const READ_BUFFER: usize = 64 * 1024;

@@ -13,13 +13,13 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::codec::TypeRegistry;
 use crate::config::UniqueConfig;
 use crate::error::{Error, Result};
-use crate::file::{Existence, File, FileBackend, OpenMode};
+use crate::file::{File, FileBackend, OpenMode, OpenRequest, open_file};
 use crate::key::{ContentHash, RunKey};
 use crate::lookup::best_subset;
 use crate::names::{ResultName, TaskName};
 use crate::promise::{ContentReader, ContentSource, LazySweep, LazySweeps, Promise};
 use crate::store::{
-    ResultsStore, RunId, RunState, SaveOptions, StoreContext, default_write_type, sweep_counter,
+    ResultsStore, RunId, RunState, SaveOptions, StoreContext, describe_result, sweep_counter,
 };
 
 /// An in-memory results store (fluidml's `InMemoryStore`): nothing survives the process.
@@ -150,24 +150,12 @@ impl InMemoryStore {
         let mut state = self.write();
         let record = state.exact_mut(run);
         if exclusive && record.results.contains_key(name) {
-            return Err(already_exists(run, name));
+            return Err(Error::AlreadyExists {
+                what: describe_result(run, name),
+            });
         }
         record.results.insert(name.clone(), stored);
         Ok(())
-    }
-}
-
-fn describe(run: &RunId, name: &ResultName) -> String {
-    format!(
-        "result `{name}` of task `{}` with config {}",
-        run.task(),
-        run.config()
-    )
-}
-
-fn already_exists(run: &RunId, name: &ResultName) -> Error {
-    Error::AlreadyExists {
-        what: describe(run, name),
     }
 }
 
@@ -256,68 +244,35 @@ impl ResultsStore for InMemoryStore {
         type_name: Option<&str>,
         _options: &SaveOptions,
     ) -> Result<File> {
-        let existing = if mode.writable() {
-            self.read()
-                .runs
-                .get(&run.key())
-                .and_then(|r| r.results.get(name))
-                .cloned()
-        } else {
+        let existing = {
             let state = self.read();
-            state
-                .lookup_record(run)
+            let record = if mode.writable() {
+                state.runs.get(&run.key())
+            } else {
+                state.lookup_record(run)
+            };
+            record
                 .and_then(|r| r.results.get(name))
-                .cloned()
+                .map(|s| self.promise(s))
         };
-        match (mode.existence(), &existing) {
-            (Existence::MustExist, None) => {
-                return Err(Error::NotFound {
-                    what: describe(run, name),
-                });
-            }
-            (Existence::MustNotExist, Some(_)) => return Err(already_exists(run, name)),
-            _ => {}
-        }
-        let stored_type = existing.as_ref().map(|s| s.type_name.as_str());
-        if !mode.writable() {
-            let promise = existing.as_ref().map(|s| self.promise(s));
-            let promise = promise.ok_or_else(|| Error::NotFound {
-                what: describe(run, name),
-            })?;
-            return File::read_only(name.as_str(), &promise);
-        }
-        let type_name = default_write_type(mode, type_name, stored_type);
-        self.types.get(&type_name)?;
-        let initial = match &existing {
-            Some(stored) if mode.keeps_content() => stored.bytes.to_vec(),
-            _ => Vec::new(),
-        };
-        let mut cursor = Cursor::new(initial);
-        if mode.appends() {
-            cursor
-                .seek(SeekFrom::End(0))
-                .map_err(|source| Error::Stream {
-                    op: "seek to the end",
-                    source,
-                })?;
-        }
-        let store = self.clone();
-        let (run, result) = (run.clone(), name.clone());
-        let exclusive = mode.existence() == Existence::MustNotExist;
-        let publish_type = type_name.clone();
-        let backend = MemFile {
-            cursor,
-            publish: Box::new(move |bytes| {
-                store.store(&run, &result, &publish_type, bytes, exclusive)
-            }),
-        };
-        Ok(File::new(
-            name.as_str(),
-            &type_name,
+        let request = OpenRequest {
+            run,
+            name,
             mode,
-            self.types.clone(),
-            Box::new(backend),
-        ))
+            type_name,
+            types: &self.types,
+            existing,
+        };
+        open_file(request, |type_name, exclusive| {
+            let store = self.clone();
+            let (run, name, type_name) = (run.clone(), name.clone(), type_name.to_owned());
+            Ok(Box::new(MemFile {
+                cursor: Cursor::new(Vec::new()),
+                publish: Box::new(move |bytes| {
+                    store.store(&run, &name, &type_name, bytes, exclusive)
+                }),
+            }))
+        })
     }
 
     fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps> {

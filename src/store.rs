@@ -204,6 +204,15 @@ pub trait ResultsStore: Send + Sync {
     }
 }
 
+/// Names a result in messages: ``result `m` of task `t` with config {..}``.
+pub(crate) fn describe_result(run: &RunId, name: &ResultName) -> String {
+    format!(
+        "result `{name}` of task `{}` with config {}",
+        run.task(),
+        run.config()
+    )
+}
+
 /// The type name a write-open uses when the caller gives none.
 pub(crate) fn default_write_type(
     mode: OpenMode,

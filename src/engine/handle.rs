@@ -7,7 +7,7 @@
 //! commit, and every read begins a fresh read transaction.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -30,13 +30,11 @@ use crate::engine::options::RedbOptions;
 use crate::engine::shared::Shared;
 use crate::engine::tables::{RESULTS, RUNS, ResultEntry, RunRecord, TASK_RUNS};
 use crate::error::{Error, Result};
-use crate::file::{Existence, File, OpenMode};
+use crate::file::{File, OpenMode, OpenRequest, open_file};
 use crate::key::{ContentHash, RunKey};
 use crate::names::{ResultName, TaskName};
 use crate::promise::{ContentSource, LazySweep, LazySweeps, Promise};
-use crate::store::{
-    ResultsStore, RunId, RunState, SaveOptions, StoreContext, default_write_type, sweep_counter,
-};
+use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext, sweep_counter};
 use crate::vfs::{Fs, RealFs};
 
 /// The embedded, crash-safe results store: a redb database written only by one storage
@@ -319,14 +317,6 @@ impl RedbStore {
             .join(task)
             .join(sweep_counter(counter))
     }
-
-    fn describe(run: &RunId, name: &ResultName) -> String {
-        format!(
-            "result `{name}` of task `{}` with config {}",
-            run.task(),
-            run.config()
-        )
-    }
 }
 
 impl ResultsStore for RedbStore {
@@ -433,58 +423,24 @@ impl ResultsStore for RedbStore {
         } else {
             self.load_lazy(run, name)?
         };
-        match (mode.existence(), &existing) {
-            (Existence::MustExist, None) => {
-                return Err(Error::NotFound {
-                    what: Self::describe(run, name),
-                });
-            }
-            (Existence::MustNotExist, Some(_)) => {
-                return Err(Error::AlreadyExists {
-                    what: Self::describe(run, name),
-                });
-            }
-            _ => {}
-        }
-        if !mode.writable() {
-            let promise = existing.ok_or_else(|| Error::NotFound {
-                what: Self::describe(run, name),
-            })?;
-            return File::read_only(name.as_str(), &promise);
-        }
-        let stored_type = existing.as_ref().map(|p| p.type_name().to_owned());
-        let type_name = default_write_type(mode, type_name, stored_type.as_deref());
-        self.types().get(&type_name)?;
-        let mut writer = self.blob_writer()?;
-        let path = writer.path().to_owned();
-        if let Some(promise) = existing.filter(|_| mode.keeps_content()) {
-            let mut reader = File::from_promise(&promise)?;
-            io::copy(&mut reader, &mut writer)
-                .map_err(|e| Error::io("copy stored content to", &path, e))?;
-            let start = if mode.appends() {
-                SeekFrom::End(0)
-            } else {
-                SeekFrom::Start(0)
-            };
-            writer
-                .seek(start)
-                .map_err(|e| Error::io("seek in", &path, e))?;
-        }
-        let backend = RedbFile {
-            writer,
-            store: self.clone(),
-            run: run.clone(),
-            name: name.clone(),
-            type_name: type_name.clone(),
-            exclusive: mode.existence() == Existence::MustNotExist,
-        };
-        Ok(File::new(
-            name.as_str(),
-            &type_name,
+        let request = OpenRequest {
+            run,
+            name,
             mode,
-            self.types().clone(),
-            Box::new(backend),
-        ))
+            type_name,
+            types: self.types(),
+            existing,
+        };
+        open_file(request, |type_name, exclusive| {
+            Ok(Box::new(RedbFile {
+                writer: self.blob_writer()?,
+                store: self.clone(),
+                run: run.clone(),
+                name: name.clone(),
+                type_name: type_name.to_owned(),
+                exclusive,
+            }))
+        })
     }
 
     fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps> {
