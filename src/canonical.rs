@@ -6,7 +6,8 @@
 //! `Number.prototype.toString` writes the IEEE-754 double they denote, so `1`, `1.0` and
 //! `1e0` are one number. An integer whose canonical digits differ from its own (say 2^53 + 1,
 //! which no double holds) is rejected, because canonicalizing it would silently merge it with
-//! a neighbour.
+//! a neighbour. [`changed_integer_literal`] applies the same rule to integer literals in JSON
+//! text, which also covers those too large for `u64`/`i64` (`serde_json` reads them as doubles).
 
 use std::fmt::Write as _;
 
@@ -107,12 +108,7 @@ fn write_number(out: &mut String, n: &Number, path: &str) -> Result<(), ConfigEr
             }
         }
     };
-    let text = if double == 0.0 {
-        // ECMAScript writes -0 as "0".
-        "0".to_owned()
-    } else {
-        ryu_js::Buffer::new().format_finite(double).to_owned()
-    };
+    let text = number_text(double);
     // An integer must come out digit for digit: otherwise canonicalization would silently
     // turn it into a neighbour (2^53 + 1 into 2^53). This also keeps canonicalization
     // idempotent, since every accepted integer re-parses to itself.
@@ -127,6 +123,32 @@ fn write_number(out: &mut String, n: &Number, path: &str) -> Result<(), ConfigEr
     }
     out.push_str(&text);
     Ok(())
+}
+
+/// ECMAScript's `Number.prototype.toString` of a finite double.
+fn number_text(double: f64) -> String {
+    if double == 0.0 {
+        // ECMAScript writes -0 as "0".
+        "0".to_owned()
+    } else {
+        ryu_js::Buffer::new().format_finite(double).to_owned()
+    }
+}
+
+/// For an integer literal (an optional `-`, then digits only) whose canonical text differs
+/// from itself, that canonical text; `None` for anything else, including literals beyond the
+/// double range (the JSON parser rejects those). This is `write_number`'s rule for integers,
+/// applied to literal text, so it also covers integers too large for `u64`/`i64`, which
+/// `serde_json` reads as doubles.
+pub(crate) fn changed_integer_literal(literal: &str) -> Option<String> {
+    let digits = literal.strip_prefix('-').unwrap_or(literal);
+    // Every integer of at most 15 digits is a double, written digit for digit.
+    if digits.len() <= 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let double: f64 = literal.parse().ok().filter(|d: &f64| d.is_finite())?;
+    let text = number_text(double);
+    (text != literal).then_some(text)
 }
 
 #[cfg(test)]
@@ -178,6 +200,39 @@ mod tests {
                 "input {input}"
             );
         }
+    }
+
+    #[test]
+    fn integer_literals_are_checked_digit_for_digit_at_any_size() {
+        for (literal, expected) in [
+            ("9007199254740993", Some("9007199254740992")),
+            ("-9007199254740993", Some("-9007199254740992")),
+            ("18446744073709551616", Some("18446744073709552000")),
+            ("-9223372036854775809", Some("-9223372036854776000")),
+            (
+                "123456789012345678901234567890",
+                Some("1.2345678901234568e+29"),
+            ),
+            // Exactly a double, but canonical JSON writes it with an exponent.
+            ("1000000000000000000000", Some("1e+21")),
+            ("9007199254740992", None),
+            ("100000000000000000000", None),
+            ("999999999999999", None),
+            ("-0", None),
+            // Not integer literals: fractions, exponents, words.
+            ("9007199254740993.0", None),
+            ("9007199254740993e0", None),
+            ("1e400", None),
+            ("true", None),
+        ] {
+            assert_eq!(
+                changed_integer_literal(literal).as_deref(),
+                expected,
+                "literal {literal}"
+            );
+        }
+        // Beyond the double range: left to the JSON parser, which rejects it.
+        assert_eq!(changed_integer_literal(&"9".repeat(400)), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::canonical;
+use crate::{canonical, config_text};
 
 /// Why a value is not a valid unique config.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +41,16 @@ pub enum ConfigError {
         value: String,
         /// What canonical JSON would make of it.
         canonical: String,
+    },
+    /// The config text has an object with two members of the same name (RFC 8785 requires
+    /// input without duplicates; a JSON parser would silently keep one of them).
+    #[error(
+        "config key `{path}` appears twice in the same object; a unique config may name each \
+         key only once"
+    )]
+    DuplicateKey {
+        /// Where the second occurrence sits, e.g. `optim.lr` or `layers[2].units`.
+        path: String,
     },
     /// The config text is not JSON.
     #[error(
@@ -117,12 +127,13 @@ impl UniqueConfig {
     ///
     /// # Errors
     /// [`ConfigError::Json`] if the text is not JSON (this includes `NaN`, `Infinity` and
-    /// numbers too large for a double), then as [`UniqueConfig::new`].
+    /// numbers too large for a double); [`ConfigError::DuplicateKey`] if an object at any
+    /// depth names a key twice; [`ConfigError::InexactInteger`] for an integer literal (no
+    /// `.`, no exponent) of any size whose canonical text differs from its digits, such as
+    /// `18446744073709551616` (canonical `18446744073709552000`); then as
+    /// [`UniqueConfig::new`]. The first problem in text order is reported.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| ConfigError::Json {
-            reason: e.to_string(),
-        })?;
-        Self::new(value)
+        Self::new(config_text::parse_value(text)?)
     }
 
     /// The empty config `{}`.
@@ -287,6 +298,119 @@ mod tests {
         assert!(matches!(
             UniqueConfig::parse(r#"{"a": {"seed": 9007199254740993}}"#),
             Err(ConfigError::InexactInteger { path, .. }) if path == "a.seed"
+        ));
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_at_any_depth_with_their_path() {
+        for (text, path) in [
+            (r#"{"a":1,"a":2}"#, "a"),
+            (r#"{"a":1,"a":1}"#, "a"),
+            (r#"{"a":1,"b":2,"a":{}}"#, "a"),
+            (r#"{"opt":{"lr":0.1,"lr":0.2}}"#, "opt.lr"),
+            (r#"{"x":[0,1,{"k":1,"k":2}]}"#, "x[2].k"),
+            (r#"{"x":[[{"a":{"b":null,"b":null}}]]}"#, "x[0][0].a.b"),
+            // Two spellings of one key are one key.
+            (r#"{"é":1,"\u00e9":2}"#, "é"),
+        ] {
+            assert_eq!(
+                UniqueConfig::parse(text),
+                Err(ConfigError::DuplicateKey {
+                    path: path.to_owned()
+                }),
+                "text {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn equal_keys_in_different_objects_are_not_duplicates() -> Result<(), ConfigError> {
+        let config = UniqueConfig::parse(r#"{"a":{"a":1},"b":[{"a":1},{"a":2}],"c":{"a":{}}}"#)?;
+        assert_eq!(
+            config.canonical(),
+            r#"{"a":{"a":1},"b":[{"a":1},{"a":2}],"c":{"a":{}}}"#
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn integer_literals_beyond_u64_are_inexact_not_rounded() {
+        for (text, path, value, canonical) in [
+            (
+                r#"{"seed":18446744073709551616}"#,
+                "seed",
+                "18446744073709551616",
+                "18446744073709552000",
+            ),
+            (
+                r#"{"a":{"b":[1,123456789012345678901234567890]}}"#,
+                "a.b[1]",
+                "123456789012345678901234567890",
+                "1.2345678901234568e+29",
+            ),
+            (
+                r#"{"n":-9223372036854775809}"#,
+                "n",
+                "-9223372036854775809",
+                "-9223372036854776000",
+            ),
+            (
+                r#"{"big":1000000000000000000000}"#,
+                "big",
+                "1000000000000000000000",
+                "1e+21",
+            ),
+            // Within u64, as before (now caught while parsing, with the same error).
+            (
+                r#"{"seed":9007199254740993}"#,
+                "seed",
+                "9007199254740993",
+                "9007199254740992",
+            ),
+        ] {
+            assert_eq!(
+                UniqueConfig::parse(text),
+                Err(ConfigError::InexactInteger {
+                    path: path.to_owned(),
+                    value: value.to_owned(),
+                    canonical: canonical.to_owned(),
+                }),
+                "text {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn big_numbers_written_as_doubles_or_exact_integers_are_accepted() -> Result<(), ConfigError> {
+        let config = UniqueConfig::parse(
+            r#"{"a":1.8446744073709552e19,"b":18446744073709552000,"c":100000000000000000000,"d":1e21,"e":"18446744073709551616","f":18446744073709551616.0}"#,
+        )?;
+        assert_eq!(
+            config.canonical(),
+            r#"{"a":18446744073709552000,"b":18446744073709552000,"c":100000000000000000000,"d":1e+21,"e":"18446744073709551616","f":18446744073709552000}"#
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_first_problem_in_the_text_is_the_one_reported() {
+        assert!(matches!(
+            UniqueConfig::parse(r#"{"a":18446744073709551616,"a":1}"#),
+            Err(ConfigError::InexactInteger { path, .. }) if path == "a"
+        ));
+        assert_eq!(
+            UniqueConfig::parse(r#"{"a":1,"a":18446744073709551616}"#),
+            Err(ConfigError::DuplicateKey {
+                path: "a".to_owned()
+            })
+        );
+        assert!(matches!(
+            UniqueConfig::parse(r#"{"a":1e400,"b":18446744073709551616}"#),
+            Err(ConfigError::Json { .. })
+        ));
+        assert!(matches!(
+            UniqueConfig::parse(r#"{"a":1,"a":2"#),
+            Err(ConfigError::DuplicateKey { .. })
         ));
     }
 

@@ -63,6 +63,7 @@ mod blob;
 mod canonical;
 mod codec;
 mod config;
+mod config_text;
 mod durable;
 mod engine;
 mod error;

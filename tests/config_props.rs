@@ -7,11 +7,15 @@
 //! random insignificant whitespace, strings escaped differently and numbers spelled
 //! differently (`2`, `2.0`, `2e0`, `2.000`, `2E+0`; shortest, exponent and long forms of
 //! doubles), then parsed with `UniqueConfig::parse`.
+//!
+//! The text rejections are tested the same way: a repeated key spliced into a spelled config
+//! at any depth is `DuplicateKey` with its path, and an integer literal of any size is either
+//! kept digit for digit or `InexactInteger`, never rounded.
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value};
-use sweepstore::{RunKey, TaskName, UniqueConfig};
+use sweepstore::{ConfigError, RunKey, TaskName, UniqueConfig};
 
 /// Integers every IEEE-754 double holds exactly.
 const MAX_EXACT: i64 = 1 << 53;
@@ -277,6 +281,15 @@ fn same_json(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Which of three places a spelled config sits in, and the path prefix that gives its keys.
+fn nest(text: &str, depth: usize) -> (String, &'static str) {
+    match depth {
+        0 => (text.to_owned(), ""),
+        1 => (format!(r#"{{"outer":{text}}}"#), "outer."),
+        _ => (format!(r#"{{"outer":[1,{text}]}}"#), "outer[1]."),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Properties.
 
@@ -433,5 +446,75 @@ proptest! {
         let y = UniqueConfig::from_map(y).map_err(fail)?;
         prop_assume!(x != y);
         prop_assert_ne!(RunKey::new(&t, &x), RunKey::new(&t, &y));
+    }
+
+    #[test]
+    fn a_key_repeated_in_any_object_is_rejected_with_its_path(
+        map in arb_config(),
+        pick in any::<prop::sample::Index>(),
+        seed in any::<u64>(),
+        repeat in arb_value(),
+        depth in 0..3usize,
+    ) {
+        prop_assume!(!map.is_empty());
+        let key = map.keys().nth(pick.index(map.len())).ok_or_else(|| fail("no key"))?;
+        let mut rng = SplitMix(seed);
+        // The spelled object with one more member, `key` again, spliced in before its `}`.
+        let mut text = spell(&map, seed);
+        text.pop();
+        text.push(',');
+        write_string(&mut text, key, &mut rng);
+        text.push(':');
+        write_json(&mut text, &repeat, &mut rng);
+        text.push('}');
+        let (text, prefix) = nest(&text, depth);
+        prop_assert_eq!(
+            UniqueConfig::parse(&text),
+            Err(ConfigError::DuplicateKey { path: format!("{prefix}{key}") }),
+            "text {}",
+            text
+        );
+    }
+
+    #[test]
+    fn an_integer_literal_of_any_size_is_kept_digit_for_digit_or_rejected(
+        literal in prop_oneof![
+            "-?[1-9][0-9]{15,40}",
+            // Powers of ten, some of which are canonical as they stand.
+            "-?10{15,25}",
+        ],
+        depth in 0..3usize,
+    ) {
+        let (text, prefix) = nest(&format!(r#"{{"n":{literal}}}"#), depth);
+        match UniqueConfig::parse(&text) {
+            Ok(config) => {
+                prop_assert!(
+                    config.canonical().contains(&format!(r#""n":{literal}}}"#)),
+                    "{} became {}",
+                    literal,
+                    config
+                );
+                // Canonical JSON writes 1e21 and beyond with an exponent.
+                prop_assert!(literal.trim_start_matches('-').len() <= 21);
+            }
+            Err(ConfigError::InexactInteger { path, value, canonical }) => {
+                prop_assert_eq!(path, format!("{prefix}n"));
+                prop_assert_eq!(&value, &literal);
+                prop_assert_ne!(&canonical, &literal);
+            }
+            Err(other) => return Err(fail(format!("{literal}: {other}"))),
+        }
+    }
+
+    #[test]
+    fn digits_inside_strings_are_not_number_literals(
+        digits in "-?[1-9][0-9]{15,40}",
+        seed in any::<u64>(),
+    ) {
+        let mut map = Map::new();
+        map.insert(digits.clone(), Value::String(format!("\\\"{digits}")));
+        map.insert("k".to_owned(), Value::String(digits.clone()));
+        let config = parse(&spell(&map, seed))?;
+        prop_assert_eq!(config.get("k"), Some(&Value::String(digits)));
     }
 }

@@ -12,7 +12,7 @@
 //! le64(len(canonical)) ‖ canonical`) for the run keys and content hashes: all agreed.
 //! The entries marked "RFC 8785 §3.2.x" are the RFC's own examples, with the RFC's output.
 
-use sweepstore::{ContentHash, RUN_KEY_CONTEXT, RunKey, TaskName, UniqueConfig};
+use sweepstore::{ConfigError, ContentHash, RUN_KEY_CONTEXT, RunKey, TaskName, UniqueConfig};
 
 /// One pinned config: its input text, its canonical text and its run key for `task`.
 struct Golden {
@@ -332,7 +332,58 @@ fn configs_without_a_canonical_form_are_rejected() {
         "{\"seed\": 9007199254740993}",
         "{\"seed\": -9007199254740993}",
         "{\"a\": [18446744073709551615]}",
+        // Integer literals beyond u64/i64, which a JSON parser reads as rounded doubles.
+        "{\"seed\": 18446744073709551616}",
+        "{\"seed\": -9223372036854775809}",
+        "{\"a\": {\"b\": [123456789012345678901234567890]}}",
+        "{\"x\": 1000000000000000000000}",
+        // Duplicate keys (RFC 8785 requires input without them), at any depth.
+        "{\"a\":1,\"a\":2}",
+        "{\"a\":1,\"a\":1}",
+        "{\"a\":1,\"\\u0061\":2}",
+        "{\"opt\":{\"lr\":0.1,\"lr\":0.2}}",
+        "{\"x\":[0,{\"k\":1,\"k\":2}]}",
     ] {
         assert!(UniqueConfig::parse(input).is_err(), "accepted {input}");
+    }
+}
+
+#[test]
+fn duplicate_keys_and_rounded_integer_literals_are_typed_errors() {
+    for (input, expected) in [
+        (
+            r#"{"b":0,"a":1,"a":2}"#,
+            ConfigError::DuplicateKey { path: "a".into() },
+        ),
+        (
+            r#"{"opt":{"lr":0.1,"lr":0.2}}"#,
+            ConfigError::DuplicateKey {
+                path: "opt.lr".into(),
+            },
+        ),
+        (
+            r#"{"x":[0,1,{"k":1,"k":2}]}"#,
+            ConfigError::DuplicateKey {
+                path: "x[2].k".into(),
+            },
+        ),
+        (
+            r#"{"seed":18446744073709551616}"#,
+            ConfigError::InexactInteger {
+                path: "seed".into(),
+                value: "18446744073709551616".into(),
+                canonical: "18446744073709552000".into(),
+            },
+        ),
+        (
+            r#"{"a":{"b":[123456789012345678901234567890]}}"#,
+            ConfigError::InexactInteger {
+                path: "a.b[0]".into(),
+                value: "123456789012345678901234567890".into(),
+                canonical: "1.2345678901234568e+29".into(),
+            },
+        ),
+    ] {
+        assert_eq!(UniqueConfig::parse(input), Err(expected), "input {input}");
     }
 }
