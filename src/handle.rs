@@ -147,7 +147,11 @@ impl<S: ResultsStore + ?Sized> Run<'_, S> {
     /// # Errors
     /// A bad name; decode errors; backend errors.
     pub fn load<T: DeserializeOwned + Any>(&self, name: &str) -> Result<Option<T>> {
-        self.load_lazy(name)?.map(|p| p.load()).transpose()
+        let name = ResultName::new(name)?;
+        let Some((type_name, bytes)) = self.store.load_bytes(&self.id, &name)? else {
+            return Ok(None);
+        };
+        self.store.types().get(&type_name)?.decode(&bytes).map(Some)
     }
 
     /// Loads a result of a custom stream type.
@@ -155,7 +159,15 @@ impl<S: ResultsStore + ?Sized> Run<'_, S> {
     /// # Errors
     /// As [`Run::load`].
     pub fn load_custom<T: Any>(&self, name: &str) -> Result<Option<T>> {
-        self.load_lazy(name)?.map(|p| p.load_custom()).transpose()
+        let name = ResultName::new(name)?;
+        let Some((type_name, bytes)) = self.store.load_bytes(&self.id, &name)? else {
+            return Ok(None);
+        };
+        self.store
+            .types()
+            .get(&type_name)?
+            .decode_custom(&bytes)
+            .map(Some)
     }
 
     /// Result `name` unloaded, as a [`Promise`]; `None` if it does not exist.

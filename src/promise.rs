@@ -130,15 +130,7 @@ impl Promise {
     }
 
     fn check(&self, actual: ContentHash) -> Result<()> {
-        if actual == self.hash {
-            Ok(())
-        } else {
-            Err(Error::HashMismatch {
-                expected: self.hash.to_hex(),
-                actual: actual.to_hex(),
-                location: self.source.location(&self.hash),
-            })
-        }
+        check_hash(self.hash, actual, || self.source.location(&self.hash))
     }
 
     fn read_error(&self, source: io::Error) -> Error {
@@ -146,6 +138,24 @@ impl Promise {
             op: "read stored content",
             source,
         }
+    }
+}
+
+/// Fails with [`Error::HashMismatch`] unless `actual` is `expected`; `location` names where
+/// the content was read.
+pub(crate) fn check_hash(
+    expected: ContentHash,
+    actual: ContentHash,
+    location: impl FnOnce() -> String,
+) -> Result<()> {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(Error::HashMismatch {
+            expected: expected.to_hex(),
+            actual: actual.to_hex(),
+            location: location(),
+        })
     }
 }
 

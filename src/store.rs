@@ -134,6 +134,20 @@ pub trait ResultsStore: Send + Sync {
     /// Backend errors.
     fn load_lazy(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>>;
 
+    /// Looks up result `name` and reads its stored bytes, verified, with its type name: an
+    /// eager load. `None` if it does not exist. Backends override it when they can do this
+    /// in one step; the default goes through [`ResultsStore::load_lazy`].
+    ///
+    /// # Errors
+    /// [`Error::HashMismatch`](crate::Error::HashMismatch) for corrupt content; backend
+    /// errors.
+    fn load_bytes(&self, run: &RunId, name: &ResultName) -> Result<Option<(String, Vec<u8>)>> {
+        match self.load_lazy(run, name)? {
+            Some(promise) => Ok(Some((promise.type_name().to_owned(), promise.bytes()?))),
+            None => Ok(None),
+        }
+    }
+
     /// Deletes result `name` of the looked-up run; `false` if there was none.
     ///
     /// # Errors

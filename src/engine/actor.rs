@@ -549,7 +549,7 @@ fn delete(
     name: &ResultName,
 ) -> Result<(Option<Logged>, bool)> {
     match ops::lookup(&tables.runs, &tables.task_runs, run)? {
-        Some((key, _)) if ops::get_result(&tables.results, &key, name.as_str())?.is_some() => {
+        Some(key) if ops::get_result(&tables.results, &key, name.as_str())?.is_some() => {
             let op = WalOp::Delete {
                 run: key,
                 name: name.as_str().to_owned(),
@@ -561,7 +561,11 @@ fn delete(
 }
 
 fn delete_run(tables: &WriteTables<'_>, run: &RunId) -> Result<(Option<Logged>, DeletedRun)> {
-    match ops::lookup(&tables.runs, &tables.task_runs, run)? {
+    let found = match ops::lookup(&tables.runs, &tables.task_runs, run)? {
+        Some(key) => ops::get_run(&tables.runs, &key)?.map(|record| (key, record)),
+        None => None,
+    };
+    match found {
         Some((key, record)) => {
             let op = WalOp::DeleteRun { run: key };
             Ok((

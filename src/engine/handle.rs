@@ -26,14 +26,15 @@ use crate::engine::file::RedbFile;
 use crate::engine::gc::GcReport;
 use crate::engine::open;
 use crate::engine::ops;
+use crate::engine::ops::ContentRow;
 use crate::engine::options::RedbOptions;
 use crate::engine::shared::Shared;
-use crate::engine::tables::{RESULTS, RUNS, ResultEntry, RunRecord, TASK_RUNS};
+use crate::engine::tables::{CONTENT, RESULTS, RUNS, ResultEntry, RunRecord, TASK_RUNS};
 use crate::error::{Error, Result};
 use crate::file::{File, OpenMode, OpenRequest, open_file};
-use crate::key::{ContentHash, RunKey};
+use crate::key::ContentHash;
 use crate::names::{ResultName, TaskName};
-use crate::promise::{ContentSource, LazySweep, LazySweeps, Promise};
+use crate::promise::{ContentSource, LazySweep, LazySweeps, Promise, check_hash};
 use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext, sweep_counter};
 use crate::vfs::{Fs, RealFs};
 
@@ -81,6 +82,7 @@ struct ReadTables {
     runs: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
     results: ReadOnlyTable<(&'static [u8; 32], &'static str), &'static [u8]>,
     task_runs: ReadOnlyTable<(&'static str, u64), &'static [u8; 32]>,
+    content: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
 }
 
 impl RedbStore {
@@ -180,18 +182,22 @@ impl RedbStore {
             runs: txn.open_table(RUNS).map_err(open)?,
             results: txn.open_table(RESULTS).map_err(open)?,
             task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
+            content: txn.open_table(CONTENT).map_err(open)?,
         };
         f(&tables)
     }
 
-    fn lookup(&self, run: &RunId) -> Result<Option<(RunKey, RunRecord)>> {
-        self.read(|t| ops::lookup(&t.runs, &t.task_runs, run))
+    fn lookup(&self, run: &RunId) -> Result<Option<RunRecord>> {
+        self.read(|t| match ops::lookup(&t.runs, &t.task_runs, run)? {
+            Some(key) => ops::get_run(&t.runs, &key),
+            None => Ok(None),
+        })
     }
 
     /// Result `name` of the looked-up run.
     fn lookup_result(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>> {
         let entry = self.read(|t| match ops::lookup(&t.runs, &t.task_runs, run)? {
-            Some((key, _)) => ops::get_result(&t.results, &key, name.as_str()),
+            Some(key) => ops::get_result(&t.results, &key, name.as_str()),
             None => Ok(None),
         })?;
         Ok(entry.map(|e| self.promise(&e)))
@@ -340,6 +346,39 @@ impl ResultsStore for RedbStore {
         self.lookup_result(run, name)
     }
 
+    /// One read transaction for lookup, entry and inline content (blobs are read from
+    /// their file).
+    fn load_bytes(&self, run: &RunId, name: &ResultName) -> Result<Option<(String, Vec<u8>)>> {
+        let found = self.read(|t| {
+            let Some(key) = ops::lookup(&t.runs, &t.task_runs, run)? else {
+                return Ok(None);
+            };
+            let Some(entry) = ops::get_result(&t.results, &key, name.as_str())? else {
+                return Ok(None);
+            };
+            match ops::get_content(&t.content, &entry.hash)? {
+                Some(ContentRow::Inline(bytes)) => Ok(Some((entry, Some(bytes)))),
+                Some(ContentRow::Blob(_)) => Ok(Some((entry, None))),
+                None => Err(Error::ContentCollected {
+                    hash: entry.hash.to_hex(),
+                }),
+            }
+        })?;
+        match found {
+            None => Ok(None),
+            Some((entry, Some(bytes))) => {
+                check_hash(entry.hash, ContentHash::of(&bytes), || {
+                    self.inner.content.location(&entry.hash)
+                })?;
+                Ok(Some((entry.type_name, bytes)))
+            }
+            Some((entry, None)) => {
+                let bytes = self.promise(&entry).bytes()?;
+                Ok(Some((entry.type_name, bytes)))
+            }
+        }
+    }
+
     fn delete(&self, run: &RunId, name: &ResultName) -> Result<bool> {
         self.request(|reply| Command::Delete {
             run: run.clone(),
@@ -380,7 +419,7 @@ impl ResultsStore for RedbStore {
 
     fn get_results(&self, run: &RunId) -> Result<Option<BTreeMap<ResultName, Promise>>> {
         let found = self.read(|t| match ops::lookup(&t.runs, &t.task_runs, run)? {
-            Some((key, _)) => Ok(Some((key, ops::run_results(&t.results, &key)?))),
+            Some(key) => Ok(Some((key, ops::run_results(&t.results, &key)?))),
             None => Ok(None),
         })?;
         let Some((key, entries)) = found else {
@@ -398,7 +437,7 @@ impl ResultsStore for RedbStore {
     }
 
     fn run_state(&self, run: &RunId) -> Result<Option<RunState>> {
-        Ok(self.lookup(run)?.map(|(_, record)| record.state))
+        Ok(self.lookup(run)?.map(|record| record.state))
     }
 
     fn set_run_state(&self, run: &RunId, state: RunState) -> Result<()> {

@@ -88,24 +88,27 @@ pub(crate) fn parse_config(key: &RunKey, canonical: &str) -> Result<UniqueConfig
     })
 }
 
-/// The lookup rule: the exact run, else the best subset run of the task.
+/// The lookup rule: the key of the exact run, else of the best subset run of the task. An
+/// exact hit costs one `runs` get and decodes nothing.
 pub(crate) fn lookup(
     runs: &impl ReadableTable<&'static [u8; 32], &'static [u8]>,
     index: &impl ReadableTable<(&'static str, u64), &'static [u8; 32]>,
     run: &RunId,
-) -> Result<Option<(RunKey, RunRecord)>> {
-    if let Some(record) = get_run(runs, &run.key())? {
-        return Ok(Some((run.key(), record)));
+) -> Result<Option<RunKey>> {
+    let exact = runs
+        .get(run.key().as_bytes())
+        .map_err(storage("read a run"))?;
+    if exact.is_some() {
+        return Ok(Some(run.key()));
     }
     let mut candidates = Vec::new();
     for (counter, key) in task_runs(index, run.task().as_str())? {
         if let Some(record) = get_run(runs, &key)? {
-            let config = parse_config(&key, &record.config)?;
-            candidates.push((config, counter, (key, record)));
+            candidates.push((parse_config(&key, &record.config)?, counter, key));
         }
     }
-    let refs = candidates.iter().map(|(c, n, item)| (c, *n, item));
-    Ok(best_subset(run.config(), refs).cloned())
+    let refs = candidates.iter().map(|(c, n, key)| (c, *n, *key));
+    Ok(best_subset(run.config(), refs))
 }
 
 /// What a new run of `run` would be: its task's next counter.
