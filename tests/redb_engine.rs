@@ -516,3 +516,41 @@ fn checkpoints_by_wal_size_trim_the_log_and_lose_nothing() -> Result<()> {
     }
     Ok(())
 }
+
+const OPEN_CHILD_ENV: &str = "SWEEPSTORE_TEST_OPEN_STORE";
+
+/// Runs in a child process: tries to open the store and reports through its exit code
+/// (3: already open, 0: opened, 4: another error).
+#[test]
+fn child_tries_to_open() {
+    let Some(dir) = std::env::var_os(OPEN_CHILD_ENV) else {
+        return;
+    };
+    let code = match RedbStore::open(PathBuf::from(dir), RedbOptions::default()) {
+        Err(Error::AlreadyOpen { .. }) => 3,
+        Ok(_) => 0,
+        Err(_) => 4,
+    };
+    std::process::exit(code);
+}
+
+#[test]
+fn a_second_process_gets_already_open_and_can_open_after_close() -> Result<()> {
+    let dir = tempdir()?;
+    let try_open = || -> Result<Option<i32>> {
+        let exe = std::env::current_exe().map_err(io("find test binary", dir.path()))?;
+        let output = Command::new(exe)
+            .args(["--exact", "child_tries_to_open", "--test-threads=1"])
+            .env(OPEN_CHILD_ENV, dir.path())
+            .output()
+            .map_err(io("run child", dir.path()))?;
+        Ok(output.status.code())
+    };
+    let store = open(dir.path())?;
+    store.run("t", &config(0)?)?.save("m", "json", &0)?;
+    assert_eq!(try_open()?, Some(3), "the second process was not refused");
+    store.close()?;
+    // Control: the same child opens the store once the first process has let go.
+    assert_eq!(try_open()?, Some(0));
+    Ok(())
+}

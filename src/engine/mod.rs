@@ -5,6 +5,8 @@
 mod actor;
 mod command;
 mod content;
+#[cfg(test)]
+mod fault_tests;
 mod file;
 mod gc;
 mod handle;
