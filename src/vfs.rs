@@ -1,15 +1,23 @@
 //! The file-system seam of the storage engine.
 //!
-//! Every file operation of the write-ahead log and the blob store (create, write, sync, rename,
-//! remove, directory sync) goes through [`Fs`], so tests can substitute a simulated file system
-//! that loses unsynced writes or fails at the Nth sync. [`RealFs`] is the real one.
+//! Every file operation of the engine — the write-ahead log, blobs, temp files, run
+//! directories, the store lock and the redb database file itself — goes through [`Fs`], so
+//! tests can substitute a simulated file system that loses unsynced writes or fails at the
+//! Nth I/O (see `sim`, behind the `sim` feature). [`RealFs`] is the real one.
 //!
 //! Invariant: implementations never report success for a sync they did not perform.
 
 use std::fmt;
-use std::fs;
+use std::fs::{self, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+
+use redb::{Builder, Database, DatabaseError};
+
+use crate::error::{Error, Result};
+
+/// Something held for as long as a store is open (an OS file lock for [`RealFs`]).
+pub(crate) type LockGuard = Box<dyn Send + Sync>;
 
 /// An open file of an [`Fs`].
 pub(crate) trait FsFile: Read + Write + Seek + Send {
@@ -39,6 +47,24 @@ pub(crate) trait Fs: Send + Sync + fmt::Debug {
     fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>>;
     /// Whether a file or directory exists at `path`.
     fn exists(&self, path: &Path) -> bool;
+    /// Whether `path` is a regular file.
+    fn is_file(&self, path: &Path) -> bool;
+    /// The absolute form of an existing `path`.
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf>;
+    /// Removes a directory and everything in it.
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// The length of a file.
+    fn file_len(&self, path: &Path) -> io::Result<u64>;
+    /// Takes the exclusive lock of the store at `root` for the life of the guard.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyOpen`] if someone holds it.
+    fn lock_store(&self, root: &Path) -> Result<LockGuard>;
+    /// Opens (or creates) the redb database at `path`.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyOpen`], or [`Error::Storage`].
+    fn open_database(&self, path: &Path) -> Result<Database>;
 }
 
 /// The real file system.
@@ -98,5 +124,47 @@ impl Fs for RealFs {
 
     fn exists(&self, path: &Path) -> bool {
         path.exists()
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
+    }
+
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        fs::canonicalize(path)
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        fs::remove_dir_all(path)
+    }
+
+    fn file_len(&self, path: &Path) -> io::Result<u64> {
+        Ok(fs::metadata(path)?.len())
+    }
+
+    fn lock_store(&self, root: &Path) -> Result<LockGuard> {
+        let path = root.join("LOCK");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open lock file", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Box::new(file)),
+            Err(TryLockError::WouldBlock) => Err(Error::AlreadyOpen {
+                path: root.to_owned(),
+            }),
+            Err(TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        }
+    }
+
+    fn open_database(&self, path: &Path) -> Result<Database> {
+        Builder::new().create(path).map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen {
+                path: path.parent().unwrap_or(path).to_owned(),
+            },
+            other => Error::storage("open the database", other),
+        })
     }
 }

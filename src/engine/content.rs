@@ -93,10 +93,13 @@ impl ContentSource for StoreContent {
     }
 
     fn location(&self, hash: &ContentHash) -> String {
-        let blob = self.shared.upgrade().map(|s| s.layout.path(hash));
+        let blob = self.shared.upgrade().and_then(|s| {
+            let path = s.layout.path(hash);
+            s.fs.is_file(&path).then_some(path)
+        });
         match blob {
-            Some(path) if path.exists() => format!("blob file {}", path.display()),
-            _ => format!("store {}", self.root.display()),
+            Some(path) => format!("blob file {}", path.display()),
+            None => format!("store {}", self.root.display()),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::config::UniqueConfig;
 use crate::engine::{RedbOptions, RedbStore};
 use crate::error::{Error, Result};
 use crate::handle::StoreExt;
-use crate::vfs::{Fs, FsFile, RealFs};
+use crate::vfs::{Fs, FsFile, LockGuard, RealFs};
 
 /// The real file system, except that every `sync_data` fails once `fail` is set.
 #[derive(Debug, Default)]
@@ -99,6 +99,24 @@ impl Fs for FailingFs {
     }
     fn exists(&self, path: &Path) -> bool {
         RealFs.exists(path)
+    }
+    fn is_file(&self, path: &Path) -> bool {
+        RealFs.is_file(path)
+    }
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        RealFs.canonicalize(path)
+    }
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        RealFs.remove_dir_all(path)
+    }
+    fn file_len(&self, path: &Path) -> io::Result<u64> {
+        RealFs.file_len(path)
+    }
+    fn lock_store(&self, root: &Path) -> Result<LockGuard> {
+        RealFs.lock_store(root)
+    }
+    fn open_database(&self, path: &Path) -> Result<redb::Database> {
+        RealFs.open_database(path)
     }
 }
 

@@ -45,10 +45,6 @@ fn storage(op: &'static str) -> impl FnOnce(redb::StorageError) -> Error {
     move |e| Error::storage(op, e)
 }
 
-fn file_len(path: &std::path::Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
-}
-
 /// Finds unreferenced, unpinned content in the tables and on disk.
 pub(crate) fn plan(shared: &Shared, tables: &WriteTables<'_>) -> Result<Plan> {
     let mut referenced = HashSet::new();
@@ -84,7 +80,7 @@ pub(crate) fn plan(shared: &Shared, tables: &WriteTables<'_>) -> Result<Plan> {
                 && !known.contains(&hash)
                 && !pins.contains_key(&hash)
             {
-                orphan_blobs.push((hash, file_len(&path)));
+                orphan_blobs.push((hash, fs.file_len(&path).unwrap_or(0)));
             }
         }
     }
@@ -94,7 +90,7 @@ pub(crate) fn plan(shared: &Shared, tables: &WriteTables<'_>) -> Result<Plan> {
         .into_iter()
         .filter(|p| !layout.is_own_tmp(p))
         .map(|p| {
-            let len = file_len(&p);
+            let len = fs.file_len(&p).unwrap_or(0);
             (p, len)
         })
         .collect();

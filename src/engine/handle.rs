@@ -396,8 +396,9 @@ impl ResultsStore for RedbStore {
             return Ok(false);
         };
         let dir = self.run_dir(&task, counter);
-        if dir.exists()
-            && let Err(e) = std::fs::remove_dir_all(&dir)
+        let fs = &self.inner.shared.fs;
+        if fs.exists(&dir)
+            && let Err(e) = fs.remove_dir_all(&dir)
         {
             tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted run's directory");
         }
@@ -410,7 +411,11 @@ impl ResultsStore for RedbStore {
             reply,
         })?;
         let dir = self.run_dir(run.task().as_str(), counter);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create run directory", &dir, e))?;
+        self.inner
+            .shared
+            .fs
+            .create_dir_all(&dir)
+            .map_err(|e| Error::io("create run directory", &dir, e))?;
         Ok(StoreContext {
             run_dir: Some(dir),
             sweep_counter: Some(sweep_counter(counter)),

@@ -8,12 +8,11 @@
 //! the older segments. A crash anywhere in between leaves the previous checkpoint and the
 //! log intact, so recovery simply runs again.
 
-use std::fs::{OpenOptions, TryLockError};
 use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Builder, DatabaseError, Durability as RedbDurability, ReadableTable};
+use redb::{Durability as RedbDurability, ReadableTable};
 
 use crate::blob::BlobLayout;
 use crate::codec::TypeRegistry;
@@ -42,10 +41,10 @@ fn not_a_store(path: &Path, reason: &str) -> Error {
 
 /// Checks that `root` is a store or a place for a new one, and creates its directories.
 fn prepare_dirs(fs: &dyn Fs, root: &Path) -> Result<()> {
-    if root.is_file() {
+    if fs.is_file(root) {
         return Err(not_a_store(root, "it is a file, not a directory"));
     }
-    if root.is_dir() && !root.join(DB_FILE).exists() {
+    if fs.exists(root) && !fs.exists(&root.join(DB_FILE)) {
         let entries = fs
             .read_dir(root)
             .map_err(|e| Error::io("list directory", root, e))?;
@@ -56,6 +55,7 @@ fn prepare_dirs(fs: &dyn Fs, root: &Path) -> Result<()> {
             ));
         }
     }
+    let fresh = !fs.exists(&root.join("wal"));
     for dir in [
         root.to_owned(),
         root.join("wal"),
@@ -65,24 +65,15 @@ fn prepare_dirs(fs: &dyn Fs, root: &Path) -> Result<()> {
         fs.create_dir_all(&dir)
             .map_err(|e| Error::io("create directory", &dir, e))?;
     }
-    Ok(())
-}
-
-fn lock(root: &Path) -> Result<std::fs::File> {
-    let path = root.join("LOCK");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("open lock file", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(Error::AlreadyOpen {
-            path: root.to_owned(),
-        }),
-        Err(TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+    if fresh {
+        // IMPORTANT: a new store's directories must survive power loss like its files.
+        let parent = root.parent().filter(|p| !p.as_os_str().is_empty());
+        for dir in parent.into_iter().chain([root]) {
+            fs.sync_dir(dir)
+                .map_err(|e| Error::io("sync directory", dir, e))?;
+        }
     }
+    Ok(())
 }
 
 /// Where the last checkpoint left the log.
@@ -216,13 +207,11 @@ pub(crate) fn open(
     fs: Arc<dyn Fs>,
 ) -> Result<(Arc<Shared>, WalWriter)> {
     prepare_dirs(fs.as_ref(), root)?;
-    let root = std::fs::canonicalize(root).map_err(|e| Error::io("resolve path", root, e))?;
-    let lock = lock(&root)?;
-    let db_path = root.join(DB_FILE);
-    let db = Builder::new().create(&db_path).map_err(|e| match e {
-        DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen { path: root.clone() },
-        other => Error::storage("open the database", other),
-    })?;
+    let root = fs
+        .canonicalize(root)
+        .map_err(|e| Error::io("resolve path", root, e))?;
+    let lock = fs.lock_store(&root)?;
+    let db = fs.open_database(&root.join(DB_FILE))?;
     let position = check_format(&db, &root)?;
     let session = format!("{:016x}", RandomState::new().hash_one(std::process::id()));
     let layout = BlobLayout::new(&root, session);

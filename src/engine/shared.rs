@@ -17,7 +17,7 @@ use crate::codec::TypeRegistry;
 use crate::engine::options::RedbOptions;
 use crate::error::{Error, Result};
 use crate::key::ContentHash;
-use crate::vfs::Fs;
+use crate::vfs::{Fs, LockGuard};
 
 /// State shared by every handle of one open store.
 pub(crate) struct Shared {
@@ -29,8 +29,8 @@ pub(crate) struct Shared {
     pub(crate) options: RedbOptions,
     pins: Mutex<HashMap<ContentHash, usize>>,
     poison: OnceLock<String>,
-    /// Held for its OS lock; released when dropped.
-    _lock: std::fs::File,
+    /// Held for the store lock; released when dropped.
+    _lock: LockGuard,
 }
 
 /// Unpins a content hash when dropped.
@@ -60,7 +60,7 @@ impl Shared {
         layout: BlobLayout,
         types: TypeRegistry,
         options: RedbOptions,
-        lock: std::fs::File,
+        lock: LockGuard,
     ) -> Self {
         Shared {
             root,
