@@ -74,6 +74,8 @@ mod lookup;
 mod memory;
 mod names;
 mod promise;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod store;
 mod vfs;
 mod wal;

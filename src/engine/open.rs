@@ -32,6 +32,12 @@ use crate::wal::{self, WalWriter, segment_path};
 /// The database file inside a store directory.
 pub(crate) const DB_FILE: &str = "store.redb";
 
+/// Where a new database is initialized before it is renamed to [`DB_FILE`].
+const DB_TMP_FILE: &str = "store.redb.tmp";
+
+/// Every name a store directory may hold.
+const STORE_ENTRIES: [&str; 7] = ["LOCK", DB_FILE, DB_TMP_FILE, "wal", "blobs", "tmp", "runs"];
+
 fn not_a_store(path: &Path, reason: &str) -> Error {
     Error::NotAStore {
         path: path.to_owned(),
@@ -48,7 +54,13 @@ fn prepare_dirs(fs: &dyn Fs, root: &Path) -> Result<()> {
         let entries = fs
             .read_dir(root)
             .map_err(|e| Error::io("list directory", root, e))?;
-        if !entries.is_empty() {
+        // A crash while a store was being created leaves some of its own entries behind;
+        // anything else means the directory belongs to someone else.
+        let foreign = entries.iter().any(|entry| {
+            let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            !STORE_ENTRIES.contains(&name)
+        });
+        if foreign {
             return Err(not_a_store(
                 root,
                 "the directory is not empty and holds no store.redb; give a new or empty directory",
@@ -74,6 +86,27 @@ fn prepare_dirs(fs: &dyn Fs, root: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Creates the database so that `store.redb` only ever exists complete and durable:
+/// initialize it under a temporary name (its tables and format version committed with
+/// `Durability::Immediate`), rename it into place, and sync the directory. A crash before
+/// the rename leaves a temporary file that the next open replaces.
+fn create_database(fs: &dyn Fs, root: &Path) -> Result<()> {
+    let tmp = root.join(DB_TMP_FILE);
+    if fs.exists(&tmp) {
+        fs.remove_file(&tmp)
+            .map_err(|e| Error::io("remove unfinished database", &tmp, e))?;
+    }
+    let db = fs.open_database(&tmp)?;
+    check_format(&db, root)?;
+    drop(db);
+    let dest = root.join(DB_FILE);
+    fs.rename(&tmp, &dest)
+        .map_err(|e| Error::io("rename into place", &dest, e))?;
+    // IMPORTANT: without this the database file itself may vanish on power loss.
+    fs.sync_dir(root)
+        .map_err(|e| Error::io("sync directory", root, e))
 }
 
 /// Where the last checkpoint left the log.
@@ -211,7 +244,11 @@ pub(crate) fn open(
         .canonicalize(root)
         .map_err(|e| Error::io("resolve path", root, e))?;
     let lock = fs.lock_store(&root)?;
-    let db = fs.open_database(&root.join(DB_FILE))?;
+    let db_path = root.join(DB_FILE);
+    if !fs.exists(&db_path) {
+        create_database(fs.as_ref(), &root)?;
+    }
+    let db = fs.open_database(&db_path)?;
     let position = check_format(&db, &root)?;
     let session = format!("{:016x}", RandomState::new().hash_one(std::process::id()));
     let layout = BlobLayout::new(&root, session);

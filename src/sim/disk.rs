@@ -1,0 +1,404 @@
+//! [`SimDisk`]: the simulated files, namespace, sync points and faults.
+//!
+//! Invariants: `durable` of an inode is exactly what its last successful sync saw; `pending`
+//! lists, in order, every change made since; a path is in `durable_files` (or
+//! `durable_dirs`) only after a sync of its parent directory saw it there. Once crashed,
+//! every operation fails, so nothing after the crash point reaches the disk.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// What kind of crash [`SimDisk::after_crash`] simulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashMode {
+    /// The process died; the operating system kept everything it was given.
+    Process,
+    /// The machine lost power: only synced data and synced directory entries survive; each
+    /// unsynced write is kept, dropped or replaced by garbage.
+    PowerLoss,
+}
+
+/// The error an injected fault produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoFault {
+    /// `EIO`.
+    Error,
+    /// `ENOSPC`.
+    NoSpace,
+    /// A write stores its first half, then fails with `EIO` (other operations: `EIO`).
+    ShortWrite,
+    /// Only syncs fail (with `EIO`); the fault counts sync operations only.
+    SyncError,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Change {
+    Write { offset: u64, data: Vec<u8> },
+    SetLen(u64),
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Inode {
+    pub(crate) data: Vec<u8>,
+    durable: Vec<u8>,
+    pending: Vec<Change>,
+}
+
+fn apply(data: &mut Vec<u8>, change: &Change) {
+    match change {
+        Change::Write {
+            offset,
+            data: bytes,
+        } => {
+            let start = usize::try_from(*offset).unwrap_or(usize::MAX);
+            let end = start.saturating_add(bytes.len());
+            if data.len() < end {
+                data.resize(end, 0);
+            }
+            data[start..end].copy_from_slice(bytes);
+        }
+        Change::SetLen(len) => data.resize(usize::try_from(*len).unwrap_or(usize::MAX), 0),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Fault {
+    at: u64,
+    kind: IoFault,
+    persistent: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) inodes: Vec<Inode>,
+    pub(crate) files: BTreeMap<PathBuf, usize>,
+    durable_files: BTreeMap<PathBuf, usize>,
+    pub(crate) dirs: BTreeSet<PathBuf>,
+    durable_dirs: BTreeSet<PathBuf>,
+    syncs: u64,
+    crash_at: Option<(u64, bool)>,
+    crashed: bool,
+    /// Inode of a sync torn by the crash, and how many of its changes reached the disk.
+    torn: Option<(usize, usize)>,
+    ops: u64,
+    sync_ops: u64,
+    fault: Option<Fault>,
+    faults_hit: u64,
+}
+
+/// A simulated disk shared by the store's file system and its redb backend. Clones share it.
+#[derive(Debug, Clone)]
+pub struct SimDisk {
+    state: Arc<Mutex<State>>,
+}
+
+impl Default for SimDisk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn crashed() -> io::Error {
+    io::Error::other("simulated crash: the process is gone")
+}
+
+/// A small deterministic PRNG (xorshift64*), so crash images are reproducible by seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+impl SimDisk {
+    /// An empty disk whose root directory `/` exists durably.
+    pub fn new() -> Self {
+        let mut state = State::default();
+        state.dirs.insert(PathBuf::from("/"));
+        state.durable_dirs.insert(PathBuf::from("/"));
+        SimDisk {
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // Updates are applied whole under the lock; a panicking test thread cannot leave
+        // half an update behind that matters to later checks.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sync points passed so far (file and directory syncs).
+    pub fn sync_points(&self) -> u64 {
+        self.lock().syncs
+    }
+
+    /// I/O operations so far (the count [`SimDisk::fail_io`] uses).
+    pub fn io_ops(&self) -> u64 {
+        self.lock().ops
+    }
+
+    /// Sync operations so far (the count [`IoFault::SyncError`] uses).
+    pub fn sync_ops(&self) -> u64 {
+        self.lock().sync_ops
+    }
+
+    /// Makes sync point `n` (1-based, counted from the disk's creation)
+    /// crash. With `torn`, a file sync at that point persists only part of the file's
+    /// changes before the crash.
+    pub fn crash_at_sync(&self, n: u64, torn: bool) {
+        self.lock().crash_at = Some((n, torn));
+    }
+
+    /// Whether the armed crash has happened.
+    pub fn crashed(&self) -> bool {
+        self.lock().crashed
+    }
+
+    /// Makes the `n`-th I/O operation from now fail with `kind` (every later one too if
+    /// `persistent`).
+    pub fn fail_io(&self, n: u64, kind: IoFault, persistent: bool) {
+        let mut state = self.lock();
+        let base = if kind == IoFault::SyncError {
+            state.sync_ops
+        } else {
+            state.ops
+        };
+        state.fault = Some(Fault {
+            at: base + n,
+            kind,
+            persistent,
+        });
+        state.faults_hit = 0;
+    }
+
+    /// How many operations the injected fault failed so far.
+    pub fn faults_hit(&self) -> u64 {
+        self.lock().faults_hit
+    }
+
+    /// Unsynced changes across all files right now (a control: a power loss now would have
+    /// something to lose).
+    pub fn unsynced_changes(&self) -> usize {
+        self.lock().inodes.iter().map(|i| i.pending.len()).sum()
+    }
+
+    /// The disk a restarted process would find after a crash now (or at the armed crash
+    /// point, if it happened). `seed` picks the fate of each unsynced write under power loss.
+    pub fn after_crash(&self, mode: CrashMode, seed: u64) -> SimDisk {
+        let state = self.lock();
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let (files, dirs) = match mode {
+            CrashMode::Process => (state.files.clone(), state.dirs.clone()),
+            CrashMode::PowerLoss => {
+                let dirs = state.durable_dirs.clone();
+                let files = state
+                    .durable_files
+                    .iter()
+                    .filter(|(path, _)| path.parent().is_some_and(|p| dirs.contains(p)))
+                    .map(|(path, ino)| (path.clone(), *ino))
+                    .collect();
+                (files, dirs)
+            }
+        };
+        let mut fresh = State {
+            dirs: dirs.clone(),
+            durable_dirs: dirs,
+            ..State::default()
+        };
+        let mut renumbered = BTreeMap::new();
+        for (path, ino) in files {
+            let new_ino = *renumbered.entry(ino).or_insert_with(|| {
+                let content = match mode {
+                    CrashMode::Process => state.inodes[ino].data.clone(),
+                    CrashMode::PowerLoss => power_loss_image(&state, ino, &mut rng),
+                };
+                fresh.inodes.push(Inode {
+                    data: content.clone(),
+                    durable: content,
+                    pending: Vec::new(),
+                });
+                fresh.inodes.len() - 1
+            });
+            fresh.files.insert(path.clone(), new_ino);
+            fresh.durable_files.insert(path, new_ino);
+        }
+        SimDisk {
+            state: Arc::new(Mutex::new(fresh)),
+        }
+    }
+}
+
+/// The content of inode `ino` after power loss: its durable bytes, then each unsynced change
+/// kept or dropped — and a write that reaches past the synced length possibly garbled, as
+/// blocks allocated to a file but never written come back with stale bytes. An overwrite of
+/// synced bytes comes back old or new, never garbled: disks write a sector atomically, and
+/// redb (like SQLite) relies on that for its header. (Changes a torn sync already persisted
+/// are part of `durable`.)
+fn power_loss_image(state: &State, ino: usize, rng: &mut Rng) -> Vec<u8> {
+    let inode = &state.inodes[ino];
+    let mut image = inode.durable.clone();
+    let synced_len = inode.durable.len() as u64;
+    for change in &inode.pending {
+        let extends = match change {
+            Change::Write { offset, data } => offset + data.len() as u64 > synced_len,
+            Change::SetLen(_) => false,
+        };
+        let fates = if extends { 3 } else { 2 };
+        match (rng.next() % fates, change) {
+            (0, _) => apply(&mut image, change),
+            (1, _) => {}
+            (_, Change::Write { offset, data }) => {
+                let garbage: Vec<u8> = data.iter().map(|_| rng.next() as u8).collect();
+                apply(
+                    &mut image,
+                    &Change::Write {
+                        offset: *offset,
+                        data: garbage,
+                    },
+                );
+            }
+            (_, Change::SetLen(_)) => apply(&mut image, change),
+        }
+    }
+    image
+}
+
+impl State {
+    /// Counts an operation and fails it if it is crashed or faulted.
+    pub(crate) fn begin(&mut self, is_sync: bool) -> io::Result<Option<IoFault>> {
+        if self.crashed {
+            return Err(crashed());
+        }
+        self.ops += 1;
+        if is_sync {
+            self.sync_ops += 1;
+        }
+        let Some(fault) = self.fault else {
+            return Ok(None);
+        };
+        let count = if fault.kind == IoFault::SyncError {
+            if !is_sync {
+                return Ok(None);
+            }
+            self.sync_ops
+        } else {
+            self.ops
+        };
+        let hit = count == fault.at || (fault.persistent && count > fault.at);
+        if !hit {
+            return Ok(None);
+        }
+        self.faults_hit += 1;
+        match fault.kind {
+            IoFault::ShortWrite => Ok(Some(IoFault::ShortWrite)),
+            IoFault::NoSpace => Err(io::Error::from(io::ErrorKind::StorageFull)),
+            IoFault::Error | IoFault::SyncError => Err(io::Error::other("injected I/O error")),
+        }
+    }
+
+    /// Passes a sync point; `Err` if the armed crash happens here (the sync of `ino`, if
+    /// any, is then lost or, torn, partly done).
+    fn sync_point(&mut self, ino: Option<usize>) -> io::Result<()> {
+        self.syncs += 1;
+        let Some((at, torn)) = self.crash_at else {
+            return Ok(());
+        };
+        if self.syncs != at {
+            return Ok(());
+        }
+        self.crashed = true;
+        if let (true, Some(ino)) = (torn, ino) {
+            let inode = &mut self.inodes[ino];
+            let done = inode.pending.len() / 2;
+            let persisted: Vec<Change> = inode.pending.drain(..done).collect();
+            for change in &persisted {
+                apply(&mut inode.durable, change);
+            }
+            self.torn = Some((ino, done));
+        }
+        Err(crashed())
+    }
+
+    pub(crate) fn write(&mut self, ino: usize, offset: u64, data: &[u8]) -> io::Result<usize> {
+        let fault = self.begin(false)?;
+        let data = match fault {
+            Some(IoFault::ShortWrite) => &data[..data.len() / 2],
+            _ => data,
+        };
+        let change = Change::Write {
+            offset,
+            data: data.to_vec(),
+        };
+        let inode = &mut self.inodes[ino];
+        apply(&mut inode.data, &change);
+        inode.pending.push(change);
+        match fault {
+            Some(IoFault::ShortWrite) => Err(io::Error::other("injected short write")),
+            _ => Ok(data.len()),
+        }
+    }
+
+    pub(crate) fn set_len(&mut self, ino: usize, len: u64) -> io::Result<()> {
+        if self.begin(false)?.is_some() {
+            return Err(io::Error::other("injected I/O error"));
+        }
+        let inode = &mut self.inodes[ino];
+        apply(&mut inode.data, &Change::SetLen(len));
+        inode.pending.push(Change::SetLen(len));
+        Ok(())
+    }
+
+    pub(crate) fn sync_file(&mut self, ino: usize) -> io::Result<()> {
+        if self.begin(true)?.is_some() {
+            return Err(io::Error::other("injected I/O error"));
+        }
+        self.sync_point(Some(ino))?;
+        let inode = &mut self.inodes[ino];
+        inode.durable = inode.data.clone();
+        inode.pending.clear();
+        Ok(())
+    }
+
+    pub(crate) fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
+        if self.begin(true)?.is_some() {
+            return Err(io::Error::other("injected I/O error"));
+        }
+        if !self.dirs.contains(dir) {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        self.sync_point(None)?;
+        let in_dir = |p: &Path| p.parent() == Some(dir);
+        self.durable_files.retain(|p, _| !in_dir(p));
+        for (path, ino) in &self.files {
+            if in_dir(path) {
+                self.durable_files.insert(path.clone(), *ino);
+            }
+        }
+        self.durable_dirs.retain(|p| !in_dir(p));
+        for path in &self.dirs {
+            if in_dir(path) {
+                self.durable_dirs.insert(path.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// A namespace change (create, rename, remove): counted and faultable, not a sync.
+    pub(crate) fn namespace_op(&mut self) -> io::Result<()> {
+        match self.begin(false)? {
+            Some(_) => Err(io::Error::other("injected I/O error")),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn new_inode(&mut self) -> usize {
+        self.inodes.push(Inode::default());
+        self.inodes.len() - 1
+    }
+}
