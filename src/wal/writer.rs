@@ -100,16 +100,31 @@ impl WalWriter {
 
     /// Writes the buffered records with one write, then syncs if `sync`.
     ///
+    /// If the write or the sync fails, the segment is cut back (best effort) to its length
+    /// before this batch, so records whose callers are told of the failure are not replayed
+    /// after a restart; the caller must still treat the error as fatal (poison), since the
+    /// file's state is then unknown.
+    ///
     /// # Errors
-    /// [`Error::Io`]; the caller must treat any error as fatal (poison), since the file's
-    /// state is then unknown.
+    /// [`Error::Io`].
     pub(crate) fn write_batch(&mut self, sync: bool) -> Result<()> {
+        let before = self.segment_len;
+        let result = self.write_buffered(sync);
+        self.buf.clear();
+        if result.is_err() {
+            // Best effort: the store is poisoned either way.
+            let _ = self.file.set_len(before);
+            self.segment_len = before;
+        }
+        result
+    }
+
+    fn write_buffered(&mut self, sync: bool) -> Result<()> {
         if !self.buf.is_empty() {
             self.file
                 .write_all(&self.buf)
                 .map_err(|e| Error::io("append to WAL segment", &self.path, e))?;
             self.segment_len += self.buf.len() as u64;
-            self.buf.clear();
         }
         if sync {
             self.sync()?;
