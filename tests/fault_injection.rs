@@ -227,3 +227,44 @@ fn a_failed_batch_sync_fails_exactly_its_callers_and_later_ones() -> Result<()> 
     println!("saves acknowledged: {}; failed: {failed}", acked.len());
     Ok(())
 }
+
+#[test]
+fn a_failed_fsync_poisons_the_store_until_it_is_reopened() -> Result<()> {
+    let disk = SimDisk::new();
+    let store = RedbStore::open_simulated(ROOT, RedbOptions::default(), &disk)?;
+    store
+        .run("t", &config(0)?)?
+        .save_bytes("m", "bytes", b"0")?;
+    disk.fail_io(1, IoFault::SyncError, false);
+    let failed = store.run("t", &config(1)?)?.save_bytes("m", "bytes", b"1");
+    // Control: the injected failure struck this save's WAL sync.
+    assert_eq!(disk.faults_hit(), 1);
+    assert!(
+        matches!(&failed, Err(Error::Poisoned { cause }) if cause.contains("injected")),
+        "{failed:?}"
+    );
+    // Syncs work again, but a poisoned store never retries: later writes are refused.
+    let later = store.run("t", &config(2)?)?.save_bytes("m", "bytes", b"2");
+    assert!(matches!(later, Err(Error::Poisoned { .. })), "{later:?}");
+    assert!(matches!(store.checkpoint(), Err(Error::Poisoned { .. })));
+    // Reads still answer from what was committed.
+    assert_eq!(
+        store.run("t", &config(0)?)?.load::<Vec<u8>>("m")?,
+        Some(b"0".to_vec())
+    );
+    drop(store);
+    let store = RedbStore::open_simulated(
+        ROOT,
+        RedbOptions::default(),
+        &disk.after_crash(CrashMode::Process, 0),
+    )?;
+    assert_eq!(
+        store.run("t", &config(0)?)?.load::<Vec<u8>>("m")?,
+        Some(b"0".to_vec())
+    );
+    assert_eq!(store.run("t", &config(1)?)?.load::<Vec<u8>>("m")?, None);
+    store
+        .run("t", &config(3)?)?
+        .save_bytes("m", "bytes", b"3")?;
+    Ok(())
+}

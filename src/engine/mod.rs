@@ -5,8 +5,6 @@
 mod actor;
 mod command;
 mod content;
-#[cfg(test)]
-mod fault_tests;
 mod file;
 mod gc;
 mod handle;
