@@ -7,12 +7,14 @@
 
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::codec::TypeInfo;
 use crate::config::UniqueConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::file::{File, OpenMode};
 use crate::names::{ResultName, TaskName};
 use crate::promise::{LazySweeps, Promise, Sweeps};
@@ -95,11 +97,13 @@ impl<S: ResultsStore + ?Sized> Run<'_, S> {
     }
 
     /// Encodes `value` as `type_name` and saves it as result `name` (see
-    /// [`ResultsStore::save_bytes`]).
+    /// [`ResultsStore::save_bytes`]). A path type ([`TypeInfo::custom_path`]) is saved through
+    /// [`ResultsStore::save_with_path`] instead.
     ///
     /// # Errors
-    /// A bad name; [`Error::UnknownType`](crate::Error::UnknownType); encode errors; backend
-    /// errors.
+    /// A bad name; [`Error::UnknownType`](crate::Error::UnknownType); encode errors;
+    /// [`Error::NeedsPath`](crate::Error::NeedsPath) for a path type in a store without
+    /// paths; backend errors.
     pub fn save<T: Serialize + Any>(&self, name: &str, type_name: &str, value: &T) -> Result<()> {
         self.save_with(name, type_name, value, &SaveOptions::default())
     }
@@ -115,21 +119,40 @@ impl<S: ResultsStore + ?Sized> Run<'_, S> {
         value: &T,
         options: &SaveOptions,
     ) -> Result<()> {
-        let name = ResultName::new(name)?;
-        let bytes = self.store.types().get(type_name)?.encode(value)?;
-        self.store
-            .save_bytes(&self.id, &name, type_name, &bytes, options)
+        self.save_value(name, type_name, value, options, |info| info.encode(value))
     }
 
-    /// Saves a value of a custom stream type (no serde needed).
+    /// Saves a value of a custom stream or path type (no serde needed).
     ///
     /// # Errors
     /// As [`Run::save`].
     pub fn save_custom<T: Any>(&self, name: &str, type_name: &str, value: &T) -> Result<()> {
+        let options = SaveOptions::default();
+        self.save_value(name, type_name, value, &options, |info| {
+            info.encode_custom(value)
+        })
+    }
+
+    /// Saves `value` through the store's path for path types, else as `encode`'s bytes.
+    fn save_value<T: Any>(
+        &self,
+        name: &str,
+        type_name: &str,
+        value: &T,
+        options: &SaveOptions,
+        encode: impl FnOnce(&TypeInfo) -> Result<Vec<u8>>,
+    ) -> Result<()> {
         let name = ResultName::new(name)?;
-        let bytes = self.store.types().get(type_name)?.encode_custom(value)?;
+        let info = self.store.types().get(type_name)?;
+        if info.needs_path() {
+            let mut save = |path: &Path| info.save_to_path(value, path);
+            return self
+                .store
+                .save_with_path(&self.id, &name, type_name, &mut save, options);
+        }
+        let bytes = encode(&info)?;
         self.store
-            .save_bytes(&self.id, &name, type_name, &bytes, &SaveOptions::default())
+            .save_bytes(&self.id, &name, type_name, &bytes, options)
     }
 
     /// Saves already-encoded bytes as `type_name`.
@@ -142,32 +165,47 @@ impl<S: ResultsStore + ?Sized> Run<'_, S> {
             .save_bytes(&self.id, &name, type_name, bytes, &SaveOptions::default())
     }
 
-    /// Loads result `name` as `T` (lookup rule); `None` if it does not exist.
+    /// Loads result `name` as `T` (lookup rule); `None` if it does not exist. A result of a
+    /// path type is loaded through [`ResultsStore::load_with_path`].
     ///
     /// # Errors
     /// A bad name; decode errors; backend errors.
     pub fn load<T: DeserializeOwned + Any>(&self, name: &str) -> Result<Option<T>> {
-        let name = ResultName::new(name)?;
-        let Some((type_name, bytes)) = self.store.load_bytes(&self.id, &name)? else {
-            return Ok(None);
-        };
-        self.store.types().get(&type_name)?.decode(&bytes).map(Some)
+        self.load_value(name, |info, bytes| info.decode(bytes))
     }
 
-    /// Loads a result of a custom stream type.
+    /// Loads a result of a custom stream or path type.
     ///
     /// # Errors
     /// As [`Run::load`].
     pub fn load_custom<T: Any>(&self, name: &str) -> Result<Option<T>> {
+        self.load_value(name, |info, bytes| info.decode_custom(bytes))
+    }
+
+    /// Loads result `name` with `decode` from its bytes, or from its path when the store
+    /// keeps it as a path (its `load_bytes` says [`Error::NeedsPath`]).
+    fn load_value<T: Any>(
+        &self,
+        name: &str,
+        decode: impl FnOnce(&TypeInfo, &[u8]) -> Result<T>,
+    ) -> Result<Option<T>> {
         let name = ResultName::new(name)?;
-        let Some((type_name, bytes)) = self.store.load_bytes(&self.id, &name)? else {
-            return Ok(None);
-        };
-        self.store
-            .types()
-            .get(&type_name)?
-            .decode_custom(&bytes)
-            .map(Some)
+        match self.store.load_bytes(&self.id, &name) {
+            Ok(Some((type_name, bytes))) => {
+                decode(&*self.store.types().get(&type_name)?, &bytes).map(Some)
+            }
+            Ok(None) => Ok(None),
+            Err(Error::NeedsPath { .. }) => {
+                let mut value = None;
+                let mut load = |type_name: &str, path: &Path| {
+                    value = Some(self.store.types().get(type_name)?.load_from_path(path)?);
+                    Ok(())
+                };
+                self.store.load_with_path(&self.id, &name, &mut load)?;
+                Ok(value)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Result `name` unloaded, as a [`Promise`]; `None` if it does not exist.

@@ -21,13 +21,14 @@
 //! - **Bad input** never loses earlier data: it is rejected before anything is changed.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::codec::TypeRegistry;
 use crate::config::UniqueConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::file::{File, OpenMode};
 use crate::key::RunKey;
 use crate::names::{ResultName, SubDir, TaskName};
@@ -90,13 +91,21 @@ pub(crate) fn sweep_counter(counter: u64) -> String {
     format!("{counter:03}")
 }
 
-/// Options of a save or a write-open.
+/// Options of a save or a write-open (fluidml's `sub_dir`, `open_kwargs`, `load_kwargs`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SaveOptions {
     /// A sub-directory of the run to keep the result in (default: none). Stores without
     /// directories ignore it.
     pub sub_dir: Option<SubDir>,
+    /// Options for opening the result's file, kept with the result (default: empty). Stores
+    /// without files ignore them; [`LocalFileStore`](crate::LocalFileStore) records them in
+    /// the result's load information, as fluidml records its `open_kwargs`.
+    pub open_options: Map<String, Value>,
+    /// Options for loading the result, kept with it and applied by later loads that do not
+    /// override them (default: empty; fluidml's `load_kwargs`). Stores without files ignore
+    /// them; see [`FilePromise::load_with`](crate::FilePromise::load_with).
+    pub load_options: Map<String, Value>,
 }
 
 impl SaveOptions {
@@ -104,7 +113,20 @@ impl SaveOptions {
     pub fn in_sub_dir(sub_dir: SubDir) -> Self {
         SaveOptions {
             sub_dir: Some(sub_dir),
+            ..SaveOptions::default()
         }
+    }
+
+    /// These options with `open_options` set.
+    pub fn with_open_options(mut self, open_options: Map<String, Value>) -> Self {
+        self.open_options = open_options;
+        self
+    }
+
+    /// These options with `load_options` set.
+    pub fn with_load_options(mut self, load_options: Map<String, Value>) -> Self {
+        self.load_options = load_options;
+        self
     }
 }
 
@@ -127,6 +149,48 @@ pub trait ResultsStore: Send + Sync {
         bytes: &[u8],
         options: &SaveOptions,
     ) -> Result<()>;
+
+    /// Saves a value of a path type ([`TypeInfo::custom_path`](crate::TypeInfo::custom_path))
+    /// as result `name` of the exact run: `save` is called once with a path that does not
+    /// exist yet and writes the value there (a file, or a directory it creates); the store
+    /// then publishes it, replacing any earlier value of that name. Stores without a file
+    /// system keep the default, which fails.
+    ///
+    /// # Errors
+    /// [`Error::NeedsPath`] (the default); [`Error::UnknownType`]; whatever `save` returns;
+    /// backend errors. Nothing is changed on error.
+    fn save_with_path(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        type_name: &str,
+        save: &mut dyn FnMut(&Path) -> Result<()>,
+        options: &SaveOptions,
+    ) -> Result<()> {
+        let _ = (run, name, save, options);
+        Err(Error::NeedsPath {
+            type_name: type_name.to_owned(),
+            store: "this store",
+        })
+    }
+
+    /// Looks up result `name` (lookup rule) stored through a path and calls `load` with its
+    /// type name and path; `false` if there is no such result. A backend whose
+    /// [`ResultsStore::load_bytes`] fails with [`Error::NeedsPath`] for a result serves it
+    /// here. The default (stores without a file system, which hold no path results) returns
+    /// `false`.
+    ///
+    /// # Errors
+    /// Whatever `load` returns; backend errors.
+    fn load_with_path(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        load: &mut dyn FnMut(&str, &Path) -> Result<()>,
+    ) -> Result<bool> {
+        let _ = (run, name, load);
+        Ok(false)
+    }
 
     /// Looks up result `name` (lookup rule) and returns it unloaded, or `None`.
     ///
