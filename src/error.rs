@@ -246,6 +246,43 @@ pub enum Error {
         cause: String,
     },
 
+    /// A path below a [`LocalFileStore`](crate::LocalFileStore)'s base directory is a symbolic
+    /// link; the store never follows one, since it could lead outside the base directory.
+    #[error(
+        "refusing to use {path}: it is a symbolic link, and a LocalFileStore never follows links \
+         below its base directory (they could lead outside it); replace it with a real directory",
+        path = path.display()
+    )]
+    SymlinkInStore {
+        /// The link.
+        path: PathBuf,
+    },
+
+    /// A file the store keeps (a run's `config.json`, a load-information file, a run record)
+    /// or an object file it names is damaged, missing or not in the expected format. Only the
+    /// run or result it belongs to is affected.
+    #[error(
+        "{path} is damaged or missing ({reason}); the rest of the store is unaffected: move \
+         the file (or its run directory) aside, or save the result again",
+        path = path.display()
+    )]
+    CorruptFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A result would be written over one of the store's own files.
+    #[error(
+        "result path `{path}` is reserved for the store's own files (each run's config.json and \
+         its .fluidml/ folder); choose another result name or sub_dir"
+    )]
+    ReservedPath {
+        /// The result's path inside its run directory.
+        path: String,
+    },
+
     /// The store was closed.
     #[error("the store is closed")]
     Closed,

@@ -70,6 +70,7 @@ mod error;
 mod file;
 mod handle;
 mod key;
+mod local;
 mod lookup;
 mod memory;
 mod names;
@@ -87,9 +88,10 @@ pub use error::{Error, Result};
 pub use file::{Existence, File, OpenMode};
 pub use handle::{Run, StoreExt, Task};
 pub use key::{ContentHash, RUN_KEY_CONTEXT, RunKey};
+pub use local::{FilePromise, LocalFileStore, PYTHON_PICKLE};
 pub use memory::InMemoryStore;
 pub use names::{
-    MAX_NAME_LEN, MAX_SUB_DIR_LEN, NameKind, NameProblem, ResultName, SubDir, TaskName,
+    MAX_NAME_LEN, MAX_SUB_DIR_LEN, NameKind, NameProblem, ResultName, RunName, SubDir, TaskName,
 };
 pub use promise::{LazySweep, LazySweeps, Promise, Sweep, Sweeps};
 pub use store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext};
@@ -104,6 +106,8 @@ const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<InMemoryStore>();
     assert_send_sync::<RedbStore>();
+    assert_send_sync::<LocalFileStore>();
+    assert_send_sync::<FilePromise>();
     assert_send_sync::<Promise>();
     assert_send_sync::<TypeRegistry>();
     assert_send_sync::<UniqueConfig>();

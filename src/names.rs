@@ -27,6 +27,8 @@ pub enum NameKind {
     Result,
     /// A `sub_dir` path.
     SubDir,
+    /// A run name (the prefix of a run directory, `<run name>-<counter>`).
+    Run,
 }
 
 impl fmt::Display for NameKind {
@@ -35,6 +37,7 @@ impl fmt::Display for NameKind {
             NameKind::Task => "task name",
             NameKind::Result => "result name",
             NameKind::SubDir => "sub_dir",
+            NameKind::Run => "run name",
         })
     }
 }
@@ -164,6 +167,12 @@ name_type!(
     /// A validated result name, e.g. `metrics`.
     ResultName,
     NameKind::Result
+);
+name_type!(
+    /// A validated run name: the prefix of a run directory named `<run name>-<counter>` in a
+    /// [`LocalFileStore`](crate::LocalFileStore), as fluidml names them.
+    RunName,
+    NameKind::Run
 );
 
 /// A validated `sub_dir`: a relative path inside a run, normalized to components joined by

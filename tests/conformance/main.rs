@@ -25,7 +25,7 @@ mod cases;
 mod support;
 
 use support::Fixture;
-use sweepstore::{InMemoryStore, RedbOptions, RedbStore};
+use sweepstore::{InMemoryStore, LocalFileStore, RedbOptions, RedbStore};
 
 /// Instantiates every conformance case as a `#[test]` in `mod $backend`, each on a fresh
 /// fixture from `$make` (a function or closure returning `Result<Fixture<_, _>>`).
@@ -179,3 +179,15 @@ fn redb_fixture() -> sweepstore::Result<Fixture<RedbStore, tempfile::TempDir>> {
 }
 
 conformance!(redb, redb_fixture);
+
+/// A LocalFileStore in a fresh temporary directory, removed after the store is dropped.
+fn local_fixture() -> sweepstore::Result<Fixture<LocalFileStore, tempfile::TempDir>> {
+    let dir = tempfile::tempdir().map_err(|source| sweepstore::Error::Stream {
+        op: "create a temporary directory",
+        source,
+    })?;
+    let store = LocalFileStore::new(dir.path())?;
+    Ok(Fixture::with_guard(store, dir))
+}
+
+conformance!(local, local_fixture);

@@ -1,0 +1,388 @@
+//! The run index of a [`LocalFileStore`](super::LocalFileStore): which run directory holds the
+//! run of a key, without reading every `config.json` of the task.
+//!
+//! Two parts:
+//! - **Key files** (on disk, shared by all processes): `<task>/.sweepstore/runs/<run key hex>`
+//!   holds the name of the run's directory. An exact lookup reads one key file. Key files are
+//!   written and removed only under the task lock (`<task>/.sweepstore/lock`), together with
+//!   the claim or removal of the run directory, so two processes never create two directories
+//!   for one config, and a stale key file (its directory gone after an interrupted
+//!   `delete_run`) is simply replaced.
+//! - **Scans** (in memory, per store handle): the configs of a task's run directories, for
+//!   the subset fallback of the lookup rule and for sweeps. A scan is reused while the task
+//!   directory's modification time is unchanged, and refreshed incrementally (only new
+//!   directories are read) when it changes. A modification time less than [`RACY`] older
+//!   than the scan is not trusted (a second change within the file system's timestamp
+//!   granularity would not move it), so such a scan is refreshed on its next use.
+//!
+//! Liveness: a directory made by sweepstore (it has a run record) is a run only while its key
+//! file names it; one without a record is fluidml's, and is a run if it has a `config.json`.
+//! Directories whose claim is still in progress (no `config.json` or no key file yet) are
+//! re-checked on every use. fluidml directories present when a task's index is first created
+//! get key files then ("adoption"); ones fluidml adds later are found by lookups (through
+//! scans) but a save for the same config creates a new run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::config::UniqueConfig;
+use crate::durable;
+use crate::error::{Error, Result};
+use crate::key::RunKey;
+use crate::local::info::{RunRecord, corrupt, is_ours};
+use crate::local::layout::{
+    KEYS_DIR, Layout, META_DIR, RunDir, TRASH_DIR, TaskPaths, claim_run_dir, counter_of,
+    ensure_dirs, lock, read_optional, real_dir, remove_any, sync_dir, temp_name,
+};
+use crate::lookup::best_subset;
+use crate::names::{ResultName, RunName, TaskName};
+use crate::store::{RunId, RunState};
+use crate::vfs::{Fs, RealFs};
+
+/// How much older than a scan a task directory's modification time must be for the scan to
+/// be reused without listing the directory again.
+const RACY: Duration = Duration::from_secs(2);
+
+/// A run directory found by a scan.
+#[derive(Debug)]
+pub(crate) struct ScannedRun {
+    pub(crate) dir: RunDir,
+    pub(crate) config: UniqueConfig,
+    /// The sweep counter in its name; directories without one sort last.
+    pub(crate) counter: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Entry {
+    Live(Arc<ScannedRun>),
+    /// Not (yet) a run: a claim in progress, or the leftover of an interrupted one.
+    Pending,
+    /// Its `config.json` is damaged (path, reason): skipped by lookups, an error item in
+    /// sweeps.
+    Bad(PathBuf, String),
+}
+
+/// One scan of a task directory.
+#[derive(Debug, Default)]
+struct TaskScan {
+    mtime: Option<SystemTime>,
+    trusted: bool,
+    entries: BTreeMap<String, Entry>,
+}
+
+impl TaskScan {
+    fn has_pending(&self) -> bool {
+        self.entries.values().any(|e| matches!(e, Entry::Pending))
+    }
+
+    /// Live runs in creation (counter) order.
+    fn live(&self) -> Vec<Arc<ScannedRun>> {
+        let mut runs: Vec<_> = self
+            .entries
+            .values()
+            .filter_map(|e| match e {
+                Entry::Live(run) => Some(run.clone()),
+                _ => None,
+            })
+            .collect();
+        runs.sort_by(|a, b| (a.counter, &a.dir.name).cmp(&(b.counter, &b.dir.name)));
+        runs
+    }
+}
+
+/// A run or a damaged run directory, as sweeps list them.
+pub(crate) type SweepRun = Result<Arc<ScannedRun>>;
+
+/// The index of one store.
+#[derive(Debug)]
+pub(crate) struct Index {
+    layout: Layout,
+    scans: Mutex<HashMap<TaskName, Arc<TaskScan>>>,
+}
+
+impl Index {
+    pub(crate) fn new(layout: Layout) -> Self {
+        Index {
+            layout,
+            scans: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The directory of the exact run, if it exists.
+    pub(crate) fn exact(&self, run: &RunId) -> Result<Option<RunDir>> {
+        let task = self.layout.task(run.task());
+        if !real_dir(&task.dir)? {
+            return Ok(None);
+        }
+        if let Some(dir) = self.key_target(&task, run.key())? {
+            return Ok(Some(dir));
+        }
+        if task.next_file().exists() {
+            return Ok(None);
+        }
+        // A task without an index yet (fluidml's): its runs are only known by scanning.
+        let scan = self.scan(run.task(), &task)?;
+        let found = scan.live().into_iter().find(|r| r.config == *run.config());
+        Ok(found.map(|r| r.dir.clone()))
+    }
+
+    /// The run the lookup rule selects: the exact run, else the best subset run.
+    pub(crate) fn lookup(&self, run: &RunId) -> Result<Option<RunDir>> {
+        if let Some(dir) = self.exact(run)? {
+            return Ok(Some(dir));
+        }
+        let task = self.layout.task(run.task());
+        if !real_dir(&task.dir)? {
+            return Ok(None);
+        }
+        let live = self.scan(run.task(), &task)?.live();
+        let candidates = live.iter().map(|r| (&r.config, r.counter, &r.dir));
+        Ok(best_subset(run.config(), candidates).cloned())
+    }
+
+    /// Every run directory of `task` in creation order, damaged ones as errors.
+    pub(crate) fn runs(&self, task_name: &TaskName) -> Result<Vec<SweepRun>> {
+        let task = self.layout.task(task_name);
+        if !real_dir(&task.dir)? {
+            return Ok(Vec::new());
+        }
+        let scan = self.scan(task_name, &task)?;
+        let mut runs: Vec<SweepRun> = scan.live().into_iter().map(Ok).collect();
+        runs.extend(scan.entries.values().filter_map(|e| match e {
+            Entry::Bad(path, reason) => Some(Err(corrupt(path, reason))),
+            _ => None,
+        }));
+        Ok(runs)
+    }
+
+    /// The directory of the exact run, creating the run (state running, next sweep counter)
+    /// if it does not exist.
+    pub(crate) fn ensure(&self, run: &RunId, run_name: Option<&RunName>) -> Result<RunDir> {
+        let task = self.layout.task(run.task());
+        // Only a key file counts here: a run found by scanning is adopted under the lock.
+        if real_dir(&task.dir)?
+            && let Some(dir) = self.key_target(&task, run.key())?
+        {
+            return Ok(dir);
+        }
+        ensure_dirs(self.layout.base(), run.task().as_str())?;
+        ensure_dirs(&task.dir, KEYS_DIR)?;
+        let _lock = lock(&task.lock_file())?;
+        if let Some(dir) = self.key_target(&task, run.key())? {
+            return Ok(dir);
+        }
+        let next = match read_optional(&task.next_file())? {
+            Some(bytes) => parse_next(&bytes)
+                .ok_or_else(|| corrupt(&task.next_file(), "expected a decimal sweep counter"))?,
+            None => self.adopt(run.task(), &task)?,
+        };
+        if let Some(dir) = self.key_target(&task, run.key())? {
+            return Ok(dir);
+        }
+        let (dir, counter) = claim_run_dir(&task, run_name, next)?;
+        // IMPORTANT: the record and config are durable before the key file makes the
+        // directory a run; a crash before that leaves a directory no lookup returns.
+        ensure_dirs(&dir.path, META_DIR)?;
+        let record = RunRecord::new(RunState::Running);
+        write_file(&dir.record_file(), &record.to_bytes(&dir.record_file())?)?;
+        write_file(&dir.config_file(), &config_json(run.config())?)?;
+        write_file(&task.key_file(run.key()), dir.name.as_bytes())?;
+        write_file(&task.next_file(), format!("{}\n", counter + 1).as_bytes())?;
+        Ok(dir)
+    }
+
+    /// Removes the run the lookup rule selects; `false` if there is none.
+    pub(crate) fn remove(&self, run: &RunId) -> Result<bool> {
+        let task = self.layout.task(run.task());
+        if !real_dir(&task.dir)? {
+            return Ok(false);
+        }
+        ensure_dirs(&task.dir, TRASH_DIR)?;
+        let _lock = lock(&task.lock_file())?;
+        let Some(dir) = self.lookup(run)? else {
+            return Ok(false);
+        };
+        let config = read_config(&dir)?;
+        let key = RunKey::new(run.task(), &config);
+        // IMPORTANT: the directory leaves the task (one atomic rename) before its key file
+        // goes, so a crash never leaves a key file naming a half-removed directory.
+        let trash = task.trash_dir().join(temp_name());
+        fs::rename(&dir.path, &trash).map_err(|e| Error::io("move run to trash", &dir.path, e))?;
+        sync_dir(&task.dir)?;
+        if self.key_target(&task, key)?.is_none() {
+            remove_any(&task.key_file(key))?;
+            sync_dir(&task.keys_dir())?;
+        }
+        remove_any(&trash)?;
+        Ok(true)
+    }
+
+    /// The directory a key file names, if the file and the directory exist.
+    fn key_target(&self, task: &TaskPaths, key: RunKey) -> Result<Option<RunDir>> {
+        let path = task.key_file(key);
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let name = std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|name| ResultName::new(name).ok())
+            .ok_or_else(|| corrupt(&path, "expected the name of a run directory"))?;
+        let dir = task.run(name.as_str());
+        Ok(real_dir(&dir.path)?.then_some(dir))
+    }
+
+    /// Creates the index of a task that has none: key files for fluidml's runs, and the
+    /// next sweep counter after every directory's. Runs under the task lock.
+    fn adopt(&self, task_name: &TaskName, task: &TaskPaths) -> Result<u64> {
+        let scan = self.scan(task_name, task)?;
+        for run in scan.live() {
+            let key = RunKey::new(task_name, &run.config);
+            if self.key_target(task, key)?.is_none() {
+                write_file(&task.key_file(key), run.dir.name.as_bytes())?;
+            }
+        }
+        let next = scan
+            .entries
+            .keys()
+            .filter_map(|name| counter_of(name))
+            .max()
+            .map_or(0, |max| max + 1);
+        Ok(next)
+    }
+
+    /// The task's scan, refreshed as the module docs describe.
+    fn scan(&self, task_name: &TaskName, task: &TaskPaths) -> Result<Arc<TaskScan>> {
+        let mtime = fs::metadata(&task.dir)
+            .and_then(|m| m.modified())
+            .map_err(|e| Error::io("inspect", &task.dir, e))?;
+        let cached = self
+            .scans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(task_name)
+            .cloned();
+        if let Some(cached) = &cached
+            && cached.trusted
+            && cached.mtime == Some(mtime)
+            && !cached.has_pending()
+        {
+            return Ok(cached.clone());
+        }
+        let scanned_at = SystemTime::now();
+        let mut entries = BTreeMap::new();
+        let listing = fs::read_dir(&task.dir).map_err(|e| Error::io("list", &task.dir, e))?;
+        for entry in listing {
+            let entry = entry.map_err(|e| Error::io("list", &task.dir, e))?;
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if !is_dir || name.starts_with('.') {
+                continue;
+            }
+            let known = cached.as_ref().and_then(|c| c.entries.get(&name));
+            let probed = match known {
+                Some(entry @ (Entry::Live(_) | Entry::Bad(..))) => entry.clone(),
+                _ => self.probe(task_name, task, &name)?,
+            };
+            entries.insert(name, probed);
+        }
+        let trusted = scanned_at.duration_since(mtime).is_ok_and(|age| age > RACY);
+        let scan = Arc::new(TaskScan {
+            mtime: Some(mtime),
+            trusted,
+            entries,
+        });
+        self.scans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(task_name.clone(), scan.clone());
+        Ok(scan)
+    }
+
+    /// Reads one run directory for a scan.
+    fn probe(&self, task_name: &TaskName, task: &TaskPaths, name: &str) -> Result<Entry> {
+        let dir = task.run(name);
+        let config = match read_config(&dir) {
+            Ok(config) => config,
+            Err(Error::NotFound { .. }) => return Ok(Entry::Pending),
+            Err(Error::CorruptFile { path, reason }) => {
+                tracing::warn!("skipping run directory {}: {reason}", dir.path.display());
+                return Ok(Entry::Bad(path, reason));
+            }
+            Err(error) => return Err(error),
+        };
+        if is_ours(&dir)? {
+            let key = RunKey::new(task_name, &config);
+            if self.key_target(task, key)?.as_ref() != Some(&dir) {
+                return Ok(Entry::Pending);
+            }
+        }
+        let counter = dir.counter().unwrap_or(u64::MAX);
+        Ok(Entry::Live(Arc::new(ScannedRun {
+            dir,
+            config,
+            counter,
+        })))
+    }
+}
+
+/// Reads a run's `config.json`: [`Error::NotFound`] if it has none yet.
+pub(crate) fn read_config(dir: &RunDir) -> Result<UniqueConfig> {
+    let path = dir.config_file();
+    let bytes = read_optional(&path)?.ok_or_else(|| Error::NotFound {
+        what: path.display().to_string(),
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| corrupt(&path, e))?;
+    UniqueConfig::parse(text).map_err(|e| corrupt(&path, e))
+}
+
+/// A config as fluidml writes `config.json`: JSON indented by four spaces.
+fn config_json(config: &UniqueConfig) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    config
+        .as_map()
+        .serialize(&mut serializer)
+        .map_err(|e| Error::Encode {
+            type_name: "config.json".to_owned(),
+            reason: e.to_string(),
+        })?;
+    Ok(out)
+}
+
+fn parse_next(bytes: &[u8]) -> Option<u64> {
+    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+}
+
+/// Writes a small file durably and atomically (temp → sync → rename → sync directory).
+pub(crate) fn write_file(dest: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let dir = dest.parent().unwrap_or(std::path::Path::new("."));
+    let tmp_path = dir.join(temp_name());
+    let mut tmp = RealFs
+        .create_new(&tmp_path)
+        .map_err(|e| Error::io("create temporary file", &tmp_path, e))?;
+    let written = io::Write::write_all(&mut tmp, bytes);
+    if let Err(e) = written {
+        drop(tmp);
+        let _ = fs::remove_file(&tmp_path);
+        return Err(Error::io("write temporary file", &tmp_path, e));
+    }
+    let published = durable::publish(&RealFs, tmp, &tmp_path, dest);
+    if published.is_err() {
+        // The temp file is garbage either way; the error says what failed.
+        let _ = fs::remove_file(&tmp_path);
+    }
+    published
+}

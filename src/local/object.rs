@@ -1,0 +1,383 @@
+//! One result's content on disk: staging new content, committing it, finding it for reads,
+//! removing it, and listing a run's results.
+//!
+//! Commit protocol (a save, a closed write-open, a path type's save), under the run lock
+//! (`.fluidml/sweepstore.lock`):
+//! 1. the new content is complete and synced in a temporary entry `staged` of the run's
+//!    `.fluidml/` folder (a file, or for path types a tree whose every file and directory is
+//!    synced);
+//! 2. the load information naming `staged` is published with [`durable::publish`] into
+//!    `.fluidml/`; its directory sync also makes `staged`'s entry durable, as both live in
+//!    that directory. **This is the commit point.**
+//! 3. `staged` is renamed to `<obj_dir>/<file>` (a directory in the way is moved aside first).
+//!    No sync is needed: if the rename is lost, `staged` still holds what the record names.
+//! 4. leftovers of the old version are removed: its file if it had another name, a directory
+//!    moved aside, an old `staged` left by a crash between steps 2 and 3.
+//!
+//! Readers take no lock: they read the record, open `staged` if it still exists (staged
+//! entries are never modified and their names are never reused), else `file`, and then read
+//! the record again; if it changed, a commit moved `file` meanwhile and they retry.
+//!
+//! Invariant: at every instant, on disk and after any crash, the record and the content it
+//! names agree — old record with old content, or new record with new content.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::codec::TypeRegistry;
+use crate::error::{Error, Result};
+use crate::key::ContentHash;
+use crate::local::index::write_file;
+use crate::local::info::{LoadInfo, corrupt, read_load_info};
+use crate::local::layout::{
+    INFO_SUFFIX, META_DIR, OLD_META_DIR, PICKLE_INFO_SUFFIX, RunDir, ensure_dirs, lock,
+    maybe_shortened, read_optional, real_dir, remove_any, sync_dir, temp_name,
+};
+use crate::names::ResultName;
+
+/// How often a reader retries when commits keep moving the content it opens.
+const READ_ATTEMPTS: usize = 16;
+
+/// New content in a temporary entry of the run's `.fluidml/` folder, synced, not yet
+/// committed. Dropping it removes the entry.
+pub(crate) struct Staged {
+    name: String,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Staged {
+    /// A fresh entry name in `dir` (created if needed below `base`).
+    fn new(base: &Path, dir: &str) -> Result<Self> {
+        let dir = ensure_dirs(base, dir)?;
+        let name = temp_name();
+        let path = dir.join(&name);
+        Ok(Staged {
+            name,
+            path,
+            committed: false,
+        })
+    }
+
+    /// Stages `bytes` as a file in `base`/`dir`.
+    pub(crate) fn bytes(base: &Path, dir: &str, bytes: &[u8]) -> Result<Self> {
+        let staged = Staged::new(base, dir)?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staged.path)
+            .map_err(|e| Error::io("create staged file", &staged.path, e))?;
+        io::Write::write_all(&mut file, bytes)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| Error::io("write staged file", &staged.path, e))?;
+        Ok(staged)
+    }
+
+    /// Stages what `save` writes at a fresh path in `base`/`dir` (a file or a tree).
+    pub(crate) fn path(
+        base: &Path,
+        dir: &str,
+        save: &mut dyn FnMut(&Path) -> Result<()>,
+    ) -> Result<Self> {
+        let staged = Staged::new(base, dir)?;
+        save(&staged.path)?;
+        sync_tree(&staged.path)?;
+        Ok(staged)
+    }
+
+    /// Takes over a complete, synced temporary file (a closed write-open's).
+    pub(crate) fn file(path: PathBuf) -> Result<Self> {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+            .ok_or_else(|| corrupt(&path, "a temporary file without a name"))?;
+        Ok(Staged {
+            name,
+            path,
+            committed: false,
+        })
+    }
+
+    /// Moves the entry into the run's `.fluidml/` folder (same file system), where commits
+    /// expect it.
+    fn move_into(&mut self, run: &RunDir) -> Result<()> {
+        let dir = ensure_dirs(&run.path, META_DIR)?;
+        let path = dir.join(&self.name);
+        fs::rename(&self.path, &path).map_err(|e| Error::io("move into run", &self.path, e))?;
+        self.path = path;
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            // An aborted save: the entry is garbage and no record names it.
+            let _ = remove_any(&self.path);
+        }
+    }
+}
+
+/// Syncs every file and directory of a tree (or the one file) at `path`.
+fn sync_tree(path: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(path).map_err(|e| Error::io("inspect", path, e))?;
+    if meta.is_dir() {
+        let entries = fs::read_dir(path).map_err(|e| Error::io("list", path, e))?;
+        for entry in entries {
+            sync_tree(&entry.map_err(|e| Error::io("list", path, e))?.path())?;
+        }
+        sync_dir(path)
+    } else if meta.is_file() {
+        fs::File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io("sync", path, e))
+    } else {
+        Ok(())
+    }
+}
+
+/// Commits `staged` as `info` (its `staged` field is set here), replacing the result's old
+/// version; with `exclusive`, fails instead if the result exists.
+///
+/// # Errors
+/// [`Error::AlreadyExists`] (`exclusive`), with `what` from `describe`; I/O errors. Nothing
+/// is changed on error.
+pub(crate) fn commit(
+    run: &RunDir,
+    mut info: LoadInfo,
+    mut staged: Staged,
+    exclusive: bool,
+    types: &TypeRegistry,
+    describe: impl FnOnce() -> String,
+) -> Result<()> {
+    staged.move_into(run)?;
+    let _lock = lock(&run.lock_file())?;
+    // A damaged old record is replaced like any other.
+    let old = read_load_info(run, &info.name, types).ok().flatten();
+    let pickles_exist = run.pickle_info_files(&info.name).iter().any(|p| p.exists());
+    if exclusive && (old.is_some() || pickles_exist || run.info_file(&info.name).exists()) {
+        return Err(Error::AlreadyExists { what: describe() });
+    }
+    let obj_dir = ensure_dirs(&run.path, &info.obj_dir)?;
+    info.staged = Some(staged.name.clone());
+    let info_path = run.info_file(&info.name);
+    write_file(&info_path, &info.to_bytes(&info_path)?)?;
+    staged.committed = true;
+
+    let target = obj_dir.join(&info.file);
+    let in_the_way = match fs::symlink_metadata(&target) {
+        Ok(meta) => meta.is_dir() || staged.path.is_dir(),
+        Err(_) => false,
+    };
+    let aside = run.meta_dir().join(temp_name());
+    if in_the_way {
+        fs::rename(&target, &aside).map_err(|e| Error::io("move old version aside", &target, e))?;
+    }
+    fs::rename(&staged.path, &target).map_err(|e| Error::io("rename into place", &target, e))?;
+
+    if in_the_way {
+        remove_any(&aside)?;
+    }
+    for pickle in run.pickle_info_files(&info.name) {
+        remove_any(&pickle)?;
+    }
+    if let Some((old, _)) = old {
+        let old_target = run.obj_dir(&old.obj_dir).join(&old.file);
+        if old_target != target {
+            remove_any(&old_target)?;
+        }
+        if let Some(old_staged) = old.staged.filter(|s| *s != staged.name) {
+            remove_any(&run.meta_dir().join(old_staged))?;
+        }
+    }
+    Ok(())
+}
+
+/// A result found for reading.
+pub(crate) enum Found {
+    /// A result stored as bytes, opened.
+    Content {
+        info: LoadInfo,
+        file: fs::File,
+        path: PathBuf,
+        hash: ContentHash,
+        size: u64,
+    },
+    /// A result of a path type: its file or directory.
+    Path { info: LoadInfo, path: PathBuf },
+}
+
+/// Finds result `name` of `run` for reading; `None` if the run has no such result.
+///
+/// # Errors
+/// [`Error::CorruptFile`] for damaged load information or a missing object file;
+/// [`Error::SymlinkInStore`]; [`Error::UnknownType`]; I/O errors.
+pub(crate) fn find(run: &RunDir, name: &ResultName, types: &TypeRegistry) -> Result<Option<Found>> {
+    let mut last_info = PathBuf::new();
+    for _ in 0..READ_ATTEMPTS {
+        let Some((info, bytes)) = read_load_info(run, name, types)? else {
+            return Ok(None);
+        };
+        let staged = info.staged.as_ref().map(|s| run.meta_dir().join(s));
+        let target = object_path(run, &info)?;
+        if types.get(&info.type_name)?.needs_path() {
+            let path = match staged.filter(|s| s.exists()) {
+                Some(staged) => staged,
+                None if target.exists() => target,
+                None => return Err(missing_object(&target)),
+            };
+            return Ok(Some(Found::Path { info, path }));
+        }
+        if let Some(staged) = staged
+            && let Some(file) = open_regular(&staged)?
+        {
+            return content(info, file, staged).map(Some);
+        }
+        let opened = open_regular(&target)?;
+        let unchanged = read_load_info(run, name, types)?.is_some_and(|(_, again)| again == bytes);
+        match (opened, unchanged) {
+            (Some(file), true) => return content(info, file, target).map(Some),
+            (None, true) => return Err(missing_object(&target)),
+            _ => last_info = run.info_file(name),
+        }
+    }
+    Err(corrupt(
+        &last_info,
+        format!("it changed {READ_ATTEMPTS} times while being read; try again"),
+    ))
+}
+
+fn missing_object(path: &Path) -> Error {
+    corrupt(
+        path,
+        "the load information names this object file, which does not exist",
+    )
+}
+
+/// The path of a result's object, refusing symbolic links on the way from the run directory.
+fn object_path(run: &RunDir, info: &LoadInfo) -> Result<PathBuf> {
+    let mut dir = run.path.clone();
+    for part in info.obj_dir.split('/').filter(|p| *p != ".") {
+        dir.push(part);
+        if !real_dir(&dir)? {
+            break;
+        }
+    }
+    Ok(run.obj_dir(&info.obj_dir).join(&info.file))
+}
+
+/// Opens a regular file; `None` if it does not exist.
+fn open_regular(path: &Path) -> Result<Option<fs::File>> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(Error::SymlinkInStore {
+                path: path.to_owned(),
+            });
+        }
+        Ok(meta) if meta.is_dir() => {
+            return Err(corrupt(
+                path,
+                "a file was expected, but this is a directory",
+            ));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("inspect", path, e)),
+    }
+    match fs::File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("open", path, e)),
+    }
+}
+
+/// The found content, with its hash (computed now for fluidml's results, which record none).
+fn content(info: LoadInfo, mut file: fs::File, path: PathBuf) -> Result<Found> {
+    let info_path = PathBuf::from(&info.file);
+    let (hash, size) = match (info.content_hash(&info_path)?, info.size) {
+        (Some(hash), Some(size)) => (hash, size),
+        _ => {
+            let mut hasher = blake3::Hasher::new();
+            let size = io::copy(&mut file, &mut hasher).map_err(|e| Error::io("read", &path, e))?;
+            (hasher.finalize().into(), size)
+        }
+    };
+    Ok(Found::Content {
+        info,
+        file,
+        path,
+        hash,
+        size,
+    })
+}
+
+/// Deletes result `name` of `run`; `false` if there was none.
+pub(crate) fn remove(run: &RunDir, name: &ResultName, types: &TypeRegistry) -> Result<bool> {
+    let _lock = lock(&run.lock_file())?;
+    let info = read_load_info(run, name, types)?;
+    let mut removed = remove_any(&run.info_file(name))?;
+    for pickle in run.pickle_info_files(name) {
+        removed |= remove_any(&pickle)?;
+    }
+    if !removed {
+        return Ok(false);
+    }
+    // IMPORTANT: the records are gone durably before the content, so a crash never leaves
+    // a record naming a removed object.
+    sync_dir(&run.meta_dir())?;
+    if let Some((info, _)) = info {
+        remove_any(&run.obj_dir(&info.obj_dir).join(&info.file))?;
+        if let Some(staged) = info.staged {
+            remove_any(&run.meta_dir().join(staged))?;
+        }
+    }
+    Ok(true)
+}
+
+/// The names of the results of `run` (those with load information), sorted.
+pub(crate) fn names(run: &RunDir, types: &TypeRegistry) -> Result<Vec<ResultName>> {
+    let mut names = BTreeSet::new();
+    for dir in [run.meta_dir(), run.path.join(OLD_META_DIR)] {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("list", &dir, e)),
+        };
+        for entry in entries {
+            let file = entry.map_err(|e| Error::io("list", &dir, e))?.file_name();
+            let Some(file) = file.to_str() else { continue };
+            let Some(stem) = file.strip_prefix('.') else {
+                continue;
+            };
+            if let Some(name) = stem.strip_suffix(INFO_SUFFIX) {
+                let path = dir.join(file);
+                let name = if maybe_shortened(name) {
+                    let bytes = read_optional(&path)?.unwrap_or_default();
+                    LoadInfo::from_bytes(&bytes, &path)?.name
+                } else {
+                    ResultName::new(name).map_err(|e| corrupt(&path, e))?
+                };
+                names.insert(name);
+            } else if let Some(name) = stem.strip_suffix(PICKLE_INFO_SUFFIX) {
+                names.insert(fluidml_name(run, name, types)?);
+            }
+        }
+    }
+    Ok(names.into_iter().collect())
+}
+
+/// fluidml strips leading dots from names in its load-information file names: the result
+/// is `name` or `.name`, whichever has its object file.
+fn fluidml_name(run: &RunDir, stripped: &str, types: &TypeRegistry) -> Result<ResultName> {
+    let plain = ResultName::new(stripped)?;
+    let dotted = ResultName::new(&format!(".{stripped}"))?;
+    if let Some((info, _)) = read_load_info(run, &dotted, types)?
+        && run.obj_dir(&info.obj_dir).join(&info.file).exists()
+    {
+        return Ok(dotted);
+    }
+    Ok(plain)
+}

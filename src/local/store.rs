@@ -1,0 +1,415 @@
+//! [`LocalFileStore`]: the [`ResultsStore`] contract over browsable run directories.
+//!
+//! Every operation is a composition of the index (which run directory), `object.rs` (one
+//! result's commit protocol and reads) and `info.rs` (the metadata files); this file holds
+//! no protocol of its own. Store handles hold no state that other processes could make
+//! stale except the index's scans, which revalidate themselves, so any number of handles and
+//! processes may share one base directory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::codec::TypeRegistry;
+use crate::error::{Error, Result};
+use crate::file::{File, OpenMode, OpenRequest, open_file};
+use crate::key::ContentHash;
+use crate::local::file::{LocalFile, Pinned};
+use crate::local::index::{Index, write_file};
+use crate::local::info::{FORMAT, LoadInfo, RunRecord, read_state};
+use crate::local::layout::{
+    Layout, META_DIR, RunDir, STAGE_DIR, check_not_reserved, ensure_dirs, lock, obj_dir_name,
+    object_file, temp_name,
+};
+use crate::local::object::{self, Found, Staged};
+use crate::local::pickle;
+use crate::local::promise::FilePromise;
+use crate::names::{ResultName, RunName, TaskName};
+use crate::promise::{LazySweep, LazySweeps, Promise, check_hash};
+use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext, describe_result};
+
+/// A results store of plain files under a base directory (fluidml's `LocalFileStore`), in
+/// fluidml's layout so results stay browsable:
+/// `BASE/<task>/<run dir>/config.json`, results as `[<sub_dir>/]<name>.<ext>`, load
+/// information in the run's hidden `.fluidml/` folder (JSON; fluidml's pickles are read too),
+/// run directories named `000`, `001`, … or `<run name>-<counter>`.
+///
+/// Every file is written crash-safely (temp → sync → rename → sync directory); run
+/// directories are claimed with create-exclusive `mkdir` under a per-task lock file, so
+/// processes sharing a base directory never share or lose a run; exact lookups read one
+/// index file instead of every `config.json`. A directory written by fluidml 0.3.4 loads as
+/// it is (its `pickle` results, when they hold plain data, as type
+/// [`PYTHON_PICKLE`](crate::PYTHON_PICKLE)). Formats: `docs/design.md` §11. Unix only.
+///
+/// Clones share one handle.
+#[derive(Debug, Clone)]
+pub struct LocalFileStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    index: Index,
+    types: TypeRegistry,
+    run_names: RwLock<HashMap<TaskName, RunName>>,
+}
+
+impl LocalFileStore {
+    /// A store in `base_dir`, created if it does not exist, with the built-in types plus
+    /// [`PYTHON_PICKLE`](crate::PYTHON_PICKLE) (for fluidml's pickles).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the directory cannot be created.
+    pub fn new(base_dir: impl Into<PathBuf>) -> Result<Self> {
+        let base = base_dir.into();
+        fs::create_dir_all(&base).map_err(|e| Error::io("create base directory", &base, e))?;
+        let types = TypeRegistry::new();
+        types.register(pickle::type_info())?;
+        Ok(LocalFileStore {
+            inner: Arc::new(Inner {
+                index: Index::new(Layout::new(base)),
+                types,
+                run_names: RwLock::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The base directory.
+    pub fn base_dir(&self) -> &Path {
+        self.inner.index.layout().base()
+    }
+
+    /// Names the run directories this handle creates for `task` `<run_name>-<counter>`
+    /// (default: `<counter>`), as fluidml does with a task's run name; `None` goes back to the
+    /// default. Existing runs keep their directories.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] for a bad task or run name.
+    pub fn set_run_name(&self, task: &str, run_name: Option<&str>) -> Result<()> {
+        let task = TaskName::new(task)?;
+        let run_name = run_name.map(RunName::new).transpose()?;
+        let mut names = self
+            .inner
+            .run_names
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        match run_name {
+            Some(run_name) => names.insert(task, run_name),
+            None => names.remove(&task),
+        };
+        Ok(())
+    }
+
+    /// Result `name` (lookup rule) as a [`FilePromise`]: unloaded, with its path and the
+    /// load options saved with it; `None` if it does not exist.
+    ///
+    /// # Errors
+    /// [`Error::NeedsPath`] for a result of a path type (load it with
+    /// [`Run::load`](crate::Run::load)); as [`ResultsStore::load_lazy`].
+    pub fn file_promise(&self, run: &RunId, name: &ResultName) -> Result<Option<FilePromise>> {
+        let Some(dir) = self.inner.index.lookup(run)? else {
+            return Ok(None);
+        };
+        let Some(found) = object::find(&dir, name, &self.inner.types)? else {
+            return Ok(None);
+        };
+        let (promise, info, path) = self.promise_of(found)?;
+        Ok(Some(FilePromise::new(promise, path, info)))
+    }
+
+    fn run_name(&self, task: &TaskName) -> Option<RunName> {
+        let names = self
+            .inner
+            .run_names
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        names.get(task).cloned()
+    }
+
+    /// Turns found content into a promise that holds the object open.
+    fn promise_of(&self, found: Found) -> Result<(Promise, LoadInfo, PathBuf)> {
+        match found {
+            Found::Content {
+                info,
+                file,
+                path,
+                hash,
+                size,
+            } => {
+                let source = Arc::new(Pinned::new(file, path.clone()));
+                let promise = Promise::new(
+                    hash,
+                    info.type_name.clone(),
+                    size,
+                    source,
+                    self.inner.types.clone(),
+                );
+                Ok((promise, info, path))
+            }
+            Found::Path { info, .. } => Err(Error::NeedsPath {
+                type_name: info.type_name,
+                store: "a promise",
+            }),
+        }
+    }
+
+    /// Result `name` of run directory `dir` as a promise; path types give `None`, with
+    /// `skip_paths`, and an error otherwise.
+    fn promise_in(&self, dir: &RunDir, name: &ResultName) -> Result<Option<Promise>> {
+        match object::find(dir, name, &self.inner.types)? {
+            Some(found) => self.promise_of(found).map(|(p, _, _)| Some(p)),
+            None => Ok(None),
+        }
+    }
+
+    /// The shared save: checks the type and the path, creates the run if needed, stages
+    /// the content with `stage` (before the run is created, so a failing stage changes
+    /// nothing) and commits it.
+    fn save_staged(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        type_name: &str,
+        options: &SaveOptions,
+        exclusive: bool,
+        stage: impl FnOnce(&Path) -> Result<(Staged, Option<(ContentHash, u64)>)>,
+    ) -> Result<()> {
+        let info = self.inner.types.get(type_name)?;
+        let obj_dir = obj_dir_name(options.sub_dir.as_ref());
+        let file = object_file(name, info.extension());
+        check_not_reserved(&obj_dir, &file)?;
+        let task = self.inner.index.layout().task(run.task());
+        ensure_dirs(self.base_dir(), run.task().as_str())?;
+        let (staged, content) = stage(&task.dir)?;
+        let dir = self
+            .inner
+            .index
+            .ensure(run, self.run_name(run.task()).as_ref())?;
+        let info = LoadInfo {
+            format: FORMAT,
+            name: name.clone(),
+            type_name: type_name.to_owned(),
+            obj_dir,
+            file,
+            staged: None,
+            hash: content.map(|(hash, _)| hash.to_hex()),
+            size: content.map(|(_, size)| size),
+            open_options: options.open_options.clone(),
+            load_options: options.load_options.clone(),
+        };
+        let types = &self.inner.types;
+        object::commit(&dir, info, staged, exclusive, types, || {
+            describe_result(run, name)
+        })
+    }
+}
+
+impl ResultsStore for LocalFileStore {
+    fn types(&self) -> &TypeRegistry {
+        &self.inner.types
+    }
+
+    fn save_bytes(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        type_name: &str,
+        bytes: &[u8],
+        options: &SaveOptions,
+    ) -> Result<()> {
+        self.save_staged(run, name, type_name, options, false, |task_dir| {
+            let staged = Staged::bytes(task_dir, STAGE_DIR, bytes)?;
+            Ok((staged, Some((ContentHash::of(bytes), bytes.len() as u64))))
+        })
+    }
+
+    fn save_with_path(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        type_name: &str,
+        save: &mut dyn FnMut(&Path) -> Result<()>,
+        options: &SaveOptions,
+    ) -> Result<()> {
+        self.save_staged(run, name, type_name, options, false, |task_dir| {
+            Ok((Staged::path(task_dir, STAGE_DIR, save)?, None))
+        })
+    }
+
+    fn load_with_path(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        load: &mut dyn FnMut(&str, &Path) -> Result<()>,
+    ) -> Result<bool> {
+        let Some(dir) = self.inner.index.lookup(run)? else {
+            return Ok(false);
+        };
+        match object::find(&dir, name, &self.inner.types)? {
+            Some(Found::Path { info, path } | Found::Content { info, path, .. }) => {
+                load(&info.type_name, &path)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn load_lazy(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>> {
+        match self.inner.index.lookup(run)? {
+            Some(dir) => self.promise_in(&dir, name),
+            None => Ok(None),
+        }
+    }
+
+    fn load_bytes(&self, run: &RunId, name: &ResultName) -> Result<Option<(String, Vec<u8>)>> {
+        let Some(dir) = self.inner.index.lookup(run)? else {
+            return Ok(None);
+        };
+        match object::find(&dir, name, &self.inner.types)? {
+            Some(Found::Content {
+                info,
+                mut file,
+                path,
+                hash,
+                size,
+            }) => {
+                let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                file.seek(SeekFrom::Start(0))
+                    .and_then(|_| file.read_to_end(&mut bytes))
+                    .map_err(|e| Error::io("read", &path, e))?;
+                check_hash(hash, ContentHash::of(&bytes), || path.display().to_string())?;
+                Ok(Some((info.type_name, bytes)))
+            }
+            Some(Found::Path { info, .. }) => Err(Error::NeedsPath {
+                type_name: info.type_name,
+                store: "a byte-level load",
+            }),
+            None => Ok(None),
+        }
+    }
+
+    fn delete(&self, run: &RunId, name: &ResultName) -> Result<bool> {
+        match self.inner.index.lookup(run)? {
+            Some(dir) => object::remove(&dir, name, &self.inner.types),
+            None => Ok(false),
+        }
+    }
+
+    fn delete_run(&self, run: &RunId) -> Result<bool> {
+        self.inner.index.remove(run)
+    }
+
+    fn get_context(&self, run: &RunId) -> Result<StoreContext> {
+        let dir = self
+            .inner
+            .index
+            .ensure(run, self.run_name(run.task()).as_ref())?;
+        Ok(StoreContext {
+            sweep_counter: Some(dir.sweep_counter()),
+            run_dir: Some(dir.path),
+        })
+    }
+
+    fn get_results(&self, run: &RunId) -> Result<Option<BTreeMap<ResultName, Promise>>> {
+        let Some(dir) = self.inner.index.lookup(run)? else {
+            return Ok(None);
+        };
+        let mut results = BTreeMap::new();
+        for name in object::names(&dir, &self.inner.types)? {
+            match self.promise_in(&dir, &name) {
+                Ok(Some(promise)) => {
+                    results.insert(name, promise);
+                }
+                // Path results have no promise; they load with `Run::load`.
+                Ok(None) | Err(Error::NeedsPath { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(results))
+    }
+
+    fn run_state(&self, run: &RunId) -> Result<Option<RunState>> {
+        match self.inner.index.lookup(run)? {
+            Some(dir) => read_state(&dir).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn set_run_state(&self, run: &RunId, state: RunState) -> Result<()> {
+        let dir = self
+            .inner
+            .index
+            .ensure(run, self.run_name(run.task()).as_ref())?;
+        ensure_dirs(&dir.path, META_DIR)?;
+        let _lock = lock(&dir.lock_file())?;
+        let path = dir.record_file();
+        write_file(&path, &RunRecord::new(state).to_bytes(&path)?)
+    }
+
+    fn open(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        mode: OpenMode,
+        type_name: Option<&str>,
+        options: &SaveOptions,
+    ) -> Result<File> {
+        let dir = if mode.writable() {
+            self.inner.index.exact(run)?
+        } else {
+            self.inner.index.lookup(run)?
+        };
+        let existing = match dir {
+            Some(dir) => self.promise_in(&dir, name)?,
+            None => None,
+        };
+        let request = OpenRequest {
+            run,
+            name,
+            mode,
+            type_name,
+            types: &self.inner.types,
+            existing,
+        };
+        open_file(request, |type_name, exclusive| {
+            let info = self.inner.types.get(type_name)?;
+            let obj_dir = obj_dir_name(options.sub_dir.as_ref());
+            check_not_reserved(&obj_dir, &object_file(name, info.extension()))?;
+            let task = self.inner.index.layout().task(run.task());
+            ensure_dirs(self.base_dir(), run.task().as_str())?;
+            let tmp = ensure_dirs(&task.dir, STAGE_DIR)?.join(temp_name());
+            let store = self.clone();
+            let (run, name, type_name) = (run.clone(), name.clone(), type_name.to_owned());
+            let options = options.clone();
+            let publish = move |tmp: PathBuf, hash, size| {
+                store.save_staged(&run, &name, &type_name, &options, exclusive, |_| {
+                    Ok((Staged::file(tmp)?, Some((hash, size))))
+                })
+            };
+            Ok(Box::new(LocalFile::create(tmp, Box::new(publish))?))
+        })
+    }
+
+    fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps> {
+        let runs = self.inner.index.runs(task)?;
+        let store = self.clone();
+        let name = name.clone();
+        let sweeps = runs.into_iter().filter_map(move |run| {
+            let run = match run {
+                Ok(run) => run,
+                Err(error) => return Some(Err(error)),
+            };
+            match store.promise_in(&run.dir, &name) {
+                Ok(Some(value)) => Some(Ok(LazySweep {
+                    value,
+                    config: run.config.clone(),
+                })),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            }
+        });
+        Ok(LazySweeps::new(sweeps))
+    }
+}
