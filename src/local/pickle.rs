@@ -56,12 +56,130 @@ pub(crate) fn decode_value(bytes: &[u8], options: &Map<String, Value>) -> Result
     let mut de = DeOptions::new();
     if flag("replace_unresolved_globals") {
         de = de.replace_unresolved_globals();
+    } else if let Some(class) = python_object(bytes) {
+        // serde-pickle would read an object as its attribute dict, silently dropping what
+        // it was; refuse instead, unless the caller asked for that best effort.
+        return Err(format!(
+            "cannot decode this Python pickle without Python: it holds an object of the \
+             Python class `{class}`; only plain data (dict, list, tuple, set, str, bytes, int, \
+             float, bool, None) can be read. Pass the load option \
+             `replace_unresolved_globals: true` to read objects as their attributes and \
+             other references as null"
+        ));
     }
     if flag("decode_strings") {
         de = de.decode_strings();
     }
     let value = serde_pickle::value_from_slice(bytes, de).map_err(|e| describe(&e))?;
     to_json(value)
+}
+
+/// The class of the first Python object (anything beyond plain data) a pickle builds, by
+/// walking its opcodes; `None` for plain data, and for a stream too damaged to walk (the
+/// decoder reports that).
+fn python_object(bytes: &[u8]) -> Option<String> {
+    // Globals serde-pickle itself maps to plain data.
+    const PLAIN: [&str; 11] = [
+        "_codecs.encode",
+        "builtins.set",
+        "builtins.frozenset",
+        "builtins.list",
+        "builtins.bytearray",
+        "builtins.int",
+        "__builtin__.set",
+        "__builtin__.frozenset",
+        "__builtin__.list",
+        "__builtin__.bytearray",
+        "__builtin__.int",
+    ];
+    let mut pos = 0;
+    let mut strings: Vec<String> = Vec::new();
+    let mut last_global: Option<String> = None;
+    let object = |global: &Option<String>| Some(global.clone().unwrap_or_else(|| "?".into()));
+    while pos < bytes.len() {
+        let op = bytes[pos];
+        pos += 1;
+        let take = |pos: &mut usize, n: usize| -> Option<&[u8]> {
+            let arg = bytes.get(*pos..pos.checked_add(n)?)?;
+            *pos += n;
+            Some(arg)
+        };
+        let len = |arg: &[u8]| -> Option<usize> {
+            let mut le = [0u8; 8];
+            le.get_mut(..arg.len())?.copy_from_slice(arg);
+            usize::try_from(u64::from_le_bytes(le)).ok()
+        };
+        match op {
+            b'.' => return None,
+            // Opcodes that build or name objects of classes.
+            b'i' | b'o' | 0x81 | 0x92 | b'b' | b'P' | b'Q' | 0x82..=0x84 => {
+                if op == b'i' {
+                    let module = line(bytes, &mut pos)?;
+                    let name = line(bytes, &mut pos)?;
+                    return Some(format!("{module}.{name}"));
+                }
+                return object(&last_global);
+            }
+            b'c' => {
+                let module = line(bytes, &mut pos)?;
+                let name = line(bytes, &mut pos)?;
+                let global = format!("{module}.{name}");
+                if !PLAIN.contains(&global.as_str()) {
+                    return Some(global);
+                }
+                last_global = Some(global);
+            }
+            0x93 => {
+                let name = strings.pop()?;
+                let module = strings.pop()?;
+                let global = format!("{module}.{name}");
+                if !PLAIN.contains(&global.as_str()) {
+                    return Some(global);
+                }
+                last_global = Some(global);
+            }
+            // Arguments up to a newline.
+            b'I' | b'L' | b'F' | b'S' | b'V' | b'g' | b'p' => {
+                line(bytes, &mut pos)?;
+            }
+            b'K' | b'h' | b'q' | 0x80 => {
+                take(&mut pos, 1)?;
+            }
+            b'M' => {
+                take(&mut pos, 2)?;
+            }
+            b'J' | b'j' | b'r' => {
+                take(&mut pos, 4)?;
+            }
+            b'G' | 0x95 => {
+                take(&mut pos, 8)?;
+            }
+            // Length-prefixed arguments: 1, 4 or 8 length bytes.
+            b'U' | b'C' | 0x8c | 0x8a | b'T' | b'B' | b'X' | 0x8b | 0x8d | 0x8e | 0x96 => {
+                let width = match op {
+                    b'U' | b'C' | 0x8c | 0x8a => 1,
+                    b'T' | b'B' | b'X' | 0x8b => 4,
+                    _ => 8,
+                };
+                let n = len(take(&mut pos, width)?)?;
+                let arg = take(&mut pos, n)?;
+                if matches!(op, 0x8c | b'X' | 0x8d) {
+                    strings.push(String::from_utf8_lossy(arg).into_owned());
+                }
+            }
+            // Everything else has no argument.
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Reads a newline-terminated argument.
+fn line(bytes: &[u8], pos: &mut usize) -> Option<String> {
+    let rest = bytes.get(*pos..)?;
+    let end = rest.iter().position(|b| *b == b'\n')?;
+    *pos += end + 1;
+    Some(String::from_utf8_lossy(&rest[..end]).into_owned())
 }
 
 /// A sentence for a pickle error, explaining the common one: a custom Python class.
@@ -124,4 +242,56 @@ fn key_text(key: HashableValue) -> Result<String, String> {
             ));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn unhex(hex: &str) -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+            .collect()
+    }
+
+    /// `pickle.dumps([1.5, None, True, 'x', (1,)], protocol=5)`
+    const PLAIN_P5: &str = "80059518000000000000005d9428473ff80000000000004e888c0178944b018594652e";
+    /// `pickle.dumps({'s': {1, 2}, 'b': b'ab'}, protocol=2)`: sets and bytes go through the
+    /// globals `__builtin__.set` and `_codecs.encode`, which are plain data.
+    const SET_AND_BYTES_P2: &str = "80027d7100285801000000737101635f5f6275696c74696e5f5f0a7365740a71025d7103284b014b02658571045271055801000000627106635f636f646563730a656e636f64650a710758020000006162710858060000006c6174696e31710986710a52710b752e";
+    /// `pickle.dumps(c, protocol=0)` for an object `c` of a class `C` in `__main__`.
+    const OBJECT_P0: &str = "63636f70795f7265670a5f7265636f6e7374727563746f720a70300a28635f5f6d61696e5f5f0a430a70310a635f5f6275696c74696e5f5f0a6f626a6563740a70320a4e7470330a5270340a286470350a56780a70360a49310a73622e";
+    /// `pickle.dumps(collections.OrderedDict(a=1), protocol=4)`
+    const ORDERED_DICT_P4: &str = "80049529000000000000008c0b636f6c6c656374696f6e73948c0b4f726465726564446963749493942952948c0161944b01732e";
+
+    #[test]
+    fn plain_data_decodes_at_every_protocol() -> Result<(), String> {
+        let none = Map::new();
+        assert_eq!(
+            decode_value(&unhex(PLAIN_P5), &none)?,
+            json!([1.5, null, true, "x", [1]])
+        );
+        let value = decode_value(&unhex(SET_AND_BYTES_P2), &none)?;
+        assert_eq!(value["s"], json!([1, 2]));
+        Ok(())
+    }
+
+    #[test]
+    fn objects_of_python_classes_are_refused_with_their_class() {
+        let none = Map::new();
+        let refused = decode_value(&unhex(OBJECT_P0), &none);
+        assert!(refused.is_err_and(|e| e.contains("copy_reg._reconstructor")));
+        let refused = decode_value(&unhex(ORDERED_DICT_P4), &none);
+        assert!(refused.is_err_and(|e| e.contains("collections.OrderedDict")));
+    }
+
+    #[test]
+    fn truncated_pickles_are_errors() {
+        let bytes = unhex(PLAIN_P5);
+        for end in [0, 1, 5, bytes.len() - 1] {
+            assert!(decode_value(&bytes[..end], &Map::new()).is_err(), "{end}");
+        }
+    }
 }
