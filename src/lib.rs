@@ -8,8 +8,8 @@
 //! [`TypeInfo`]); later tasks load them again, often lazily and across all runs of a sweep.
 //!
 //! Every store implements [`ResultsStore`] (the contract is documented there); [`StoreExt`]
-//! adds typed, string-taking handles ([`Task`], [`Run`]). Today's backend is
-//! [`InMemoryStore`].
+//! adds typed, string-taking handles ([`Task`], [`Run`]). Backends: [`InMemoryStore`],
+//! [`LocalFileStore`] (browsable files in fluidml's layout) and [`RedbStore`] (the engine).
 //!
 //! ```
 //! use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! The small metadata files of a run directory: our JSON load information (one per result),
 //! our run record (the run state), and the read-only fluidml counterparts (load-information
-//! pickles and `fluidml_info.json`). The byte-level formats are in `docs/design.md` §11.
+//! pickles and `fluidml_info.json`). The byte-level formats are in `docs/design.md` §12.
 //!
 //! Invariants: decoding never trusts a path it reads: `obj_dir`, `file` and `staged` are
 //! re-validated as a sub_dir and as single path components (`names.rs`), so a crafted file

@@ -11,7 +11,7 @@
 //! - `promise.rs`: [`FilePromise`];
 //! - `store.rs`: the [`ResultsStore`](crate::ResultsStore) implementation.
 //!
-//! Invariants (numbered in `docs/design.md` §11): a crash leaves every result at its old or
+//! Invariants (numbered in `docs/design.md` §12): a crash leaves every result at its old or
 //! its new version, never torn or mismatched with its load information; one run directory
 //! per config, across processes; nothing is ever written outside the base directory.
 

@@ -216,7 +216,6 @@ pub(crate) enum Found {
 /// [`Error::CorruptFile`] for damaged load information or a missing object file;
 /// [`Error::SymlinkInStore`]; [`Error::UnknownType`]; I/O errors.
 pub(crate) fn find(run: &RunDir, name: &ResultName, types: &TypeRegistry) -> Result<Option<Found>> {
-    let mut last_info = PathBuf::new();
     for _ in 0..READ_ATTEMPTS {
         let Some((info, bytes)) = read_load_info(run, name, types)? else {
             return Ok(None);
@@ -241,11 +240,12 @@ pub(crate) fn find(run: &RunDir, name: &ResultName, types: &TypeRegistry) -> Res
         match (opened, unchanged) {
             (Some(file), true) => return content(info, file, target).map(Some),
             (None, true) => return Err(missing_object(&target)),
-            _ => last_info = run.info_file(name),
+            // A commit moved the file between the two reads of the record: read again.
+            _ => {}
         }
     }
     Err(corrupt(
-        &last_info,
+        &run.info_file(name),
         format!("it changed {READ_ATTEMPTS} times while being read; try again"),
     ))
 }
@@ -257,7 +257,8 @@ fn missing_object(path: &Path) -> Error {
     )
 }
 
-/// The path of a result's object, refusing symbolic links on the way from the run directory.
+/// The path of a result's object, refusing symbolic links on the way from the run directory
+/// (a missing directory on the way just means a missing object).
 fn object_path(run: &RunDir, info: &LoadInfo) -> Result<PathBuf> {
     let mut dir = run.path.clone();
     for part in info.obj_dir.split('/').filter(|p| *p != ".") {

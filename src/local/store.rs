@@ -41,7 +41,7 @@ use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext, des
 /// processes sharing a base directory never share or lose a run; exact lookups read one
 /// index file instead of every `config.json`. A directory written by fluidml 0.3.4 loads as
 /// it is (its `pickle` results, when they hold plain data, as type
-/// [`PYTHON_PICKLE`](crate::PYTHON_PICKLE)). Formats: `docs/design.md` §11. Unix only.
+/// [`PYTHON_PICKLE`](crate::PYTHON_PICKLE)). Formats: `docs/design.md` §12. Unix only.
 ///
 /// Clones share one handle.
 #[derive(Debug, Clone)]
@@ -155,8 +155,10 @@ impl LocalFileStore {
         }
     }
 
-    /// Result `name` of run directory `dir` as a promise; path types give `None`, with
-    /// `skip_paths`, and an error otherwise.
+    /// Result `name` of run directory `dir` as a promise; `None` if it has no such result.
+    ///
+    /// # Errors
+    /// [`Error::NeedsPath`] for a path type; as [`object::find`].
     fn promise_in(&self, dir: &RunDir, name: &ResultName) -> Result<Option<Promise>> {
         match object::find(dir, name, &self.inner.types)? {
             Some(found) => self.promise_of(found).map(|(p, _, _)| Some(p)),
