@@ -461,16 +461,12 @@ fn reject(command: Command, err: impl Fn() -> Error) {
     }
 }
 
-fn new_run_if_missing(
-    tables: &WriteTables<'_>,
-    run: &RunId,
-) -> Result<(
-    Option<crate::engine::tables::RunRecord>,
-    Option<record::NewRun>,
-)> {
-    match ops::get_run(&tables.runs, &run.key())? {
-        Some(existing) => Ok((Some(existing), None)),
-        None => Ok((None, Some(ops::new_run(&tables.tasks, run)?))),
+/// `None` if the exact run exists, else what creating it takes.
+fn new_run_if_missing(tables: &WriteTables<'_>, run: &RunId) -> Result<Option<record::NewRun>> {
+    if ops::run_exists(&tables.runs, &run.key())? {
+        Ok(None)
+    } else {
+        ops::new_run(&tables.tasks, run).map(Some)
     }
 }
 
@@ -482,9 +478,9 @@ fn save(
     content: Content,
     exclusive: bool,
 ) -> Result<(Option<Logged>, ())> {
-    let (existing, new_run) = new_run_if_missing(tables, run)?;
+    let new_run = new_run_if_missing(tables, run)?;
     if exclusive
-        && existing.is_some()
+        && new_run.is_none()
         && ops::get_result(&tables.results, &run.key(), name.as_str())?.is_some()
     {
         return Err(Error::AlreadyExists {
@@ -516,7 +512,7 @@ fn set_state(
     run: &RunId,
     state: RunState,
 ) -> Result<(Option<Logged>, ())> {
-    let (_, new_run) = new_run_if_missing(tables, run)?;
+    let new_run = new_run_if_missing(tables, run)?;
     let op = WalOp::SetState {
         run: run.key(),
         new_run,
@@ -526,21 +522,16 @@ fn set_state(
 }
 
 fn context(tables: &WriteTables<'_>, run: &RunId) -> Result<(Option<Logged>, u64)> {
-    match new_run_if_missing(tables, run)? {
-        (Some(existing), _) => Ok((None, existing.counter)),
-        (None, Some(new_run)) => {
-            let counter = new_run.counter;
-            let op = WalOp::CreateRun {
-                run: run.key(),
-                new_run,
-            };
-            Ok((Some(Logged { op, inline: None }), counter))
-        }
-        (None, None) => Err(Error::CorruptRecord {
-            what: format!("run {}", run.key()),
-            reason: "neither found nor creatable".to_owned(),
-        }),
+    if let Some(existing) = ops::get_run(&tables.runs, &run.key())? {
+        return Ok((None, existing.counter));
     }
+    let new_run = ops::new_run(&tables.tasks, run)?;
+    let counter = new_run.counter;
+    let op = WalOp::CreateRun {
+        run: run.key(),
+        new_run,
+    };
+    Ok((Some(Logged { op, inline: None }), counter))
 }
 
 fn delete(

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
-use redb::{ReadOnlyTable, ReadableDatabase};
 
 use crate::blob::BlobWriter;
 use crate::blob::writer::Finished;
@@ -28,8 +27,9 @@ use crate::engine::open;
 use crate::engine::ops;
 use crate::engine::ops::ContentRow;
 use crate::engine::options::RedbOptions;
+use crate::engine::reader::Reader;
 use crate::engine::shared::Shared;
-use crate::engine::tables::{CONTENT, RESULTS, RUNS, ResultEntry, RunRecord, TASK_RUNS};
+use crate::engine::tables::ResultEntry;
 use crate::error::{Error, Result};
 use crate::file::{File, OpenMode, OpenRequest, open_file};
 use crate::key::ContentHash;
@@ -75,14 +75,6 @@ impl std::fmt::Debug for RedbStore {
             .field("root", &self.inner.shared.root)
             .finish()
     }
-}
-
-/// Read-only views of the tables for one read transaction.
-struct ReadTables {
-    runs: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
-    results: ReadOnlyTable<(&'static [u8; 32], &'static str), &'static [u8]>,
-    task_runs: ReadOnlyTable<(&'static str, u64), &'static [u8; 32]>,
-    content: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
 }
 
 impl RedbStore {
@@ -185,37 +177,8 @@ impl RedbStore {
         answer.recv().map_err(|_| Error::Closed)?
     }
 
-    fn read<R>(&self, f: impl FnOnce(&ReadTables) -> Result<R>) -> Result<R> {
-        let txn = self
-            .inner
-            .shared
-            .db
-            .begin_read()
-            .map_err(|e| Error::storage("begin a read transaction", e))?;
-        let open = |e: redb::TableError| Error::storage("open a table", e);
-        let tables = ReadTables {
-            runs: txn.open_table(RUNS).map_err(open)?,
-            results: txn.open_table(RESULTS).map_err(open)?,
-            task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
-            content: txn.open_table(CONTENT).map_err(open)?,
-        };
-        f(&tables)
-    }
-
-    fn lookup(&self, run: &RunId) -> Result<Option<RunRecord>> {
-        self.read(|t| match ops::lookup(&t.runs, &t.task_runs, run)? {
-            Some(key) => ops::get_run(&t.runs, &key),
-            None => Ok(None),
-        })
-    }
-
-    /// Result `name` of the looked-up run.
-    fn lookup_result(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>> {
-        let entry = self.read(|t| match ops::lookup(&t.runs, &t.task_runs, run)? {
-            Some(key) => ops::get_result(&t.results, &key, name.as_str()),
-            None => Ok(None),
-        })?;
-        Ok(entry.map(|e| self.promise(&e)))
+    fn reader(&self) -> Result<Reader> {
+        Reader::begin(&self.inner.shared.db)
     }
 
     fn promise(&self, entry: &ResultEntry) -> Promise {
@@ -358,27 +321,28 @@ impl ResultsStore for RedbStore {
     }
 
     fn load_lazy(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>> {
-        self.lookup_result(run, name)
+        let entry = self.reader()?.lookup_result(run, name)?;
+        Ok(entry.map(|e| self.promise(&e)))
     }
 
     /// One read transaction for lookup, entry and inline content (blobs are read from
     /// their file).
     fn load_bytes(&self, run: &RunId, name: &ResultName) -> Result<Option<(String, Vec<u8>)>> {
-        let found = self.read(|t| {
-            let Some(key) = ops::lookup(&t.runs, &t.task_runs, run)? else {
-                return Ok(None);
-            };
-            let Some(entry) = ops::get_result(&t.results, &key, name.as_str())? else {
-                return Ok(None);
-            };
-            match ops::get_content(&t.content, &entry.hash)? {
-                Some(ContentRow::Inline(bytes)) => Ok(Some((entry, Some(bytes)))),
-                Some(ContentRow::Blob(_)) => Ok(Some((entry, None))),
-                None => Err(Error::ContentCollected {
-                    hash: entry.hash.to_hex(),
-                }),
+        let found = {
+            let reader = self.reader()?;
+            match reader.lookup_result(run, name)? {
+                None => None,
+                Some(entry) => match reader.content(&entry.hash)? {
+                    Some(ContentRow::Inline(bytes)) => Some((entry, Some(bytes))),
+                    Some(ContentRow::Blob(_)) => Some((entry, None)),
+                    None => {
+                        return Err(Error::ContentCollected {
+                            hash: entry.hash.to_hex(),
+                        });
+                    }
+                },
             }
-        })?;
+        };
         match found {
             None => Ok(None),
             Some((entry, Some(bytes))) => {
@@ -438,10 +402,13 @@ impl ResultsStore for RedbStore {
     }
 
     fn get_results(&self, run: &RunId) -> Result<Option<BTreeMap<ResultName, Promise>>> {
-        let found = self.read(|t| match ops::lookup(&t.runs, &t.task_runs, run)? {
-            Some(key) => Ok(Some((key, ops::run_results(&t.results, &key)?))),
-            None => Ok(None),
-        })?;
+        let found = {
+            let reader = self.reader()?;
+            match reader.lookup(run)? {
+                Some(key) => Some((key, ops::run_results(reader.results()?, &key)?)),
+                None => None,
+            }
+        };
         let Some((key, entries)) = found else {
             return Ok(None);
         };
@@ -457,7 +424,7 @@ impl ResultsStore for RedbStore {
     }
 
     fn run_state(&self, run: &RunId) -> Result<Option<RunState>> {
-        Ok(self.lookup(run)?.map(|record| record.state))
+        Ok(self.reader()?.lookup_run(run)?.map(|record| record.state))
     }
 
     fn set_run_state(&self, run: &RunId, state: RunState) -> Result<()> {
@@ -477,7 +444,8 @@ impl ResultsStore for RedbStore {
         _options: &SaveOptions,
     ) -> Result<File> {
         let existing = if mode.writable() {
-            self.read(|t| ops::get_result(&t.results, &run.key(), name.as_str()))?
+            let reader = self.reader()?;
+            ops::get_result(reader.results()?, &run.key(), name.as_str())?
                 .map(|entry| self.promise(&entry))
         } else {
             self.load_lazy(run, name)?
@@ -503,21 +471,20 @@ impl ResultsStore for RedbStore {
     }
 
     fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps> {
-        let sweeps = self.read(|t| {
-            let mut sweeps = Vec::new();
-            for (_, key) in ops::task_runs(&t.task_runs, task.as_str())? {
-                let Some(entry) = ops::get_result(&t.results, &key, name.as_str())? else {
-                    continue;
-                };
-                if let Some(record) = ops::get_run(&t.runs, &key)? {
-                    sweeps.push(Ok(LazySweep {
-                        value: self.promise(&entry),
-                        config: ops::parse_config(&key, &record.config)?,
-                    }));
-                }
+        let reader = self.reader()?;
+        let (results, runs) = (reader.results()?, reader.runs()?);
+        let mut sweeps = Vec::new();
+        for (_, key) in ops::task_runs(reader.task_runs()?, task.as_str())? {
+            let Some(entry) = ops::get_result(results, &key, name.as_str())? else {
+                continue;
+            };
+            if let Some(record) = ops::get_run(runs, &key)? {
+                sweeps.push(Ok(LazySweep {
+                    value: self.promise(&entry),
+                    config: ops::parse_config(&key, &record.config)?,
+                }));
             }
-            Ok(sweeps)
-        })?;
+        }
         Ok(LazySweeps::new(sweeps.into_iter()))
     }
 }

@@ -11,6 +11,7 @@ mod handle;
 mod open;
 mod ops;
 mod options;
+mod reader;
 mod record;
 mod shared;
 mod tables;

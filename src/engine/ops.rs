@@ -1,9 +1,10 @@
 //! Pure functions over redb tables: lookups (for readers and the actor alike) and applying
 //! logged ops (for the actor and recovery alike).
 //!
-//! Invariant: [`apply`] is idempotent and touches only what its op names. One save costs
-//! one `results` write, plus one `content` write when the content is new; creating a run adds
-//! one `runs`, one `task_runs` and one `tasks` write.
+//! Invariant: [`apply`] is idempotent and touches only what its op names. One save to an
+//! existing run costs one `runs` read (to resolve it), one `content` read, one `results`
+//! write, plus one `content` write when the content is new; creating a run adds one `tasks`
+//! read and one `runs`, one `task_runs` and one `tasks` write.
 
 use redb::{ReadableTable, Table};
 
@@ -55,6 +56,17 @@ pub(crate) fn run_results(
     Ok(out)
 }
 
+/// Whether run `key` exists (without decoding it).
+pub(crate) fn run_exists(
+    runs: &impl ReadableTable<&'static [u8; 32], &'static [u8]>,
+    key: &RunKey,
+) -> Result<bool> {
+    Ok(runs
+        .get(key.as_bytes())
+        .map_err(storage("read a run"))?
+        .is_some())
+}
+
 /// Reads one run record.
 pub(crate) fn get_run(
     runs: &impl ReadableTable<&'static [u8; 32], &'static [u8]>,
@@ -95,10 +107,7 @@ pub(crate) fn lookup(
     index: &impl ReadableTable<(&'static str, u64), &'static [u8; 32]>,
     run: &RunId,
 ) -> Result<Option<RunKey>> {
-    let exact = runs
-        .get(run.key().as_bytes())
-        .map_err(storage("read a run"))?;
-    if exact.is_some() {
+    if run_exists(runs, &run.key())? {
         return Ok(Some(run.key()));
     }
     let mut candidates = Vec::new();
@@ -175,17 +184,8 @@ impl WriteTables<'_> {
         Ok(())
     }
 
-    /// The run `key`, created (and written) from `new_run` if missing.
-    fn ensure_run(&mut self, key: &RunKey, new_run: Option<&NewRun>) -> Result<RunRecord> {
-        if let Some(record) = get_run(&self.runs, key)? {
-            return Ok(record);
-        }
-        let Some(new_run) = new_run else {
-            return Err(Error::CorruptRecord {
-                what: format!("WAL op on run {key}"),
-                reason: "the run does not exist and the op does not create it".to_owned(),
-            });
-        };
+    /// Creates run `key` as `new_run` says (writing the same again on a repeated apply).
+    fn create_run(&mut self, key: &RunKey, new_run: &NewRun) -> Result<RunRecord> {
         let record = RunRecord {
             task: new_run.task.clone(),
             config: new_run.config.clone(),
@@ -250,7 +250,11 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
             size,
             ..
         } => {
-            tables.ensure_run(run, new_run.as_ref())?;
+            // Without `new_run`, the run existed when the op was resolved; the log keeps
+            // that order, so there is nothing to read back here.
+            if let Some(new_run) = new_run {
+                tables.create_run(run, new_run)?;
+            }
             tables.put_content(hash, inline, *size)?;
             let entry = ResultEntry {
                 type_name: type_name.clone(),
@@ -268,12 +272,18 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
             new_run,
             state,
         } => {
-            let mut record = tables.ensure_run(run, new_run.as_ref())?;
+            let mut record = match new_run {
+                Some(new_run) => tables.create_run(run, new_run)?,
+                None => get_run(&tables.runs, run)?.ok_or_else(|| Error::CorruptRecord {
+                    what: format!("WAL op on run {run}"),
+                    reason: "the run does not exist and the op does not create it".to_owned(),
+                })?,
+            };
             record.state = *state;
             tables.put_run(run, &record)
         }
         WalOp::CreateRun { run, new_run } => {
-            tables.ensure_run(run, Some(new_run))?;
+            tables.create_run(run, new_run)?;
             Ok(())
         }
         WalOp::Delete { run, name } => {
