@@ -346,3 +346,16 @@ fn a_config_json_that_is_not_an_object_is_skipped_by_lookups() -> Result {
     );
     Ok(())
 }
+
+#[test]
+fn a_run_with_a_damaged_config_json_is_still_deleted_by_its_exact_config() -> Result {
+    let (dir, store) = store()?;
+    let run = store.run("train", &config(json!({"a": 1}))?)?;
+    run.save("m", "json", &1)?;
+    std::fs::write(dir.path().join("train/000/config.json"), "{").map_err(io("damage"))?;
+    assert_eq!(run.load::<i32>("m")?, Some(1), "exact lookups read no config.json");
+    assert!(run.delete_run()?);
+    assert_eq!(run.state()?, None);
+    assert!(!dir.path().join("train/000").exists());
+    Ok(())
+}

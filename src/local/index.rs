@@ -37,8 +37,8 @@ use crate::error::{Error, Result};
 use crate::key::RunKey;
 use crate::local::info::{RunRecord, corrupt, is_ours};
 use crate::local::layout::{
-    KEYS_DIR, Layout, META_DIR, RunDir, TRASH_DIR, TaskPaths, claim_run_dir, counter_of,
-    ensure_dirs, lock, read_optional, real_dir, remove_any, sync_dir, temp_name,
+    KEYS_DIR, Layout, RunDir, TRASH_DIR, TaskPaths, claim_run_dir, counter_of, ensure_dirs, lock,
+    read_optional, real_dir, remove_any, sync_dir, temp_name,
 };
 use crate::lookup::best_subset;
 use crate::names::{ResultName, RunName, TaskName};
@@ -138,16 +138,22 @@ impl Index {
 
     /// The run the lookup rule selects: the exact run, else the best subset run.
     pub(crate) fn lookup(&self, run: &RunId) -> Result<Option<RunDir>> {
+        Ok(self.lookup_with_key(run)?.map(|(dir, _)| dir))
+    }
+
+    /// Like [`Index::lookup`], with the selected run's key.
+    fn lookup_with_key(&self, run: &RunId) -> Result<Option<(RunDir, RunKey)>> {
         if let Some(dir) = self.exact(run)? {
-            return Ok(Some(dir));
+            return Ok(Some((dir, run.key())));
         }
         let task = self.layout.task(run.task());
         if !real_dir(&task.dir)? {
             return Ok(None);
         }
         let live = self.scan(run.task(), &task)?.live();
-        let candidates = live.iter().map(|r| (&r.config, r.counter, &r.dir));
-        Ok(best_subset(run.config(), candidates).cloned())
+        let candidates = live.iter().map(|r| (&r.config, r.counter, r));
+        Ok(best_subset(run.config(), candidates)
+            .map(|r| (r.dir.clone(), RunKey::new(run.task(), &r.config))))
     }
 
     /// Every run directory of `task` in creation order, damaged ones as errors.
@@ -191,8 +197,10 @@ impl Index {
         }
         let (dir, counter) = claim_run_dir(&task, run_name, next)?;
         // IMPORTANT: the record and config are durable before the key file makes the
-        // directory a run; a crash before that leaves a directory no lookup returns.
-        ensure_dirs(&dir.path, META_DIR)?;
+        // directory a run; a crash before that leaves a directory no lookup returns. (The
+        // new `.fluidml/` entry becomes durable with `config.json`'s directory sync.)
+        let meta = dir.meta_dir();
+        fs::create_dir(&meta).map_err(|e| Error::io("create directory", &meta, e))?;
         let record = RunRecord::new(RunState::Running);
         write_file(&dir.record_file(), &record.to_bytes(&dir.record_file())?)?;
         write_file(&dir.config_file(), &config_json(run.config())?)?;
@@ -209,11 +217,9 @@ impl Index {
         }
         ensure_dirs(&task.dir, TRASH_DIR)?;
         let _lock = lock(&task.lock_file())?;
-        let Some(dir) = self.lookup(run)? else {
+        let Some((dir, key)) = self.lookup_with_key(run)? else {
             return Ok(false);
         };
-        let config = read_config(&dir)?;
-        let key = RunKey::new(run.task(), &config);
         // IMPORTANT: the directory leaves the task (one atomic rename) before its key file
         // goes, so a crash never leaves a key file naming a half-removed directory.
         let trash = task.trash_dir().join(temp_name());
