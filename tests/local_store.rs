@@ -353,7 +353,11 @@ fn a_run_with_a_damaged_config_json_is_still_deleted_by_its_exact_config() -> Re
     let run = store.run("train", &config(json!({"a": 1}))?)?;
     run.save("m", "json", &1)?;
     std::fs::write(dir.path().join("train/000/config.json"), "{").map_err(io("damage"))?;
-    assert_eq!(run.load::<i32>("m")?, Some(1), "exact lookups read no config.json");
+    assert_eq!(
+        run.load::<i32>("m")?,
+        Some(1),
+        "exact lookups read no config.json"
+    );
     assert!(run.delete_run()?);
     assert_eq!(run.state()?, None);
     assert!(!dir.path().join("train/000").exists());
