@@ -12,7 +12,6 @@
 
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -160,7 +159,7 @@ struct PinnedReader {
 
 impl Read for PinnedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read_at(buf, self.pos)?;
+        let n = read_at(&self.file, buf, self.pos)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -176,4 +175,16 @@ impl Seek for PinnedReader {
         self.pos = target.ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
         Ok(self.pos)
     }
+}
+
+/// A positioned read that leaves the file's shared cursor alone.
+#[cfg(unix)]
+fn read_at(file: &fs::File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, pos)
+}
+
+/// A positioned read (on Windows it moves the cursor, which no other reader relies on).
+#[cfg(windows)]
+fn read_at(file: &fs::File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, pos)
 }
