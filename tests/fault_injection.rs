@@ -16,6 +16,9 @@ use common::{Model, Op, ROOT, config, observe, run_op, workload};
 use sweepstore::sim::{CrashMode, IoFault, SimDisk};
 use sweepstore::{Error, RedbOptions, RedbStore, Result, StoreExt};
 
+/// Per key, the values a recovered store may hold.
+type Allowed = BTreeMap<(u8, String), Vec<Option<Vec<u8>>>>;
+
 /// Every operation's outcome, in order.
 type Outcomes = Vec<(Op, std::result::Result<(), String>, bool)>;
 
@@ -39,7 +42,7 @@ fn run_all(disk: &SimDisk) -> Outcomes {
 
 /// Per key, the values a recovered store may hold: the acknowledged one, or the effect of a
 /// failed operation after the last acknowledged operation on that key.
-fn allowed(outcomes: &Outcomes) -> BTreeMap<(u8, String), Vec<Option<Vec<u8>>>> {
+fn allowed(outcomes: &Outcomes) -> Allowed {
     let mut acked = Model::default();
     let mut failed_after: BTreeMap<(u8, String), Vec<Option<Vec<u8>>>> = BTreeMap::new();
     let names = ["metrics", "weights", "log", "trace"];
@@ -66,7 +69,7 @@ fn allowed(outcomes: &Outcomes) -> BTreeMap<(u8, String), Vec<Option<Vec<u8>>>> 
             }
         }
     }
-    let mut allowed: BTreeMap<(u8, String), Vec<Option<Vec<u8>>>> = BTreeMap::new();
+    let mut allowed = Allowed::new();
     for run in 0..4u8 {
         for name in names {
             let key = (run, name.to_owned());

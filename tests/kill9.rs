@@ -1072,18 +1072,12 @@ fn five_thousand_kill_nines_lose_no_acknowledged_operation_and_tear_no_value() -
 /// previous checkpoint and the log, so recovery runs again").
 ///
 /// Bug: it is not. When the segment the checkpoint names as `wal_head` holds no record,
-/// `recover` (src/engine/open.rs, "A segment named for the next LSN … replace it") unlinks
-/// that segment and only then creates its replacement and commits the new checkpoint; a
-/// kill between the `unlink` and the `open(O_CREAT)` — the unlink alone takes about a
-/// millisecond here — leaves a checkpoint naming a segment that no longer exists, and every
-/// later open fails with `WalCorrupt` ("the WAL segment starting at record N is missing").
-/// Deterministic reproduction: on a store closed cleanly (empty head segment 1),
-/// `strace -f -P STORE/wal/00000000000000000001.wal -e inject=openat:signal=KILL:when=2`
-/// around an open kills it right after the unlink; the next open is refused.
+/// Regression: recovery used to unlink the record-less WAL-head segment and only then
+/// create its replacement and commit the new checkpoint; a kill between the two left a
+/// checkpoint naming a segment that no longer existed, and every later open failed with
+/// `WalCorrupt` ("missing"). Segments are now created under a temporary name and renamed
+/// over the old one, so a file of that name exists at every moment.
 #[test]
-#[ignore = "bug: recovery unlinks the empty WAL-head segment before committing a new \
-            checkpoint, so a kill -9 in between leaves the store unopenable (WalCorrupt \
-            'missing'); see src/engine/open.rs recover()"]
 fn kill_nines_during_recovery_never_leave_the_store_unopenable() -> Result<()> {
     let stats = supervise(300, 0x5157_2000, Mix::Recovery)?;
     assert_eq!(stats.kill_points, 300);

@@ -205,14 +205,8 @@ fn recover(shared: &Shared, position: &WalPosition) -> Result<WalWriter> {
             ops::apply(&mut tables, &op, inline)
         })?
     };
-    // A segment named for the next LSN can only be one that never got a record; replace it.
-    let next_path = segment_path(&wal_dir, recovered.next_lsn);
-    if shared.fs.exists(&next_path) {
-        shared
-            .fs
-            .remove_file(&next_path)
-            .map_err(|e| Error::io("remove empty WAL segment", &next_path, e))?;
-    }
+    // A segment named for the next LSN can only be one that never got a record; `create`
+    // replaces it atomically (never deleting it first: the checkpoint may name it as head).
     let wal = WalWriter::create(shared.fs.clone(), &wal_dir, recovered.next_lsn)?;
     set_applied_lsn(&txn, recovered.next_lsn - 1, Some(recovered.next_lsn))?;
     let mut txn = txn;

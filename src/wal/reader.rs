@@ -1,11 +1,13 @@
 //! Recovery: reads every segment, replays records after the checkpoint, and decides what an
 //! invalid stretch of bytes means.
 //!
-//! Policy (invariant 4 of the WAL): in the newest segment, invalid bytes that no valid record
-//! follows are a torn tail — cut off durably (`set_len` + sync) and logged. Invalid bytes
+//! Policy (invariant 4 of the WAL): in the newest segment, invalid bytes — a bad checksum, a
+//! short record, or a valid record out of sequence such as a duplicate — that no valid record
+//! follows are a torn tail: cut off durably (`set_len` + sync) and logged. Invalid bytes
 //! followed by a valid record, damage in an older segment, a damaged header of an older
-//! segment, or a gap in LSNs are [`Error::WalCorrupt`], reported before anything is applied
-//! durably (the caller applies records into one uncommitted transaction).
+//! segment, or a gap in LSNs between segments are [`Error::WalCorrupt`], reported before
+//! anything is applied durably (the caller applies records into one uncommitted
+//! transaction).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -116,12 +118,18 @@ pub(crate) fn replay(
         let mut next = header.first_lsn;
         let mut offset = HEADER_LEN;
         while offset < bytes.len() {
-            let Some(record) = decode_record(header.salt, &bytes[offset..]) else {
+            // A record out of sequence (say, a stale copy of an earlier one) is damage too.
+            let decoded = decode_record(header.salt, &bytes[offset..]);
+            let Some(record) = decoded.filter(|r| r.lsn == next) else {
                 if !newest || valid_record_within(header.salt, &bytes[offset + 1..]) {
+                    let what = match decode_record(header.salt, &bytes[offset..]) {
+                        Some(r) => format!("record {} stands where record {next} belongs", r.lsn),
+                        None => "a damaged record".to_owned(),
+                    };
                     return Err(corrupt(
                         path,
                         offset as u64,
-                        "a damaged record is followed by valid ones",
+                        format!("{what}, and valid records follow it"),
                     ));
                 }
                 tracing::warn!(
@@ -139,13 +147,6 @@ pub(crate) fn replay(
                 torn_tail = Some((path.clone(), offset as u64));
                 break;
             };
-            if record.lsn != next {
-                return Err(corrupt(
-                    path,
-                    offset as u64,
-                    format!("expected record {next}, found record {}", record.lsn),
-                ));
-            }
             if record.lsn > after {
                 apply(record.lsn, record.payload)?;
                 replayed += 1;
@@ -280,6 +281,20 @@ mod tests {
         let (seen, rec) = collect(dir.path(), 0)?;
         assert_eq!(seen, vec![(1, b"a".to_vec())]);
         assert!(rec.torn_tail.is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn a_duplicate_of_the_last_record_is_a_torn_tail() -> Result<()> {
+        let dir = tempdir()?;
+        let path = write_log(dir.path(), 1, &[b"a", b"b"])?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        let last = bytes.len() - (RECORD_HEADER_LEN + 1);
+        append_raw(&path, &bytes[last..])?;
+        let (seen, rec) = collect(dir.path(), 0)?;
+        assert_eq!(seen.len(), 2);
+        assert_eq!(rec.torn_tail.map(|t| t.1), Some(bytes.len() as u64));
+        assert_eq!(rec.next_lsn, 3);
         Ok(())
     }
 

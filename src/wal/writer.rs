@@ -17,6 +17,9 @@ use crate::vfs::{Fs, FsFile};
 use crate::wal::SEGMENT_EXT;
 use crate::wal::frame::{SegmentHeader, encode_header, encode_record};
 
+/// The extension of a segment being created (renamed to `.wal` once its header is synced).
+const TMP_EXT: &str = "tmp";
+
 /// The path of the segment whose first record is `first_lsn`.
 pub(crate) fn segment_path(dir: &Path, first_lsn: u64) -> PathBuf {
     dir.join(format!("{first_lsn:020}.{SEGMENT_EXT}"))
@@ -50,14 +53,24 @@ impl WalWriter {
     /// [`Error::Io`] if the segment cannot be created or synced.
     pub(crate) fn create(fs: Arc<dyn Fs>, dir: &Path, first_lsn: u64) -> Result<Self> {
         let path = segment_path(dir, first_lsn);
+        let tmp = path.with_extension(TMP_EXT);
         let salt = new_salt(first_lsn);
+        if fs.exists(&tmp) {
+            fs.remove_file(&tmp)
+                .map_err(|e| Error::io("remove unfinished WAL segment", &tmp, e))?;
+        }
         let mut file = fs
-            .create_new(&path)
-            .map_err(|e| Error::io("create WAL segment", &path, e))?;
+            .create_new(&tmp)
+            .map_err(|e| Error::io("create WAL segment", &tmp, e))?;
         let header = encode_header(SegmentHeader { salt, first_lsn });
         file.write_all(&header)
             .and_then(|()| file.sync_data())
-            .map_err(|e| Error::io("write WAL segment header", &path, e))?;
+            .map_err(|e| Error::io("write WAL segment header", &tmp, e))?;
+        // The segment appears under its name whole, replacing any record-less segment of
+        // that name (recovery may start a segment where an empty one was), so a file of
+        // that name exists at every moment.
+        fs.rename(&tmp, &path)
+            .map_err(|e| Error::io("rename WAL segment into place", &path, e))?;
         // IMPORTANT: the segment's directory entry must be durable before records in it are
         // acknowledged, or power loss could drop the whole file.
         fs.sync_dir(dir)
@@ -156,15 +169,18 @@ impl WalWriter {
     }
 
     /// Removes every segment older than the current one (all their records are covered by a
-    /// durable checkpoint). Failures are logged, not fatal: leftover segments are skipped by
-    /// recovery.
+    /// durable checkpoint) and unfinished segment files. Failures are logged, not fatal:
+    /// leftover segments are skipped by recovery.
     pub(crate) fn remove_older_segments(&self) {
         let Ok(entries) = self.fs.read_dir(&self.dir) else {
             return;
         };
         for path in entries {
             let older = segment_first_lsn(&path).is_some_and(|first| first < self.first_lsn);
-            if older && let Err(e) = self.fs.remove_file(&path) {
+            let unfinished = path.extension().is_some_and(|e| e == TMP_EXT);
+            if (older || unfinished)
+                && let Err(e) = self.fs.remove_file(&path)
+            {
                 tracing::warn!(path = %path.display(), error = %e, "could not remove old WAL segment");
             }
         }
