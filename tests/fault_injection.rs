@@ -16,6 +16,9 @@ use common::{Model, Op, ROOT, config, observe, run_op, workload};
 use sweepstore::sim::{CrashMode, IoFault, SimDisk};
 use sweepstore::{Error, RedbOptions, RedbStore, Result, StoreExt};
 
+/// What an operation would set a key to (`None`: absent).
+type Effect = ((u8, String), Option<Vec<u8>>);
+
 /// Per key, the values a recovered store may hold.
 type Allowed = BTreeMap<(u8, String), Vec<Option<Vec<u8>>>>;
 
@@ -47,7 +50,7 @@ fn allowed(outcomes: &Outcomes) -> Allowed {
     let mut failed_after: BTreeMap<(u8, String), Vec<Option<Vec<u8>>>> = BTreeMap::new();
     let names = ["metrics", "weights", "log", "trace"];
     for (op, result, _) in outcomes {
-        let touched: Vec<((u8, String), Option<Vec<u8>>)> = match op {
+        let touched: Vec<Effect> = match op {
             Op::Save(run, name, value) | Op::Stream(run, name, value) => {
                 vec![((*run, (*name).to_owned()), Some(value.clone()))]
             }
