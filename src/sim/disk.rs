@@ -232,6 +232,41 @@ impl SimDisk {
             state: Arc::new(Mutex::new(fresh)),
         }
     }
+
+    /// Plants a file: `path` gets content `bytes`, durably, as if written and synced with
+    /// its directory entry (replacing any file there). Its parent directories are created
+    /// durably too. For tests that put damaged or hand-made files into a store.
+    pub fn write_file(&self, path: impl AsRef<Path>, bytes: &[u8]) {
+        let path = path.as_ref();
+        let mut state = self.lock();
+        for dir in path.ancestors().skip(1) {
+            state.dirs.insert(dir.to_owned());
+            state.durable_dirs.insert(dir.to_owned());
+        }
+        let ino = state.new_inode();
+        state.inodes[ino].data = bytes.to_vec();
+        state.inodes[ino].durable = bytes.to_vec();
+        state.files.insert(path.to_owned(), ino);
+        state.durable_files.insert(path.to_owned(), ino);
+    }
+
+    /// The current content of the file at `path`, if there is one.
+    pub fn read_file(&self, path: impl AsRef<Path>) -> Option<Vec<u8>> {
+        let state = self.lock();
+        let ino = *state.files.get(path.as_ref())?;
+        Some(state.inodes[ino].data.clone())
+    }
+
+    /// The files directly inside directory `dir`, in name order.
+    pub fn list_files(&self, dir: impl AsRef<Path>) -> Vec<PathBuf> {
+        let dir = dir.as_ref();
+        self.lock()
+            .files
+            .keys()
+            .filter(|p| p.parent() == Some(dir))
+            .cloned()
+            .collect()
+    }
 }
 
 /// The content of inode `ino` after power loss: its durable bytes, then each unsynced change

@@ -14,10 +14,17 @@
 //!
 //! The model is that of SQLite's crash VFS (`src/test6.c`) and redb's crash-consistency tests,
 //! reduced to what the engine uses: whole-file `fdatasync`, rename, directory sync.
+//!
+//! Test support built on it: [`model`] (a reference model of the store with acknowledged and
+//! durable views, and an executor of operation sequences with crashes) and [`fuzz`] (the
+//! fuzz harnesses as functions of a byte slice, shared by `fuzz/`, the corpus replay test
+//! and the property test).
 
 mod backend;
 mod disk;
 mod fs;
+pub mod fuzz;
+pub mod model;
 
 pub use disk::{CrashMode, IoFault, SimDisk};
 pub(crate) use fs::SimFs;
