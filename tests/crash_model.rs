@@ -100,10 +100,6 @@ fn immediate_durability_recovers_exactly_the_acknowledged_state_after_any_crash(
 }
 
 #[test]
-#[ignore = "bug: under Relaxed durability, power loss that drops an earlier unsynced WAL write \
-            but keeps a later one leaves a hole that recovery rejects as WalCorrupt \
-            (src/wal/reader.rs, see regression_relaxed_power_loss_that_keeps_a_later_wal_write_\
-            but_drops_an_earlier_one_recovers_a_prefix)"]
 fn relaxed_durability_recovers_a_prefix_no_older_than_the_durable_floor() -> TestResult {
     let total = check_property(&relaxed(), 64, |ops| ops)?;
     println!("Relaxed: {total:?}");
@@ -142,14 +138,12 @@ fn relaxed_durability_loses_nothing_acknowledged_on_a_process_crash() -> TestRes
     Ok(())
 }
 
-/// Regression (open bug): Relaxed durability acknowledges after `write`, so several group
+/// Regression (fixed): Relaxed durability acknowledges after `write`, so several group
 /// commits can be unsynced at once; power loss may persist a later one and not an earlier
 /// one (simulated disk seed 2 here). Recovery then sees an invalid record followed by valid
 /// ones in the newest segment and refuses to open (`WalCorrupt`) instead of recovering a
 /// prefix, as `Durability::Relaxed` documents.
 #[test]
-#[ignore = "bug: Relaxed power loss with a hole in the unsynced WAL tail is WalCorrupt \
-            (src/wal/reader.rs replay: `valid_record_within` check)"]
 fn regression_relaxed_power_loss_that_keeps_a_later_wal_write_but_drops_an_earlier_one_recovers_a_prefix()
 -> TestResult {
     let ops = [

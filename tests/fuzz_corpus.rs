@@ -2,8 +2,8 @@
 //! the cargo-fuzz targets call (`sweepstore::sim::fuzz`), with stable Rust, so CI checks
 //! every seed and every input the fuzzers were ever asked to keep. Also runs a quick
 //! mutation loop (a fixed-seed PRNG over the corpus) so the harnesses see a few thousand
-//! inputs on every test run, and replays the inputs of known open bugs (`fuzz/known-bugs/`,
-//! ignored until fixed).
+//! inputs on every test run, and replays the inputs of the bugs the fuzzers found
+//! (`fuzz/known-bugs/`, all fixed: each must now pass).
 //!
 //! How to fuzz for longer: `fuzz/README.md`.
 
@@ -222,8 +222,6 @@ fn mutated_ops_inputs_match_the_model() -> TestResult {
 }
 
 #[test]
-#[ignore = "bug: a WAL record whose new run has sweep counter u64::MAX panics recovery with an \
-            arithmetic overflow (src/engine/ops.rs, ensure_run: `new_run.counter + 1`)"]
 fn regression_recovering_a_record_with_sweep_counter_u64_max_does_not_panic() -> TestResult {
     let known = inputs(&dir(&["known-bugs", "wal_recovery"]))?;
     assert!(!known.is_empty());
@@ -236,9 +234,6 @@ fn regression_recovering_a_record_with_sweep_counter_u64_max_does_not_panic() ->
 }
 
 #[test]
-#[ignore = "bug: under Relaxed durability, power loss that keeps a later unsynced WAL write \
-            but drops an earlier one makes recovery fail with WalCorrupt (src/wal/reader.rs); \
-            see tests/crash_model.rs"]
 fn known_ops_bug_inputs_match_the_model() -> TestResult {
     let known = inputs(&dir(&["known-bugs", "ops"]))?;
     assert!(!known.is_empty());
@@ -250,7 +245,7 @@ fn known_ops_bug_inputs_match_the_model() -> TestResult {
     Ok(())
 }
 
-/// Regression (open bug): after a damaged record in the newest segment, recovery looks for
+/// Regression (fixed): after a damaged record in the newest segment, recovery looks for
 /// any valid record further on (`valid_record_within` in `src/wal/reader.rs`) by decoding a
 /// record at *every* byte offset, and each candidate whose length field fits in the rest is
 /// hashed — so a torn tail made of ordinary binary values costs (tail length) × (length
@@ -259,9 +254,6 @@ fn known_ops_bug_inputs_match_the_model() -> TestResult {
 /// hashing — where a cheap filter (the LSN field must be above the damaged record's) would
 /// reject all of them without hashing.
 #[test]
-#[ignore = "bug: recovery rescans a torn WAL tail at every offset and hashes each candidate \
-            whose length fits, so a tail of binary values takes quadratic time \
-            (src/wal/reader.rs, valid_record_within)"]
 fn regression_recovery_cuts_a_torn_tail_of_binary_values_in_bounded_time() -> TestResult {
     use std::sync::mpsc;
     use std::time::Duration;

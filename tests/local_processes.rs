@@ -112,11 +112,19 @@ fn assert_whole(bytes: &[u8], len: usize, what: &str) {
 
 #[test]
 fn results_survive_kill_9_mid_write_at_their_old_or_new_version() -> Result {
-    const ROUNDS: u64 = 8;
+    // Kill until enough kills landed mid-write (how many do depends on the machine's load),
+    // at most MAX_ROUNDS times.
+    const MIN_INTERRUPTED: u64 = 4;
+    const MAX_ROUNDS: u64 = 60;
     let dir = tempfile::tempdir().map_err(io("create a temporary directory", Path::new("/tmp")))?;
     let dir_text = dir.path().to_string_lossy().into_owned();
     let (mut interrupted, mut seen) = (0, 0);
-    for round in 0..ROUNDS {
+    let mut rounds = 0;
+    for round in 0..MAX_ROUNDS {
+        if interrupted >= MIN_INTERRUPTED {
+            break;
+        }
+        rounds += 1;
         let mut child = spawn_child("child_writes_until_killed", &[(CRASH_ENV, &dir_text)])?;
         let start = Instant::now();
         while !dir.path().join("ready").exists() {
@@ -127,7 +135,7 @@ fn results_survive_kill_9_mid_write_at_their_old_or_new_version() -> Result {
             std::thread::sleep(Duration::from_millis(5));
         }
         // Kill at a different point of the write cycle each round.
-        std::thread::sleep(Duration::from_millis(37 * round + 20));
+        std::thread::sleep(Duration::from_millis(37 * (round % 8) + 20));
         child.kill().map_err(io("kill the child", dir.path()))?;
         child.wait().map_err(io("wait for the child", dir.path()))?;
         let left = count_leftovers(dir.path())?;
@@ -160,8 +168,8 @@ fn results_survive_kill_9_mid_write_at_their_old_or_new_version() -> Result {
     }
     // Control: the kills really landed while writes were in flight.
     assert!(
-        interrupted * 2 >= ROUNDS,
-        "only {interrupted} of {ROUNDS} kills interrupted a write"
+        interrupted >= MIN_INTERRUPTED,
+        "only {interrupted} of {rounds} kills interrupted a write"
     );
     Ok(())
 }

@@ -18,7 +18,7 @@ use crate::blob::BlobLayout;
 use crate::codec::TypeRegistry;
 use crate::engine::actor::set_applied_lsn;
 use crate::engine::ops::{self, WriteTables};
-use crate::engine::options::RedbOptions;
+use crate::engine::options::{Durability, RedbOptions};
 use crate::engine::record::{self, WalOp};
 use crate::engine::shared::Shared;
 use crate::engine::tables::{
@@ -207,7 +207,8 @@ fn recover(shared: &Shared, position: &WalPosition) -> Result<WalWriter> {
     };
     // A segment named for the next LSN can only be one that never got a record; `create`
     // replaces it atomically (never deleting it first: the checkpoint may name it as head).
-    let wal = WalWriter::create(shared.fs.clone(), &wal_dir, recovered.next_lsn)?;
+    let relaxed = shared.options.durability != Durability::Immediate;
+    let wal = WalWriter::create(shared.fs.clone(), &wal_dir, recovered.next_lsn, relaxed)?;
     set_applied_lsn(&txn, recovered.next_lsn - 1, Some(recovered.next_lsn))?;
     let mut txn = txn;
     txn.set_durability(RedbDurability::Immediate)

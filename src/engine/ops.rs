@@ -201,7 +201,15 @@ impl WriteTables<'_> {
             .get(new_run.task.as_str())
             .map_err(storage("read a task"))?
             .map_or(0, |v| v.value())
-            .max(new_run.counter + 1);
+            .max(
+                new_run
+                    .counter
+                    .checked_add(1)
+                    .ok_or_else(|| Error::CorruptRecord {
+                        what: format!("WAL op creating run {key}"),
+                        reason: "its sweep counter is the largest possible".to_owned(),
+                    })?,
+            );
         self.tasks
             .insert(new_run.task.as_str(), next)
             .map_err(storage("write a task"))?;

@@ -5,8 +5,13 @@
 //! Record: payload length u32 LE ‖ LSN u64 LE ‖ check = blake3(salt ‖ length ‖ LSN ‖
 //! payload)[..8] ‖ payload. All integers little-endian.
 
-/// The segment magic; its last byte is the format version.
+/// The magic of a segment written under `Durability::Immediate`: each batch is synced before
+/// the next is written, so records reach the disk in order. Its last byte is the format
+/// version.
 pub(crate) const MAGIC: [u8; 8] = *b"SWSTWAL1";
+/// The magic of a segment written under `Durability::Relaxed`: several batches may be
+/// unsynced at once, and power loss may keep a later one while losing an earlier one.
+pub(crate) const MAGIC_RELAXED: [u8; 8] = *b"SWSTWALR";
 /// Length of a segment header.
 pub(crate) const HEADER_LEN: usize = 32;
 /// Length of a record header.
@@ -19,6 +24,8 @@ pub(crate) const MAX_PAYLOAD: usize = 64 << 20;
 pub(crate) struct SegmentHeader {
     pub(crate) salt: u64,
     pub(crate) first_lsn: u64,
+    /// Written under relaxed durability ([`MAGIC_RELAXED`]).
+    pub(crate) relaxed: bool,
 }
 
 fn check8(parts: &[&[u8]]) -> [u8; 8] {
@@ -43,23 +50,28 @@ fn u64_at(buf: &[u8], at: usize) -> Option<u64> {
 pub(crate) fn encode_header(header: SegmentHeader) -> [u8; HEADER_LEN] {
     let salt = header.salt.to_le_bytes();
     let first = header.first_lsn.to_le_bytes();
+    let magic = if header.relaxed { MAGIC_RELAXED } else { MAGIC };
     let mut out = [0; HEADER_LEN];
-    out[..8].copy_from_slice(&MAGIC);
+    out[..8].copy_from_slice(&magic);
     out[8..16].copy_from_slice(&salt);
     out[16..24].copy_from_slice(&first);
-    out[24..].copy_from_slice(&check8(&[&MAGIC, &salt, &first]));
+    out[24..].copy_from_slice(&check8(&[&magic, &salt, &first]));
     out
 }
 
 /// Decodes a segment header; `None` if it is short, has another magic or a bad check.
 pub(crate) fn decode_header(buf: &[u8]) -> Option<SegmentHeader> {
     let head = buf.get(..HEADER_LEN)?;
-    if head[..8] != MAGIC || head[24..] != check8(&[&head[..8], &head[8..16], &head[16..24]]) {
+    let relaxed = head[..8] == MAGIC_RELAXED;
+    if !(relaxed || head[..8] == MAGIC)
+        || head[24..] != check8(&[&head[..8], &head[8..16], &head[16..24]])
+    {
         return None;
     }
     Some(SegmentHeader {
         salt: u64_at(head, 8)?,
         first_lsn: u64_at(head, 16)?,
+        relaxed,
     })
 }
 
@@ -85,6 +97,12 @@ pub(crate) struct Record<'a> {
     pub(crate) payload: &'a [u8],
     /// Bytes the record occupies (header and payload).
     pub(crate) len: usize,
+}
+
+/// The LSN field of a record at the front of `buf`, unchecked (a cheap filter before
+/// [`decode_record`] hashes).
+pub(crate) fn record_lsn(buf: &[u8]) -> Option<u64> {
+    u64_at(buf, 4)
 }
 
 /// Decodes the record at the front of `buf`; `None` if it is short, oversized or its check
@@ -147,12 +165,19 @@ mod tests {
 
     #[test]
     fn headers_round_trip_and_reject_damage() {
-        let header = SegmentHeader {
+        for relaxed in [false, true] {
+            let header = SegmentHeader {
+                salt: 99,
+                first_lsn: 1000,
+                relaxed,
+            };
+            assert_eq!(decode_header(&encode_header(header)), Some(header));
+        }
+        let bytes = encode_header(SegmentHeader {
             salt: 99,
             first_lsn: 1000,
-        };
-        let bytes = encode_header(header);
-        assert_eq!(decode_header(&bytes), Some(header));
+            relaxed: false,
+        });
         let mut bad = bytes;
         bad[17] ^= 1;
         assert_eq!(decode_header(&bad), None);

@@ -40,6 +40,8 @@ pub(crate) struct WalWriter {
     file: Box<dyn FsFile>,
     path: PathBuf,
     salt: u64,
+    /// Whether batches may be left unsynced (relaxed durability; see `frame::MAGIC_RELAXED`).
+    relaxed: bool,
     first_lsn: u64,
     next_lsn: u64,
     segment_len: u64,
@@ -51,7 +53,12 @@ impl WalWriter {
     ///
     /// # Errors
     /// [`Error::Io`] if the segment cannot be created or synced.
-    pub(crate) fn create(fs: Arc<dyn Fs>, dir: &Path, first_lsn: u64) -> Result<Self> {
+    pub(crate) fn create(
+        fs: Arc<dyn Fs>,
+        dir: &Path,
+        first_lsn: u64,
+        relaxed: bool,
+    ) -> Result<Self> {
         let path = segment_path(dir, first_lsn);
         let tmp = path.with_extension(TMP_EXT);
         let salt = new_salt(first_lsn);
@@ -62,7 +69,11 @@ impl WalWriter {
         let mut file = fs
             .create_new(&tmp)
             .map_err(|e| Error::io("create WAL segment", &tmp, e))?;
-        let header = encode_header(SegmentHeader { salt, first_lsn });
+        let header = encode_header(SegmentHeader {
+            salt,
+            first_lsn,
+            relaxed,
+        });
         file.write_all(&header)
             .and_then(|()| file.sync_data())
             .map_err(|e| Error::io("write WAL segment header", &tmp, e))?;
@@ -81,6 +92,7 @@ impl WalWriter {
             file,
             path,
             salt,
+            relaxed,
             first_lsn,
             next_lsn: first_lsn,
             segment_len: header.len() as u64,
@@ -163,7 +175,7 @@ impl WalWriter {
     pub(crate) fn roll(&mut self) -> Result<()> {
         self.write_batch(true)?;
         if self.next_lsn > self.first_lsn {
-            *self = WalWriter::create(self.fs.clone(), &self.dir, self.next_lsn)?;
+            *self = WalWriter::create(self.fs.clone(), &self.dir, self.next_lsn, self.relaxed)?;
         }
         Ok(())
     }
