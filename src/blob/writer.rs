@@ -1,4 +1,5 @@
-//! [`BlobWriter`]: a temp file that hashes what is written while it is written.
+//! [`BlobWriter`]: a temp file that hashes what is written while it is written (on a
+//! thread of its own for large values, see `hasher.rs`).
 //!
 //! Invariant: the running hash covers exactly bytes `0..hashed` of the file as long as every
 //! write so far continued where the previous one ended; any seek-then-write or truncation
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::blob::BlobLayout;
+use crate::blob::hasher::BackgroundHasher;
 use crate::error::{Error, Result};
 use crate::key::ContentHash;
 use crate::vfs::{Fs, FsFile};
@@ -19,7 +21,7 @@ pub(crate) struct BlobWriter {
     fs: Arc<dyn Fs>,
     file: Option<Box<dyn FsFile>>,
     path: PathBuf,
-    hasher: Option<blake3::Hasher>,
+    hasher: Option<BackgroundHasher>,
     hashed: u64,
     pos: u64,
     len: u64,
@@ -44,7 +46,7 @@ impl BlobWriter {
             fs,
             file: Some(file),
             path,
-            hasher: Some(blake3::Hasher::new()),
+            hasher: Some(BackgroundHasher::new()),
             hashed: 0,
             pos: 0,
             len: 0,
@@ -83,9 +85,13 @@ impl BlobWriter {
             .file
             .take()
             .ok_or_else(|| io_err(io::Error::other("finished twice")))?;
-        let hash = match self.hasher.take() {
-            Some(hasher) if self.hashed == self.len => hasher.finalize().into(),
-            _ => {
+        let running = match self.hasher.take() {
+            Some(hasher) if self.hashed == self.len => hasher.finalize(),
+            _ => None,
+        };
+        let hash = match running {
+            Some(hash) => hash,
+            None => {
                 file.seek(SeekFrom::Start(0)).map_err(io_err)?;
                 let mut hasher = blake3::Hasher::new();
                 io::copy(&mut file, &mut hasher).map_err(io_err)?;
