@@ -47,7 +47,7 @@ use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 use std::str::FromStr;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -123,10 +123,21 @@ impl Options {
             args: Vec::new(),
         }
     }
+
+    /// Saves per worker and round in the scaling comparison.
+    fn sample_saves_per_round(&self) -> u64 {
+        (self.sample_saves / SCALING_ROUNDS / MAX_WORKERS as u64).max(1)
+    }
+
+    /// Saves per repetition and store size in the scaling comparison, as actually done.
+    fn sample_saves_per_rep(&self) -> u64 {
+        self.sample_saves_per_round() * SCALING_ROUNDS * MAX_WORKERS as u64
+    }
 }
 
 enum Invocation {
     Bench(Options),
+    Help,
     StreamChild { dir: PathBuf, mib: u64 },
 }
 
@@ -158,7 +169,7 @@ fn parse_args(args: Vec<String>) -> BenchResult<Invocation> {
             "--runs-small" => options.runs_small = parse_number(flag, it.next())?,
             "--runs-large" => options.runs_large = parse_number(flag, it.next())?,
             "--stream-mib" => options.stream_mib = parse_number(flag, it.next())?,
-            "-h" | "--help" => return Err(USAGE.into()),
+            "-h" | "--help" => return Ok(Invocation::Help),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}").into()),
         }
     }
@@ -478,11 +489,11 @@ fn redb_point_reads(db: &Database, n: u64, secs: f64) -> BenchResult<Measured> {
         check_len(&bytes)?;
         Ok(1)
     };
-    // Warm, like the sweepstore loads.
+    // Warm, and cycling through as many keys as the sweepstore loads.
     for i in 0..LOAD_POOL {
         read(i)?;
     }
-    measure(1, Budget::Secs(secs), |_, i| read(i))
+    measure(1, Budget::Secs(secs), |_, i| read(i % LOAD_POOL))
 }
 
 /// Baseline 5: write `mib` MiB in 1 MiB chunks to a new file, then `fsync`; MiB/s.
@@ -707,6 +718,8 @@ struct Rep {
     save_large_us: f64,
     load_small_us: f64,
     load_large_us: f64,
+    raw_read_small_us: f64,
+    raw_read_large_us: f64,
     stream_mib_s: f64,
     stream_rss_before_mib: f64,
     stream_peak_rss_mib: f64,
@@ -716,8 +729,18 @@ struct Rep {
 struct Bench<'a> {
     options: &'a Options,
     root: &'a Path,
+    /// Raw redb with `runs_small` keys (baseline 4) and with `runs_large` keys (control).
     read_db: &'a Database,
+    read_db_large: &'a Database,
     large: &'a RedbStore,
+}
+
+/// Figures of one store size in the scaling comparison.
+#[derive(Debug, Default)]
+struct SizeFigures {
+    saves: Measured,
+    loads: Measured,
+    raw_reads: Measured,
 }
 
 impl Bench<'_> {
@@ -796,34 +819,36 @@ impl Bench<'_> {
     }
 
     /// Small vs large store, in rounds ordered small, large, large, small, ... (reversed on
-    /// odd repetitions).
+    /// odd repetitions). Raw redb point reads at both sizes are the control.
     fn scaling(&self, rep: usize, small: &RedbStore, r: &mut Rep) -> BenchResult<()> {
         progress(rep, "per-op cost, small vs large store");
         let o = self.options;
-        let per_round = (o.sample_saves / SCALING_ROUNDS / MAX_WORKERS as u64).max(1);
-        let load_secs = o.secs / SCALING_ROUNDS as f64;
-        let (mut saves_at, mut loads_at) = (
-            [Measured::default(), Measured::default()],
-            [Measured::default(), Measured::default()],
-        );
+        let per_round = o.sample_saves_per_round();
+        let read_secs = o.secs / SCALING_ROUNDS as f64;
+        let sides = [
+            (small, self.read_db, o.runs_small),
+            (self.large, self.read_db_large, o.runs_large),
+        ];
+        let mut figures: [SizeFigures; 2] = Default::default();
         for round in 0..SCALING_ROUNDS {
             let large_first = (round % 2 == 1) != (rep % 2 == 1);
             let order = if large_first { [1, 0] } else { [0, 1] };
             for which in order {
-                let (store, runs) = if which == 0 {
-                    (small, o.runs_small)
-                } else {
-                    (self.large, o.runs_large)
-                };
+                let (store, raw, runs) = sides[which];
                 let tag = (rep as u64) << 8 | round;
-                loads_at[which].add(loads(store, runs, load_secs, false, tag)?);
-                saves_at[which].add(sample_saves(store, tag, per_round)?);
+                let f = &mut figures[which];
+                f.raw_reads.add(redb_point_reads(raw, runs, read_secs)?);
+                f.loads.add(loads(store, runs, read_secs, false, tag)?);
+                f.saves.add(sample_saves(store, tag, per_round)?);
             }
         }
-        r.save_small_us = saves_at[0].micros_per_item();
-        r.save_large_us = saves_at[1].micros_per_item();
-        r.load_small_us = loads_at[0].median_latency_micros();
-        r.load_large_us = loads_at[1].median_latency_micros();
+        let [small, large] = figures;
+        r.save_small_us = small.saves.micros_per_item();
+        r.save_large_us = large.saves.micros_per_item();
+        r.load_small_us = small.loads.median_latency_micros();
+        r.load_large_us = large.loads.median_latency_micros();
+        r.raw_read_small_us = small.raw_reads.median_latency_micros();
+        r.raw_read_large_us = large.raw_reads.median_latency_micros();
         Ok(())
     }
 
@@ -917,8 +942,10 @@ fn number(x: f64) -> String {
         if x < 0.0 { format!("-{out}") } else { out }
     } else if x.abs() >= 10.0 {
         format!("{x:.1}")
-    } else {
+    } else if x.abs() >= 1.0 {
         format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
     }
 }
 
@@ -1163,15 +1190,13 @@ fn report(options: &Options, machine: &Machine, reps: &[Rep], fill_secs: f64) ->
     let _ = writeln!(
         out,
         "Settings: {} repetition(s), {} s per timed phase, small store {} runs, large store {} \
-         runs (filled in {fill_secs:.1} s with 32 threads, relaxed durability; each repetition \
-         adds {} sample runs to it), streamed value {} MiB.\n",
+         runs (filled in {fill_secs:.1} s by {FILL_THREADS} threads with relaxed durability; \
+         each repetition adds {} sample runs to both), streamed value {} MiB.\n",
         options.reps,
         options.secs,
         options.runs_small,
         options.runs_large,
-        options.sample_saves / SCALING_ROUNDS / MAX_WORKERS as u64
-            * SCALING_ROUNDS
-            * MAX_WORKERS as u64,
+        options.sample_saves_per_rep(),
         options.stream_mib,
     );
     let _ = writeln!(
@@ -1190,14 +1215,21 @@ fn report(options: &Options, machine: &Machine, reps: &[Rep], fill_secs: f64) ->
          baseline and the sweepstore figure back to back, alternating which goes first. \
          Saves are durable (`Durability::Immediate`), 1 KiB distinct `bytes` values, one new \
          run per save (the timed loop includes building the run's `UniqueConfig`); loads \
-         cycle through handles on 4096 random runs built beforehand.\n",
+         cycle through handles on 4096 random runs built beforehand, raw reads through as \
+         many keys, both after one warm-up pass. Every phase that syncs starts after a \
+         system-wide `sync`.\n",
     );
     out
 }
 
 fn baseline_table(reps: &[Rep]) -> String {
-    let lines: [(&str, Field, &str); 11] = [
+    let lines: &[(&str, Field, &str)] = &[
         ("append+fdatasync of 1 KiB", |r| r.fsync_ops, "ops/s"),
+        (
+            "append+fdatasync of 1 KiB, median latency",
+            |r| r.fsync_latency_us,
+            "µs",
+        ),
         (
             "raw redb, 1 durable txn per 1 KiB insert, 1 thread",
             |r| r.redb_txn_1,
@@ -1224,19 +1256,29 @@ fn baseline_table(reps: &[Rep]) -> String {
             "µs",
         ),
         (
-            "raw sequential write (1 MiB chunks) + fsync",
-            |r| r.sequential_mib_s,
-            "MiB/s",
-        ),
-        (
-            "sweepstore durable saves, 1 worker",
-            |r| r.saves[0],
-            "saves/s",
-        ),
-        (
             "sweepstore load, median latency",
             |r| r.load_latency_us,
             "µs",
+        ),
+        (
+            "control: raw redb point read latency, small db",
+            |r| r.raw_read_small_us,
+            "µs",
+        ),
+        (
+            "control: raw redb point read latency, large db",
+            |r| r.raw_read_large_us,
+            "µs",
+        ),
+        (
+            "control: raw redb point read latency, large ÷ small db",
+            |r| r.raw_read_large_us / r.raw_read_small_us,
+            "×",
+        ),
+        (
+            "raw sequential write (1 MiB chunks) + fsync",
+            |r| r.sequential_mib_s,
+            "MiB/s",
         ),
         (
             "stream child RSS before streaming",
@@ -1247,7 +1289,7 @@ fn baseline_table(reps: &[Rep]) -> String {
     ];
     let mut out = String::from("| other figures | median (min–max) |\n|---|---|\n");
     for (what, field, unit) in lines {
-        let _ = writeln!(out, "| {what} | {} |", spread(reps, field).show(unit));
+        let _ = writeln!(out, "| {what} | {} |", spread(reps, *field).show(unit));
     }
     out
 }
@@ -1262,11 +1304,13 @@ fn run_bench(options: &Options) -> BenchResult<()> {
     let root = root_dir.path();
     let mut machine = Machine::probe(root);
     eprintln!(
-        "setup: raw redb read database, large store ({} runs)",
+        "setup: raw redb read databases, large store ({} runs)",
         options.runs_large
     );
     let read_dir = scratch(root)?;
     let read_db = redb_read_db(read_dir.path(), options.runs_small)?;
+    let read_dir_large = scratch(root)?;
+    let read_db_large = redb_read_db(read_dir_large.path(), options.runs_large)?;
     let large_dir = scratch(root)?;
     let fill_start = Instant::now();
     let large = filled_store(large_dir.path(), options.runs_large)?;
@@ -1275,6 +1319,7 @@ fn run_bench(options: &Options) -> BenchResult<()> {
         options,
         root,
         read_db: &read_db,
+        read_db_large: &read_db_large,
         large: &large,
     };
     let mut reps = Vec::with_capacity(options.reps);
@@ -1291,14 +1336,28 @@ fn run_bench(options: &Options) -> BenchResult<()> {
     Ok(())
 }
 
-fn main() -> BenchResult<()> {
-    match parse_args(std::env::args().skip(1).collect())? {
+fn run(invocation: Invocation) -> BenchResult<()> {
+    match invocation {
         Invocation::StreamChild { dir, mib } => stream_child(&dir, mib),
+        Invocation::Help => {
+            println!("{USAGE}");
+            Ok(())
+        }
         Invocation::Bench(options) => {
             if options.quick {
                 eprintln!("--quick: smoke-test sizes, figures are not meaningful");
             }
             run_bench(&options)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match parse_args(std::env::args().skip(1).collect()).and_then(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }
