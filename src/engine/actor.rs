@@ -14,7 +14,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::engine::reply::Reply;
 use redb::{Durability as RedbDurability, WriteTransaction};
 
 use crate::engine::command::{Command, Content};
@@ -88,7 +90,7 @@ pub(crate) fn set_applied_lsn(txn: &WriteTransaction, lsn: u64, head: Option<u64
 }
 
 /// Queues `reply` to receive `value` if the batch commits.
-fn pending_ok<V: Send + 'static>(reply: Sender<Result<V>>, value: V) -> Pending {
+fn pending_ok<V: Send + 'static>(reply: Reply<Result<V>>, value: V) -> Pending {
     Box::new(move |outcome| {
         let answer = match outcome {
             Ok(()) => Ok(value),
@@ -96,16 +98,14 @@ fn pending_ok<V: Send + 'static>(reply: Sender<Result<V>>, value: V) -> Pending 
                 cause: cause.clone(),
             }),
         };
-        // A caller that stopped waiting (e.g. a dropped handle) needs no answer.
-        let _ = reply.send(answer);
+        reply.send(answer);
     })
 }
 
 /// Queues `reply` to receive `err` whatever the batch does.
-fn pending_err<V: Send + 'static>(reply: Sender<Result<V>>, err: Error) -> Pending {
+fn pending_err<V: Send + 'static>(reply: Reply<Result<V>>, err: Error) -> Pending {
     Box::new(move |_| {
-        // As in `pending_ok`.
-        let _ = reply.send(Err(err));
+        reply.send(Err(err));
     })
 }
 
@@ -143,8 +143,7 @@ impl Actor {
             }
             if let Some(close_reply) = self.process(batch) {
                 let result = self.checkpoint();
-                // The closer may have given up waiting; nothing else to tell.
-                let _ = close_reply.send(result);
+                close_reply.send(result);
                 return;
             }
         }
@@ -194,20 +193,18 @@ impl Actor {
 
     /// Handles a batch in order; returns the reply sender of a `Close` command, if any
     /// (commands after it are answered with [`Error::Closed`]).
-    fn process(&mut self, batch: Vec<Command>) -> Option<Sender<Result<()>>> {
+    fn process(&mut self, batch: Vec<Command>) -> Option<Reply<Result<()>>> {
         let mut group = Vec::new();
         let mut commands = batch.into_iter();
         for command in commands.by_ref() {
             match command {
                 Command::Gc { dry_run, reply } => {
                     self.commit_group(std::mem::take(&mut group));
-                    // The caller may have stopped waiting.
-                    let _ = reply.send(self.gc(dry_run));
+                    reply.send(self.gc(dry_run));
                 }
                 Command::Checkpoint { reply } => {
                     self.commit_group(std::mem::take(&mut group));
-                    // As above.
-                    let _ = reply.send(self.checkpoint());
+                    reply.send(self.checkpoint());
                 }
                 Command::Close { reply } => {
                     self.commit_group(std::mem::take(&mut group));
@@ -337,7 +334,7 @@ impl Actor {
         &mut self,
         tables: &mut WriteTables<'_>,
         resolved: Result<(Option<Logged>, V)>,
-        reply: Sender<Result<V>>,
+        reply: Reply<Result<V>>,
         pending: &mut Vec<Pending>,
     ) -> Result<()> {
         match resolved {
@@ -438,25 +435,24 @@ impl Actor {
 
 /// Answers a command that will not run.
 fn reject(command: Command, err: impl Fn() -> Error) {
-    // Callers that stopped waiting need no answer.
     match command {
         Command::Save { reply, .. } | Command::SetState { reply, .. } => {
-            let _ = reply.send(Err(err()));
+            reply.send(Err(err()));
         }
         Command::Checkpoint { reply } | Command::Close { reply } => {
-            let _ = reply.send(Err(err()));
+            reply.send(Err(err()));
         }
         Command::Context { reply, .. } => {
-            let _ = reply.send(Err(err()));
+            reply.send(Err(err()));
         }
         Command::Delete { reply, .. } => {
-            let _ = reply.send(Err(err()));
+            reply.send(Err(err()));
         }
         Command::DeleteRun { reply, .. } => {
-            let _ = reply.send(Err(err()));
+            reply.send(Err(err()));
         }
         Command::Gc { reply, .. } => {
-            let _ = reply.send(Err(err()));
+            reply.send(Err(err()));
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The commands handles send to the storage actor: one variant per write operation, each
 //! with its reply sender.
 
-use crossbeam_channel::Sender;
+use crate::engine::reply::Reply;
 
 use crate::engine::gc::GcReport;
 use crate::error::Result;
@@ -27,38 +27,38 @@ pub(crate) enum Command {
         content: Content,
         /// Fail if the name exists (open mode `x`).
         exclusive: bool,
-        reply: Sender<Result<()>>,
+        reply: Reply<Result<()>>,
     },
     /// Set the state of the exact run.
     SetState {
         run: RunId,
         state: RunState,
-        reply: Sender<Result<()>>,
+        reply: Reply<Result<()>>,
     },
     /// Create the exact run if needed; reply with its sweep counter.
     Context {
         run: RunId,
-        reply: Sender<Result<u64>>,
+        reply: Reply<Result<u64>>,
     },
     /// Delete result `name` of the looked-up run.
     Delete {
         run: RunId,
         name: ResultName,
-        reply: Sender<Result<bool>>,
+        reply: Reply<Result<bool>>,
     },
     /// Delete the looked-up run; reply with its task and counter.
     DeleteRun {
         run: RunId,
         /// The deleted run's task and sweep counter, if a run was deleted.
-        reply: Sender<Result<Option<(String, u64)>>>,
+        reply: Reply<Result<Option<(String, u64)>>>,
     },
     /// Collect unreferenced content.
     Gc {
         dry_run: bool,
-        reply: Sender<Result<GcReport>>,
+        reply: Reply<Result<GcReport>>,
     },
     /// Make everything applied durable in the database and trim the WAL.
-    Checkpoint { reply: Sender<Result<()>> },
+    Checkpoint { reply: Reply<Result<()>> },
     /// Checkpoint and stop.
-    Close { reply: Sender<Result<()>> },
+    Close { reply: Reply<Result<()>> },
 }

@@ -28,6 +28,7 @@ use crate::engine::ops;
 use crate::engine::ops::ContentRow;
 use crate::engine::options::RedbOptions;
 use crate::engine::reader::Reader;
+use crate::engine::reply::{self, Reply};
 use crate::engine::shared::Shared;
 use crate::engine::tables::ResultEntry;
 use crate::error::{Error, Result};
@@ -170,11 +171,11 @@ impl RedbStore {
         self.request(|reply| Command::Gc { dry_run, reply })
     }
 
-    fn request<V>(&self, make: impl FnOnce(Sender<Result<V>>) -> Command) -> Result<V> {
+    fn request<V>(&self, make: impl FnOnce(Reply<Result<V>>) -> Command) -> Result<V> {
         let tx = self.inner.tx.as_ref().ok_or(Error::Closed)?;
-        let (reply, answer) = crossbeam_channel::bounded(1);
+        let (reply, answer) = reply::reply();
         tx.send(make(reply)).map_err(|_| Error::Closed)?;
-        answer.recv().map_err(|_| Error::Closed)?
+        answer.recv().ok_or(Error::Closed)?
     }
 
     fn reader(&self) -> Result<Reader> {

@@ -13,6 +13,7 @@ mod ops;
 mod options;
 mod reader;
 mod record;
+mod reply;
 mod shared;
 mod tables;
 
