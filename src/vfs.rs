@@ -11,6 +11,7 @@ use std::fmt;
 use std::fs::{self, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use redb::{Builder, Database, DatabaseError};
 
@@ -150,21 +151,45 @@ impl Fs for RealFs {
             .write(true)
             .open(&path)
             .map_err(|e| Error::io("open lock file", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Box::new(file)),
+        retry_while_already_open(|| match file.try_lock() {
+            Ok(()) => Ok(()),
             Err(TryLockError::WouldBlock) => Err(Error::AlreadyOpen {
                 path: root.to_owned(),
             }),
             Err(TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
-        }
+        })?;
+        Ok(Box::new(file))
     }
 
     fn open_database(&self, path: &Path) -> Result<Database> {
-        Builder::new().create(path).map_err(|e| match e {
-            DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen {
-                path: path.parent().unwrap_or(path).to_owned(),
-            },
-            other => Error::storage("open the database", other),
+        retry_while_already_open(|| {
+            Builder::new().create(path).map_err(|e| match e {
+                DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen {
+                    path: path.parent().unwrap_or(path).to_owned(),
+                },
+                other => Error::storage("open the database", other),
+            })
         })
+    }
+}
+
+/// How long a lock that looks taken is retried before the store counts as open elsewhere.
+const LOCK_GRACE: Duration = Duration::from_millis(250);
+
+/// Retries `attempt` while it fails with [`Error::AlreadyOpen`], for at most [`LOCK_GRACE`].
+///
+/// File locks belong to an open file description, and a child process forked by any thread
+/// of this process holds a copy of every descriptor until it `exec`s: for that instant a lock
+/// just released (a store just closed) still looks taken. A real second owner holds it far
+/// longer than the grace period.
+fn retry_while_already_open<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+    let start = Instant::now();
+    loop {
+        match attempt() {
+            Err(Error::AlreadyOpen { .. }) if start.elapsed() < LOCK_GRACE => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
     }
 }
