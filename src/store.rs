@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -38,7 +39,9 @@ use crate::promise::{LazySweeps, Promise};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RunId {
     task: TaskName,
-    config: UniqueConfig,
+    /// Shared, so the per-command clones a store makes (one per save sent to an actor) copy
+    /// a pointer, not the config's map.
+    config: Arc<UniqueConfig>,
     key: RunKey,
 }
 
@@ -46,7 +49,11 @@ impl RunId {
     /// The run of `task` with `config`.
     pub fn new(task: TaskName, config: UniqueConfig) -> Self {
         let key = RunKey::new(&task, &config);
-        RunId { task, config, key }
+        RunId {
+            task,
+            config: Arc::new(config),
+            key,
+        }
     }
 
     /// The task name.
