@@ -322,3 +322,192 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use redb::backends::InMemoryBackend;
+    use redb::{Builder, Database};
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::tables::{CONTENT, RESULTS, RUNS, TASK_RUNS, TASKS};
+    use crate::names::TaskName;
+
+    fn run(task: &str, config: serde_json::Value) -> Result<RunId> {
+        Ok(RunId::new(TaskName::new(task)?, UniqueConfig::new(config)?))
+    }
+
+    fn put(run: &RunId, new_run: Option<NewRun>, name: &str, bytes: &[u8]) -> WalOp {
+        WalOp::Put {
+            run: run.key(),
+            new_run,
+            name: name.to_owned(),
+            type_name: "bytes".to_owned(),
+            hash: ContentHash::of(bytes),
+            size: bytes.len() as u64,
+            inline: true,
+        }
+    }
+
+    /// Applies `ops` in one write transaction of a bare in-memory database.
+    fn apply_all(db: &Database, ops: &[(WalOp, Option<&[u8]>)]) -> Result<()> {
+        let txn = db.begin_write().map_err(|e| Error::storage("begin", e))?;
+        {
+            let open = |e: redb::TableError| Error::storage("open", e);
+            let mut tables = WriteTables {
+                runs: txn.open_table(RUNS).map_err(open)?,
+                results: txn.open_table(RESULTS).map_err(open)?,
+                task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
+                tasks: txn.open_table(TASKS).map_err(open)?,
+                content: txn.open_table(CONTENT).map_err(open)?,
+            };
+            for (op, inline) in ops {
+                apply(&mut tables, op, *inline)?;
+            }
+        }
+        txn.commit().map_err(|e| Error::storage("commit", e))
+    }
+
+    fn new_db() -> Result<Database> {
+        Builder::new()
+            .create_with_backend(InMemoryBackend::new())
+            .map_err(|e| Error::storage("create", e))
+    }
+
+    fn new_run_of(run: &RunId, counter: u64) -> NewRun {
+        NewRun {
+            task: run.task().as_str().to_owned(),
+            config: run.config().canonical().to_owned(),
+            counter,
+        }
+    }
+
+    #[test]
+    fn applying_ops_twice_has_the_effect_of_applying_them_once() -> Result<()> {
+        let db = new_db()?;
+        let a = run("t", json!({"a": 1}))?;
+        let ops = [
+            (
+                put(&a, Some(new_run_of(&a, 0)), "m", b"one"),
+                Some(&b"one"[..]),
+            ),
+            (put(&a, None, "m", b"two"), Some(&b"two"[..])),
+        ];
+        apply_all(&db, &ops)?;
+        apply_all(&db, &ops)?;
+        let txn = db.begin_write().map_err(|e| Error::storage("begin", e))?;
+        let results = txn
+            .open_table(RESULTS)
+            .map_err(|e| Error::storage("open", e))?;
+        let tasks = txn
+            .open_table(TASKS)
+            .map_err(|e| Error::storage("open", e))?;
+        let entry = get_result(&results, &a.key(), "m")?.ok_or(Error::Closed)?;
+        assert_eq!(entry.hash, ContentHash::of(b"two"));
+        assert_eq!(run_results(&results, &a.key())?.len(), 1);
+        // The next counter is past the one run created, however often it was applied.
+        assert_eq!(new_run(&tasks, &run("t", json!({"b": 2}))?)?.counter, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn lookup_falls_back_to_the_most_specific_subset_run_of_the_task_only() -> Result<()> {
+        let db = new_db()?;
+        let small = run("t", json!({"a": 1}))?;
+        let big = run("t", json!({"a": 1, "b": 2}))?;
+        let other_task = run("u", json!({"a": 1, "b": 2, "c": 3}))?;
+        apply_all(
+            &db,
+            &[
+                (
+                    put(&small, Some(new_run_of(&small, 0)), "m", b"s"),
+                    Some(&b"s"[..]),
+                ),
+                (
+                    put(&big, Some(new_run_of(&big, 1)), "m", b"b"),
+                    Some(&b"b"[..]),
+                ),
+                (
+                    put(&other_task, Some(new_run_of(&other_task, 0)), "m", b"o"),
+                    Some(&b"o"[..]),
+                ),
+            ],
+        )?;
+        let txn = db.begin_write().map_err(|e| Error::storage("begin", e))?;
+        let runs = txn
+            .open_table(RUNS)
+            .map_err(|e| Error::storage("open", e))?;
+        let index = txn
+            .open_table(TASK_RUNS)
+            .map_err(|e| Error::storage("open", e))?;
+        let query = run("t", json!({"a": 1, "b": 2, "c": 3}))?;
+        assert_eq!(lookup(&runs, &index, &query)?, Some(big.key()));
+        assert_eq!(lookup(&runs, &index, &small)?, Some(small.key()));
+        assert_eq!(lookup(&runs, &index, &run("t", json!({"z": 0}))?)?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn delete_run_removes_its_results_and_index_entry_but_not_its_content() -> Result<()> {
+        let db = new_db()?;
+        let a = run("t", json!({"a": 1}))?;
+        apply_all(
+            &db,
+            &[
+                (put(&a, Some(new_run_of(&a, 0)), "m", b"v"), Some(&b"v"[..])),
+                (WalOp::DeleteRun { run: a.key() }, None),
+            ],
+        )?;
+        let txn = db.begin_write().map_err(|e| Error::storage("begin", e))?;
+        let runs = txn
+            .open_table(RUNS)
+            .map_err(|e| Error::storage("open", e))?;
+        let results = txn
+            .open_table(RESULTS)
+            .map_err(|e| Error::storage("open", e))?;
+        let index = txn
+            .open_table(TASK_RUNS)
+            .map_err(|e| Error::storage("open", e))?;
+        let content = txn
+            .open_table(CONTENT)
+            .map_err(|e| Error::storage("open", e))?;
+        assert!(!run_exists(&runs, &a.key())?);
+        assert!(run_results(&results, &a.key())?.is_empty());
+        assert!(task_runs(&index, "t")?.is_empty());
+        // Content is collected by gc, never by a delete.
+        assert!(get_content(&content, &ContentHash::of(b"v"))?.is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn set_state_on_a_run_it_does_not_create_and_that_is_missing_is_a_corrupt_record() -> Result<()>
+    {
+        let db = new_db()?;
+        let a = run("t", json!({"a": 1}))?;
+        let set = WalOp::SetState {
+            run: a.key(),
+            new_run: None,
+            state: RunState::Finished,
+        };
+        assert!(matches!(
+            apply_all(&db, &[(set, None)]),
+            Err(Error::CorruptRecord { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn the_largest_sweep_counter_is_a_corrupt_record_not_an_overflow() -> Result<()> {
+        let db = new_db()?;
+        let a = run("t", json!({"a": 1}))?;
+        let op = WalOp::CreateRun {
+            run: a.key(),
+            new_run: new_run_of(&a, u64::MAX),
+        };
+        assert!(matches!(
+            apply_all(&db, &[(op, None)]),
+            Err(Error::CorruptRecord { .. })
+        ));
+        Ok(())
+    }
+}
