@@ -60,6 +60,7 @@
 #![warn(missing_docs)]
 
 mod blob;
+mod browse;
 mod canonical;
 mod codec;
 mod config;
@@ -81,6 +82,7 @@ mod store;
 mod vfs;
 mod wal;
 
+pub use browse::{Browse, ResultSummary, RunSummary, TaskSummary};
 pub use codec::{BINARY, BYTES, JSON, PICKLE, TEXT, TypeInfo, TypeRegistry};
 pub use config::{ConfigError, UniqueConfig};
 pub use engine::{Durability, GcReport, RedbOptions, RedbStore};

@@ -178,7 +178,7 @@ impl RedbStore {
         answer.recv().ok_or(Error::Closed)?
     }
 
-    fn reader(&self) -> Result<Reader> {
+    pub(crate) fn reader(&self) -> Result<Reader> {
         Reader::begin(&self.inner.shared.db)
     }
 

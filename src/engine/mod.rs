@@ -3,6 +3,7 @@
 //! lazy promises. Formats, protocols and invariants: `docs/design.md` §7–§10.
 
 mod actor;
+mod browse;
 mod command;
 mod content;
 mod file;

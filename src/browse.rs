@@ -1,0 +1,144 @@
+//! [`Browse`]: read-only enumeration of what a store holds — its tasks, their runs, and each
+//! run's config, state and results — for tools that list, inspect, check and copy stores.
+//!
+//! Invariants: browsing never changes a store (no run is created, no state written);
+//! listings are sorted (tasks by name, runs by run key, results by name) so their order
+//! never depends on storage order; [`Browse::find_run`] applies the store's own lookup rule
+//! (exact run, then best subset), the same as a load.
+
+use crate::config::UniqueConfig;
+use crate::error::Result;
+use crate::key::{ContentHash, RunKey};
+use crate::names::{ResultName, SubDir, TaskName};
+use crate::store::RunState;
+
+/// Read-only enumeration of what a store holds ([`RedbStore`](crate::RedbStore) and
+/// [`LocalFileStore`](crate::LocalFileStore) implement it).
+pub trait Browse {
+    /// Every task with at least one run, with its number of runs, sorted by task name.
+    ///
+    /// # Errors
+    /// Backend errors (a damaged record is an error, not skipped).
+    fn tasks(&self) -> Result<Vec<TaskSummary>>;
+
+    /// Every run of `task`, sorted by run key (empty for an unknown task).
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn runs(&self, task: &TaskName) -> Result<Vec<RunSummary>>;
+
+    /// The run the store's lookup rule picks for `config` (exact, then best subset — the same
+    /// rule as a load), if any.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn find_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>>;
+
+    /// The runs of `task` whose lowercase hex run key starts with `prefix` (compared
+    /// case-insensitively), sorted by run key; the caller decides what 0 or several matches
+    /// mean. The default filters [`Browse::runs`].
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn runs_by_key_prefix(&self, task: &TaskName, prefix: &str) -> Result<Vec<RunSummary>> {
+        let prefix = prefix.to_ascii_lowercase();
+        let mut runs = self.runs(task)?;
+        runs.retain(|run| run.key.to_hex().starts_with(&prefix));
+        Ok(runs)
+    }
+}
+
+/// One task of a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TaskSummary {
+    /// The task name.
+    pub name: TaskName,
+    /// How many runs it has.
+    pub runs: u64,
+}
+
+/// One run of a store: its identity, state and results (unloaded).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RunSummary {
+    /// The run key (derived from task and config).
+    pub key: RunKey,
+    /// The task.
+    pub task: TaskName,
+    /// The run's config.
+    pub config: UniqueConfig,
+    /// The run's state; `None` if it was never set (a fluidml directory without one).
+    pub state: Option<RunState>,
+    /// Its results, sorted by name.
+    pub results: Vec<ResultSummary>,
+}
+
+/// One result of a run, described without loading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResultSummary {
+    /// The result name.
+    pub name: ResultName,
+    /// The stored type name, e.g. `json`.
+    pub type_name: String,
+    /// Size of the stored bytes (for a path-type result: of its file, or 0 for a directory).
+    pub size: u64,
+    /// blake3 of the stored bytes; `None` where the backend records none (a fluidml result,
+    /// a path-type result).
+    pub hash: Option<ContentHash>,
+    /// The sub-directory it is kept in, for backends with directories.
+    pub sub_dir: Option<SubDir>,
+}
+
+impl TaskSummary {
+    pub(crate) fn new(name: TaskName, runs: u64) -> Self {
+        TaskSummary { name, runs }
+    }
+}
+
+impl RunSummary {
+    pub(crate) fn new(
+        task: TaskName,
+        config: UniqueConfig,
+        state: Option<RunState>,
+        mut results: Vec<ResultSummary>,
+    ) -> Self {
+        results.sort_by(|a, b| a.name.cmp(&b.name));
+        RunSummary {
+            key: RunKey::new(&task, &config),
+            task,
+            config,
+            state,
+            results,
+        }
+    }
+
+    /// Result `name`, if the run has it.
+    pub fn result(&self, name: &str) -> Option<&ResultSummary> {
+        self.results.iter().find(|r| r.name.as_str() == name)
+    }
+}
+
+impl ResultSummary {
+    pub(crate) fn new(
+        name: ResultName,
+        type_name: String,
+        size: u64,
+        hash: Option<ContentHash>,
+        sub_dir: Option<SubDir>,
+    ) -> Self {
+        ResultSummary {
+            name,
+            type_name,
+            size,
+            hash,
+            sub_dir,
+        }
+    }
+}
+
+/// Sorts runs by key, as [`Browse::runs`] promises.
+pub(crate) fn sort_runs(runs: &mut [RunSummary]) {
+    runs.sort_by_key(|run| run.key);
+}

@@ -1,0 +1,103 @@
+//! [`Browse`] for [`RedbStore`]: listings read from one redb read transaction each, through
+//! the `task_runs` index, so they see one consistent snapshot and never wait for the actor.
+//!
+//! Invariants: nothing here writes; `find_run` resolves through [`Reader::lookup`], the same
+//! lookup rule loads use; a damaged record is reported as [`Error::CorruptRecord`], not
+//! skipped. Results carry no sub-directory (this backend ignores `sub_dir`).
+
+use std::collections::BTreeMap;
+
+use redb::ReadableTable;
+
+use crate::browse::{Browse, ResultSummary, RunSummary, TaskSummary, sort_runs};
+use crate::config::UniqueConfig;
+use crate::engine::handle::RedbStore;
+use crate::engine::ops;
+use crate::engine::reader::Reader;
+use crate::error::{Error, Result};
+use crate::key::RunKey;
+use crate::names::{ResultName, TaskName};
+use crate::store::RunId;
+
+/// Reads the summary of run `key`, or `None` if it does not exist.
+pub(crate) fn run_summary(reader: &Reader, key: &RunKey) -> Result<Option<RunSummary>> {
+    let Some(record) = ops::get_run(reader.runs()?, key)? else {
+        return Ok(None);
+    };
+    let task = TaskName::new(&record.task).map_err(|e| corrupt(key, "task name", &e))?;
+    let config = ops::parse_config(key, &record.config)?;
+    let mut results = Vec::new();
+    for (name, entry) in ops::run_results(reader.results()?, key)? {
+        let name = ResultName::new(&name).map_err(|e| corrupt(key, "result name", &e))?;
+        results.push(ResultSummary::new(
+            name,
+            entry.type_name,
+            entry.size,
+            Some(entry.hash),
+            None,
+        ));
+    }
+    Ok(Some(RunSummary::new(
+        task,
+        config,
+        Some(record.state),
+        results,
+    )))
+}
+
+fn corrupt(key: &RunKey, what: &str, error: &Error) -> Error {
+    Error::CorruptRecord {
+        what: format!("{what} in run {key}"),
+        reason: error.to_string(),
+    }
+}
+
+/// Every `task_runs` entry counted by task.
+pub(crate) fn task_counts(reader: &Reader) -> Result<BTreeMap<String, u64>> {
+    let scan = |e| Error::storage("scan the run index", e);
+    let mut counts = BTreeMap::new();
+    for row in reader.task_runs()?.iter().map_err(scan)? {
+        let (k, _) = row.map_err(scan)?;
+        *counts.entry(k.value().0.to_owned()).or_insert(0) += 1;
+    }
+    Ok(counts)
+}
+
+impl Browse for RedbStore {
+    fn tasks(&self) -> Result<Vec<TaskSummary>> {
+        let reader = self.reader()?;
+        task_counts(&reader)?
+            .into_iter()
+            .map(|(name, runs)| {
+                let name = TaskName::new(&name).map_err(|e| Error::CorruptRecord {
+                    what: "task name in the run index".to_owned(),
+                    reason: e.to_string(),
+                })?;
+                Ok(TaskSummary::new(name, runs))
+            })
+            .collect()
+    }
+
+    fn runs(&self, task: &TaskName) -> Result<Vec<RunSummary>> {
+        let reader = self.reader()?;
+        let mut runs = Vec::new();
+        for (_, key) in ops::task_runs(reader.task_runs()?, task.as_str())? {
+            // The index and `runs` are written in one transaction; a missing run is damage.
+            let run = run_summary(&reader, &key)?.ok_or_else(|| Error::CorruptRecord {
+                what: format!("run index of task `{task}`"),
+                reason: format!("it names run {key}, which does not exist"),
+            })?;
+            runs.push(run);
+        }
+        sort_runs(&mut runs);
+        Ok(runs)
+    }
+
+    fn find_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {
+        let reader = self.reader()?;
+        match reader.lookup(&RunId::new(task.clone(), config.clone()))? {
+            Some(key) => run_summary(&reader, &key),
+            None => Ok(None),
+        }
+    }
+}

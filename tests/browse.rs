@@ -1,0 +1,124 @@
+//! [`Browse`] on every browsable backend: the same fill, the same expected listings.
+
+use serde_json::json;
+use sweepstore::{
+    Browse, Error, RedbOptions, RedbStore, Result, ResultName, ResultsStore, RunId, RunState,
+    StoreExt, TaskName, UniqueConfig,
+};
+
+fn tempdir() -> Result<tempfile::TempDir> {
+    tempfile::tempdir().map_err(|source| Error::Stream {
+        op: "create a temporary directory",
+        source,
+    })
+}
+
+fn config(value: serde_json::Value) -> Result<UniqueConfig> {
+    Ok(UniqueConfig::new(value)?)
+}
+
+/// Two tasks: `train` with three runs (one finished, one failed), `eval` with one.
+fn fill(store: &dyn ResultsStore) -> Result<()> {
+    let run = store.run("train", &config(json!({"lr": 0.1, "seed": 0}))?)?;
+    run.save("metrics", "json", &json!({"loss": 0.5}))?;
+    run.save_bytes("weights", "bytes", &[7u8; 100_000])?;
+    run.finish()?;
+    let run = store.run("train", &config(json!({"lr": 0.01, "seed": 0}))?)?;
+    run.save("metrics", "json", &json!({"loss": 0.25}))?;
+    run.set_state(RunState::Failed)?;
+    let run = store.run("train", &config(json!({"lr": 0.01}))?)?;
+    run.save("note", "text", &"subset run".to_owned())?;
+    let run = store.run("eval", &config(json!({"split": "test"}))?)?;
+    run.save("score", "json", &json!(0.9))?;
+    Ok(())
+}
+
+fn check(store: &(impl ResultsStore + Browse)) -> Result<()> {
+    let tasks = store.tasks()?;
+    let names: Vec<_> = tasks.iter().map(|t| (t.name.as_str(), t.runs)).collect();
+    assert_eq!(names, [("eval", 1), ("train", 3)]);
+
+    let train = TaskName::new("train")?;
+    let runs = store.runs(&train)?;
+    assert_eq!(runs.len(), 3);
+    assert!(
+        runs.windows(2).all(|w| w[0].key < w[1].key),
+        "sorted by key"
+    );
+    for run in &runs {
+        assert_eq!(run.task, train);
+        assert_eq!(run.key, sweepstore::RunKey::new(&train, &run.config));
+        let names: Vec<_> = run.results.iter().map(|r| r.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted, "results sorted by name");
+    }
+    let finished_config = config(json!({"lr": 0.1, "seed": 0}))?;
+    let finished = runs
+        .iter()
+        .find(|r| r.config == finished_config)
+        .ok_or(Error::Closed)?;
+    assert_eq!(finished.state, Some(RunState::Finished));
+    let weights = finished.result("weights").ok_or(Error::Closed)?;
+    assert_eq!(weights.type_name, "bytes");
+    let metrics = finished.result("metrics").ok_or(Error::Closed)?;
+    assert_eq!(metrics.type_name, "json");
+    let id = RunId::new(train.clone(), finished.config.clone());
+    let stored = store
+        .load_bytes(&id, &ResultName::new("metrics")?)?
+        .ok_or(Error::Closed)?
+        .1;
+    assert_eq!(metrics.size, stored.len() as u64);
+    if let Some(hash) = metrics.hash {
+        assert_eq!(hash, sweepstore::ContentHash::of(&stored));
+    }
+
+    // The lookup rule: exact, then the most specific subset run.
+    let exact = store
+        .find_run(&train, &config(json!({"lr": 0.01, "seed": 0}))?)?
+        .ok_or(Error::Closed)?;
+    assert_eq!(exact.state, Some(RunState::Failed));
+    let subset = store
+        .find_run(&train, &config(json!({"lr": 0.01, "seed": 9}))?)?
+        .ok_or(Error::Closed)?;
+    assert_eq!(subset.config, config(json!({"lr": 0.01}))?);
+    assert!(
+        store
+            .find_run(&train, &config(json!({"lr": 5}))?)?
+            .is_none()
+    );
+    let nothing = TaskName::new("nothing")?;
+    assert!(store.find_run(&nothing, &config(json!({}))?)?.is_none());
+    assert!(store.runs(&nothing)?.is_empty());
+
+    // Key prefixes: a full key finds one run, upper case too; the empty prefix finds all.
+    let hex = exact.key.to_hex();
+    let found = store.runs_by_key_prefix(&train, &hex[..8].to_ascii_uppercase())?;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].key, exact.key);
+    assert_eq!(store.runs_by_key_prefix(&train, "")?.len(), 3);
+    assert!(store.runs_by_key_prefix(&train, "not hex")?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn redb_store_lists_tasks_runs_and_results() -> Result<()> {
+    let dir = tempdir()?;
+    let store = RedbStore::open(dir.path(), RedbOptions::default())?;
+    fill(&store)?;
+    check(&store)?;
+    let weights = store
+        .runs(&TaskName::new("train")?)?
+        .into_iter()
+        .find_map(|r| r.result("weights").cloned())
+        .ok_or(Error::Closed)?;
+    assert_eq!(weights.size, 100_000);
+    assert_eq!(
+        weights.hash,
+        Some(sweepstore::ContentHash::of(&[7u8; 100_000]))
+    );
+    // Browsing changed nothing: still four runs after reopening.
+    store.close()?;
+    let store = RedbStore::open(dir.path(), RedbOptions::default())?;
+    check(&store)
+}
