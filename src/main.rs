@@ -1,6 +1,7 @@
-//! The `sweepstore` command-line tool.
+//! The `sweepstore` command-line tool: parses arguments, installs the logger, runs the
+//! subcommand and turns its outcome into the exit code (see `cli` for the codes).
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,20 +10,23 @@ mod cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let mut stdout = io::stdout().lock();
-    match cli
-        .run(&mut stdout)
-        .and_then(|()| stdout.flush().map_err(Into::into))
-    {
-        Ok(()) => ExitCode::SUCCESS,
+    cli::logging::init(cli.verbose);
+    let stdout = io::stdout();
+    let is_terminal = stdout.is_terminal();
+    let mut lock = stdout.lock();
+    let mut out = cli::Out {
+        writer: &mut lock,
+        is_terminal,
+    };
+    let outcome = cli
+        .run(&mut out)
+        .and_then(|status| out.flush().map(|()| status).map_err(Into::into));
+    match outcome {
+        Ok(status) => ExitCode::from(status.exit_code()),
         Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("sweepstore: {err}");
-            let mut source = std::error::Error::source(&*err);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
+            // Nothing better to do if stderr is gone too.
+            let _ = cli::report_error(&err, &mut io::stderr().lock());
             ExitCode::FAILURE
         }
     }

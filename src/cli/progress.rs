@@ -1,0 +1,41 @@
+//! Progress bars for long subcommands (demo, verify, export, import).
+//!
+//! Invariant: a bar is drawn (on stderr) only when stdout is a terminal; otherwise every
+//! method is a no-op, so piped output stays exactly what the subcommand prints itself.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A progress bar that may be hidden.
+pub struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    /// A bar over `len` items called `unit` (e.g. `runs`), drawn only if `visible`; it shows
+    /// items done, items per second and the estimated time left.
+    pub fn new(visible: bool, len: u64, unit: &str) -> Self {
+        if !visible {
+            return Bar(None);
+        }
+        let template = format!(
+            "{{bar:30.cyan/blue}} {{pos}}/{{len}} {unit}  {{per_sec}}  ETA {{eta}}  {{msg}}"
+        );
+        let bar = ProgressBar::new(len);
+        if let Ok(style) = ProgressStyle::with_template(&template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Bar(Some(bar))
+    }
+
+    /// Moves the bar to `done` items.
+    pub fn set(&self, done: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(done);
+        }
+    }
+
+    /// Removes the bar from the terminal.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Running the `sweepstore` binary as a real child process, for the `cli_*` suites.
+
+// Each test crate uses a different part of this module.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// Errors of test helpers.
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// A command for the binary under test, with logging variables cleared (so a developer's
+/// `RUST_LOG` cannot change what the tests read) and no standard input.
+pub fn sweepstore() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sweepstore"));
+    command.env_remove("RUST_LOG").stdin(Stdio::null());
+    command
+}
+
+/// What a finished child printed.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Fails with everything the child printed unless it exited with `code`.
+    pub fn expect_code(self, code: i32) -> TestResult<Ran> {
+        if self.code == Some(code) {
+            Ok(self)
+        } else {
+            Err(format!("expected exit code {code}, got {self:#?}").into())
+        }
+    }
+
+    /// `expect_code(0)`.
+    pub fn ok(self) -> TestResult<Ran> {
+        self.expect_code(0)
+    }
+}
+
+fn ran(output: Output) -> TestResult<Ran> {
+    Ok(Ran {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout)?,
+        stderr: String::from_utf8(output.stderr)?,
+    })
+}
+
+/// Runs `sweepstore ARGS` to its end with stdout and stderr captured (so not a terminal).
+pub fn run<I, S>(args: I) -> TestResult<Ran>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    ran(sweepstore().args(args).output()?)
+}
+
+/// A path as an argument.
+pub fn arg(path: &Path) -> &std::ffi::OsStr {
+    path.as_os_str()
+}
