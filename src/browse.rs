@@ -142,3 +142,21 @@ impl ResultSummary {
 pub(crate) fn sort_runs(runs: &mut [RunSummary]) {
     runs.sort_by_key(|run| run.key);
 }
+
+/// How far a long operation over a store's values (verification, copying) has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Values done so far.
+    pub done: u64,
+    /// Values in all (as counted when the operation began).
+    pub total: u64,
+    /// Bytes of the values done so far.
+    pub bytes: u64,
+}
+
+impl Progress {
+    pub(crate) fn new(done: u64, total: u64, bytes: u64) -> Self {
+        Progress { done, total, bytes }
+    }
+}

@@ -82,10 +82,10 @@ mod store;
 mod vfs;
 mod wal;
 
-pub use browse::{Browse, ResultSummary, RunSummary, TaskSummary};
+pub use browse::{Browse, Progress, ResultSummary, RunSummary, TaskSummary};
 pub use codec::{BINARY, BYTES, JSON, PICKLE, TEXT, TypeInfo, TypeRegistry};
 pub use config::{ConfigError, UniqueConfig};
-pub use engine::{Durability, GcReport, RedbOptions, RedbStore};
+pub use engine::{Durability, GcReport, Problem, RedbOptions, RedbStore, StoreStats, VerifyReport};
 pub use error::{Error, Result};
 pub use file::{Existence, File, OpenMode};
 pub use handle::{Run, StoreExt, Task};

@@ -61,11 +61,12 @@ pub(crate) trait Fs: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`Error::AlreadyOpen`] if someone holds it.
     fn lock_store(&self, root: &Path) -> Result<LockGuard>;
-    /// Opens (or creates) the redb database at `path`.
+    /// Opens (or creates) the redb database at `path`; with `check_integrity`, redb first
+    /// verifies the checksum of every page.
     ///
     /// # Errors
     /// [`Error::AlreadyOpen`], or [`Error::Storage`].
-    fn open_database(&self, path: &Path) -> Result<Database>;
+    fn open_database(&self, path: &Path, check_integrity: bool) -> Result<Database>;
 }
 
 /// The real file system.
@@ -161,9 +162,11 @@ impl Fs for RealFs {
         Ok(Box::new(file))
     }
 
-    fn open_database(&self, path: &Path) -> Result<Database> {
+    fn open_database(&self, path: &Path, check_integrity: bool) -> Result<Database> {
         retry_while_already_open(|| {
-            Builder::new().create(path).map_err(|e| match e {
+            let mut builder = Builder::new();
+            builder.set_check_integrity_on_open(check_integrity);
+            builder.create(path).map_err(|e| match e {
                 DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen {
                     path: path.parent().unwrap_or(path).to_owned(),
                 },

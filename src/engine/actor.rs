@@ -12,7 +12,7 @@
 //! recording the last applied LSN, after which older WAL segments are removed.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
@@ -26,7 +26,8 @@ use crate::engine::options::Durability;
 use crate::engine::record::{self, WalOp};
 use crate::engine::shared::Shared;
 use crate::engine::tables::{
-    CONTENT, META, META_APPLIED_LSN, META_WAL_HEAD, RESULTS, RUNS, TASK_RUNS, TASKS,
+    CONTENT, META, META_APPLIED_LSN, META_CHECKPOINT_AT, META_WAL_HEAD, RESULTS, RUNS, TASK_RUNS,
+    TASKS,
 };
 use crate::error::{Error, Result};
 use crate::names::ResultName;
@@ -85,6 +86,12 @@ pub(crate) fn set_applied_lsn(txn: &WriteTransaction, lsn: u64, head: Option<u64
     if let Some(head) = head {
         meta.insert(META_WAL_HEAD, head)
             .map_err(|e| Error::storage("write the WAL head", e))?;
+        // A clock before 1970 records 0: the time is informational only.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        meta.insert(META_CHECKPOINT_AT, now)
+            .map_err(|e| Error::storage("write the checkpoint time", e))?;
     }
     Ok(())
 }

@@ -53,10 +53,12 @@ fn corrupt(key: &RunKey, what: &str, error: &Error) -> Error {
 }
 
 /// Every `task_runs` entry counted by task.
-pub(crate) fn task_counts(reader: &Reader) -> Result<BTreeMap<String, u64>> {
+pub(crate) fn task_counts(
+    index: &impl ReadableTable<(&'static str, u64), &'static [u8; 32]>,
+) -> Result<BTreeMap<String, u64>> {
     let scan = |e| Error::storage("scan the run index", e);
     let mut counts = BTreeMap::new();
-    for row in reader.task_runs()?.iter().map_err(scan)? {
+    for row in index.iter().map_err(scan)? {
         let (k, _) = row.map_err(scan)?;
         *counts.entry(k.value().0.to_owned()).or_insert(0) += 1;
     }
@@ -66,7 +68,7 @@ pub(crate) fn task_counts(reader: &Reader) -> Result<BTreeMap<String, u64>> {
 impl Browse for RedbStore {
     fn tasks(&self) -> Result<Vec<TaskSummary>> {
         let reader = self.reader()?;
-        task_counts(&reader)?
+        task_counts(reader.task_runs()?)?
             .into_iter()
             .map(|(name, runs)| {
                 let name = TaskName::new(&name).map_err(|e| Error::CorruptRecord {

@@ -182,6 +182,11 @@ impl RedbStore {
         Reader::begin(&self.inner.shared.db)
     }
 
+    /// What this handle shares with the actor (for statistics and verification).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
     fn promise(&self, entry: &ResultEntry) -> Promise {
         Promise::new(
             entry.hash,

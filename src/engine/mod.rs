@@ -9,6 +9,7 @@ mod content;
 mod file;
 mod gc;
 mod handle;
+mod inspect;
 mod open;
 mod ops;
 mod options;
@@ -17,7 +18,10 @@ mod record;
 mod reply;
 mod shared;
 mod tables;
+mod verify;
 
 pub use gc::GcReport;
 pub use handle::RedbStore;
+pub use inspect::StoreStats;
 pub use options::{Durability, RedbOptions};
+pub use verify::{Problem, VerifyReport};

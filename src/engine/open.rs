@@ -98,7 +98,7 @@ fn create_database(fs: &dyn Fs, root: &Path) -> Result<()> {
         fs.remove_file(&tmp)
             .map_err(|e| Error::io("remove unfinished database", &tmp, e))?;
     }
-    let db = fs.open_database(&tmp)?;
+    let db = fs.open_database(&tmp, false)?;
     check_format(&db, root)?;
     drop(db);
     let dest = root.join(DB_FILE);
@@ -243,7 +243,7 @@ pub(crate) fn open(
     if !fs.exists(&db_path) {
         create_database(fs.as_ref(), &root)?;
     }
-    let db = fs.open_database(&db_path)?;
+    let db = fs.open_database(&db_path, options.check_integrity)?;
     let position = check_format(&db, &root)?;
     let session = format!("{:016x}", RandomState::new().hash_one(std::process::id()));
     let layout = BlobLayout::new(&root, session);

@@ -152,13 +152,17 @@ pub(crate) fn get_content(
     else {
         return Ok(None);
     };
-    let bytes = row.value();
+    decode_content(hash, row.value()).map(Some)
+}
+
+/// Decodes the value of content row `hash`.
+pub(crate) fn decode_content(hash: &ContentHash, bytes: &[u8]) -> Result<ContentRow> {
     match bytes.split_first() {
-        Some((&CONTENT_INLINE, rest)) => Ok(Some(ContentRow::Inline(rest.to_vec()))),
+        Some((&CONTENT_INLINE, rest)) => Ok(ContentRow::Inline(rest.to_vec())),
         Some((&CONTENT_BLOB, rest)) if rest.len() == 8 => {
             let mut size = [0; 8];
             size.copy_from_slice(rest);
-            Ok(Some(ContentRow::Blob(u64::from_le_bytes(size))))
+            Ok(ContentRow::Blob(u64::from_le_bytes(size)))
         }
         _ => Err(Error::CorruptRecord {
             what: format!("content {hash}"),

@@ -31,6 +31,7 @@ pub struct RedbOptions {
     pub(crate) inline_limit: usize,
     pub(crate) checkpoint_wal_bytes: u64,
     pub(crate) checkpoint_interval: Duration,
+    pub(crate) check_integrity: bool,
 }
 
 impl Default for RedbOptions {
@@ -42,6 +43,7 @@ impl Default for RedbOptions {
             inline_limit: 64 * 1024,
             checkpoint_wal_bytes: 64 << 20,
             checkpoint_interval: Duration::from_secs(60),
+            check_integrity: false,
         }
     }
 }
@@ -82,6 +84,15 @@ impl RedbOptions {
     /// Checkpoint at least this often while there are changes. Default: 60 s.
     pub fn checkpoint_interval(mut self, interval: Duration) -> Self {
         self.checkpoint_interval = interval;
+        self
+    }
+
+    /// Have redb verify the checksum of every page of the database file when opening it
+    /// (and rebuild its allocator state), so a file damaged outside redb fails to open with a
+    /// storage error instead of being trusted. Reads the whole file: for `sweepstore verify`,
+    /// not everyday opens. Default: off.
+    pub fn check_integrity_on_open(mut self, check: bool) -> Self {
+        self.check_integrity = check;
         self
     }
 }

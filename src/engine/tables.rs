@@ -2,7 +2,7 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `meta` | `&str` | `u64`: `format` (= [`FORMAT_VERSION`]), `applied_lsn`, `wal_head` |
+//! | `meta` | `&str` | `u64`: `format` (= [`FORMAT_VERSION`]), `applied_lsn`, `wal_head`, `checkpoint_at` |
 //! | `runs` | run key `[u8; 32]` | postcard [`RunRecord`] |
 //! | `results` | (run key, result name) | postcard [`ResultEntry`] |
 //! | `task_runs` | (task, sweep counter) | run key |
@@ -41,6 +41,9 @@ pub(crate) const META_APPLIED_LSN: &str = "applied_lsn";
 /// `meta` key of the first LSN of the WAL segment that was newest at the last checkpoint;
 /// that segment was durable before the checkpoint committed, so it must still exist.
 pub(crate) const META_WAL_HEAD: &str = "wal_head";
+/// `meta` key of when the last checkpoint committed, in seconds since the Unix epoch
+/// (informational; absent in stores last checkpointed by a build that did not record it).
+pub(crate) const META_CHECKPOINT_AT: &str = "checkpoint_at";
 
 /// Content row tag: the value's bytes follow.
 pub(crate) const CONTENT_INLINE: u8 = 0;

@@ -210,7 +210,7 @@ impl Fs for SimFs {
         Ok(Box::new(()))
     }
 
-    fn open_database(&self, path: &Path) -> Result<Database> {
+    fn open_database(&self, path: &Path, check_integrity: bool) -> Result<Database> {
         let ino = match self.inode(path) {
             Ok(ino) => ino,
             Err(_) => {
@@ -224,6 +224,7 @@ impl Fs for SimFs {
         };
         let backend = SimBackend::new(self.disk.clone(), ino);
         Builder::new()
+            .set_check_integrity_on_open(check_integrity)
             .create_with_backend(backend)
             .map_err(|e| Error::storage("open the database", e))
     }

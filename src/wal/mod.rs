@@ -16,7 +16,7 @@ mod frame;
 mod reader;
 mod writer;
 
-pub(crate) use reader::replay;
+pub(crate) use reader::{missing_segment, read_header, read_records, replay, segments};
 pub(crate) use writer::{WalWriter, segment_path};
 
 /// The extension of segment files: `wal/<first LSN, 20 digits>.wal`.

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::vfs::Fs;
-use crate::wal::frame::{HEADER_LEN, RECORD_HEADER_LEN, decode_header, decode_record, record_lsn};
+use crate::wal::frame::{
+    HEADER_LEN, RECORD_HEADER_LEN, SegmentHeader, decode_header, decode_record, record_lsn,
+};
 use crate::wal::writer::segment_first_lsn;
 
 /// What recovery found.
@@ -49,6 +51,104 @@ fn frame_lsn_in(buf: &[u8], least: u64, most: u64) -> bool {
     record_lsn(buf).is_some_and(|lsn| (least..=most).contains(&lsn))
 }
 
+/// The segment files of the log in `dir`, oldest first: (first LSN named by the file, path).
+///
+/// # Errors
+/// [`Error::Io`] if the directory cannot be listed.
+pub(crate) fn segments(fs: &dyn Fs, dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let listing = fs
+        .read_dir(dir)
+        .map_err(|e| Error::io("list WAL directory", dir, e))?;
+    let mut segments: Vec<(u64, PathBuf)> = listing
+        .into_iter()
+        .filter_map(|p| Some((segment_first_lsn(&p)?, p)))
+        .collect();
+    segments.sort();
+    Ok(segments)
+}
+
+/// Decodes the header of segment `path` (named for record `named_first`); `None` for the
+/// newest segment whose header never became durable (it holds no records).
+///
+/// # Errors
+/// [`Error::WalCorrupt`] for a damaged header, or one naming another first LSN.
+pub(crate) fn read_header(
+    path: &Path,
+    named_first: u64,
+    bytes: &[u8],
+    newest: bool,
+) -> Result<Option<SegmentHeader>> {
+    let Some(header) = decode_header(bytes) else {
+        if newest && bytes.len() <= HEADER_LEN {
+            return Ok(None);
+        }
+        return Err(corrupt(path, 0, "the segment header is damaged"));
+    };
+    if header.first_lsn != named_first {
+        return Err(corrupt(
+            path,
+            0,
+            format!("the header says the first LSN is {}", header.first_lsn),
+        ));
+    }
+    Ok(Some(header))
+}
+
+/// The records of one segment, read without changing anything.
+pub(crate) struct SegmentRecords {
+    /// The LSN after the last valid record.
+    pub(crate) next: u64,
+    /// Where invalid bytes start that no valid record follows (a torn tail), if anywhere.
+    pub(crate) torn_at: Option<u64>,
+}
+
+/// Calls `each(lsn, payload)` for every valid record of a segment in order, and finds where
+/// a torn tail starts (allowed only in the newest segment, see the module docs).
+///
+/// # Errors
+/// [`Error::WalCorrupt`] for damage that is not a torn tail; whatever `each` returns.
+pub(crate) fn read_records(
+    path: &Path,
+    header: SegmentHeader,
+    bytes: &[u8],
+    newest: bool,
+    mut each: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<SegmentRecords> {
+    let mut next = header.first_lsn;
+    let mut offset = HEADER_LEN;
+    while offset < bytes.len() {
+        // A record out of sequence (say, a stale copy of an earlier one) is damage too.
+        let decoded = decode_record(header.salt, &bytes[offset..]);
+        let Some(record) = decoded.filter(|r| r.lsn == next) else {
+            // Under relaxed durability a later batch may have reached the disk while an
+            // earlier one did not: that hole is an allowed loss, not damage.
+            let valid_after = valid_record_within(header.salt, &bytes[offset + 1..], next);
+            if !newest || (valid_after && !header.relaxed) {
+                let what = match decode_record(header.salt, &bytes[offset..]) {
+                    Some(r) => format!("record {} stands where record {next} belongs", r.lsn),
+                    None => "a damaged record".to_owned(),
+                };
+                return Err(corrupt(
+                    path,
+                    offset as u64,
+                    format!("{what}, and valid records follow it"),
+                ));
+            }
+            return Ok(SegmentRecords {
+                next,
+                torn_at: Some(offset as u64),
+            });
+        };
+        each(record.lsn, record.payload)?;
+        next += 1;
+        offset += record.len;
+    }
+    Ok(SegmentRecords {
+        next,
+        torn_at: None,
+    })
+}
+
 /// Replays the log in `dir`: calls `apply(lsn, payload)` for every record with an LSN above
 /// `after`, in order.
 ///
@@ -61,14 +161,7 @@ pub(crate) fn replay(
     after: u64,
     mut apply: impl FnMut(u64, &[u8]) -> Result<()>,
 ) -> Result<Recovered> {
-    let listing = fs
-        .read_dir(dir)
-        .map_err(|e| Error::io("list WAL directory", dir, e))?;
-    let mut segments: Vec<(u64, PathBuf)> = listing
-        .into_iter()
-        .filter_map(|p| Some((segment_first_lsn(&p)?, p)))
-        .collect();
-    segments.sort();
+    let segments = segments(fs, dir)?;
     let mut expected: Option<u64> = None;
     let mut replayed = 0;
     let mut torn_tail = None;
@@ -81,33 +174,15 @@ pub(crate) fn replay(
             .map_err(|e| Error::io("open WAL segment", path, e))?;
         file.read_to_end(&mut bytes)
             .map_err(|e| Error::io("read WAL segment", path, e))?;
-        let Some(header) = decode_header(&bytes) else {
-            if newest && bytes.len() <= HEADER_LEN {
-                // Created but its header never became durable: it holds no records.
-                tracing::warn!(path = %path.display(), "discarding WAL segment with a torn header");
-                fs.remove_file(path)
-                    .map_err(|e| Error::io("remove torn WAL segment", path, e))?;
-                continue;
-            }
-            return Err(corrupt(path, 0, "the segment header is damaged"));
+        let Some(header) = read_header(path, *named_first, &bytes, newest)? else {
+            tracing::warn!(path = %path.display(), "discarding WAL segment with a torn header");
+            fs.remove_file(path)
+                .map_err(|e| Error::io("remove torn WAL segment", path, e))?;
+            continue;
         };
-        if header.first_lsn != *named_first {
-            return Err(corrupt(
-                path,
-                0,
-                format!("the header says the first LSN is {}", header.first_lsn),
-            ));
-        }
         match expected {
             Some(lsn) if lsn != header.first_lsn => {
-                return Err(corrupt(
-                    path,
-                    0,
-                    format!(
-                        "a segment is missing: records {lsn} to {} are not in the log",
-                        header.first_lsn - 1
-                    ),
-                ));
+                return Err(missing_segment(path, lsn, header.first_lsn));
             }
             None if header.first_lsn > after + 1 => {
                 return Err(corrupt(
@@ -122,49 +197,29 @@ pub(crate) fn replay(
             }
             _ => {}
         }
-        let mut next = header.first_lsn;
-        let mut offset = HEADER_LEN;
-        while offset < bytes.len() {
-            // A record out of sequence (say, a stale copy of an earlier one) is damage too.
-            let decoded = decode_record(header.salt, &bytes[offset..]);
-            let Some(record) = decoded.filter(|r| r.lsn == next) else {
-                // Under relaxed durability a later batch may have reached the disk while an
-                // earlier one did not: that hole is an allowed loss, not damage.
-                let valid_after = valid_record_within(header.salt, &bytes[offset + 1..], next);
-                if !newest || (valid_after && !header.relaxed) {
-                    let what = match decode_record(header.salt, &bytes[offset..]) {
-                        Some(r) => format!("record {} stands where record {next} belongs", r.lsn),
-                        None => "a damaged record".to_owned(),
-                    };
-                    return Err(corrupt(
-                        path,
-                        offset as u64,
-                        format!("{what}, and valid records follow it"),
-                    ));
-                }
-                tracing::warn!(
-                    path = %path.display(),
-                    offset,
-                    discarded = bytes.len() - offset,
-                    "cutting off a torn WAL tail (a write interrupted by a crash)"
-                );
-                let mut file = fs
-                    .open_rw(path)
-                    .map_err(|e| Error::io("open WAL segment", path, e))?;
-                file.set_len(offset as u64)
-                    .and_then(|()| file.sync_data())
-                    .map_err(|e| Error::io("truncate torn WAL tail", path, e))?;
-                torn_tail = Some((path.clone(), offset as u64));
-                break;
-            };
-            if record.lsn > after {
-                apply(record.lsn, record.payload)?;
+        let records = read_records(path, header, &bytes, newest, |lsn, payload| {
+            if lsn > after {
+                apply(lsn, payload)?;
                 replayed += 1;
             }
-            next += 1;
-            offset += record.len;
+            Ok(())
+        })?;
+        if let Some(offset) = records.torn_at {
+            tracing::warn!(
+                path = %path.display(),
+                offset,
+                discarded = bytes.len() as u64 - offset,
+                "cutting off a torn WAL tail (a write interrupted by a crash)"
+            );
+            let mut file = fs
+                .open_rw(path)
+                .map_err(|e| Error::io("open WAL segment", path, e))?;
+            file.set_len(offset)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| Error::io("truncate torn WAL tail", path, e))?;
+            torn_tail = Some((path.clone(), offset));
         }
-        expected = Some(next);
+        expected = Some(records.next);
     }
     let last = expected.map_or(after, |next| next - 1).max(after);
     Ok(Recovered {
@@ -172,6 +227,18 @@ pub(crate) fn replay(
         replayed,
         torn_tail,
     })
+}
+
+/// The error for segment `path` starting at `first` where record `expected` belongs.
+pub(crate) fn missing_segment(path: &Path, expected: u64, first: u64) -> Error {
+    corrupt(
+        path,
+        0,
+        format!(
+            "a segment is missing: records {expected} to {} are not in the log",
+            first.saturating_sub(1)
+        ),
+    )
 }
 
 #[cfg(test)]
