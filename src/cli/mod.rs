@@ -13,9 +13,16 @@ use std::io::{self, Write};
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod error;
+mod get;
 mod key;
 pub mod logging;
+mod ls;
 mod progress;
+mod render;
+mod select;
+mod show;
+mod store;
 
 /// Errors the binary reports; printed once as a chain of causes.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -37,6 +44,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Demo(demo::DemoArgs),
+    Ls(ls::LsArgs),
+    Show(show::ShowArgs),
+    Get(get::GetArgs),
     Key(key::KeyArgs),
 }
 
@@ -84,6 +94,9 @@ impl Cli {
     pub fn run(&self, out: &mut Out<'_>) -> Result<Status, CliError> {
         match &self.command {
             Command::Demo(args) => demo::run(args, out),
+            Command::Ls(args) => ls::run(args, out),
+            Command::Show(args) => show::run(args, out),
+            Command::Get(args) => get::run(args, out),
             Command::Key(args) => key::run(args, out).map(|()| Status::Success),
         }
     }

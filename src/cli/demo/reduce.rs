@@ -15,6 +15,7 @@ use sweepstore::{RedbStore, StoreExt, UniqueConfig};
 
 use super::TASK;
 use super::learn::Metrics;
+use crate::cli::error::CommandError;
 use crate::cli::{CliError, Out};
 
 /// The task the summary is saved under.
@@ -46,11 +47,10 @@ pub fn summarize(store: &RedbStore, top: usize, out: &mut Out<'_>) -> Result<(),
     for sweep in store.task(TASK)?.lazy_sweep("metrics")? {
         let sweep = sweep?;
         let point: Point = serde_json::from_value(sweep.config.to_value()).map_err(|e| {
-            format!(
-                "run {} of task `{TASK}` is not a run of the demo's grid ({e}); \
-                 use a new store for the demo",
-                sweep.config
-            )
+            CommandError::NotADemoRun {
+                config: sweep.config.to_string(),
+                reason: e.to_string(),
+            }
         })?;
         let metrics: Metrics = sweep.value.load()?;
         groups

@@ -1,0 +1,87 @@
+//! [`CommandError`]: what a subcommand refuses, in sentences that say what to do instead.
+//! Store errors stay the library's [`sweepstore::Error`]; these are about the command line.
+
+/// A request the command line cannot carry out as given.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// No run of the task matches the selection.
+    #[error(
+        "no run of task `{task}` {selection}; `sweepstore ls STORE --task {task}` lists its runs"
+    )]
+    NoRun {
+        /// The task.
+        task: String,
+        /// How the run was selected, e.g. `has a run key starting with 12ab`.
+        selection: String,
+    },
+
+    /// A run key prefix matches several runs.
+    #[error(
+        "run key prefix `{prefix}` matches {count} runs of task `{task}` ({}{}); give more digits",
+        shown.join(", "),
+        if *count > shown.len() as u64 { ", ..." } else { "" }
+    )]
+    AmbiguousPrefix {
+        /// The task.
+        task: String,
+        /// The prefix given.
+        prefix: String,
+        /// How many runs match.
+        count: u64,
+        /// The first digits of the first few matching run keys.
+        shown: Vec<String>,
+    },
+
+    /// A run key prefix is empty or not hexadecimal.
+    #[error("run key prefix `{prefix}` is not valid: give one or more hexadecimal digits")]
+    BadPrefix {
+        /// The prefix given.
+        prefix: String,
+    },
+
+    /// A `--where` filter is not `key=value`.
+    #[error(
+        "filter `{filter}` is not valid: write key=value, e.g. --where lr=0.1 or --where optimizer=adam"
+    )]
+    BadFilter {
+        /// The filter given.
+        filter: String,
+    },
+
+    /// The run has no result of that name.
+    #[error("run {run} of task `{task}` has no result `{name}`; it has: {available}")]
+    NoResult {
+        /// The task.
+        task: String,
+        /// The run key.
+        run: String,
+        /// The result asked for.
+        name: String,
+        /// The names it has (or `nothing`).
+        available: String,
+    },
+
+    /// A binary result would be printed to a terminal.
+    #[error(
+        "result `{name}` is of type `{type_name}`, which is not printable; write it to a file \
+         with -o FILE (or pipe stdout elsewhere)"
+    )]
+    BinaryToTerminal {
+        /// The result name.
+        name: String,
+        /// Its type.
+        type_name: String,
+    },
+
+    /// The demo's store holds a run of task `train` that is not a point of its grid.
+    #[error(
+        "run {config} of task `train` is not a run of the demo's grid ({reason}); use a new \
+         store for the demo"
+    )]
+    NotADemoRun {
+        /// The run's config.
+        config: String,
+        /// What does not fit.
+        reason: String,
+    },
+}

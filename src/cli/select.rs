@@ -1,0 +1,69 @@
+//! Choosing one run of a task on the command line: `--config '<json>'` (the store's lookup
+//! rule: the exact config, else the most specific stored subset) or `--run <prefix>` (a
+//! unique prefix of its run key).
+//!
+//! Invariant: exactly one run is returned, or an error that says which selection failed and
+//! how (no match, or every match of an ambiguous prefix).
+
+use clap::Args;
+use sweepstore::{Browse, RunSummary, TaskName, UniqueConfig};
+
+use super::CliError;
+use super::error::CommandError;
+
+/// Digits of each run key shown when a prefix is ambiguous.
+const SHOWN_DIGITS: usize = 12;
+/// Run keys shown when a prefix is ambiguous.
+const SHOWN_RUNS: usize = 8;
+
+/// Which run: by config or by run key prefix (exactly one of them).
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RunSelector {
+    /// The run whose config is this JSON object, or (as loads do) the stored run whose config
+    /// is the most specific subset of it, e.g. '{"lr": 0.1, "l2": 0.01, "seed": 3}'.
+    #[arg(long, value_name = "JSON")]
+    config: Option<String>,
+    /// The run whose run key starts with these hexadecimal digits (as `ls` prints them).
+    #[arg(long = "run", value_name = "PREFIX")]
+    run_prefix: Option<String>,
+}
+
+impl RunSelector {
+    /// The one run of `task` in `store` this selection names.
+    pub fn find(&self, store: &dyn Browse, task: &TaskName) -> Result<RunSummary, CliError> {
+        let no_run = |selection: String| CommandError::NoRun {
+            task: task.to_string(),
+            selection,
+        };
+        if let Some(text) = &self.config {
+            let config = UniqueConfig::parse(text)?;
+            return Ok(store
+                .find_run(task, &config)?
+                .ok_or_else(|| no_run(format!("has config {config} or a subset of it")))?);
+        }
+        let prefix = self.run_prefix.as_deref().unwrap_or_default();
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(CommandError::BadPrefix {
+                prefix: prefix.to_owned(),
+            }
+            .into());
+        }
+        let mut runs = store.runs_by_key_prefix(task, prefix)?;
+        match runs.len() {
+            0 => Err(no_run(format!("has a run key starting with {prefix}")).into()),
+            1 => Ok(runs.remove(0)),
+            _ => Err(CommandError::AmbiguousPrefix {
+                task: task.to_string(),
+                prefix: prefix.to_owned(),
+                count: runs.len() as u64,
+                shown: runs
+                    .iter()
+                    .take(SHOWN_RUNS)
+                    .map(|r| r.key.to_hex()[..SHOWN_DIGITS].to_owned())
+                    .collect(),
+            }
+            .into()),
+        }
+    }
+}

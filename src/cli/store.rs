@@ -1,0 +1,30 @@
+//! Opening the store a subcommand works on.
+//!
+//! Invariant: only `demo` and `import` create a store; every other subcommand refuses a path
+//! that holds no store instead of creating an empty one there.
+
+use std::path::Path;
+
+use sweepstore::{Error, RedbOptions, RedbStore};
+
+/// The database file that marks a directory as a store.
+const DB_FILE: &str = "store.redb";
+
+/// Opens the existing store at `path` (an error naming the path if there is none, or if
+/// another process has it open).
+pub fn open_existing(path: &Path) -> Result<RedbStore, Error> {
+    let reason = if !path.exists() {
+        Some("it does not exist")
+    } else if !path.join(DB_FILE).is_file() {
+        Some("it holds no store.redb")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        return Err(Error::NotAStore {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        });
+    }
+    RedbStore::open(path, RedbOptions::default())
+}
