@@ -3,7 +3,7 @@
 //! Invariant: a bar is drawn (on stderr) only when stdout is a terminal; otherwise every
 //! method is a no-op, so piped output stays exactly what the subcommand prints itself.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 /// A progress bar that may be hidden.
 pub struct Bar(Option<ProgressBar>);
@@ -16,11 +16,15 @@ impl Bar {
             return Bar(None);
         }
         let template = format!(
-            "{{bar:30.cyan/blue}} {{pos}}/{{len}} {unit}  {{per_sec}}  ETA {{eta}}  {{msg}}"
+            "{{bar:30.cyan/blue}} {{pos}}/{{len}} {unit}  {{rate}} {unit}/s  ETA {{eta}}  {{msg}}"
         );
         let bar = ProgressBar::new(len);
         if let Ok(style) = ProgressStyle::with_template(&template) {
-            bar.set_style(style.progress_chars("=> "));
+            let rate = |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                // Nothing to do if the terminal line cannot be formatted.
+                let _ = write!(w, "{:.1}", state.per_sec());
+            };
+            bar.set_style(style.with_key("rate", rate).progress_chars("=> "));
         }
         Bar(Some(bar))
     }
