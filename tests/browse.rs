@@ -1,9 +1,11 @@
 //! [`Browse`] on every browsable backend: the same fill, the same expected listings.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::json;
 use sweepstore::{
-    Browse, Error, RedbOptions, RedbStore, Result, ResultName, ResultsStore, RunId, RunState,
-    StoreExt, TaskName, UniqueConfig,
+    Browse, ContentHash, Error, LocalFileStore, RedbOptions, RedbStore, Result, ResultName,
+    ResultsStore, RunId, RunState, SaveOptions, StoreExt, SubDir, TaskName, UniqueConfig,
 };
 
 fn tempdir() -> Result<tempfile::TempDir> {
@@ -121,4 +123,94 @@ fn redb_store_lists_tasks_runs_and_results() -> Result<()> {
     store.close()?;
     let store = RedbStore::open(dir.path(), RedbOptions::default())?;
     check(&store)
+}
+
+#[test]
+fn local_file_store_lists_tasks_runs_results_and_sub_dirs() -> Result<()> {
+    let dir = tempdir()?;
+    let store = LocalFileStore::new(dir.path())?;
+    fill(&store)?;
+    let id = RunId::new(TaskName::new("eval")?, config(json!({"split": "test"}))?);
+    let options = SaveOptions::in_sub_dir(SubDir::new("plots/roc")?);
+    store.save_bytes(&id, &ResultName::new("curve")?, "bytes", b"12", &options)?;
+    check(&store)?;
+    let eval = store.runs(&TaskName::new("eval")?)?;
+    let curve = eval[0].result("curve").ok_or(Error::Closed)?;
+    assert_eq!(
+        curve.sub_dir.as_ref().map(SubDir::as_str),
+        Some("plots/roc")
+    );
+    assert_eq!((curve.size, curve.hash), (2, Some(ContentHash::of(b"12"))));
+    // A fresh handle (no cached scans) sees the same.
+    check(&LocalFileStore::new(dir.path())?)
+}
+
+fn files_under(dir: &Path) -> Result<Vec<(PathBuf, u64)>> {
+    let mut out = Vec::new();
+    let listing = std::fs::read_dir(dir).map_err(|source| Error::Stream {
+        op: "list a directory",
+        source,
+    })?;
+    for entry in listing {
+        let path = entry
+            .map_err(|source| Error::Stream {
+                op: "list a directory",
+                source,
+            })?
+            .path();
+        if path.is_dir() {
+            out.extend(files_under(&path)?);
+        } else {
+            let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+            out.push((path, len));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[test]
+fn a_directory_written_by_fluidml_lists_without_being_changed() -> Result<()> {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fluidml-0.3.4");
+    let before = files_under(&fixture)?;
+    let store = LocalFileStore::new(&fixture)?;
+    let tasks: Vec<_> = store
+        .tasks()?
+        .into_iter()
+        .map(|t| (t.name.to_string(), t.runs))
+        .collect();
+    assert_eq!(tasks, [("evaluate".to_owned(), 1), ("train".to_owned(), 3)]);
+    let train = TaskName::new("train")?;
+    let runs = store.runs(&train)?;
+    assert_eq!(runs.len(), 3);
+    let first = store
+        .find_run(&train, &config(json!({"lr": 0.01, "seed": 1}))?)?
+        .ok_or(Error::Closed)?;
+    assert_eq!(first.state, Some(RunState::Finished));
+    let names: Vec<_> = first.results.iter().map(|r| r.name.as_str()).collect();
+    for name in ["checkpoint", "log", "metrics", "state", "summary"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let summary = first.result("summary").ok_or(Error::Closed)?;
+    assert_eq!(
+        summary.sub_dir.as_ref().map(SubDir::as_str),
+        Some("models/best")
+    );
+    assert_eq!(summary.type_name, "json");
+    // fluidml records no hash; the size is the object file's.
+    assert_eq!(summary.hash, None);
+    let file = fixture.join("train/000/models/best/summary.json");
+    let len = std::fs::metadata(&file).map_or(0, |m| m.len());
+    assert_eq!(summary.size, len);
+    assert!(len > 0);
+    let checkpoint = first.result("checkpoint").ok_or(Error::Closed)?;
+    assert_eq!(checkpoint.type_name, sweepstore::PYTHON_PICKLE);
+    // A run directory without fluidml's info never had its state set.
+    let subset = store
+        .find_run(&train, &config(json!({"lr": 0.001, "seed": 5}))?)?
+        .ok_or(Error::Closed)?;
+    assert_eq!(subset.config, config(json!({"lr": 0.001}))?);
+    assert_eq!(subset.state, None);
+    assert_eq!(files_under(&fixture)?, before, "browsing wrote nothing");
+    Ok(())
 }

@@ -9,12 +9,14 @@
 //! - `object.rs`: one result's commit protocol, reads and deletes;
 //! - `file.rs`: the write-open backend and the open files behind promises;
 //! - `promise.rs`: [`FilePromise`];
-//! - `store.rs`: the [`ResultsStore`](crate::ResultsStore) implementation.
+//! - `store.rs`: the [`ResultsStore`](crate::ResultsStore) implementation;
+//! - `browse.rs`: the [`Browse`](crate::Browse) implementation (read-only listings).
 //!
 //! Invariants (numbered in `docs/design.md` §12): a crash leaves every result at its old or
 //! its new version, never torn or mismatched with its load information; one run directory
 //! per config, across processes; nothing is ever written outside the base directory.
 
+mod browse;
 mod file;
 mod index;
 mod info;

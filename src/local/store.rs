@@ -119,6 +119,11 @@ impl LocalFileStore {
         Ok(Some(FilePromise::new(promise, path, info)))
     }
 
+    /// The run index (for browsing).
+    pub(crate) fn index(&self) -> &Index {
+        &self.inner.index
+    }
+
     fn run_name(&self, task: &TaskName) -> Option<RunName> {
         let names = self
             .inner

@@ -1,0 +1,133 @@
+//! [`Browse`] for [`LocalFileStore`]: tasks are the base directory's (non-hidden) task
+//! directories, runs come from the run index's scans, results from each run's load
+//! information — the same sources loads use, so fluidml's directories list too.
+//!
+//! Invariants: nothing here writes (no key file, lock or run record is created); results are
+//! described from their load information and a `stat` of their object, never by reading the
+//! object, so a result's hash is the one recorded at save time, or `None` for fluidml's
+//! results (which record none); a damaged run directory or load-information file is an
+//! error, not skipped.
+
+use std::fs;
+use std::io;
+
+use crate::browse::{Browse, ResultSummary, RunSummary, TaskSummary, sort_runs};
+use crate::config::UniqueConfig;
+use crate::error::{Error, Result};
+use crate::local::index::read_config;
+use crate::local::info::{corrupt, is_ours, read_load_info, read_state};
+use crate::local::layout::{RunDir, real_dir};
+use crate::local::object;
+use crate::local::store::LocalFileStore;
+use crate::names::{SubDir, TaskName};
+use crate::store::{ResultsStore, RunId};
+
+impl LocalFileStore {
+    /// The summary of the run in `dir` with `config`.
+    fn summary(&self, task: &TaskName, dir: &RunDir, config: UniqueConfig) -> Result<RunSummary> {
+        let types = self.types();
+        // A state is recorded by our run record or by fluidml's info; without either it was
+        // never set.
+        let state = if is_ours(dir)? || dir.fluidml_info().exists() {
+            Some(read_state(dir)?)
+        } else {
+            None
+        };
+        let mut results = Vec::new();
+        for name in object::names(dir, types)? {
+            let Some((info, _)) = read_load_info(dir, &name, types)? else {
+                continue; // removed since the listing
+            };
+            let info_path = dir.info_file(&name);
+            let hash = info.content_hash(&info_path)?;
+            let size = match info.size {
+                Some(size) => size,
+                None => object_size(dir, &info.obj_dir, &info.file)?,
+            };
+            let sub_dir = match info.obj_dir.as_str() {
+                "." => None,
+                obj_dir => Some(SubDir::new(obj_dir).map_err(|e| corrupt(&info_path, e))?),
+            };
+            results.push(ResultSummary::new(
+                name,
+                info.type_name,
+                size,
+                hash,
+                sub_dir,
+            ));
+        }
+        Ok(RunSummary::new(task.clone(), config, state, results))
+    }
+
+    fn summaries(&self, task: &TaskName) -> Result<Vec<RunSummary>> {
+        let mut runs = Vec::new();
+        for run in self.index().runs(task)? {
+            let run = run?;
+            runs.push(self.summary(task, &run.dir, run.config.clone())?);
+        }
+        Ok(runs)
+    }
+}
+
+/// The size of a result's object: its file's length, 0 for a directory (a path type).
+fn object_size(dir: &RunDir, obj_dir: &str, file: &str) -> Result<u64> {
+    let path = dir.obj_dir(obj_dir).join(file);
+    match fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_file() => Ok(meta.len()),
+        Ok(meta) if meta.is_dir() => Ok(0),
+        Ok(_) => Err(Error::SymlinkInStore { path }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(corrupt(
+            &path,
+            "the load information names this object file, which does not exist",
+        )),
+        Err(e) => Err(Error::io("inspect", &path, e)),
+    }
+}
+
+impl Browse for LocalFileStore {
+    fn tasks(&self) -> Result<Vec<TaskSummary>> {
+        let base = self.base_dir();
+        let listing = fs::read_dir(base).map_err(|e| Error::io("list", base, e))?;
+        let mut tasks = Vec::new();
+        for entry in listing {
+            let entry = entry.map_err(|e| Error::io("list", base, e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            // Hidden entries are ours or fluidml's bookkeeping; other names are not tasks.
+            let Ok(task) = TaskName::new(&name) else {
+                continue;
+            };
+            if name.starts_with('.') || !real_dir(&entry.path())? {
+                continue;
+            }
+            let mut runs = 0;
+            for run in self.index().runs(&task)? {
+                run?;
+                runs += 1;
+            }
+            if runs > 0 {
+                tasks.push(TaskSummary::new(task, runs));
+            }
+        }
+        tasks.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(tasks)
+    }
+
+    fn runs(&self, task: &TaskName) -> Result<Vec<RunSummary>> {
+        let mut runs = self.summaries(task)?;
+        sort_runs(&mut runs);
+        Ok(runs)
+    }
+
+    fn find_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {
+        let run = RunId::new(task.clone(), config.clone());
+        match self.index().lookup(&run)? {
+            Some(dir) => {
+                let config = read_config(&dir)?;
+                self.summary(task, &dir, config).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+}
