@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod error;
+mod gc;
 mod get;
 mod key;
 pub mod logging;
@@ -22,7 +23,9 @@ mod progress;
 mod render;
 mod select;
 mod show;
+mod stats;
 mod store;
+mod verify;
 
 /// Errors the binary reports; printed once as a chain of causes.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -47,6 +50,9 @@ enum Command {
     Ls(ls::LsArgs),
     Show(show::ShowArgs),
     Get(get::GetArgs),
+    Verify(verify::VerifyArgs),
+    Gc(gc::GcArgs),
+    Stats(stats::StatsArgs),
     Key(key::KeyArgs),
 }
 
@@ -55,6 +61,8 @@ enum Command {
 pub enum Status {
     /// Everything as asked.
     Success,
+    /// The command ran, and found problems it reported (`verify`).
+    ProblemsFound,
 }
 
 impl Status {
@@ -62,6 +70,7 @@ impl Status {
     pub fn exit_code(self) -> u8 {
         match self {
             Status::Success => 0,
+            Status::ProblemsFound => 3,
         }
     }
 }
@@ -97,6 +106,9 @@ impl Cli {
             Command::Ls(args) => ls::run(args, out),
             Command::Show(args) => show::run(args, out),
             Command::Get(args) => get::run(args, out),
+            Command::Verify(args) => verify::run(args, out),
+            Command::Gc(args) => gc::run(args, out),
+            Command::Stats(args) => stats::run(args, out),
             Command::Key(args) => key::run(args, out).map(|()| Status::Success),
         }
     }

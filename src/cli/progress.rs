@@ -36,6 +36,27 @@ impl Bar {
         }
     }
 
+    /// Changes the bar's length (for work whose size is learned as it goes).
+    pub fn set_len(&self, len: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_length(len);
+        }
+    }
+
+    /// Shows `message` after the counts.
+    pub fn message(&self, message: String) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message);
+        }
+    }
+
+    /// Follows a library operation's progress reports (values done of total, bytes).
+    pub fn follow(&self, progress: sweepstore::Progress) {
+        self.set_len(progress.total);
+        self.set(progress.done);
+        self.message(super::render::size(progress.bytes));
+    }
+
     /// Removes the bar from the terminal.
     pub fn finish(&self) {
         if let Some(bar) = &self.0 {

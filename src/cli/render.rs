@@ -1,8 +1,10 @@
-//! How runs and sizes look on the command line: the `--json` shapes (shared by `ls` and
+//! How runs, sizes and times look on the command line: the `--json` shapes (shared by `ls` and
 //! `show`, which scripts depend on: see the README) and human-readable sizes.
 //!
 //! Invariant: the JSON of a run is built in one place, [`run_json`], so every subcommand that
 //! prints a run prints the same shape.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use sweepstore::{RunState, RunSummary};
@@ -62,9 +64,53 @@ pub fn size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// `time` as `YYYY-MM-DD HH:MM:SS UTC` (times before 1970 print as the epoch).
+pub fn utc(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`,
+/// for non-negative day counts).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    #[test]
+    fn times_print_as_utc_dates() {
+        let at = |secs| utc(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(at(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(at(1_795_692_770), "2026-11-26 11:32:50 UTC");
+        assert_eq!(at(4_107_542_399), "2100-02-28 23:59:59 UTC");
+        assert_eq!(at(4_107_542_400), "2100-03-01 00:00:00 UTC");
+        assert_eq!(
+            utc(UNIX_EPOCH - Duration::from_secs(5)),
+            "1970-01-01 00:00:00 UTC"
+        );
+    }
 
     #[test]
     fn sizes_read_well() {

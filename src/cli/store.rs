@@ -13,6 +13,11 @@ const DB_FILE: &str = "store.redb";
 /// Opens the existing store at `path` (an error naming the path if there is none, or if
 /// another process has it open).
 pub fn open_existing(path: &Path) -> Result<RedbStore, Error> {
+    open_existing_with(path, RedbOptions::default())
+}
+
+/// [`open_existing`] with `options`.
+pub fn open_existing_with(path: &Path, options: RedbOptions) -> Result<RedbStore, Error> {
     let reason = if !path.exists() {
         Some("it does not exist")
     } else if !path.join(DB_FILE).is_file() {
@@ -26,5 +31,5 @@ pub fn open_existing(path: &Path) -> Result<RedbStore, Error> {
             reason: reason.to_owned(),
         });
     }
-    RedbStore::open(path, RedbOptions::default())
+    RedbStore::open(path, options)
 }
