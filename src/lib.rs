@@ -79,6 +79,7 @@ mod promise;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod store;
+mod transfer;
 mod vfs;
 mod wal;
 
@@ -97,6 +98,7 @@ pub use names::{
 };
 pub use promise::{LazySweep, LazySweeps, Promise, Sweep, Sweeps};
 pub use store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext};
+pub use transfer::{TransferReport, copy_store};
 
 /// The README's example is compiled and run as a doc test.
 #[cfg(doctest)]

@@ -110,6 +110,36 @@ impl Promise {
         Ok(reader)
     }
 
+    /// Streams the stored bytes into `out` in one pass, hashing them on the way; returns
+    /// how many were copied.
+    ///
+    /// # Errors
+    /// [`Error::HashMismatch`] if they were not the promised content: `out` then holds
+    /// unverified bytes, which the caller must discard; [`Error::Stream`] if reading or
+    /// writing fails.
+    pub(crate) fn copy_verified(&self, out: &mut dyn io::Write) -> Result<u64> {
+        let mut reader = self.source.open(&self.hash)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0; 256 * 1024];
+        let mut copied = 0;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.read_error(e)),
+            };
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(|source| Error::Stream {
+                op: "write the copied content",
+                source,
+            })?;
+            copied += n as u64;
+        }
+        self.check(hasher.finalize().into())?;
+        Ok(copied)
+    }
+
     /// Loads the value into `T` with the stored type's codec.
     ///
     /// # Errors

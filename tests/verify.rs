@@ -2,9 +2,11 @@
 //! is reported (with a clean store as the control reporting none), and the figures of
 //! `stats` match what was saved.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+mod damage;
+
 use std::path::{Path, PathBuf};
 
+use damage::{flip_byte, io};
 use redb::TableDefinition;
 use serde_json::json;
 use sweepstore::{
@@ -14,14 +16,6 @@ use sweepstore::{
 
 /// The engine's content table (see `src/engine/tables.rs`): hash → tag ‖ bytes or size.
 const CONTENT: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("content");
-
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_owned(),
-        source,
-    }
-}
 
 fn tempdir() -> Result<tempfile::TempDir> {
     tempfile::tempdir().map_err(|source| Error::Stream {
@@ -47,21 +41,6 @@ fn make_store(dir: &Path) -> Result<()> {
     let b = store.run("train", &UniqueConfig::new(json!({"seed": 2}))?)?;
     b.save("metrics", "json", &json!({"loss": 1.0}))?;
     store.close()
-}
-
-/// XORs the byte at `at` of file `path` with `mask`.
-fn flip_byte(path: &Path, at: u64, mask: u8) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(io("open", path))?;
-    let mut byte = [0];
-    file.seek(SeekFrom::Start(at))
-        .and_then(|_| file.read_exact(&mut byte))
-        .and_then(|()| file.seek(SeekFrom::Start(at)))
-        .and_then(|_| file.write_all(&[byte[0] ^ mask]))
-        .map_err(io("flip a byte of", path))
 }
 
 /// The stored bytes of the metrics both runs save.

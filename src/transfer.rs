@@ -1,0 +1,195 @@
+//! [`copy_store`]: copies every run of one store into another — `sweepstore export` (a
+//! [`RedbStore`](crate::RedbStore) into a [`LocalFileStore`](crate::LocalFileStore)
+//! directory) and `sweepstore import` (the reverse, fluidml's directories included).
+//!
+//! Invariants:
+//! - **Verified**: every value is streamed from the source through blake3 into a write-open
+//!   of the destination, and published (`File::close`) only if its hash is the one the source
+//!   promised; otherwise the open is dropped unpublished, so a corrupt source value fails the
+//!   copy with [`Error::HashMismatch`] and stores nothing.
+//! - **Idempotent**: a result is skipped when the destination's *exact* run (same run key)
+//!   already holds it with the same type and content hash; a run's state is written only when
+//!   it differs. A second copy of an unchanged source writes nothing.
+//! - **Resumable**: a run's state is copied after its results, so an interrupted copy never
+//!   leaves a destination run marked finished without all its results; running the copy again
+//!   completes it.
+//! - **Streaming**: values are never held whole in memory (fixed-size buffers end to end).
+//!
+//! What is not copied: `sub_dir`s into a backend without directories (it ignores them), a
+//! [`LocalFileStore`](crate::LocalFileStore)'s open and load options, and values of path
+//! types (an [`Error::NeedsPath`] stops the copy).
+
+use crate::browse::{Browse, Progress, ResultSummary, RunSummary};
+use crate::error::{Error, Result};
+use crate::file::OpenMode;
+use crate::key::ContentHash;
+use crate::store::{ResultsStore, RunId, SaveOptions, describe_result};
+
+/// What [`copy_store`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TransferReport {
+    /// Runs of the source visited (each exists in the destination afterwards).
+    pub runs: u64,
+    /// Results copied.
+    pub results_copied: u64,
+    /// Results already present in the destination with the same content, left alone.
+    pub results_skipped: u64,
+    /// Bytes of the results copied.
+    pub bytes_copied: u64,
+}
+
+/// Copies every run of `from` — config, state, and each result with its type name and
+/// sub-directory — into `to`, verifying each value's hash as it is copied. Idempotent: a
+/// result already present in `to`'s exact run with the same type and content is skipped and
+/// counted as such. `progress` is called after each result (copied or skipped); its `total`
+/// is the number of results in `from`.
+///
+/// A type `to` does not know (say fluidml's `python_pickle` going into a
+/// [`RedbStore`](crate::RedbStore)) is registered in `to`'s registry from `from`'s.
+///
+/// # Errors
+/// [`Error::HashMismatch`] if a source value is corrupt (nothing of it is stored, and the
+/// copy stops); [`Error::NeedsPath`] for a value of a path type; errors of either store.
+/// Everything copied before an error stays copied; running the copy again resumes it.
+pub fn copy_store<F, T>(
+    from: &F,
+    to: &T,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TransferReport>
+where
+    F: ResultsStore + Browse + ?Sized,
+    T: ResultsStore + Browse + ?Sized,
+{
+    let mut runs = Vec::new();
+    for task in from.tasks()? {
+        runs.extend(from.runs(&task.name)?);
+    }
+    let total = runs.iter().map(|run| run.results.len() as u64).sum();
+    let mut report = TransferReport::default();
+    let mut done = Progress::new(0, total, 0);
+    for run in &runs {
+        copy_run(from, to, run, &mut report, &mut |size| {
+            done.done += 1;
+            done.bytes += size;
+            progress(done);
+        })?;
+        report.runs += 1;
+    }
+    Ok(report)
+}
+
+/// Copies one run: its results, then its state.
+fn copy_run<F, T>(
+    from: &F,
+    to: &T,
+    run: &RunSummary,
+    report: &mut TransferReport,
+    result_done: &mut dyn FnMut(u64),
+) -> Result<()>
+where
+    F: ResultsStore + Browse + ?Sized,
+    T: ResultsStore + Browse + ?Sized,
+{
+    let id = RunId::new(run.task.clone(), run.config.clone());
+    // Only the exact run counts: the lookup rule may also return a subset run.
+    let existing = to
+        .find_run(&run.task, &run.config)?
+        .filter(|found| found.key == run.key);
+    for result in &run.results {
+        let present = existing
+            .as_ref()
+            .and_then(|found| found.result(result.name.as_str()));
+        if copy_result(from, to, &id, result, present)? {
+            report.results_copied += 1;
+            report.bytes_copied += result.size;
+        } else {
+            report.results_skipped += 1;
+        }
+        result_done(result.size);
+    }
+    let state_there = existing.as_ref().and_then(|found| found.state);
+    match run.state {
+        Some(state) if state_there != Some(state) => to.set_run_state(&id, state)?,
+        // A run without a state or results still exists in the destination afterwards.
+        None if existing.is_none() => {
+            to.get_context(&id)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Copies one result unless `present` (the destination's) already holds the same content;
+/// `true` if it was copied.
+fn copy_result<F, T>(
+    from: &F,
+    to: &T,
+    id: &RunId,
+    result: &ResultSummary,
+    present: Option<&ResultSummary>,
+) -> Result<bool>
+where
+    F: ResultsStore + ?Sized,
+    T: ResultsStore + ?Sized,
+{
+    let promise = from
+        .load_lazy(id, &result.name)?
+        .ok_or_else(|| Error::NotFound {
+            what: describe_result(id, &result.name),
+        })?;
+    if let Some(present) = present.filter(|p| p.type_name == result.type_name) {
+        let hash_there = match present.hash {
+            Some(hash) => Some(hash),
+            None => hash_in(to, id, result)?,
+        };
+        if hash_there == Some(promise.hash()) {
+            return Ok(false);
+        }
+    }
+    ensure_type(from, to, &result.type_name)?;
+    let options = match &result.sub_dir {
+        Some(sub_dir) => SaveOptions::in_sub_dir(sub_dir.clone()),
+        None => SaveOptions::default(),
+    };
+    let mut file = to.open(
+        id,
+        &result.name,
+        OpenMode::WRITE,
+        Some(&result.type_name),
+        &options,
+    )?;
+    // IMPORTANT: on a mismatch `file` is dropped without `close`, which publishes nothing.
+    promise.copy_verified(&mut file)?;
+    file.close()?;
+    Ok(true)
+}
+
+/// The content hash of `result` in `to`'s exact run (which exists), computed if need be.
+fn hash_in<T: ResultsStore + ?Sized>(
+    to: &T,
+    id: &RunId,
+    result: &ResultSummary,
+) -> Result<Option<ContentHash>> {
+    Ok(to.load_lazy(id, &result.name)?.map(|p| p.hash()))
+}
+
+/// Registers type `name` in `to` from `from` if `to` does not know it.
+fn ensure_type<F, T>(from: &F, to: &T, name: &str) -> Result<()>
+where
+    F: ResultsStore + ?Sized,
+    T: ResultsStore + ?Sized,
+{
+    match to.types().get(name) {
+        Ok(_) => Ok(()),
+        Err(Error::UnknownType { .. }) => {
+            let info = from.types().get(name)?;
+            match to.types().register(info.as_ref().clone()) {
+                // Another thread registered it meanwhile: as good.
+                Ok(()) | Err(Error::TypeAlreadyRegistered { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}

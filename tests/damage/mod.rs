@@ -1,0 +1,34 @@
+//! Damaging store files on disk, for the suites that check damage is detected
+//! (`verify.rs`, `transfer.rs`).
+
+// Each suite uses a part of this module.
+#![allow(dead_code)]
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use sweepstore::{Error, Result};
+
+/// Maps an I/O error on `path` to the crate's error.
+pub fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// XORs the byte at `at` of file `path` with `mask`.
+pub fn flip_byte(path: &Path, at: u64, mask: u8) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io("open", path))?;
+    let mut byte = [0];
+    file.seek(SeekFrom::Start(at))
+        .and_then(|_| file.read_exact(&mut byte))
+        .and_then(|()| file.seek(SeekFrom::Start(at)))
+        .and_then(|_| file.write_all(&[byte[0] ^ mask]))
+        .map_err(io("flip a byte of", path))
+}
