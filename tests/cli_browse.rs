@@ -476,3 +476,29 @@ fn a_closed_pipe_ends_the_command_quietly_with_success() -> TestResult {
     assert_eq!(stderr, "");
     Ok(())
 }
+
+#[test]
+fn logging_goes_to_stderr_with_v_or_rust_log_and_rust_log_wins() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s");
+    make_store(&path)?;
+    let stderr_of = |verbose: bool, rust_log: Option<&str>| -> TestResult<String> {
+        let mut command = sweepstore();
+        command.arg("ls").arg(&path);
+        if verbose {
+            command.arg("-v");
+        }
+        if let Some(spec) = rust_log {
+            command.env("RUST_LOG", spec);
+        }
+        let output = command.output()?;
+        assert!(output.status.success(), "{output:?}");
+        assert!(String::from_utf8(output.stdout)?.starts_with("TASK"));
+        Ok(String::from_utf8(output.stderr)?)
+    };
+    assert_eq!(stderr_of(false, None)?, "");
+    assert!(stderr_of(true, None)?.contains("opened the store"));
+    assert!(stderr_of(false, Some("sweepstore=info"))?.contains("opened the store"));
+    assert_eq!(stderr_of(true, Some("error"))?, "");
+    Ok(())
+}

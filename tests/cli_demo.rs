@@ -176,6 +176,7 @@ fn a_sweep_killed_midway_resumes_without_losing_or_repeating_a_run() -> TestResu
     );
     assert!(trained_keys(&third.stdout)?.is_empty());
     assert!(third.stdout.contains("best of 16 configurations"));
+    assert_eq!(third.stderr, "", "nothing is logged without -v");
     Ok(())
 }
 

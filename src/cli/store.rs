@@ -4,6 +4,7 @@
 //! that holds no store instead of creating an empty one there.
 
 use std::path::Path;
+use std::time::Instant;
 
 use sweepstore::{Error, RedbOptions, RedbStore};
 
@@ -31,5 +32,18 @@ pub fn open_existing_with(path: &Path, options: RedbOptions) -> Result<RedbStore
             reason: reason.to_owned(),
         });
     }
-    RedbStore::open(path, options)
+    open_or_create(path, options)
+}
+
+/// Opens the store at `path`, creating it if the directory does not exist or is empty (the
+/// demo's and import's way), and logs how long the open (and recovery) took.
+pub fn open_or_create(path: &Path, options: RedbOptions) -> Result<RedbStore, Error> {
+    let started = Instant::now();
+    let store = RedbStore::open(path, options)?;
+    tracing::info!(
+        store = %path.display(),
+        ms = started.elapsed().as_millis(),
+        "opened the store"
+    );
+    Ok(store)
 }

@@ -25,6 +25,7 @@ use serde_json::json;
 use sweepstore::{Error, RedbOptions, RedbStore, RunKey, StoreExt, UniqueConfig};
 
 use super::progress::Bar;
+use super::store::open_or_create;
 use super::{CliError, Out, Status};
 
 mod learn;
@@ -91,7 +92,7 @@ fn grid() -> Result<Vec<Job>, Error> {
 }
 
 pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
-    let store = RedbStore::open(&args.store, RedbOptions::default())?;
+    let store = open_or_create(&args.store, RedbOptions::default())?;
     let grid = grid()?;
     let total = grid.len();
     let mut pending = Vec::new();
