@@ -7,7 +7,7 @@ mod damage;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use damage::flip_byte;
+use damage::{flip_byte, io};
 use serde_json::json;
 use sweepstore::{
     Browse, ContentHash, Error, LocalFileStore, Progress, RedbOptions, RedbStore, Result,
@@ -289,5 +289,100 @@ fn a_corrupt_local_file_fails_the_import_with_a_hash_mismatch_and_stores_nothing
     ));
     assert!(target.load_lazy(&id, &name)?.is_none(), "no garbage stored");
     assert_eq!(target.run_state(&id)?, None);
+    Ok(())
+}
+
+const CHILD_ENV: &str = "SWEEPSTORE_TEST_COPY_CHILD";
+/// Results the child copies before it aborts: two whole runs and part of a third.
+const ABORT_AFTER: u64 = 8;
+
+/// A LocalFileStore of six finished runs with three results each.
+fn fill_six_runs(store: &LocalFileStore) -> Result<()> {
+    for seed in 0..6u32 {
+        let run = store.run("train", &config(json!({"seed": seed}))?)?;
+        run.save("metrics", "json", &json!({"seed": seed}))?;
+        run.save_bytes("weights", "bytes", &weights()[..100_000 + seed as usize])?;
+        run.save("log", "text", &format!("run {seed}\n"))?;
+        run.finish()?;
+    }
+    Ok(())
+}
+
+/// Runs in a child process: imports `<dir>/source` into `<dir>/target` and aborts (no
+/// unwinding, no close) right after the `ABORT_AFTER`th result.
+#[test]
+fn child_imports_then_aborts() -> Result<()> {
+    let Some(dir) = std::env::var_os(CHILD_ENV).map(PathBuf::from) else {
+        return Ok(());
+    };
+    let source = LocalFileStore::new(dir.join("source"))?;
+    let target = RedbStore::open(dir.join("target"), RedbOptions::default())?;
+    copy_store(&source, &target, &mut |p| {
+        if p.done == ABORT_AFTER {
+            std::process::abort();
+        }
+    })?;
+    Ok(())
+}
+
+#[test]
+fn an_import_killed_midway_leaves_no_finished_run_incomplete_and_a_rerun_completes_it() -> Result<()>
+{
+    let dir = tempdir()?;
+    let source = LocalFileStore::new(dir.path().join("source"))?;
+    fill_six_runs(&source)?;
+    let exe = std::env::current_exe().map_err(io("find the test binary", dir.path()))?;
+    let status = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "child_imports_then_aborts",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir.path())
+        .output()
+        .map_err(io("run the child", dir.path()))?
+        .status;
+    assert!(!status.success(), "the child was meant to abort");
+
+    let target = RedbStore::open(dir.path().join("target"), RedbOptions::default())?;
+    let expected = contents(&source)?;
+    let mut present = 0;
+    for (run, values) in &expected {
+        let id = RunId::new(run.task.clone(), run.config.clone());
+        let mut here = 0;
+        for (name, bytes) in values {
+            if let Some((_, stored)) = target.load_bytes(&id, &ResultName::new(name)?)? {
+                assert_eq!(&stored, bytes, "a copied value is whole");
+                here += 1;
+            }
+        }
+        if target.is_finished(&id)? {
+            assert_eq!(
+                here,
+                values.len(),
+                "run {} finished but incomplete",
+                run.config
+            );
+        }
+        present += here;
+    }
+    // Control: the abort really came midway, with a run begun but not finished.
+    assert_eq!(present, ABORT_AFTER as usize);
+    let finished = expected
+        .iter()
+        .filter(|(run, _)| {
+            let id = RunId::new(run.task.clone(), run.config.clone());
+            target.is_finished(&id).unwrap_or(false)
+        })
+        .count();
+    assert_eq!(finished, 2);
+
+    let (report, _) = copy(&source, &target)?;
+    assert_eq!(
+        (report.results_copied, report.results_skipped),
+        (18 - ABORT_AFTER, ABORT_AFTER)
+    );
+    assert_eq!(comparable(&contents(&target)?), comparable(&expected));
     Ok(())
 }
