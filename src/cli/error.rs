@@ -1,6 +1,8 @@
 //! [`CommandError`]: what a subcommand refuses, in sentences that say what to do instead.
 //! Store errors stay the library's [`sweepstore::Error`]; these are about the command line.
 
+use std::path::PathBuf;
+
 /// A request the command line cannot carry out as given.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -83,5 +85,19 @@ pub enum CommandError {
         config: String,
         /// What does not fit.
         reason: String,
+    },
+
+    /// A directory given as a LocalFileStore directory holds a RedbStore.
+    #[error(
+        "`sweepstore {command}` expects a LocalFileStore directory at {}, but it holds a \
+         RedbStore (store.redb); the order is `export STORE DIR` and `import DIR STORE` (are \
+         the arguments swapped?)",
+        .path.display()
+    )]
+    IsARedbStore {
+        /// The directory.
+        path: PathBuf,
+        /// `export` or `import`.
+        command: &'static str,
     },
 }

@@ -14,8 +14,10 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod error;
+mod export;
 mod gc;
 mod get;
+mod import;
 mod key;
 pub mod logging;
 mod ls;
@@ -25,6 +27,7 @@ mod select;
 mod show;
 mod stats;
 mod store;
+mod transfer;
 mod verify;
 
 /// Errors the binary reports; printed once as a chain of causes.
@@ -53,6 +56,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     Gc(gc::GcArgs),
     Stats(stats::StatsArgs),
+    Export(export::ExportArgs),
+    Import(import::ImportArgs),
     Key(key::KeyArgs),
 }
 
@@ -109,6 +114,8 @@ impl Cli {
             Command::Verify(args) => verify::run(args, out),
             Command::Gc(args) => gc::run(args, out),
             Command::Stats(args) => stats::run(args, out),
+            Command::Export(args) => export::run(args, out),
+            Command::Import(args) => import::run(args, out),
             Command::Key(args) => key::run(args, out).map(|()| Status::Success),
         }
     }

@@ -11,6 +11,11 @@ use sweepstore::{Error, RedbOptions, RedbStore};
 /// The database file that marks a directory as a store.
 const DB_FILE: &str = "store.redb";
 
+/// Whether `path` is a directory holding a RedbStore.
+pub fn is_redb_store(path: &Path) -> bool {
+    path.join(DB_FILE).is_file()
+}
+
 /// Opens the existing store at `path` (an error naming the path if there is none, or if
 /// another process has it open).
 pub fn open_existing(path: &Path) -> Result<RedbStore, Error> {
@@ -21,7 +26,7 @@ pub fn open_existing(path: &Path) -> Result<RedbStore, Error> {
 pub fn open_existing_with(path: &Path, options: RedbOptions) -> Result<RedbStore, Error> {
     let reason = if !path.exists() {
         Some("it does not exist")
-    } else if !path.join(DB_FILE).is_file() {
+    } else if !is_redb_store(path) {
         Some("it holds no store.redb")
     } else {
         None
