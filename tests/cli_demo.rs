@@ -1,5 +1,5 @@
-//! `sweepstore demo` as a real child process: a sweep killed with SIGKILL midway resumes with
-//! nothing lost and no finished run trained again; a rerun of a complete sweep skips every
+//! `sweepstore demo` as a real child process: a sweep interrupted midway (Ctrl-C's SIGINT,
+//! then SIGKILL) resumes with nothing lost and no finished run trained again; a rerun of a complete sweep skips every
 //! run; a second process on the same store is told the store is in use.
 //!
 //! The grid below is the one the demo documents (4 learning rates × 4 L2 penalties × 8
@@ -9,13 +9,15 @@ mod cli_support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use cli_support::{TestResult, arg, run, sweepstore};
 use serde_json::{Value, json};
 use sweepstore::{RedbOptions, RedbStore, RunKey, StoreExt, TaskName, UniqueConfig};
 
-/// Trained-run lines to wait for before the kill.
+/// Trained-run lines to wait for before each interruption.
 const KILL_AFTER: usize = 12;
 
 fn grid() -> TestResult<Vec<UniqueConfig>> {
@@ -51,31 +53,47 @@ fn trained_keys(stdout: &str) -> TestResult<Vec<RunKey>> {
         .collect()
 }
 
-/// The runs of the grid whose state is finished, read by opening the store in this process.
-fn finished_in_store(store: &std::path::Path) -> TestResult<BTreeSet<RunKey>> {
-    let store = RedbStore::open(store, RedbOptions::default())?;
+/// The runs of task `train` whose state is finished, as `ls --task train --json -v` lists
+/// them, and what it logged (opening the store after an interruption recovers it).
+fn finished_in_store(store: &Path) -> TestResult<(BTreeSet<RunKey>, String)> {
+    let listed = run([
+        "ls".as_ref(),
+        arg(store),
+        "--task".as_ref(),
+        "train".as_ref(),
+        "--json".as_ref(),
+        "-v".as_ref(),
+    ])?
+    .ok()?;
+    let runs: Value = serde_json::from_str(&listed.stdout)?;
     let mut finished = BTreeSet::new();
-    for config in grid()? {
-        if store.run("train", &config)?.is_finished()? {
-            finished.insert(key(&config)?);
+    for run in runs.as_array().ok_or("not an array")? {
+        if run["state"] == "finished" {
+            finished.insert(run["run_key"].as_str().ok_or("no run key")?.parse()?);
         }
     }
-    Ok(finished)
+    Ok((finished, listed.stderr))
 }
 
-#[test]
-fn a_sweep_killed_midway_resumes_without_losing_or_repeating_a_run() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let store = dir.path().join("store");
-    let all: BTreeSet<RunKey> = grid()?.iter().map(key).collect::<TestResult<_>>()?;
-    assert_eq!(all.len(), 128);
+/// How an invocation is interrupted.
+#[derive(Debug, Clone, Copy)]
+enum Interrupt {
+    /// SIGINT, as Ctrl-C sends.
+    CtrlC,
+    /// SIGKILL.
+    Kill9,
+}
 
-    // First invocation: read its lines until KILL_AFTER runs are reported, then SIGKILL.
+/// Runs `demo STORE --workers 2 EXTRA` until it has reported `after` more trained runs, then
+/// interrupts it; returns what it printed on stdout. While the first run is reported, checks
+/// that a second process on the same store is told the store is in use.
+fn interrupted(store: &Path, after: usize, how: Interrupt, extra: &[&str]) -> TestResult<String> {
     let mut child = sweepstore()
         .args(["demo", "--workers", "2"])
-        .arg(&store)
+        .arg(store)
+        .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut seen = String::new();
@@ -87,51 +105,106 @@ fn a_sweep_killed_midway_resumes_without_losing_or_repeating_a_run() -> TestResu
         if line.starts_with("trained ") {
             reported += 1;
             if reported == 1 {
-                // Meanwhile, a second process on the same store is told it is in use.
-                let busy = run(["demo".as_ref(), arg(&store)])?.expect_code(1)?;
+                let busy = run(["demo".as_ref(), arg(store)])?.expect_code(1)?;
                 let message = busy.stderr.trim_end();
                 assert_eq!(message.lines().count(), 1, "{message}");
                 assert!(message.contains(&*store.to_string_lossy()), "{message}");
                 assert!(message.contains("already open"), "{message}");
             }
         }
-        if reported == KILL_AFTER {
+        if reported == after {
             break;
         }
     }
-    child.kill()?;
+    assert_eq!(reported, after, "the child ended early:\n{seen}");
+    let signal = match how {
+        Interrupt::CtrlC => {
+            let pid = child.id().to_string();
+            assert!(
+                Command::new("kill")
+                    .args(["-INT", &pid])
+                    .status()?
+                    .success()
+            );
+            2
+        }
+        Interrupt::Kill9 => {
+            child.kill()?;
+            9
+        }
+    };
     let status = child.wait()?;
-    assert_eq!(
-        status.code(),
-        None,
-        "killed by a signal: {status:?}\n{seen}"
-    );
+    assert_eq!(status.signal(), Some(signal), "{status:?}\n{seen}");
+    Ok(seen)
+}
 
-    // Control: the kill landed midway. Every reported run is finished in the store.
-    let before = finished_in_store(&store)?;
+/// Checks what an interrupted invocation left: the interruption landed midway (some but not
+/// all runs finished; the next open recovers from the log, which `-v` reports), every run it
+/// reported is finished, and none of the runs it trained had been finished before it
+/// started. Returns the finished runs.
+fn check_interrupted(
+    store: &Path,
+    stdout: &str,
+    before: &BTreeSet<RunKey>,
+    all: &BTreeSet<RunKey>,
+) -> TestResult<BTreeSet<RunKey>> {
+    let (after, logged) = finished_in_store(store)?;
     assert!(
-        before.len() >= KILL_AFTER && before.len() < all.len(),
-        "{}",
-        before.len()
+        logged.contains("recovered from the write-ahead log"),
+        "{logged}"
     );
-    for reported in trained_keys(&seen)? {
+    assert!(
+        after.len() > before.len() && after.len() < all.len(),
+        "{} finished before, {} after",
+        before.len(),
+        after.len()
+    );
+    assert!(before.is_subset(&after), "a finished run was lost");
+    assert!(after.is_subset(all), "a run outside the grid");
+    let header = format!("demo: {} runs already finished (skipped)", before.len());
+    assert!(stdout.contains(&header), "{stdout}");
+    for reported in trained_keys(stdout)? {
         assert!(
-            before.contains(&reported),
+            after.contains(&reported),
             "reported but not finished: {reported}"
         );
+        assert!(!before.contains(&reported), "trained again: {reported}");
     }
+    Ok(after)
+}
 
-    // Second invocation: trains exactly the runs not finished before the kill.
-    let second = run([
+#[test]
+fn a_sweep_interrupted_midway_resumes_without_losing_or_repeating_a_run() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("store");
+    let all: BTreeSet<RunKey> = grid()?.iter().map(key).collect::<TestResult<_>>()?;
+    assert_eq!(all.len(), 128);
+
+    // Ctrl-C after a few runs, then kill -9 a resumed invocation after a few more.
+    let first = interrupted(&store, KILL_AFTER, Interrupt::CtrlC, &[])?;
+    let after_first = check_interrupted(&store, &first, &BTreeSet::new(), &all)?;
+    let second = interrupted(&store, KILL_AFTER, Interrupt::Kill9, &[])?;
+    let before = check_interrupted(&store, &second, &after_first, &all)?;
+
+    // Third invocation: trains exactly the runs not finished before the kill. With -v, logs
+    // reach stderr (never stdout).
+    let third = run([
         "demo".as_ref(),
         arg(&store),
         "--workers".as_ref(),
         "2".as_ref(),
+        "-v".as_ref(),
     ])?
     .ok()?;
+    assert!(
+        third.stderr.contains("opened the store"),
+        "{}",
+        third.stderr
+    );
+    assert!(!third.stdout.contains("recovered"), "{}", third.stdout);
     let header = format!("demo: {} runs already finished (skipped)", before.len());
-    assert!(second.stdout.contains(&header), "{}", second.stdout);
-    let trained: Vec<RunKey> = trained_keys(&second.stdout)?;
+    assert!(third.stdout.contains(&header), "{}", third.stdout);
+    let trained: Vec<RunKey> = trained_keys(&third.stdout)?;
     let trained_set: BTreeSet<RunKey> = trained.iter().copied().collect();
     assert_eq!(trained.len(), trained_set.len(), "a run was trained twice");
     assert!(
@@ -141,9 +214,9 @@ fn a_sweep_killed_midway_resumes_without_losing_or_repeating_a_run() -> TestResu
     let union: BTreeSet<RunKey> = trained_set.union(&before).copied().collect();
     assert_eq!(union, all);
     assert!(
-        second.stdout.contains("best of 16 configurations"),
+        third.stdout.contains("best of 16 configurations"),
         "{}",
-        second.stdout
+        third.stdout
     );
 
     // Nothing lost: every run is finished with its metrics, weights and a complete log.
@@ -165,18 +238,18 @@ fn a_sweep_killed_midway_resumes_without_losing_or_repeating_a_run() -> TestResu
     }
     drop(opened);
 
-    // Third invocation: everything is skipped and said so.
-    let third = run(["demo".as_ref(), arg(&store)])?.ok()?;
+    // Fourth invocation: everything is skipped and said so.
+    let fourth = run(["demo".as_ref(), arg(&store)])?.ok()?;
     assert!(
-        third
+        fourth
             .stdout
             .contains("demo: all 128 runs already finished (skipped 128); nothing to train"),
         "{}",
-        third.stdout
+        fourth.stdout
     );
-    assert!(trained_keys(&third.stdout)?.is_empty());
-    assert!(third.stdout.contains("best of 16 configurations"));
-    assert_eq!(third.stderr, "", "nothing is logged without -v");
+    assert!(trained_keys(&fourth.stdout)?.is_empty());
+    assert!(fourth.stdout.contains("best of 16 configurations"));
+    assert_eq!(fourth.stderr, "", "nothing is logged without -v");
     Ok(())
 }
 
