@@ -502,3 +502,19 @@ fn logging_goes_to_stderr_with_v_or_rust_log_and_rust_log_wins() -> TestResult {
     assert_eq!(stderr_of(true, Some("error"))?, "");
     Ok(())
 }
+
+#[test]
+fn help_names_every_subcommand_in_one_line_each() -> TestResult {
+    let help = run(["--help"])?.ok()?.stdout;
+    for command in [
+        "demo", "ls", "show", "get", "verify", "gc", "stats", "export", "import", "key",
+    ] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{command} ")))
+            .ok_or_else(|| format!("{command} missing from:\n{help}"))?;
+        assert!(line.len() < 100, "a long summary: {line}");
+    }
+    run(["frobnicate"])?.expect_code(2)?;
+    Ok(())
+}

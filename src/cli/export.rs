@@ -14,9 +14,10 @@ use super::store::open_existing;
 use super::transfer::{copy_and_report, refuse_redb_store};
 use super::{CliError, Out, Status};
 
-/// Copy every run of a store into a LocalFileStore directory (fluidml's layout: plain files
-/// you can browse, rsync or load from Python), verifying every value's hash as it goes.
-/// Running it again copies only what is missing.
+/// Copy a store into a LocalFileStore directory (fluidml's layout).
+///
+/// Plain files you can browse, rsync or load from Python; every value's hash is verified as
+/// it is copied. Running it again copies only what is missing.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The store directory to read.

@@ -14,9 +14,10 @@ use super::render::size;
 use super::store::open_existing;
 use super::{CliError, Out, Status};
 
-/// Free stored content that no result refers to any more (values of overwritten or deleted
-/// results, orphan blob files, temp files of crashed sessions). By default only reports what
-/// would be freed; --apply frees it.
+/// Free content no result refers to any more (a dry run unless --apply).
+///
+/// Values of overwritten or deleted results, orphan blob files, temp files of crashed
+/// sessions. By default only reports what would be freed; --apply frees it.
 #[derive(Debug, Args)]
 pub struct GcArgs {
     /// The store directory.

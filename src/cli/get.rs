@@ -20,8 +20,10 @@ use super::select::RunSelector;
 use super::store::open_existing;
 use super::{CliError, Out, Status};
 
-/// Print one result of a run: JSON pretty-printed, text as it is. Other types (binary, bytes)
-/// go to a file with -o, or to stdout only when it is not a terminal.
+/// Print one result of a run, or write it to a file.
+///
+/// JSON is pretty-printed, text printed as it is. Other types (binary, bytes) go to a file
+/// with -o, or to stdout only when it is not a terminal.
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// The store directory.

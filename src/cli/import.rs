@@ -14,8 +14,10 @@ use super::store::open_or_create;
 use super::transfer::{copy_and_report, refuse_redb_store};
 use super::{CliError, Out, Status};
 
-/// Copy every run of a LocalFileStore directory (also one written by fluidml) into a store,
-/// created if it does not exist. Running it again copies only what is missing.
+/// Copy a LocalFileStore directory (also one fluidml wrote) into a store.
+///
+/// The store is created if it does not exist; every value is hashed as it is copied. Running
+/// it again copies only what is missing.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The LocalFileStore directory to read.

@@ -8,7 +8,7 @@ use sweepstore::{RUN_KEY_CONTEXT, RunKey, TaskName, UniqueConfig};
 
 use super::CliError;
 
-/// Print the canonical form (RFC 8785) of a unique config and the run key of TASK with it.
+/// Print a config's canonical form (RFC 8785) and the run key of TASK with it.
 #[derive(Debug, Args)]
 pub struct KeyArgs {
     /// The task name, e.g. `train`.

@@ -20,8 +20,10 @@ use super::{CliError, Out, Status};
 /// Digits of the run key shown in the table (`show --run` takes any unique prefix).
 const KEY_DIGITS: usize = 12;
 
-/// List the tasks of a store with their numbers of runs, or with --task the runs of one task:
-/// run key, state, config and results (name, type, size).
+/// List the tasks of a store with their run counts, or the runs of one task.
+///
+/// With --task: each run's key, state, config and results (name, type, size), sorted by run
+/// key.
 #[derive(Debug, Args)]
 pub struct LsArgs {
     /// The store directory.

@@ -15,8 +15,9 @@ use super::select::RunSelector;
 use super::store::open_existing;
 use super::{CliError, Out, Status};
 
-/// Show one run of a task: run key, config, state, and its results with type, size and
-/// content hash (blake3 of the stored bytes; `b3sum` of an exported file agrees).
+/// Show one run: config, state, and results with type, size and content hash.
+///
+/// The hash is blake3 of the stored bytes (`b3sum` of a file written by `get -o` agrees).
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The store directory.

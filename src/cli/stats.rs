@@ -16,9 +16,11 @@ use super::render::{size, utc};
 use super::store::open_existing;
 use super::{CliError, Out, Status};
 
-/// Show what a store holds: tasks, runs, results, distinct contents, logical bytes (every
-/// result counted) versus stored bytes (each distinct content once) and their ratio, the
-/// write-ahead log's size and the last checkpoint.
+/// Count what a store holds and the space it takes.
+///
+/// Tasks, runs, results, distinct contents, logical bytes (every result counted) versus
+/// stored bytes (each distinct content once) and their ratio, the write-ahead log's size and
+/// the last checkpoint.
 #[derive(Debug, Args)]
 pub struct StatsArgs {
     /// The store directory.

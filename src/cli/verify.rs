@@ -18,9 +18,11 @@ use super::render::size;
 use super::store::open_existing_with;
 use super::{CliError, Out, Status};
 
-/// Check a store: redb's page checksums, every stored value re-hashed against its content
-/// hash, the tables against each other, and the write-ahead log. Prints each problem found;
-/// exits with 3 if there were any.
+/// Check every stored value, the database and the write-ahead log.
+///
+/// redb's page checksums, every stored value re-hashed against its content hash, the tables
+/// against each other, and the write-ahead log. Prints each problem found; exits with 3 if
+/// there were any. Never changes the store.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The store directory.

@@ -42,8 +42,9 @@ const L2S: [f64; 4] = [0.0, 0.001, 0.01, 0.1];
 /// Seeds per (learning rate, penalty) pair.
 const SEEDS: u64 = 8;
 
-/// Run a real hyper-parameter sweep into a store: logistic regression trained by gradient
-/// descent on a synthetic dataset, 4 learning rates × 4 L2 penalties × 8 seeds, on several
+/// Run a real hyper-parameter sweep into a store (start here).
+///
+/// Logistic regression trained by gradient descent on a synthetic dataset, 4 learning rates × 4 L2 penalties × 8 seeds, on several
 /// threads. Each run saves its metrics (json), weights (binary) and a training log streamed
 /// as text, then marks itself finished. Run it again (or after Ctrl-C or a crash) and it
 /// skips every finished run and trains only the rest. Ends with a table of the best configs.
