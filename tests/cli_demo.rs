@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use cli_support::{TestResult, arg, run, sweepstore};
 use serde_json::{Value, json};
@@ -75,6 +75,16 @@ fn finished_in_store(store: &Path) -> TestResult<(BTreeSet<RunKey>, String)> {
     Ok((finished, listed.stderr))
 }
 
+/// Sends signal `name` (`INT`, `STOP`, ...) to `child`.
+fn signal(child: &Child, name: &str) -> TestResult {
+    let sent = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()?;
+    assert!(sent.success(), "kill -{name} failed");
+    Ok(())
+}
+
 /// How an invocation is interrupted.
 #[derive(Debug, Clone, Copy)]
 enum Interrupt {
@@ -85,8 +95,8 @@ enum Interrupt {
 }
 
 /// Runs `demo STORE --workers 2 EXTRA` until it has reported `after` more trained runs, then
-/// interrupts it; returns what it printed on stdout. While the first run is reported, checks
-/// that a second process on the same store is told the store is in use.
+/// interrupts it; returns what it printed on stdout. When the first run is reported, pauses
+/// it and checks that a second process on the same store is told the store is in use.
 fn interrupted(store: &Path, after: usize, how: Interrupt, extra: &[&str]) -> TestResult<String> {
     let mut child = sweepstore()
         .args(["demo", "--workers", "2"])
@@ -105,7 +115,10 @@ fn interrupted(store: &Path, after: usize, how: Interrupt, extra: &[&str]) -> Te
         if line.starts_with("trained ") {
             reported += 1;
             if reported == 1 {
+                // Paused (it keeps its lock), so the check does not let it run ahead.
+                signal(&child, "STOP")?;
                 let busy = run(["demo".as_ref(), arg(store)])?.expect_code(1)?;
+                signal(&child, "CONT")?;
                 let message = busy.stderr.trim_end();
                 assert_eq!(message.lines().count(), 1, "{message}");
                 assert!(message.contains(&*store.to_string_lossy()), "{message}");
@@ -117,15 +130,9 @@ fn interrupted(store: &Path, after: usize, how: Interrupt, extra: &[&str]) -> Te
         }
     }
     assert_eq!(reported, after, "the child ended early:\n{seen}");
-    let signal = match how {
+    let number = match how {
         Interrupt::CtrlC => {
-            let pid = child.id().to_string();
-            assert!(
-                Command::new("kill")
-                    .args(["-INT", &pid])
-                    .status()?
-                    .success()
-            );
+            signal(&child, "INT")?;
             2
         }
         Interrupt::Kill9 => {
@@ -134,7 +141,7 @@ fn interrupted(store: &Path, after: usize, how: Interrupt, extra: &[&str]) -> Te
         }
     };
     let status = child.wait()?;
-    assert_eq!(status.signal(), Some(signal), "{status:?}\n{seen}");
+    assert_eq!(status.signal(), Some(number), "{status:?}\n{seen}");
     Ok(seen)
 }
 
