@@ -267,3 +267,34 @@ fn report(
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_store_stops_the_workers_and_the_error_is_returned() -> Result<(), CliError> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("s");
+        let store = RedbStore::open(&path, RedbOptions::default())?;
+        // Streamed values are written to temp files first: without the directory, the
+        // first write-open of every run fails.
+        std::fs::remove_dir_all(path.join("tmp"))?;
+        let jobs: Vec<Job> = grid()?.into_iter().take(6).collect();
+        let configs: Vec<UniqueConfig> = jobs.iter().map(|j| j.config.clone()).collect();
+        let mut text = Vec::new();
+        let mut out = Out {
+            writer: &mut text,
+            is_terminal: false,
+        };
+        let err = train_all(&store, jobs, 2, 0, 6, &mut out)
+            .err()
+            .ok_or("training succeeded without a temp directory")?;
+        assert!(err.to_string().contains("tmp"), "{err}");
+        assert!(text.is_empty(), "a run was reported: {text:?}");
+        for config in &configs {
+            assert!(!store.run(TASK, config)?.is_finished()?);
+        }
+        Ok(())
+    }
+}

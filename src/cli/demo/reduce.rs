@@ -109,3 +109,87 @@ fn row(point: &Point, metrics: &[Metrics]) -> Row {
         val_accuracy_mean: metrics.iter().map(|m| m.val_accuracy).sum::<f64>() / n,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use sweepstore::RedbOptions;
+
+    use super::*;
+
+    fn metrics(val_loss: f64, val_accuracy: f64) -> Metrics {
+        Metrics {
+            train_loss: 0.0,
+            val_loss,
+            val_accuracy,
+            best_epoch: 1,
+            weight_norm: 1.0,
+            epochs: 1,
+        }
+    }
+
+    fn summarize_into_text(store: &RedbStore) -> Result<String, CliError> {
+        let mut text = Vec::new();
+        let mut out = Out {
+            writer: &mut text,
+            is_terminal: false,
+        };
+        summarize(store, 5, &mut out)?;
+        Ok(String::from_utf8(text)?)
+    }
+
+    #[test]
+    fn seeds_are_averaged_and_pairs_ranked_by_mean_validation_loss() -> Result<(), CliError> {
+        let dir = tempfile::tempdir()?;
+        let store = RedbStore::open(dir.path().join("s"), RedbOptions::default())?;
+        let runs = [
+            (0.1, 0.0, 0, 0.5, 0.7),
+            (0.1, 0.0, 1, 0.7, 0.5),
+            (0.3, 0.01, 0, 0.4, 0.9),
+            (0.3, 0.01, 1, 0.4, 0.8),
+        ];
+        for (lr, l2, seed, loss, acc) in runs {
+            let config = UniqueConfig::new(json!({"lr": lr, "l2": l2, "seed": seed}))?;
+            store
+                .run(TASK, &config)?
+                .save("metrics", "json", &metrics(loss, acc))?;
+        }
+        let text = summarize_into_text(&store)?;
+        let rows: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        assert_eq!(
+            rows[0],
+            "     1     0.3    0.01     2  0.4000 (± 0.0000)  0.8500"
+        );
+        assert_eq!(
+            rows[1],
+            "     2     0.1       0     2  0.6000 (± 0.1000)  0.6000"
+        );
+
+        let saved = store.run(REDUCE_TASK, &UniqueConfig::new(json!({"of": TASK}))?)?;
+        let table: Value = saved.load("table")?.ok_or("no table")?;
+        assert_eq!(table[0]["lr"], json!(0.3));
+        assert_eq!(table[1]["runs"], json!(2));
+        assert!(saved.is_finished()?);
+        Ok(())
+    }
+
+    #[test]
+    fn a_run_outside_the_grid_is_an_error_naming_it() -> Result<(), CliError> {
+        let dir = tempfile::tempdir()?;
+        let store = RedbStore::open(dir.path().join("s"), RedbOptions::default())?;
+        let config = UniqueConfig::new(json!({"lr": 0.1, "seed": 0}))?;
+        store
+            .run(TASK, &config)?
+            .save("metrics", "json", &metrics(0.5, 0.5))?;
+        let err = summarize_into_text(&store)
+            .err()
+            .ok_or("a foreign run was accepted")?;
+        assert!(matches!(
+            err.downcast_ref::<CommandError>(),
+            Some(CommandError::NotADemoRun { .. })
+        ));
+        assert!(err.to_string().contains(r#"{"lr":0.1,"seed":0}"#), "{err}");
+        Ok(())
+    }
+}
