@@ -75,6 +75,8 @@ mod lookup;
 mod memory;
 mod names;
 mod promise;
+#[cfg(unix)]
+mod remote;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod store;
@@ -94,6 +96,15 @@ pub use names::{
     MAX_NAME_LEN, MAX_SUB_DIR_LEN, NameKind, NameProblem, ResultName, RunName, SubDir, TaskName,
 };
 pub use promise::{LazySweep, LazySweeps, Promise, Sweep, Sweeps};
+/// Fuzzing and corpus replay of the server's input handling (feature `sim`).
+#[cfg(all(unix, feature = "sim"))]
+#[doc(hidden)]
+pub use remote::fuzz::{fuzz_server_input, fuzz_server_seeds};
+#[cfg(unix)]
+pub use remote::{
+    DEFAULT_SOCKET_NAME, MAX_CHUNK, MAX_CONNECTIONS, MAX_FRAME, PROTOCOL_VERSION, RemoteOptions,
+    RemoteStore, Server, Stopper, WRITE_TIMEOUT,
+};
 pub use store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext};
 
 /// The README's example is compiled and run as a doc test.
@@ -112,6 +123,8 @@ const _: () = {
     assert_send_sync::<TypeRegistry>();
     assert_send_sync::<UniqueConfig>();
     assert_send_sync::<Error>();
+    #[cfg(unix)]
+    assert_send_sync::<RemoteStore>();
     const fn assert_send<T: Send>() {}
     assert_send::<File>();
     assert_send::<LazySweeps>();
