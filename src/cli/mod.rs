@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use clap::{Parser, Subcommand};
 
 mod key;
+mod serve;
 
 /// Errors the binary reports; printed once as a chain of causes.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -21,6 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Key(key::KeyArgs),
+    Serve(serve::ServeArgs),
 }
 
 impl Cli {
@@ -28,6 +30,7 @@ impl Cli {
     pub fn run(&self, out: &mut dyn Write) -> Result<(), CliError> {
         match &self.command {
             Command::Key(args) => key::run(args, out),
+            Command::Serve(args) => serve::run(args, out),
         }
     }
 }

@@ -110,7 +110,7 @@ impl Conn {
 
     /// Sends a request that has no response.
     pub(crate) fn send(&mut self, request: &Request) -> Result<()> {
-        let bytes = frame::encode(request, "request", self.max_frame)?;
+        let bytes = frame::encode(request, "request frame", self.max_frame)?;
         self.send_frame(&bytes)
     }
 
