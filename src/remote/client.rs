@@ -202,12 +202,8 @@ impl ResultsStore for RemoteStore {
             });
         }
         // Larger values stream in chunks, as a write-open that `commit` publishes.
-        let mut file = self.open_write(run, name, type_name, false, options)?;
-        std::io::Write::write_all(&mut file, bytes).map_err(|source| Error::Stream {
-            op: "send a value to the server",
-            source,
-        })?;
-        crate::file::FileBackend::commit(Box::new(file))
+        self.open_write(run, name, type_name, false, options)?
+            .upload(bytes)
     }
 
     fn load_lazy(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>> {

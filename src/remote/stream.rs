@@ -154,6 +154,16 @@ impl RemoteFile {
         }
     }
 
+    /// Sends all of `bytes` in chunks and publishes them (a save too large for one frame).
+    pub(crate) fn upload(mut self, bytes: &[u8]) -> Result<()> {
+        for chunk in bytes.chunks(self.max_chunk) {
+            self.op(FileOp::Write {
+                bytes: chunk.to_vec(),
+            })?;
+        }
+        FileBackend::commit(Box::new(self))
+    }
+
     fn op(&mut self, op: FileOp) -> Result<()> {
         let sent = self.lease.send(&Request::File(op));
         if sent.is_err() {
