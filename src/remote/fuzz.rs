@@ -126,7 +126,6 @@ pub fn fuzz_server_seeds() -> crate::Result<Vec<(&'static str, Vec<u8>)>> {
             task: run.task.clone(),
             name: name.clone(),
         },
-        Request::Continue,
         Request::ReadContent {
             hash: ContentHash::of(br#"{"loss":0.5}"#),
             offset: 2,
@@ -188,5 +187,6 @@ pub fn fuzz_server_seeds() -> crate::Result<Vec<(&'static str, Vec<u8>)>> {
             bytes
         }),
         ("file-op-without-open", session(&[upload[1].clone()])?),
+        ("continue-without-listing", session(&[Request::Continue])?),
     ])
 }
