@@ -340,6 +340,37 @@ mod tests {
         Ok(())
     }
 
+    /// The byte-by-byte example of `docs/design.md` §17.2.
+    #[test]
+    fn a_save_frame_is_laid_out_as_documented() -> crate::Result<()> {
+        let request = Request::Save {
+            run: WireRun {
+                task: TaskName::new("t")?,
+                config: "{}".to_owned(),
+            },
+            name: ResultName::new("m")?,
+            type_name: "bytes".to_owned(),
+            bytes: b"hi".to_vec(),
+            options: WireOptions {
+                sub_dir: None,
+                open_options: "{}".to_owned(),
+                load_options: "{}".to_owned(),
+            },
+        };
+        let frame = frame::encode(&request, "request frame", frame::MAX_FRAME)?;
+        let mut expected = vec![24, 0, 0, 0, 0, 1, b't', 2, b'{', b'}', 1, b'm', 5];
+        expected.extend_from_slice(b"bytes");
+        expected.extend_from_slice(&[2, b'h', b'i', 0, 2, b'{', b'}', 2, b'{', b'}']);
+        assert_eq!(frame, expected);
+        let hello = Hello {
+            magic: MAGIC,
+            version: PROTOCOL_VERSION,
+        };
+        let frame = frame::encode(&hello, "hello frame", frame::MAX_FRAME)?;
+        assert_eq!(frame, b"\x09\x00\x00\x00SWPSTORE\x01");
+        Ok(())
+    }
+
     #[test]
     fn names_are_validated_while_decoding() {
         let bad = (0u8, "a/b".to_owned());
