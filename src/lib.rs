@@ -9,7 +9,9 @@
 //!
 //! Every store implements [`ResultsStore`] (the contract is documented there); [`StoreExt`]
 //! adds typed, string-taking handles ([`Task`], [`Run`]). Backends: [`InMemoryStore`],
-//! [`LocalFileStore`] (browsable files in fluidml's layout) and [`RedbStore`] (the engine).
+//! [`LocalFileStore`] (browsable files in fluidml's layout) and [`RedbStore`] (the engine);
+//! on Unix, [`RemoteStore`] reaches a `RedbStore` that `sweepstore serve` ([`Server`]) serves
+//! to other processes.
 //!
 //! ```
 //! use serde::{Deserialize, Serialize};

@@ -214,3 +214,77 @@ fn connecting_without_a_server_is_a_typed_error() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_graceful_stop_mid_sweep_loses_no_acknowledged_save_and_fails_the_rest_typed() -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    const CLIENTS: u64 = 16;
+    let dir = tempdir()?;
+    let store_dir = dir.path().join("store");
+    let server = InProcess::start(&store_dir, &dir.path().join("s.sock"))?;
+    let store = RemoteStore::connect(&server.socket)?;
+    let acked_total = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let (store, acked_total) = (store.clone(), acked_total.clone());
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                for i in 0u64.. {
+                    let saved = UniqueConfig::new(json!({"client": client, "i": i}))
+                        .map_err(Error::from)
+                        .and_then(|c| {
+                            store
+                                .run("t", &c)?
+                                .save_bytes("v", "bytes", &i.to_le_bytes())
+                        });
+                    match saved {
+                        Ok(()) => {
+                            acked.push((i, Instant::now()));
+                            acked_total.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) => return (acked, e),
+                    }
+                }
+                unreachable!("the loop ends with an error")
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    while acked_total.load(Ordering::SeqCst) < 100 {
+        assert!(start.elapsed() < HANG, "too few saves were acknowledged");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let stopped_at = Instant::now();
+    server.stop()?;
+    let mut answered_after_stop = 0;
+    let mut outcomes = Vec::new();
+    for client in clients {
+        let (acked, error) = client
+            .join()
+            .map_err(|_| plumbing("join a client", "it panicked"))?;
+        assert!(
+            matches!(
+                error,
+                Error::Disconnected { .. } | Error::ServerUnavailable { .. }
+            ),
+            "an untyped failure after the stop: {error:?}"
+        );
+        answered_after_stop += acked.iter().filter(|(_, at)| *at > stopped_at).count();
+        outcomes.push(acked);
+    }
+    // Control: the stop landed mid-sweep (some saves returned only after it began).
+    assert!(
+        answered_after_stop > 0,
+        "control: the stop did not land mid-sweep"
+    );
+    let store = sweepstore::RedbStore::open(&store_dir, sweepstore::RedbOptions::default())?;
+    for (client, acked) in outcomes.iter().enumerate() {
+        for (i, _) in acked {
+            let run = store.run("t", &UniqueConfig::new(json!({"client": client, "i": i}))?)?;
+            assert_eq!(run.load::<Vec<u8>>("v")?, Some(i.to_le_bytes().to_vec()));
+        }
+    }
+    store.close()
+}

@@ -193,7 +193,7 @@ fn kill_9_mid_sweep_gives_typed_errors_and_keeps_every_acknowledged_save() -> Re
 }
 
 #[test]
-fn sigterm_stops_gracefully_after_answering_requests_in_flight() -> Result<()> {
+fn sigterm_mid_sweep_stops_cleanly_and_keeps_every_acknowledged_save() -> Result<()> {
     let dir = tempdir()?;
     let (store_dir, socket) = (dir.path().join("store"), dir.path().join("s.sock"));
     let mut server = spawn_serve(&store_dir, &socket)?;
@@ -293,4 +293,40 @@ fn the_default_socket_is_in_the_store_directory_with_mode_0600() -> Result<()> {
     let (status, stderr) = wait_exit(&mut server)?;
     assert!(status.success(), "{stderr}");
     Ok(())
+}
+
+#[test]
+fn a_second_signal_exits_at_once_when_the_graceful_stop_cannot_finish() -> Result<()> {
+    let dir = tempdir()?;
+    let (store_dir, socket) = (dir.path().join("store"), dir.path().join("s.sock"));
+    let mut server = spawn_serve(&store_dir, &socket)?;
+    wait_until_served(&mut server, &socket)?;
+    RemoteStore::connect(&socket)?
+        .run("t", &UniqueConfig::empty())?
+        .save_bytes("m", "bytes", b"acknowledged")?;
+    // Without its socket file the stop cannot wake the accept loop: the first signal does
+    // not end the server (control), the second one does.
+    std::fs::remove_file(&socket).map_err(io_err("remove the socket file"))?;
+    signal(&server, "TERM")?;
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        server
+            .try_wait()
+            .map_err(io_err("poll the server"))?
+            .is_none(),
+        "control: the first signal already ended the server"
+    );
+    signal(&server, "TERM")?;
+    let (status, stderr) = wait_exit(&mut server)?;
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("second signal"), "{stderr}");
+    // As safe as kill -9: the acknowledged save is recovered from the WAL.
+    let store = RedbStore::open(&store_dir, RedbOptions::default())?;
+    assert_eq!(
+        store
+            .run("t", &UniqueConfig::empty())?
+            .load::<Vec<u8>>("m")?,
+        Some(b"acknowledged".to_vec())
+    );
+    store.close()
 }

@@ -156,7 +156,16 @@ impl Connections {
             tracing::warn!(error = %e, "could not set a write timeout; dropping the connection");
             return;
         }
-        let handle = Arc::new(Mutex::new(stream.try_clone().ok()));
+        // The copy lets `finish` end a connection that waits for a request; one that cannot
+        // be ended that way is not served.
+        let copy = match stream.try_clone() {
+            Ok(copy) => copy,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not duplicate a connection; dropping it");
+                return;
+            }
+        };
+        let handle = Arc::new(Mutex::new(Some(copy)));
         let store = store.clone();
         let done = handle.clone();
         let spawned = std::thread::Builder::new()
