@@ -74,8 +74,9 @@ impl Server {
     /// Binds `socket` (mode 0600) for `store`, replacing a stale socket file.
     ///
     /// # Errors
-    /// [`Error::AlreadyServed`] if a live server listens there; [`Error::Io`] if the path
-    /// exists and is not a socket, or binding fails.
+    /// [`Error::AlreadyServed`] if a live server listens there;
+    /// [`Error::TooLarge`](crate::Error::TooLarge) if the path is too long for a Unix socket;
+    /// [`Error::Io`] if the path exists and is not a socket, or binding fails.
     pub fn bind(store: RedbStore, socket: impl AsRef<Path>) -> Result<Server> {
         let (listener, socket) = socket::bind(socket.as_ref())?;
         let stop = Arc::new(StopFlag {

@@ -27,6 +27,9 @@ use crate::error::{Error, Result};
 /// The socket path `sweepstore serve` uses when given none: inside the store directory.
 pub const DEFAULT_SOCKET_NAME: &str = "serve.sock";
 
+/// The longest path a Unix socket address holds (108 bytes with the terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
 /// A bound socket file; [`SocketFile::remove`] deletes it if it is still this one.
 #[derive(Debug)]
 pub(crate) struct SocketFile {
@@ -53,9 +56,9 @@ impl SocketFile {
 /// Binds a listening socket at `path` with mode 0600, replacing a stale socket file.
 ///
 /// # Errors
-/// [`Error::AlreadyServed`] if a server accepts on `path`; [`Error::Io`] if `path` exists
-/// and is not a socket, or binding fails (for example a path longer than the 107 bytes a
-/// Unix socket address holds).
+/// [`Error::AlreadyServed`] if a server accepts on `path`; [`Error::TooLarge`] if the path
+/// (or the temporary one it is bound at) is longer than the 107 bytes a Unix socket address
+/// holds; [`Error::Io`] if `path` exists and is not a socket, or binding fails.
 pub(crate) fn bind(path: &Path) -> Result<(UnixListener, SocketFile)> {
     check_existing(path)?;
     let parent = match path.parent() {
@@ -72,6 +75,18 @@ pub(crate) fn bind(path: &Path) -> Result<(UnixListener, SocketFile)> {
 
 fn bind_private(private: &Path, path: &Path) -> Result<(UnixListener, SocketFile)> {
     let staged = private.join("s");
+    let len = staged.as_os_str().len().max(path.as_os_str().len());
+    if len > MAX_SOCKET_PATH {
+        return Err(Error::TooLarge {
+            what: format!(
+                "socket path {} (bound first in a private directory beside it; pass a \
+                 shorter --socket)",
+                path.display()
+            ),
+            size: len as u64,
+            limit: MAX_SOCKET_PATH as u64,
+        });
+    }
     let listener =
         UnixListener::bind(&staged).map_err(|e| Error::io("bind a socket at", &staged, e))?;
     fs::set_permissions(&staged, fs::Permissions::from_mode(0o600))
@@ -150,6 +165,12 @@ mod tests {
         assert!(path.exists());
         second.remove();
         assert!(!path.exists());
+
+        let long = dir.path().join("x".repeat(MAX_SOCKET_PATH));
+        assert!(matches!(
+            bind(&long),
+            Err(Error::TooLarge { limit: 107, .. })
+        ));
 
         fs::write(&path, b"not a socket").map_err(|e| Error::io("write", &path, e))?;
         assert!(matches!(bind(&path), Err(Error::Io { .. })));
