@@ -1,8 +1,9 @@
 //! Faults at the server's socket (issue 9, item 4), against a server in this process: a
 //! client killed mid-upload, a client sending garbage, oversized requests, values larger than
-//! a frame. Each checks that other clients keep being served and that nothing stored before
-//! is lost. Killed clients are this test binary re-executed (`--exact child_...` with an
-//! environment variable naming the socket).
+//! a frame, a graceful stop mid-sweep; and client processes saving at once. Each checks that
+//! other clients keep being served and that nothing stored before is lost. Client processes
+//! are this test binary re-executed (`--exact child_...` with an environment variable naming
+//! the socket).
 #![cfg(unix)]
 
 mod remote_support;
@@ -19,6 +20,9 @@ use sweepstore::{
 };
 
 const UPLOAD_ENV: &str = "SWEEPSTORE_TEST_REMOTE_UPLOAD_SOCKET";
+const SAVER_ENV: &str = "SWEEPSTORE_TEST_REMOTE_SAVER_SOCKET";
+const SAVER_ID_ENV: &str = "SWEEPSTORE_TEST_REMOTE_SAVER_ID";
+const SAVES_PER_PROCESS: u64 = 50;
 
 fn config() -> Result<UniqueConfig> {
     Ok(UniqueConfig::new(json!({"lr": 0.1}))?)
@@ -287,4 +291,67 @@ fn a_graceful_stop_mid_sweep_loses_no_acknowledged_save_and_fails_the_rest_typed
         }
     }
     store.close()
+}
+
+/// Runs in a child: saves `SAVES_PER_PROCESS` values of its own through the server.
+#[test]
+fn child_saves_through_the_server() -> Result<()> {
+    let (Some(socket), Some(id)) = (
+        std::env::var_os(SAVER_ENV),
+        std::env::var(SAVER_ID_ENV).ok(),
+    ) else {
+        return Ok(());
+    };
+    let store = RemoteStore::connect(socket)?;
+    for i in 0..SAVES_PER_PROCESS {
+        let config = UniqueConfig::new(json!({"process": id, "i": i}))?;
+        store
+            .run("sweep", &config)?
+            .save_bytes("v", "bytes", format!("{id}/{i}").as_bytes())?;
+    }
+    Ok(())
+}
+
+#[test]
+fn client_processes_saving_at_once_through_one_server_lose_nothing() -> Result<()> {
+    const PROCESSES: u64 = 4;
+    let dir = tempdir()?;
+    let server = InProcess::start(&dir.path().join("store"), &dir.path().join("s.sock"))?;
+    let exe = std::env::current_exe().map_err(io_err("find the test binary"))?;
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|id| {
+            Command::new(&exe)
+                .args([
+                    "--exact",
+                    "child_saves_through_the_server",
+                    "--test-threads=1",
+                ])
+                .env(SAVER_ENV, &server.socket)
+                .env(SAVER_ID_ENV, id.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(io_err("start a saving child"))
+        })
+        .collect::<Result<_>>()?;
+    for mut child in children {
+        let status = child.wait().map_err(io_err("wait for a child"))?;
+        assert!(status.success(), "a saving child failed: {status}");
+    }
+    let store = RemoteStore::connect(&server.socket)?;
+    let sweep: Vec<_> = store
+        .task("sweep")?
+        .lazy_sweep("v")?
+        .collect::<Result<_>>()?;
+    assert_eq!(sweep.len() as u64, PROCESSES * SAVES_PER_PROCESS);
+    for id in 0..PROCESSES {
+        for i in 0..SAVES_PER_PROCESS {
+            let config = UniqueConfig::new(json!({"process": id.to_string(), "i": i}))?;
+            assert_eq!(
+                store.run("sweep", &config)?.load::<Vec<u8>>("v")?,
+                Some(format!("{id}/{i}").into_bytes())
+            );
+        }
+    }
+    server.stop()
 }

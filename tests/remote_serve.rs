@@ -4,6 +4,9 @@
 //! socket is replaced and a live one (or a store already served) makes a second `serve` fail
 //! with a clear message.
 //!
+//! After the restart the clients' own store handle is used: its pooled connections died with
+//! the old server, and it reconnects by itself.
+//!
 //! Controls: the killed server really died of SIGKILL, saves were acknowledged before the
 //! kill, and at least one client had a request in flight when it landed (it failed with
 //! `Disconnected`, not at connect time).
@@ -64,20 +67,21 @@ fn sweep(store: RemoteStore, client: u64, total: Arc<AtomicU64>) -> Outcome {
     unreachable!("the sweep ends with an error")
 }
 
-/// Starts `CLIENTS` sweeping clients; returns their threads.
+/// Starts `CLIENTS` sweeping clients on clones of one store; returns it and their threads.
 fn start_sweeps(
     socket: &Path,
     total: &Arc<AtomicU64>,
-) -> Result<Vec<std::thread::JoinHandle<Outcome>>> {
+) -> Result<(RemoteStore, Vec<std::thread::JoinHandle<Outcome>>)> {
     // Short timeouts: a kill must turn into an error well within the test's deadline.
     let options = RemoteOptions::default().timeout(Some(Duration::from_secs(10)));
     let store = RemoteStore::connect_with(socket, options)?;
-    Ok((0..CLIENTS)
+    let threads = (0..CLIENTS)
         .map(|client| {
             let (store, total) = (store.clone(), total.clone());
             std::thread::spawn(move || sweep(store, client, total))
         })
-        .collect())
+        .collect();
+    Ok((store, threads))
 }
 
 fn wait_for_acks(total: &AtomicU64, at_least: u64) -> Result<()> {
@@ -139,7 +143,7 @@ fn kill_9_mid_sweep_gives_typed_errors_and_keeps_every_acknowledged_save() -> Re
     let mut server = spawn_serve(&store_dir, &socket)?;
     wait_until_served(&mut server, &socket)?;
     let total = Arc::new(AtomicU64::new(0));
-    let clients = start_sweeps(&socket, &total)?;
+    let (store, clients) = start_sweeps(&socket, &total)?;
     wait_for_acks(&total, 200)?;
 
     let killed_at = Instant::now();
@@ -176,7 +180,8 @@ fn kill_9_mid_sweep_gives_typed_errors_and_keeps_every_acknowledged_save() -> Re
     );
     let mut restarted = spawn_serve(&store_dir, &socket)?;
     wait_until_served(&mut restarted, &socket)?;
-    let store = RemoteStore::connect(&socket)?;
+    // The clients' store handle, whose pooled connections died with the old server,
+    // reconnects by itself.
     let checked = check_acknowledged(&store, &outcomes)?;
     assert!(
         checked >= 200,
@@ -199,7 +204,7 @@ fn sigterm_mid_sweep_stops_cleanly_and_keeps_every_acknowledged_save() -> Result
     let mut server = spawn_serve(&store_dir, &socket)?;
     wait_until_served(&mut server, &socket)?;
     let total = Arc::new(AtomicU64::new(0));
-    let clients = start_sweeps(&socket, &total)?;
+    let (_, clients) = start_sweeps(&socket, &total)?;
     wait_for_acks(&total, 100)?;
 
     signal(&server, "TERM")?;
