@@ -287,6 +287,74 @@ pub enum Error {
     #[error("the store is closed")]
     Closed,
 
+    /// No server answers at the socket of a [`RemoteStore`](crate::RemoteStore) (it is not
+    /// running, or the path is wrong).
+    #[error(
+        "cannot connect to a sweepstore server at {socket}: {source}; start one with \
+         `sweepstore serve STORE` (or pass the socket it prints)",
+        socket = socket.display()
+    )]
+    ServerUnavailable {
+        /// The socket path.
+        socket: PathBuf,
+        /// Why connecting failed.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The connection to the server broke during a request (the server was killed or stopped,
+    /// or did not answer in time). A write in flight may or may not have been applied; every
+    /// write acknowledged before is stored.
+    #[error(
+        "the connection to the sweepstore server at {socket} broke ({reason}); the request in \
+         flight may or may not have been applied, everything acknowledged before it is stored",
+        socket = socket.display()
+    )]
+    Disconnected {
+        /// The socket path.
+        socket: PathBuf,
+        /// What happened.
+        reason: String,
+    },
+
+    /// The other end of a server connection does not follow sweepstore's protocol (garbage,
+    /// a malformed frame, or an unsupported protocol version).
+    #[error("protocol error on a sweepstore server connection: {reason}")]
+    Protocol {
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// A request or response is larger than the protocol allows in one frame.
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// What was too large, e.g. `request frame`.
+        what: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+
+    /// The server failed with an error that has no typed counterpart on this side (an I/O or
+    /// database error of the served store); its message is kept.
+    #[error("the sweepstore server failed: {message}")]
+    Server {
+        /// The server's error message.
+        message: String,
+    },
+
+    /// A live server already listens on the socket path `sweepstore serve` was given.
+    #[error(
+        "a sweepstore server is already listening on {socket}; stop it first, or give this one \
+         another --socket",
+        socket = socket.display()
+    )]
+    AlreadyServed {
+        /// The socket path.
+        socket: PathBuf,
+    },
+
     /// An I/O operation on a stream that has no path (an in-memory file or a caller's reader).
     #[error("failed to {op}: {source}")]
     Stream {

@@ -9,7 +9,9 @@
 //!
 //! Every store implements [`ResultsStore`] (the contract is documented there); [`StoreExt`]
 //! adds typed, string-taking handles ([`Task`], [`Run`]). Backends: [`InMemoryStore`],
-//! [`LocalFileStore`] (browsable files in fluidml's layout) and [`RedbStore`] (the engine).
+//! [`LocalFileStore`] (browsable files in fluidml's layout) and [`RedbStore`] (the engine);
+//! on Unix, [`RemoteStore`] reaches a `RedbStore` that `sweepstore serve` ([`Server`]) serves
+//! to other processes.
 //!
 //! ```
 //! use serde::{Deserialize, Serialize};
@@ -76,6 +78,8 @@ mod lookup;
 mod memory;
 mod names;
 mod promise;
+#[cfg(unix)]
+mod remote;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod store;
@@ -97,6 +101,15 @@ pub use names::{
     MAX_NAME_LEN, MAX_SUB_DIR_LEN, NameKind, NameProblem, ResultName, RunName, SubDir, TaskName,
 };
 pub use promise::{LazySweep, LazySweeps, Promise, Sweep, Sweeps};
+/// Fuzzing and corpus replay of the server's input handling (feature `sim`).
+#[cfg(all(unix, feature = "sim"))]
+#[doc(hidden)]
+pub use remote::fuzz::{fuzz_server_input, fuzz_server_seeds};
+#[cfg(unix)]
+pub use remote::{
+    DEFAULT_SOCKET_NAME, MAX_CHUNK, MAX_CONNECTIONS, MAX_FRAME, PROTOCOL_VERSION, RemoteOptions,
+    RemoteStore, Server, Stopper, WRITE_TIMEOUT,
+};
 pub use store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext};
 pub use transfer::{TransferReport, copy_store};
 
@@ -116,6 +129,8 @@ const _: () = {
     assert_send_sync::<TypeRegistry>();
     assert_send_sync::<UniqueConfig>();
     assert_send_sync::<Error>();
+    #[cfg(unix)]
+    assert_send_sync::<RemoteStore>();
     const fn assert_send<T: Send>() {}
     assert_send::<File>();
     assert_send::<LazySweeps>();

@@ -24,6 +24,7 @@ mod ls;
 mod progress;
 mod render;
 mod select;
+mod serve;
 mod show;
 mod stats;
 mod store;
@@ -59,6 +60,7 @@ enum Command {
     Export(export::ExportArgs),
     Import(import::ImportArgs),
     Key(key::KeyArgs),
+    Serve(serve::ServeArgs),
 }
 
 /// How a command that ran to its end went.
@@ -117,6 +119,7 @@ impl Cli {
             Command::Export(args) => export::run(args, out),
             Command::Import(args) => import::run(args, out),
             Command::Key(args) => key::run(args, out).map(|()| Status::Success),
+            Command::Serve(args) => serve::run(args, out).map(|()| Status::Success),
         }
     }
 }

@@ -187,6 +187,20 @@ impl RedbStore {
         &self.inner.shared
     }
 
+    /// Result `name` of the exact run (no lookup rule), unloaded: what a write-open starts
+    /// from. Also used by the server of `sweepstore serve` for remote write-opens.
+    pub(crate) fn load_exact(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>> {
+        let reader = self.reader()?;
+        let entry = ops::get_result(reader.results()?, &run.key(), name.as_str())?;
+        Ok(entry.map(|entry| self.promise(&entry)))
+    }
+
+    /// Where this store's promises read content, by hash (the server of `sweepstore serve`
+    /// serves content reads of remote promises through it).
+    pub(crate) fn content_source(&self) -> &Arc<dyn ContentSource> {
+        &self.inner.content
+    }
+
     fn promise(&self, entry: &ResultEntry) -> Promise {
         Promise::new(
             entry.hash,
@@ -450,9 +464,7 @@ impl ResultsStore for RedbStore {
         _options: &SaveOptions,
     ) -> Result<File> {
         let existing = if mode.writable() {
-            let reader = self.reader()?;
-            ops::get_result(reader.results()?, &run.key(), name.as_str())?
-                .map(|entry| self.promise(&entry))
+            self.load_exact(run, name)?
         } else {
             self.load_lazy(run, name)?
         };

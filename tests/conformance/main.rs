@@ -25,7 +25,7 @@ mod cases;
 mod support;
 
 use support::Fixture;
-use sweepstore::{InMemoryStore, LocalFileStore, RedbOptions, RedbStore};
+use sweepstore::{InMemoryStore, LocalFileStore, RedbOptions, RedbStore, RemoteStore};
 
 /// Instantiates every conformance case as a `#[test]` in `mod $backend`, each on a fresh
 /// fixture from `$make` (a function or closure returning `Result<Fixture<_, _>>`).
@@ -191,3 +191,14 @@ fn local_fixture() -> sweepstore::Result<Fixture<LocalFileStore, tempfile::TempD
 }
 
 conformance!(local, local_fixture);
+
+/// A RemoteStore talking to a server (in this process, on its own thread) that serves a
+/// RedbStore in a fresh temporary directory; the guard stops the server and removes the
+/// directory after the store is dropped.
+fn remote_fixture() -> sweepstore::Result<Fixture<RemoteStore, support::Served>> {
+    let served = support::Served::start()?;
+    let store = RemoteStore::connect(served.socket())?;
+    Ok(Fixture::with_guard(store, served))
+}
+
+conformance!(remote, remote_fixture);

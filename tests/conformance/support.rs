@@ -90,3 +90,52 @@ pub fn stored(promise: Option<sweepstore::Promise>) -> Result<Option<(String, Ve
         .map(|p| Ok((p.type_name().to_owned(), p.bytes()?)))
         .transpose()
 }
+
+/// A server serving a RedbStore in a temporary directory, on a thread of this process;
+/// dropping it stops the server (graceful: checkpoint, socket removed) and waits for it.
+pub struct Served {
+    stopper: sweepstore::Stopper,
+    socket: std::path::PathBuf,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    /// Opens a fresh store and serves it on `serve.sock` inside its directory.
+    pub fn start() -> Result<Self> {
+        let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
+        let store = sweepstore::RedbStore::open(dir.path().join("store"), Default::default())?;
+        let server = sweepstore::Server::bind(store, dir.path().join("serve.sock"))?;
+        let (stopper, socket) = (server.stopper(), server.socket().to_owned());
+        let thread = std::thread::spawn(move || server.run());
+        Ok(Served {
+            stopper,
+            socket,
+            thread: Some(thread),
+            _dir: dir,
+        })
+    }
+
+    /// The socket clients connect to.
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.stopper.stop();
+        if let Some(thread) = self.thread.take() {
+            match thread.join() {
+                Ok(result) => {
+                    if let Err(e) = result
+                        && !std::thread::panicking()
+                    {
+                        panic!("the server failed while stopping: {e}");
+                    }
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    }
+}
