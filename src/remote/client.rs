@@ -87,6 +87,11 @@ impl RemoteStore {
         self.pool.call(request)
     }
 
+    /// The connections to the server.
+    pub(crate) fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
     fn promise(&self, wire: WirePromise) -> Promise {
         Promise::new(
             wire.hash,

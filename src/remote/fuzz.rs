@@ -141,6 +141,20 @@ pub fn fuzz_server_seeds() -> crate::Result<Vec<(&'static str, Vec<u8>)>> {
             run: run.clone(),
             name: name.clone(),
         },
+        Request::Tasks,
+        Request::Runs {
+            task: run.task.clone(),
+        },
+        Request::FindRun {
+            task: run.task.clone(),
+            config: "{}".to_owned(),
+        },
+        Request::RunsByKeyPrefix {
+            task: run.task.clone(),
+            prefix: "a".to_owned(),
+        },
+        Request::Stats,
+        Request::Verify,
         Request::DeleteRun { run: run.clone() },
     ];
     let upload = vec![

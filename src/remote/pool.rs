@@ -271,6 +271,11 @@ impl Lease {
         self.conn()?.send(request)
     }
 
+    /// The next response of a request answered by several (`Verify`'s progress frames).
+    pub(crate) fn receive(&mut self) -> Result<Response> {
+        self.conn()?.receive()
+    }
+
     pub(crate) fn max_chunk(&self) -> usize {
         self.conn.as_ref().map_or(MAX_CHUNK, |c| c.max_chunk)
     }

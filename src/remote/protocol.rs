@@ -23,9 +23,12 @@ use crate::store::RunState;
 pub(crate) const MAGIC: [u8; 8] = *b"SWPSTORE";
 
 /// The protocol version this build speaks. Bump it when a request variant is appended.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2 appended the browsing requests (`Tasks` to `Verify`).
+pub const PROTOCOL_VERSION: u32 = 2;
 
-/// The oldest client version this server still serves.
+/// The oldest client version this server still serves. Version 1 clients send only
+/// requests this server still decodes the same way (variants are only appended), so they
+/// stay served; a newer client is refused by an older server at the hello.
 pub(crate) const MIN_PROTOCOL_VERSION: u32 = 1;
 
 /// The client's first frame.
@@ -114,6 +117,67 @@ pub(crate) enum Request {
     },
     /// An operation on the open write stream.
     File(FileOp),
+    /// `Browse::tasks` → `Tasks`.
+    Tasks,
+    /// `Browse::runs` → `Runs` (then `Continue` while `more`).
+    Runs { task: TaskName },
+    /// `Browse::find_run` (the lookup rule) → `Run`.
+    FindRun { task: TaskName, config: String },
+    /// `Browse::runs_by_key_prefix` → `Runs` (then `Continue` while `more`).
+    RunsByKeyPrefix { task: TaskName, prefix: String },
+    /// `RedbStore::stats` → `Stats`.
+    Stats,
+    /// `RedbStore::verify` → `Progress` frames (at most a few per second), then `Verified`.
+    Verify,
+}
+
+/// A task as [`Browse::tasks`](crate::Browse::tasks) lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WireTask {
+    pub(crate) name: TaskName,
+    pub(crate) runs: u64,
+}
+
+/// A run as [`Browse`](crate::Browse) describes it; the client re-derives the key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WireRunSummary {
+    pub(crate) task: TaskName,
+    pub(crate) config: String,
+    pub(crate) state: Option<RunState>,
+    pub(crate) results: Vec<WireResultSummary>,
+}
+
+/// A result of a [`WireRunSummary`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WireResultSummary {
+    pub(crate) name: ResultName,
+    pub(crate) type_name: String,
+    pub(crate) size: u64,
+    pub(crate) hash: Option<ContentHash>,
+    pub(crate) sub_dir: Option<String>,
+}
+
+/// [`StoreStats`](crate::StoreStats) as they travel (the checkpoint time in Unix seconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WireStats {
+    pub(crate) tasks: u64,
+    pub(crate) runs: u64,
+    pub(crate) results: u64,
+    pub(crate) distinct_contents: u64,
+    pub(crate) logical_bytes: u64,
+    pub(crate) stored_bytes: u64,
+    pub(crate) wal_bytes: u64,
+    pub(crate) wal_segments: u64,
+    pub(crate) last_checkpoint_lsn: u64,
+    pub(crate) last_checkpoint_at: Option<u64>,
+}
+
+/// [`VerifyReport`](crate::VerifyReport) as it travels; problems as (location, description).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WireVerifyReport {
+    pub(crate) values_checked: u64,
+    pub(crate) bytes_checked: u64,
+    pub(crate) problems: Vec<(String, String)>,
 }
 
 /// An operation on the write-open stream of a connection.
@@ -166,6 +230,22 @@ pub(crate) enum Response {
     Data(Vec<u8>),
     /// A piece of stored content and the content's total size.
     Content { total: u64, bytes: Vec<u8> },
+    /// The store's tasks.
+    Tasks(Vec<WireTask>),
+    /// Part of a listing of runs; `more` says whether `Continue` gives another.
+    Runs {
+        runs: Vec<WireRunSummary>,
+        more: bool,
+    },
+    /// The run a `FindRun` picked, if any.
+    Run(Option<WireRunSummary>),
+    /// The store's statistics.
+    Stats(WireStats),
+    /// How far a `Verify` has come: values done, values in all, bytes done. More frames
+    /// follow.
+    Progress { done: u64, total: u64, bytes: u64 },
+    /// The end of a `Verify`.
+    Verified(WireVerifyReport),
 }
 
 /// An error as it crosses the socket: the variants a client acts on keep their type; the
@@ -367,7 +447,7 @@ mod tests {
             version: PROTOCOL_VERSION,
         };
         let frame = frame::encode(&hello, "hello frame", frame::MAX_FRAME)?;
-        assert_eq!(frame, b"\x09\x00\x00\x00SWPSTORE\x01");
+        assert_eq!(frame, b"\x09\x00\x00\x00SWPSTORE\x02");
         Ok(())
     }
 

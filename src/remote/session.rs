@@ -11,9 +11,11 @@
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::mem;
+use std::time::Instant;
 
 use serde_json::{Map, Value};
 
+use crate::browse::Browse;
 use crate::codec::TypeInfo;
 use crate::config::UniqueConfig;
 use crate::engine::RedbStore;
@@ -22,9 +24,12 @@ use crate::file::{File, OpenMode};
 use crate::names::SubDir;
 use crate::promise::Promise;
 use crate::remote::frame::{self, FrameError, MAX_CHUNK, MAX_FRAME};
+use crate::remote::inspect::{
+    PROGRESS_EVERY, wire_report, wire_run_size, wire_run_summary, wire_stats, wire_task,
+};
 use crate::remote::protocol::{
     FileOp, Hello, Item, MAGIC, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, Request, Response,
-    WireError, WireOptions, WirePromise, WireRun, path_bytes,
+    WireError, WireOptions, WirePromise, WireRun, WireRunSummary, path_bytes,
 };
 use crate::store::{ResultsStore, RunId, SaveOptions};
 
@@ -70,6 +75,11 @@ pub(crate) fn serve<S: Read + Write>(store: &RedbStore, stream: &mut S) {
             Reply::Close(e) => {
                 refuse(stream, &e);
                 return;
+            }
+            Reply::Verify => {
+                if verify(store, stream).is_err() {
+                    return;
+                }
             }
         }
     }
@@ -134,8 +144,10 @@ enum State {
         file: File,
         failed: Option<WireError>,
     },
-    /// The rest of a listing, for `Continue`.
+    /// The rest of a listing of items, for `Continue`.
     Listing(std::vec::IntoIter<Item>),
+    /// The rest of a listing of runs, for `Continue`.
+    RunListing(std::vec::IntoIter<WireRunSummary>),
 }
 
 /// How to answer one request.
@@ -144,6 +156,8 @@ enum Reply {
     Send(Response),
     /// A protocol violation: answer with the error, then end the connection.
     Close(Error),
+    /// Run a verification, which answers with progress frames and then its report.
+    Verify,
 }
 
 fn violation(reason: &str) -> Reply {
@@ -170,6 +184,7 @@ impl Session<'_> {
         let result = match request {
             Request::Continue => match state {
                 State::Listing(rest) => Ok(self.page(rest)),
+                State::RunListing(rest) => Ok(self.run_page(rest)),
                 _ => return violation("`Continue` without a listing to continue"),
             },
             Request::File(_) => return violation("a file request without an open file"),
@@ -249,6 +264,21 @@ impl Session<'_> {
                 self.state = State::Upload { file, failed: None };
                 Ok(Response::Done)
             }),
+            Request::Tasks => store
+                .tasks()
+                .map(|tasks| Response::Tasks(tasks.into_iter().map(wire_task).collect())),
+            Request::Runs { task } => store.runs(&task).map(|runs| self.run_listing(runs)),
+            Request::FindRun { task, config } => UniqueConfig::parse(&config)
+                .map_err(Error::from)
+                .and_then(|config| store.find_run(&task, &config))
+                .map(|run| Response::Run(run.map(wire_run_summary))),
+            Request::RunsByKeyPrefix { task, prefix } => store
+                .runs_by_key_prefix(&task, &prefix)
+                .map(|runs| self.run_listing(runs)),
+            Request::Stats => store
+                .stats()
+                .map(|stats| Response::Stats(wire_stats(stats))),
+            Request::Verify => return Reply::Verify,
         };
         Reply::Send(result.unwrap_or_else(|e| Response::Error(WireError::from(&e))))
     }
@@ -300,22 +330,71 @@ impl Session<'_> {
 
     /// The next page of a listing; the rest stays for `Continue`.
     fn page(&mut self, mut items: std::vec::IntoIter<Item>) -> Response {
-        let mut page = Vec::new();
-        let mut bytes = 0;
-        while bytes < PAGE_BYTES {
-            let Some(item) = items.next() else { break };
-            bytes += match &item {
-                Ok((key, promise)) => key.len() + promise.type_name.len() + 48,
-                Err(_) => 256,
-            };
-            page.push(item);
-        }
+        let page = take_page(&mut items, |item| match item {
+            Ok((key, promise)) => key.len() + promise.type_name.len() + 48,
+            Err(_) => 256,
+        });
         let more = items.len() > 0;
         if more {
             self.state = State::Listing(items);
         }
         Response::Page { items: page, more }
     }
+
+    /// The first page of a listing of runs.
+    fn run_listing(&mut self, runs: Vec<crate::browse::RunSummary>) -> Response {
+        let wire: Vec<WireRunSummary> = runs.into_iter().map(wire_run_summary).collect();
+        self.run_page(wire.into_iter())
+    }
+
+    /// The next page of a listing of runs; the rest stays for `Continue`.
+    fn run_page(&mut self, mut runs: std::vec::IntoIter<WireRunSummary>) -> Response {
+        let page = take_page(&mut runs, wire_run_size);
+        let more = runs.len() > 0;
+        if more {
+            self.state = State::RunListing(runs);
+        }
+        Response::Runs { runs: page, more }
+    }
+}
+
+/// Takes items until they hold about [`PAGE_BYTES`] (by `size`), at least one if any.
+fn take_page<T>(items: &mut std::vec::IntoIter<T>, size: impl Fn(&T) -> usize) -> Vec<T> {
+    let mut page = Vec::new();
+    let mut bytes = 0;
+    while bytes < PAGE_BYTES {
+        let Some(item) = items.next() else { break };
+        bytes += size(&item);
+        page.push(item);
+    }
+    page
+}
+
+/// Answers a `Verify`: a progress frame at most every [`PROGRESS_EVERY`] while the store
+/// verifies, then the report (or its error). `Err` if the client can no longer be written
+/// to (the verification still runs to its end: it cannot be interrupted).
+fn verify<S: Write>(store: &RedbStore, stream: &mut S) -> std::io::Result<()> {
+    let mut last = Instant::now();
+    let mut gone: Option<std::io::Error> = None;
+    let report = store.verify(&mut |p| {
+        if gone.is_none() && last.elapsed() >= PROGRESS_EVERY {
+            last = Instant::now();
+            let frame = Response::Progress {
+                done: p.done,
+                total: p.total,
+                bytes: p.bytes,
+            };
+            gone = send(stream, &frame).err();
+        }
+    });
+    if let Some(e) = gone {
+        return Err(e);
+    }
+    let response = match report {
+        Ok(report) => Response::Verified(wire_report(report)),
+        Err(e) => Response::Error(WireError::from(&e)),
+    };
+    send(stream, &response)
 }
 
 /// The run a request names (the key is derived here, never taken from the client).
