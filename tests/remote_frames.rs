@@ -41,7 +41,7 @@ fn seeds_are_served_and_answered_as_expected() -> TestResult {
         answered,
         [
             ("hello-only", 1),
-            ("save-and-read", 12),
+            ("save-and-read", 17),
             ("upload", 5),
             ("upload-cut-short", 2),
             ("oversized-header", 3),

@@ -153,8 +153,9 @@ pub fn fuzz_server_seeds() -> crate::Result<Vec<(&'static str, Vec<u8>)>> {
             task: run.task.clone(),
             prefix: "a".to_owned(),
         },
+        // Not `Verify`: its progress frames depend on timing, and these seeds' answers are
+        // counted.
         Request::Stats,
-        Request::Verify,
         Request::DeleteRun { run: run.clone() },
     ];
     let upload = vec![
