@@ -100,4 +100,34 @@ pub enum CommandError {
         /// `export` or `import`.
         command: &'static str,
     },
+
+    /// A command that needs the store to itself was given a store being served.
+    #[error(
+        "the store at {} is in use: it is being served on {} (`sweepstore serve`); \
+         `sweepstore {command}` needs it to itself, so stop the server first",
+        .path.display(),
+        .socket.display()
+    )]
+    Served {
+        /// The store directory.
+        path: PathBuf,
+        /// The socket it is served on.
+        socket: PathBuf,
+        /// The command, e.g. `gc`.
+        command: &'static str,
+    },
+
+    /// A worker process of `demo --processes` failed.
+    #[error(
+        "demo worker process {shard} of {workers} failed ({status}); its error is printed \
+         above; run the demo again to resume"
+    )]
+    WorkerFailed {
+        /// Its shard.
+        shard: usize,
+        /// How many there were.
+        workers: usize,
+        /// How it exited.
+        status: String,
+    },
 }

@@ -38,6 +38,6 @@ pub fn run(args: &ExportArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
         args.store.display(),
         args.dir.display()
     );
-    copy_and_report(&store, &dir, &summary, args.json, out)?;
+    copy_and_report(store.get(), &dir, &summary, args.json, out)?;
     Ok(Status::Success)
 }

@@ -11,7 +11,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::render::size;
-use super::store::open_existing;
+use super::store::open_exclusive;
 use super::{CliError, Out, Status};
 
 /// Free content no result refers to any more (a dry run unless --apply).
@@ -35,7 +35,7 @@ pub struct GcArgs {
 
 pub fn run(args: &GcArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     let dry_run = !args.apply;
-    let report = open_existing(&args.store)?.gc(dry_run)?;
+    let report = open_exclusive(&args.store, "gc")?.gc(dry_run)?;
     if args.json {
         let value = json!({
             "dry_run": report.dry_run,

@@ -41,8 +41,9 @@ pub struct GetArgs {
 
 pub fn run(args: &GetArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     let task = TaskName::new(&args.task)?;
-    let store = open_existing(&args.store)?;
-    let found = args.select.find(&store, &task)?;
+    let opened = open_existing(&args.store)?;
+    let store = opened.get();
+    let found = args.select.find(store, &task)?;
     let Some(summary) = found.result(&args.name) else {
         let names: Vec<&str> = found.results.iter().map(|r| r.name.as_str()).collect();
         return Err(CommandError::NoResult {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::Args;
 use sweepstore::{Error, LocalFileStore, RedbOptions};
 
-use super::store::open_or_create;
+use super::store::open_or_create_reachable;
 use super::transfer::{copy_and_report, refuse_redb_store};
 use super::{CliError, Out, Status};
 
@@ -38,12 +38,12 @@ pub fn run(args: &ImportArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     }
     refuse_redb_store(&args.dir, "import")?;
     let dir = LocalFileStore::new(&args.dir)?;
-    let store = open_or_create(&args.store, RedbOptions::default())?;
+    let store = open_or_create_reachable(&args.store, RedbOptions::default())?;
     let summary = format!(
         "imported {} into {}",
         args.dir.display(),
         args.store.display()
     );
-    copy_and_report(&dir, &store, &summary, args.json, out)?;
+    copy_and_report(&dir, store.get(), &summary, args.json, out)?;
     Ok(Status::Success)
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::{Value, json};
-use sweepstore::{Browse, RunSummary, TaskName, UniqueConfig};
+use sweepstore::{RunSummary, TaskName, UniqueConfig};
 
 use super::error::CommandError;
 use super::render::{self, size, state_text};
@@ -84,7 +84,8 @@ pub fn run(args: &LsArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
         .iter()
         .map(|f| Filter::parse(f))
         .collect::<Result<Vec<_>, _>>()?;
-    let store = open_existing(&args.store)?;
+    let opened = open_existing(&args.store)?;
+    let store = opened.get();
     let runs_of = |task: &TaskName| -> Result<Vec<RunSummary>, CliError> {
         let mut kept = Vec::new();
         for run in store.runs(task)? {

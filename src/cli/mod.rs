@@ -61,6 +61,9 @@ enum Command {
     Import(import::ImportArgs),
     Key(key::KeyArgs),
     Serve(serve::ServeArgs),
+    /// One worker process of `demo --processes` (started by the demo, not by hand).
+    #[command(hide = true)]
+    DemoWorker(demo::WorkerArgs),
 }
 
 /// How a command that ran to its end went.
@@ -120,6 +123,7 @@ impl Cli {
             Command::Import(args) => import::run(args, out),
             Command::Key(args) => key::run(args, out).map(|()| Status::Success),
             Command::Serve(args) => serve::run(args, out).map(|()| Status::Success),
+            Command::DemoWorker(args) => demo::run_worker(args, out),
         }
     }
 }

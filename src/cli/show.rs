@@ -35,7 +35,7 @@ pub struct ShowArgs {
 pub fn run(args: &ShowArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     let task = TaskName::new(&args.task)?;
     let store = open_existing(&args.store)?;
-    let run = args.select.find(&store, &task)?;
+    let run = args.select.find(store.get(), &task)?;
     if args.json {
         let value = render::run_json(&run);
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;

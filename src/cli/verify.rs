@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde_json::json;
-use sweepstore::{Error, RedbOptions, RedbStore};
+use sweepstore::{Error, RedbOptions};
 
 use super::progress::Bar;
 use super::render::size;
-use super::store::open_existing_with;
+use super::store::{Store, open_existing_with};
 use super::{CliError, Out, Status};
 
 /// Check every stored value, the database and the write-ahead log.
@@ -47,10 +47,11 @@ struct Outcome {
     problems: Vec<Found>,
 }
 
-/// Opens the store with redb's page check; damage found while opening becomes the one
+/// Opens the store with redb's page check (or reaches it through its server, which cannot
+/// run that check on a store it has open); damage found while opening becomes the one
 /// problem of the outcome (`Err` only for reasons unrelated to damage, such as the store
 /// being in use).
-fn open_checked(path: &Path) -> Result<Result<RedbStore, Found>, Error> {
+fn open_checked(path: &Path) -> Result<Result<Store, Found>, Error> {
     let options = RedbOptions::default().check_integrity_on_open(true);
     match open_existing_with(path, options) {
         Ok(store) => Ok(Ok(store)),
@@ -70,6 +71,13 @@ fn open_checked(path: &Path) -> Result<Result<RedbStore, Found>, Error> {
 pub fn run(args: &VerifyArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     let report = match open_checked(&args.store)? {
         Ok(store) => {
+            if let Store::Served(remote) = &store {
+                eprintln!(
+                    "sweepstore: verifying through the server on {} (redb's page check runs \
+                     only when the store is opened directly; progress is coarse)",
+                    remote.socket().display()
+                );
+            }
             let bar = Bar::new(out.is_terminal, 0, "values");
             let report = store.verify(&mut |progress| bar.follow(progress))?;
             bar.finish();

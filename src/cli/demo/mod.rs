@@ -9,6 +9,11 @@
 //! a kill at any moment, the next invocation trains exactly the runs not yet finished: none is
 //! lost and no finished run is trained twice.
 //!
+//! With `--processes N` the runs are trained by N child processes of this binary
+//! (`demo-worker`, see `processes.rs`), each a [`RemoteStore`](sweepstore::RemoteStore)
+//! client of a server this process runs on the store's default socket; the resume protocol
+//! and the output are the same.
+//!
 //! Output: with stdout a terminal, a progress bar (stderr); otherwise one line per trained
 //! run, `trained I/N lr=… l2=… seed=… val_loss=… val_acc=… run=<run key>`, printed only after
 //! the run is finished, so scripts and tests can rely on every printed run being stored.
@@ -22,14 +27,17 @@ use std::time::Instant;
 use clap::Args;
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::json;
-use sweepstore::{Error, RedbOptions, RedbStore, RunKey, StoreExt, UniqueConfig};
+use sweepstore::{Error, RedbOptions, RedbStore, ResultsStore, RunKey, StoreExt, UniqueConfig};
 
 use super::progress::Bar;
 use super::store::open_or_create;
 use super::{CliError, Out, Status};
 
 mod learn;
+mod processes;
 mod reduce;
+
+pub use processes::{WorkerArgs, run_worker};
 
 use learn::{Dataset, EpochReport, Hyper, Metrics};
 
@@ -54,8 +62,13 @@ pub struct DemoArgs {
     #[arg(default_value = "sweepstore-demo")]
     store: PathBuf,
     /// Worker threads training runs at once [default: the number of cores].
-    #[arg(long, short = 'w')]
+    #[arg(long, short = 'w', conflicts_with = "processes")]
     workers: Option<NonZeroUsize>,
+    /// Train in this many worker processes instead of threads, each a client of a server
+    /// this command runs on the store (its default socket, so `ls` and the other commands
+    /// read the store while the sweep runs).
+    #[arg(long, value_name = "N")]
+    processes: Option<NonZeroUsize>,
     /// Rows in the table of best configurations.
     #[arg(long, default_value_t = 5)]
     top: usize,
@@ -70,11 +83,11 @@ struct Job {
 /// What a worker reports.
 enum Event {
     Trained {
-        job: Job,
+        hyper: Hyper,
         key: RunKey,
         metrics: Metrics,
     },
-    Failed(Error),
+    Failed(CliError),
 }
 
 /// The whole grid, in a fixed order.
@@ -104,10 +117,16 @@ pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     }
     let skipped = total - pending.len();
     let workers = args
-        .workers
+        .processes
+        .or(args.workers)
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, NonZeroUsize::get)
         .min(pending.len().max(1));
+    let kind = if args.processes.is_some() {
+        "worker processes"
+    } else {
+        "workers"
+    };
     writeln!(
         out,
         "demo: logistic regression, {} learning rates × {} L2 penalties × {SEEDS} seeds = {total} \
@@ -116,6 +135,9 @@ pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
         L2S.len(),
         args.store.display()
     )?;
+    // The server of a processes-mode sweep; it outlives the reduce step (stopping it closes
+    // the store), and dropping it on an error stops it too.
+    let mut served = None;
     if pending.is_empty() {
         writeln!(
             out,
@@ -124,11 +146,17 @@ pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     } else {
         writeln!(
             out,
-            "demo: {skipped} runs already finished (skipped), {} to train on {workers} workers",
+            "demo: {skipped} runs already finished (skipped), {} to train on {workers} {kind}",
             pending.len()
         )?;
         let started = Instant::now();
-        let trained = train_all(&store, pending, workers, skipped, total, out)?;
+        let count = Count { skipped, total };
+        let trained = if args.processes.is_some() {
+            let server = served.insert(processes::Served::start(&store, &args.store)?);
+            processes::train_all(&store, server.socket(), workers, pending.len(), count, out)?
+        } else {
+            train_all(&store, pending, workers, count, out)?
+        };
         let seconds = started.elapsed().as_secs_f64();
         writeln!(
             out,
@@ -137,7 +165,17 @@ pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
         )?;
     }
     reduce::summarize(&store, args.top, out)?;
+    if let Some(server) = served {
+        server.stop()?;
+    }
     Ok(Status::Success)
+}
+
+/// Runs already finished before this invocation, and runs of the grid.
+#[derive(Clone, Copy)]
+struct Count {
+    skipped: usize,
+    total: usize,
 }
 
 /// Trains `pending` on `workers` threads; reports each finished run; returns how many were
@@ -147,8 +185,7 @@ fn train_all(
     store: &RedbStore,
     pending: Vec<Job>,
     workers: usize,
-    skipped: usize,
-    total: usize,
+    count: Count,
     out: &mut Out<'_>,
 ) -> Result<usize, CliError> {
     let to_train = pending.len();
@@ -161,9 +198,6 @@ fn train_all(
     let (event_tx, event_rx) = crossbeam_channel::unbounded();
     let stop = AtomicBool::new(false);
     let data = Dataset::synthetic();
-    let bar = Bar::new(out.is_terminal, to_train as u64, "runs");
-    let mut trained = 0;
-    let mut first_error: Option<CliError> = None;
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let (jobs, events) = (job_rx.clone(), event_tx.clone());
@@ -171,21 +205,46 @@ fn train_all(
             scope.spawn(move || worker(store, data, &jobs, &events, stop));
         }
         drop(event_tx);
-        for event in event_rx {
-            let reported = match event {
-                Event::Trained { job, key, metrics } => {
-                    trained += 1;
-                    bar.set(trained as u64);
-                    report(out, &job, key, &metrics, skipped + trained, total)
-                }
-                Event::Failed(e) => Err(e.into()),
-            };
-            if let Err(e) = reported {
-                stop.store(true, Ordering::Relaxed);
-                first_error.get_or_insert(e);
+        collect(&event_rx, to_train, count, out, &mut || {
+            stop.store(true, Ordering::Relaxed);
+        })
+    })
+}
+
+/// Reports the workers' events until every sender is gone: a progress bar on a terminal,
+/// else one line per trained run. On the first error (a worker's, or writing a report) calls
+/// `stop` once and keeps draining; returns how many runs were trained, or that error.
+fn collect(
+    events: &Receiver<Event>,
+    to_train: usize,
+    count: Count,
+    out: &mut Out<'_>,
+    stop: &mut dyn FnMut(),
+) -> Result<usize, CliError> {
+    let bar = Bar::new(out.is_terminal, to_train as u64, "runs");
+    let mut trained = 0;
+    let mut first_error: Option<CliError> = None;
+    for event in events {
+        let reported = match event {
+            Event::Trained {
+                hyper,
+                key,
+                metrics,
+            } => {
+                trained += 1;
+                bar.set(trained as u64);
+                let done = count.skipped + trained;
+                report(out, hyper, key, &metrics, done, count.total)
             }
+            Event::Failed(e) => Err(e),
+        };
+        if let Err(e) = reported {
+            if first_error.is_none() {
+                stop();
+            }
+            first_error.get_or_insert(e);
         }
-    });
+    }
     bar.finish();
     match first_error {
         Some(e) => Err(e),
@@ -204,8 +263,12 @@ fn worker(
     while !stop.load(Ordering::Relaxed) {
         let Ok(job) = jobs.recv() else { return };
         let event = match train_one(store, data, &job) {
-            Ok((key, metrics)) => Event::Trained { job, key, metrics },
-            Err(e) => Event::Failed(e),
+            Ok((key, metrics)) => Event::Trained {
+                hyper: job.hyper,
+                key,
+                metrics,
+            },
+            Err(e) => Event::Failed(e.into()),
         };
         let failed = matches!(event, Event::Failed(_));
         if events.send(event).is_err() || failed {
@@ -216,7 +279,11 @@ fn worker(
 
 /// Trains one run and stores it: the log streamed while training, then weights, metrics and
 /// the finished state — in that order, so a finished run always has all three.
-fn train_one(store: &RedbStore, data: &Dataset, job: &Job) -> Result<(RunKey, Metrics), Error> {
+fn train_one<S: ResultsStore + ?Sized>(
+    store: &S,
+    data: &Dataset,
+    job: &Job,
+) -> Result<(RunKey, Metrics), Error> {
     let run = store.run(TASK, &job.config)?;
     let mut log = run.open("log", "w", Some("text"))?;
     let Hyper { lr, l2, seed } = job.hyper;
@@ -250,7 +317,7 @@ fn train_one(store: &RedbStore, data: &Dataset, job: &Job) -> Result<(RunKey, Me
 /// One line per trained run when stdout is not a terminal (the bar shows progress otherwise).
 fn report(
     out: &mut Out<'_>,
-    job: &Job,
+    hyper: Hyper,
     key: RunKey,
     metrics: &Metrics,
     done: usize,
@@ -259,7 +326,7 @@ fn report(
     if out.is_terminal {
         return Ok(());
     }
-    let Hyper { lr, l2, seed } = job.hyper;
+    let Hyper { lr, l2, seed } = hyper;
     writeln!(
         out,
         "trained {done}/{total} lr={lr} l2={l2} seed={seed} val_loss={:.4} val_acc={:.4} run={key}",
@@ -287,7 +354,11 @@ mod tests {
             writer: &mut text,
             is_terminal: false,
         };
-        let err = train_all(&store, jobs, 2, 0, 6, &mut out)
+        let count = Count {
+            skipped: 0,
+            total: 6,
+        };
+        let err = train_all(&store, jobs, 2, count, &mut out)
             .err()
             .ok_or("training succeeded without a temp directory")?;
         assert!(err.to_string().contains("tmp"), "{err}");
