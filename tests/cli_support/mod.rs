@@ -62,3 +62,19 @@ where
 pub fn arg(path: &Path) -> &std::ffi::OsStr {
     path.as_os_str()
 }
+
+/// Stops `child` with SIGTERM and waits for it to exit 0 (a graceful `sweepstore serve`).
+pub fn terminate(child: &mut std::process::Child) -> TestResult {
+    let sent = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()?;
+    if !sent.success() {
+        return Err("kill -TERM failed".into());
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(format!("the server exited with {status}").into());
+    }
+    Ok(())
+}
