@@ -3,7 +3,8 @@
 //! once the server has stopped; `gc` refuses a served store; a store locked by a process
 //! that serves nothing (even with a stale socket file) gets the one-line "in use" error;
 //! `demo --processes N` completes, resumes after `kill -9` without losing or repeating a run,
-//! and a rerun skips every run.
+//! and a rerun skips every run; the demo on a store `sweepstore serve` serves trains through
+//! that server (worker processes or threads).
 
 mod cli_support;
 
@@ -311,5 +312,36 @@ fn a_sweep_in_worker_processes_resumes_after_kill_9_and_a_rerun_skips_everything
         rerun.stdout
     );
     assert!(trained_keys(&rerun.stdout)?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn the_demo_trains_through_a_server_that_serves_its_store() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("store");
+    let mut server = serve(&store)?;
+    let outcome = (|| -> TestResult<(Ran, Ran)> {
+        let processes = run(args(&["demo", "--processes", "2"], &store))?.ok()?;
+        let threads = run(args(&["demo", "--workers", "2", "-v"], &store))?.ok()?;
+        Ok((processes, threads))
+    })();
+    cli_support::terminate(&mut server)?;
+    let (processes, threads) = outcome?;
+    // The worker processes trained through the running server (the demo started none).
+    assert_eq!(trained_keys(&processes.stdout)?.len(), 128);
+    assert!(
+        threads.stderr.contains("going through the server"),
+        "{}",
+        threads.stderr
+    );
+    assert!(
+        threads
+            .stdout
+            .contains("demo: all 128 runs already finished (skipped 128); nothing to train"),
+        "{}",
+        threads.stdout
+    );
+    // Control: the server stored it all (the store is closed now and opens directly).
+    assert_eq!(finished(&store)?.len(), 128);
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! runs, results, distinct contents, logical versus stored bytes (the dedup ratio), the
 //! write-ahead log and the last checkpoint.
 //!
-//! Invariant: reads one snapshot through [`sweepstore::RedbStore::stats`]; never writes.
+//! Invariant: reads one snapshot through [`sweepstore::RedbStore::stats`] (the server's, if
+//! the store is served); never writes.
 
 use std::io::Write;
 use std::path::PathBuf;

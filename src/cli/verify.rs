@@ -1,6 +1,8 @@
 //! `sweepstore verify STORE [--json]`: has redb check every page of the database as the
 //! store opens, then re-hashes every stored value, cross-checks the tables and reads the
-//! write-ahead log ([`sweepstore::RedbStore::verify`]); prints each problem found.
+//! write-ahead log ([`sweepstore::RedbStore::verify`]); prints each problem found. A served
+//! store is verified by its server (`RemoteStore::verify`), without the page check, which
+//! needs the store to itself (said on stderr).
 //!
 //! Invariants: verification never writes (a store that cannot be opened because its
 //! database or log is damaged is itself reported as a problem, and nothing is repaired);

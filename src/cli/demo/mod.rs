@@ -1,6 +1,7 @@
 //! `sweepstore demo [STORE]`: a real grid-search sweep — logistic regression over learning
-//! rates × L2 penalties × seeds — trained on worker threads sharing one [`RedbStore`], then a
-//! reduce step over the stored metrics.
+//! rates × L2 penalties × seeds — trained on worker threads sharing one store (a
+//! `RedbStore`, or the store's server if `sweepstore serve` serves it), then a reduce step
+//! over the stored metrics.
 //!
 //! Resume protocol: a run is *finished* only after its log, weights and metrics were saved
 //! (each save acknowledged durably by the store) and its state set to finished. At start the
@@ -27,10 +28,10 @@ use std::time::Instant;
 use clap::Args;
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::json;
-use sweepstore::{Error, RedbOptions, RedbStore, ResultsStore, RunKey, StoreExt, UniqueConfig};
+use sweepstore::{Error, RedbOptions, ResultsStore, RunKey, StoreExt, UniqueConfig};
 
 use super::progress::Bar;
-use super::store::open_or_create;
+use super::store::{Store, open_or_create_reachable};
 use super::{CliError, Out, Status};
 
 mod learn;
@@ -106,7 +107,8 @@ fn grid() -> Result<Vec<Job>, Error> {
 }
 
 pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
-    let store = open_or_create(&args.store, RedbOptions::default())?;
+    let opened = open_or_create_reachable(&args.store, RedbOptions::default())?;
+    let store = opened.get();
     let grid = grid()?;
     let total = grid.len();
     let mut pending = Vec::new();
@@ -152,10 +154,16 @@ pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
         let started = Instant::now();
         let count = Count { skipped, total };
         let trained = if args.processes.is_some() {
-            let server = served.insert(processes::Served::start(&store, &args.store)?);
-            processes::train_all(&store, server.socket(), workers, pending.len(), count, out)?
+            // A store served already (`sweepstore serve`) is trained through its server.
+            let socket = match &opened {
+                Store::Served(remote) => remote.socket(),
+                Store::Direct(direct) => served
+                    .insert(processes::Served::start(direct, &args.store)?)
+                    .socket(),
+            };
+            processes::train_all(store, socket, workers, pending.len(), count, out)?
         } else {
-            train_all(&store, pending, workers, count, out)?
+            train_all(store, pending, workers, count, out)?
         };
         let seconds = started.elapsed().as_secs_f64();
         writeln!(
@@ -164,7 +172,7 @@ pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
             trained as f64 / seconds.max(1e-9)
         )?;
     }
-    reduce::summarize(&store, args.top, out)?;
+    reduce::summarize(store, args.top, out)?;
     if let Some(server) = served {
         server.stop()?;
     }
@@ -182,7 +190,7 @@ struct Count {
 /// trained. The first error stops the workers (each finishes its current store call) and is
 /// returned.
 fn train_all(
-    store: &RedbStore,
+    store: &(impl ResultsStore + ?Sized),
     pending: Vec<Job>,
     workers: usize,
     count: Count,
@@ -254,7 +262,7 @@ fn collect(
 
 /// A worker: trains jobs until there are none left or `stop` is set.
 fn worker(
-    store: &RedbStore,
+    store: &(impl ResultsStore + ?Sized),
     data: &Dataset,
     jobs: &Receiver<Job>,
     events: &Sender<Event>,
@@ -338,6 +346,7 @@ fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sweepstore::RedbStore;
 
     #[test]
     fn a_failing_store_stops_the_workers_and_the_error_is_returned() -> Result<(), CliError> {

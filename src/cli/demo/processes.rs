@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 
 use clap::Args;
 use crossbeam_channel::Sender;
-use sweepstore::{Error, RedbStore, RemoteStore, Server, Stopper, StoreExt};
+use sweepstore::{Error, RedbStore, RemoteStore, ResultsStore, Server, Stopper, StoreExt};
 
 use super::learn::{Dataset, Metrics};
 use super::{Count, Event, TASK, collect, grid, train_one};
@@ -87,7 +87,7 @@ impl Drop for Served {
 /// Trains the unfinished runs in `workers` child processes served on `socket`; reports
 /// each finished run; returns how many were trained (`to_train` of them, unless one failed).
 pub fn train_all(
-    store: &RedbStore,
+    store: &(impl ResultsStore + ?Sized),
     socket: &Path,
     workers: usize,
     to_train: usize,
@@ -167,7 +167,11 @@ fn kill_all(children: &mut [Child]) {
 }
 
 /// Turns a worker's `trained INDEX` lines into events until it closes its stdout.
-fn follow(store: &RedbStore, output: std::process::ChildStdout, events: &Sender<Event>) {
+fn follow(
+    store: &(impl ResultsStore + ?Sized),
+    output: std::process::ChildStdout,
+    events: &Sender<Event>,
+) {
     let jobs = match grid() {
         Ok(jobs) => jobs,
         Err(e) => {
@@ -187,7 +191,11 @@ fn follow(store: &RedbStore, output: std::process::ChildStdout, events: &Sender<
 }
 
 /// The event of one `trained INDEX` line: the run's metrics, loaded from the store.
-fn trained_event(store: &RedbStore, jobs: &[super::Job], line: &str) -> Result<Event, CliError> {
+fn trained_event(
+    store: &(impl ResultsStore + ?Sized),
+    jobs: &[super::Job],
+    line: &str,
+) -> Result<Event, CliError> {
     let job = line
         .strip_prefix("trained ")
         .and_then(|index| index.parse::<usize>().ok())

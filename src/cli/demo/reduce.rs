@@ -11,7 +11,7 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sweepstore::{RedbStore, StoreExt, UniqueConfig};
+use sweepstore::{ResultsStore, StoreExt, UniqueConfig};
 
 use super::TASK;
 use super::learn::Metrics;
@@ -41,7 +41,11 @@ struct Row {
 
 /// Reads every run's metrics lazily, prints the best `top` configurations to `out` and
 /// saves the whole ranking.
-pub fn summarize(store: &RedbStore, top: usize, out: &mut Out<'_>) -> Result<(), CliError> {
+pub fn summarize(
+    store: &(impl ResultsStore + ?Sized),
+    top: usize,
+    out: &mut Out<'_>,
+) -> Result<(), CliError> {
     // Keyed by the bits of (lr, l2): exact grid values, a total order for the tie-break.
     let mut groups: BTreeMap<(u64, u64), (Point, Vec<Metrics>)> = BTreeMap::new();
     for sweep in store.task(TASK)?.lazy_sweep("metrics")? {
@@ -113,7 +117,7 @@ fn row(point: &Point, metrics: &[Metrics]) -> Row {
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
-    use sweepstore::RedbOptions;
+    use sweepstore::{RedbOptions, RedbStore};
 
     use super::*;
 
