@@ -119,15 +119,15 @@ pub enum CommandError {
 
     /// A worker process of `demo --processes` failed.
     #[error(
-        "demo worker process {shard} of {workers} failed ({status}); its error is printed \
-         above; run the demo again to resume"
+        "demo worker process {shard} of {workers} failed ({how}); its error is printed above; \
+         run the demo again to resume"
     )]
     WorkerFailed {
         /// Its shard.
         shard: usize,
         /// How many there were.
         workers: usize,
-        /// How it exited.
-        status: String,
+        /// What was seen, e.g. `it exited with exit status: 1`.
+        how: String,
     },
 }

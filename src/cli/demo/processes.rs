@@ -5,9 +5,10 @@
 //! Protocol between the demo and its workers: worker `i` of `N` (`demo-worker --socket S
 //! --shard i/N`, a hidden subcommand) trains the grid points whose index is `i` modulo `N`
 //! and are not finished, each exactly as a worker thread does, and prints `trained INDEX` on
-//! stdout only after the run is finished (its state acknowledged by the server). The demo
-//! reads those lines, loads the run's metrics from the store and reports the run as the
-//! threads mode does.
+//! stdout only after the run is finished (its state acknowledged by the server), then `done`
+//! once its share is complete. The demo reads those lines, loads the run's metrics from the
+//! store and reports the run as the threads mode does; a worker whose output ends without
+//! `done` failed (its error is on the shared stderr), which stops the sweep.
 //!
 //! Invariants: the resume protocol is the threads mode's (a run is finished only after its
 //! three results and its state were acknowledged), so a sweep killed at any moment — the
@@ -17,7 +18,7 @@
 //! killed; the server is stopped gracefully (checkpoint, socket removed) when the sweep ends
 //! or fails.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
@@ -127,9 +128,11 @@ pub fn train_all(
     }
     let (event_tx, event_rx) = crossbeam_channel::unbounded();
     let trained = std::thread::scope(|scope| {
-        for output in outputs.into_iter().flatten() {
+        for (shard, output) in outputs.into_iter().enumerate() {
+            let Some(output) = output else { continue };
             let events = event_tx.clone();
-            scope.spawn(move || follow(store, output, &events));
+            let worker = Worker { shard, workers };
+            scope.spawn(move || follow(store, worker, output, &events));
         }
         drop(event_tx);
         collect(&event_rx, to_train, count, out, &mut || {
@@ -147,7 +150,7 @@ pub fn train_all(
             failed = Some(CommandError::WorkerFailed {
                 shard,
                 workers,
-                status: status.to_string(),
+                how: format!("it exited with {status}"),
             });
         }
     }
@@ -166,10 +169,19 @@ fn kill_all(children: &mut [Child]) {
     }
 }
 
-/// Turns a worker's `trained INDEX` lines into events until it closes its stdout.
+/// Which worker process: shard `shard` of `workers`.
+#[derive(Clone, Copy)]
+struct Worker {
+    shard: usize,
+    workers: usize,
+}
+
+/// Turns a worker's `trained INDEX` lines into events until it closes its stdout; an output
+/// that ends without `done` is a failure of that worker.
 fn follow(
     store: &(impl ResultsStore + ?Sized),
-    output: std::process::ChildStdout,
+    worker: Worker,
+    output: impl Read,
     events: &Sender<Event>,
 ) {
     let jobs = match grid() {
@@ -180,14 +192,21 @@ fn follow(
         }
     };
     for line in BufReader::new(output).lines() {
-        let event = line
-            .map_err(CliError::from)
-            .and_then(|line| trained_event(store, &jobs, &line))
-            .unwrap_or_else(Event::Failed);
+        let event = match line {
+            Ok(line) if line == "done" => return,
+            Ok(line) => trained_event(store, &jobs, &line).unwrap_or_else(Event::Failed),
+            Err(e) => Event::Failed(e.into()),
+        };
         if events.send(event).is_err() {
             return;
         }
     }
+    let ended = CommandError::WorkerFailed {
+        shard: worker.shard,
+        workers: worker.workers,
+        how: "it ended before finishing its share".to_owned(),
+    };
+    let _ = events.send(Event::Failed(ended.into()));
 }
 
 /// The event of one `trained INDEX` line: the run's metrics, loaded from the store.
@@ -247,12 +266,57 @@ pub fn run_worker(args: &WorkerArgs, out: &mut Out<'_>) -> Result<Status, CliErr
         writeln!(out, "trained {index}")?;
         out.flush()?;
     }
+    writeln!(out, "done")?;
+    out.flush()?;
     Ok(Status::Success)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_shard;
+    use serde_json::json;
+    use sweepstore::InMemoryStore;
+
+    use super::*;
+
+    /// The events `follow` makes of a worker's `output`.
+    fn followed(store: &InMemoryStore, output: &str) -> Vec<Result<usize, String>> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let worker = Worker {
+            shard: 1,
+            workers: 2,
+        };
+        follow(store, worker, output.as_bytes(), &tx);
+        drop(tx);
+        rx.iter()
+            .map(|event| match event {
+                Event::Trained { metrics, .. } => Ok(metrics.epochs),
+                Event::Failed(e) => Err(e.to_string()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_worker_output_without_done_is_a_failure_of_that_worker() -> Result<(), CliError> {
+        let store = InMemoryStore::new();
+        let metrics = json!({"train_loss": 0.1, "val_loss": 0.2, "val_accuracy": 0.9,
+            "best_epoch": 3, "weight_norm": 1.0, "epochs": 60});
+        let first = &grid()?[1];
+        store
+            .run(TASK, &first.config)?
+            .save("metrics", "json", &metrics)?;
+
+        assert_eq!(followed(&store, "trained 1\ndone\n"), [Ok(60)]);
+        let ended = followed(&store, "trained 1\n");
+        assert_eq!(ended[0], Ok(60));
+        let failure = ended[1].as_ref().err().ok_or("no failure")?;
+        assert!(failure.contains("process 1 of 2"), "{failure}");
+        assert!(failure.contains("ended before finishing"), "{failure}");
+        // A line that names no finished grid run is an error, not a report.
+        let bad = followed(&store, "trained 2\nhello\ndone\n");
+        assert_eq!(bad.len(), 2);
+        assert!(bad.iter().all(Result::is_err), "{bad:?}");
+        Ok(())
+    }
 
     #[test]
     fn shards_are_checked() {
