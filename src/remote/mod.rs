@@ -6,7 +6,8 @@
 //! Files: `frame.rs` (length-prefixed postcard frames, limits), `protocol.rs` (the messages),
 //! `session.rs` (one server connection), `server.rs` (accept loop, shutdown), `socket.rs`
 //! (the 0600 socket file, stale sockets), `pool.rs` (client connections), `client.rs`
-//! ([`RemoteStore`]), `inspect.rs` (the browsing requests: summaries, stats, verify), `stream.rs` (chunked content reads and write-open streams).
+//! ([`RemoteStore`]), `inspect.rs` (the browsing requests: `Browse`, stats, verify),
+//! `stream.rs` (chunked content reads and write-open streams).
 //!
 //! Invariants: the server replies to a write only after the engine acknowledged it, so an
 //! acknowledgement means what it means in-process; a client that dies mid-request leaves
