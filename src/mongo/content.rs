@@ -7,7 +7,8 @@
 //! - The files document is inserted only after every chunk is stored, so its presence means
 //!   the content is complete; run documents refer to a hash only after its files document
 //!   exists.
-//! - Uploads are idempotent: content whose files document exists is not uploaded again, and
+//! - Uploads are idempotent: content whose files document exists with all its chunks is not
+//!   uploaded again (one with chunks missing is uploaded again, which repairs it), and
 //!   the unique `(files_id, n)` index rejects a second copy of a chunk (identical bytes, since
 //!   the id is the hash), which the uploader treats as done. Racing uploaders of one hash
 //!   therefore both succeed and store it once; an upload cut short leaves chunks that the
@@ -57,7 +58,15 @@ pub(crate) fn upload(
         .run()
         .map_err(shared.err("look up stored content"))?;
     if stored.is_some() {
-        return Ok(());
+        let chunks = shared
+            .chunks
+            .count_documents(doc! { "files_id": &id })
+            .run()
+            .map_err(shared.err("count GridFS chunks"))?;
+        if chunks == size.div_ceil(CHUNK_SIZE as u64) {
+            return Ok(());
+        }
+        // Chunks were lost: upload again, which stores exactly the missing ones.
     }
     let mut hasher = blake3::Hasher::new();
     let mut batch = Vec::with_capacity(CHUNKS_PER_INSERT);
