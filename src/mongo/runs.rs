@@ -5,13 +5,13 @@
 //! - A run is created by an upsert on its `_id` (the run key), so however many threads and
 //!   processes save the same run at once, there is one document; an insert that loses the
 //!   race fails with a duplicate key and is retried as an update.
-//! - Sweep counters are gap-free and never reused. The task's counters document holds
-//!   `next`, a high-water mark: a creator inserts its run with counter `next` and then
-//!   raises `next` past it (`$max`). The unique `(task, counter)` index rejects a second
-//!   run with the same counter; the loser raises `next` past the taken counter itself
-//!   (which also heals a creator that died between its insert and raising `next`) and
-//!   retries. A counter is thus consumed only by an inserted run. `delete_run` raises `next`
-//!   past the deleted run's counter first, so a counter is never handed out again.
+//! - Sweep counters are gap-free and never reused. A creator inserts its run with the
+//!   counter after the task's highest (`highest + 1`, read through the `(task, counter)`
+//!   index), or the task's counters document's `next` if that is larger. The unique
+//!   `(task, counter)` index rejects a second run with the same counter; the loser reads the
+//!   new highest counter and retries. A counter is thus consumed only by an inserted run, and
+//!   no creator can die holding one. `next` is raised (`$max`) only by `delete_run`, past
+//!   the deleted run's counter, so the counter of a deleted run is never handed out again.
 //! - Every write is one server-acknowledged single-document update, so it is atomic: a run
 //!   never holds half a save, and `Ok` means the server acknowledged it (journaled by
 //!   default).
@@ -74,8 +74,7 @@ pub(crate) fn write_run(
                 return Ok(Written::Rejected);
             }
         }
-        let counter = next_counter(shared, run)?;
-        let mut insert = new_run(run, counter)?;
+        let mut insert = new_run(run, next_counter(shared, run)?)?;
         // A field may not be in both `$set` and `$setOnInsert`.
         for key in set.keys() {
             insert.remove(key);
@@ -90,21 +89,12 @@ pub(crate) fn write_run(
             .upsert(true)
             .run()
         {
-            Ok(r) if r.upserted_id.is_some() => {
-                raise_next(shared, run, counter)?;
+            Ok(r) if r.upserted_id.is_some() || r.matched_count == 1 => {
                 return Ok(Written::Applied);
             }
-            Ok(r) if r.matched_count == 1 => return Ok(Written::Applied),
             Ok(_) => {}
-            Err(e) if is_duplicate_key(&e) => {
-                // Either the run appeared meanwhile (retry as an update) or another run
-                // took this counter: then move `next` past the task's highest counter
-                // (which also repairs a counters document that was lost or reset).
-                if exact(shared, run, Results::None)?.is_none() {
-                    raise_next(shared, run, highest_counter(shared, run)?.max(counter))?;
-                    back_off();
-                }
-            }
+            // Another writer created this run, or another run took the counter: retry.
+            Err(e) if is_duplicate_key(&e) => back_off(),
             Err(e) => return Err(shared.err("create a run document")(e)),
         }
     }
@@ -132,33 +122,32 @@ fn next_counter(shared: &Shared, run: &RunId) -> Result<u64> {
         .find_one(doc! { "_id": run.task().as_str() })
         .run()
         .map_err(shared.err("read a sweep counter"))?;
-    let Some(doc) = found else {
-        return Ok(0);
+    let floor = match found {
+        None => 0,
+        Some(doc) => as_u64(doc.get("next")).ok_or_else(|| Error::CorruptRecord {
+            what: format!(
+                "counters document of task `{}` in {}.counters",
+                run.task(),
+                shared.namespace
+            ),
+            reason: "`next` is not a non-negative integer".to_owned(),
+        })?,
     };
-    as_u64(doc.get("next")).ok_or_else(|| Error::CorruptRecord {
-        what: format!(
-            "counters document of task `{}` in {}.counters",
-            run.task(),
-            shared.namespace
-        ),
-        reason: "`next` is not a non-negative integer".to_owned(),
-    })
-}
-
-/// The largest counter of `run`'s task's stored runs (0 if there is none).
-fn highest_counter(shared: &Shared, run: &RunId) -> Result<u64> {
-    let found = shared
+    let highest = shared
         .runs
         .find_one(doc! { "task": run.task().as_str() })
         .sort(doc! { "counter": -1 })
         .projection(doc! { "counter": 1 })
         .run()
         .map_err(shared.err("find the highest sweep counter"))?;
-    let counter = found.and_then(|doc| as_u64(doc.get("counter")));
-    Ok(counter.unwrap_or(0))
+    let after_highest = highest
+        .and_then(|doc| as_u64(doc.get("counter")))
+        .map_or(0, |h| h + 1);
+    Ok(floor.max(after_highest))
 }
 
-/// Raises the `next` counter of `run`'s task to at least `taken + 1`.
+/// Raises the `next` counter of `run`'s task to at least `taken + 1`, so `taken` is never
+/// handed out again.
 pub(crate) fn raise_next(shared: &Shared, run: &RunId, taken: u64) -> Result<()> {
     let next = size_to_bson(taken + 1)?;
     for _ in 0..ATTEMPTS {
