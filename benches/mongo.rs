@@ -12,12 +12,13 @@
 //! - load: `run.load::<Vec<u8>>("metrics")` (exact lookup by run key, document checks,
 //!   blake3 verification).
 //!
-//! Raw and store writes use the same write concern (`j: true`, the store's default). Each
+//! Raw and store writes use the same write concern: `j: true` (the store's default), or the
+//! server's default with `--no-journal` (and `MongoOptions::journal = false`). Each
 //! figure is the median over `--reps` repetitions (default 3) with min–max; a ratio is the
 //! median of the per-repetition ratios. Needs a server: run it with
 //!
 //! ```text
-//! tests/run.sh bench [--reps N] [--quick]
+//! tests/run.sh bench [--reps N] [--quick] [--no-journal]
 //! ```
 //!
 //! which starts one and sets `SWEEPSTORE_MONGO_URI` (or set that variable yourself and run
@@ -31,7 +32,7 @@ use std::time::Instant;
 use mongodb::bson::{Binary, Document, doc, spec::BinarySubtype};
 use mongodb::options::WriteConcern;
 use serde_json::json;
-use sweepstore::{MongoStore, StoreExt, UniqueConfig};
+use sweepstore::{MongoOptions, MongoStore, StoreExt, UniqueConfig};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -93,12 +94,20 @@ struct Figures {
     load: f64,
 }
 
-fn repetition(uri: &str, rep: usize, threads: usize, per_thread: usize) -> Result<Figures> {
+fn repetition(
+    uri: &str,
+    journal: bool,
+    rep: usize,
+    threads: usize,
+    per_thread: usize,
+) -> Result<Figures> {
     let db = format!("bench_mongo_{}_{rep}_{threads}", std::process::id());
-    let store = MongoStore::connect(uri, &db, "runs")?;
+    let mut options = MongoOptions::default();
+    options.journal = journal;
+    let store = MongoStore::connect_with(uri, &db, "runs", options)?;
     let client = mongodb::sync::Client::with_uri_str(uri)?;
     let mut concern = WriteConcern::default();
-    concern.journal = Some(true);
+    concern.journal = journal.then_some(true);
     let options = mongodb::options::CollectionOptions::builder()
         .write_concern(concern)
         .build();
@@ -161,14 +170,16 @@ fn repetition(uri: &str, rep: usize, threads: usize, per_thread: usize) -> Resul
 fn main() -> Result {
     let mut reps = 3;
     let mut quick = false;
+    let mut journal = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--reps" => reps = args.next().ok_or("--reps needs a number")?.parse()?,
             "--quick" => quick = true,
+            "--no-journal" => journal = false,
             "--bench" => {}
             "--help" | "-h" => {
-                println!("tests/run.sh bench [--reps N] [--quick]");
+                println!("tests/run.sh bench [--reps N] [--quick] [--no-journal]");
                 return Ok(());
             }
             other => return Err(format!("unknown argument {other:?}").into()),
@@ -178,9 +189,15 @@ fn main() -> Result {
         "SWEEPSTORE_MONGO_URI is not set: run this benchmark with `tests/run.sh bench`, which \
          starts a server, or point the variable at a MongoDB of your own"
     })?;
-    let (reps, per_op_total) = if quick { (1, 40) } else { (reps.max(1), 800) };
+    let (reps, per_op_total) = if quick { (1, 40) } else { (reps.max(1), 400) };
 
     let mut out = String::new();
+    let concern = if journal {
+        "j: true"
+    } else {
+        "server default (no j)"
+    };
+    writeln!(out, "write concern: {concern}\n")?;
     writeln!(
         out,
         "| threads | measurement | sweepstore /s | raw driver /s | ratio |\n|---|---|---|---|---|"
@@ -190,7 +207,7 @@ fn main() -> Result {
         let mut all = Vec::new();
         for rep in 0..reps {
             eprintln!("threads {threads}, repetition {}/{reps}", rep + 1);
-            all.push(repetition(&uri, rep, threads, per_thread)?);
+            all.push(repetition(&uri, journal, rep, threads, per_thread)?);
         }
         let rows: [(&str, Pick, Pick); 3] = [
             (

@@ -307,3 +307,27 @@ fn hand_edited_run_documents_are_corrupt_records_and_harm_nothing_else() -> Resu
     }
     Ok(())
 }
+
+#[test]
+fn a_lost_counters_document_is_repaired_by_the_next_new_run() -> Result<()> {
+    let (store, db) = setup("lost_counters")?;
+    for i in 0..12 {
+        store.run("train", &config(i)?)?.save("m", "json", &i)?;
+    }
+    let removed = db
+        .collection::<Document>("runs.counters")
+        .delete_many(doc! {})
+        .run()
+        .map_err(raw_err("remove the counters"))?;
+    assert_eq!(
+        removed.deleted_count, 1,
+        "control: the task had a counters document"
+    );
+    let run = store.run("train", &config(100)?)?;
+    run.save("m", "json", &100)?;
+    assert_eq!(run.get_context()?.sweep_counter.as_deref(), Some("012"));
+    let next = store.run("train", &config(101)?)?;
+    next.save("m", "json", &101)?;
+    assert_eq!(next.get_context()?.sweep_counter.as_deref(), Some("013"));
+    Ok(())
+}

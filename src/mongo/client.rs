@@ -8,8 +8,8 @@
 //! running out of it is [`Error::MongoUnreachable`].
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mongodb::IndexModel;
@@ -41,6 +41,9 @@ pub(crate) struct Shared {
     pub(crate) chunks: Collection<Document>,
     pub(crate) options: MongoOptions,
     pub(crate) types: TypeRegistry,
+    /// Held while this store creates a run, so its own threads never race each other for a
+    /// sweep counter (other processes still can; the unique index settles those races).
+    pub(crate) creating: Mutex<()>,
     /// `database.collection`, for messages.
     pub(crate) namespace: String,
     hosts: String,
@@ -170,6 +173,7 @@ pub(crate) fn connect(
         files,
         chunks,
         types: TypeRegistry::default(),
+        creating: Mutex::new(()),
         namespace: format!("{database}.{collection}"),
         hosts,
         fs,
