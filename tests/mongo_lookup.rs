@@ -29,7 +29,7 @@ fn ids(coll: &mongodb::sync::Collection<Document>, filter: Document) -> Result<B
     Ok(ids)
 }
 
-fn raw_err_bson(e: mongodb::bson::document::ValueAccessError) -> sweepstore::Error {
+fn raw_err_bson<E: std::error::Error + Send + Sync + 'static>(e: E) -> sweepstore::Error {
     sweepstore::Error::Stream {
         op: "read _id",
         source: std::io::Error::other(e),

@@ -133,30 +133,37 @@ impl MongoStore {
         mut finished: Finished,
         exclusive: bool,
     ) -> Result<()> {
+        let staged = self.stage(&mut finished);
+        // The temp file has served its purpose either way.
+        let (hash, size) = (finished.hash, finished.size);
+        finished.discard(self.inner.fs.as_ref());
+        let entry = Entry {
+            type_name: type_name.to_owned(),
+            hash,
+            size,
+            inline: staged?,
+        };
+        self.set_result(run, name, &entry, exclusive)
+    }
+
+    /// Reads a finished temp file's content if it is small enough to be inline (`Some`),
+    /// else uploads it to GridFS (`None`).
+    fn stage(&self, finished: &mut Finished) -> Result<Option<Vec<u8>>> {
         let path = finished.path.clone();
         let io_err = |e| Error::io("read temporary file", &path, e);
         finished.file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        let inline = if finished.size <= self.inner.options.inline_limit as u64 {
+        if finished.size <= self.inner.options.inline_limit as u64 {
             let mut bytes = Vec::new();
             finished.file.read_to_end(&mut bytes).map_err(io_err)?;
-            Some(bytes)
-        } else {
-            upload(
-                &self.inner,
-                &finished.hash,
-                finished.size,
-                &mut finished.file,
-            )?;
-            None
-        };
-        let entry = Entry {
-            type_name: type_name.to_owned(),
-            hash: finished.hash,
-            size: finished.size,
-            inline,
-        };
-        finished.discard(self.inner.fs.as_ref());
-        self.set_result(run, name, &entry, exclusive)
+            return Ok(Some(bytes));
+        }
+        upload(
+            &self.inner,
+            &finished.hash,
+            finished.size,
+            &mut finished.file,
+        )?;
+        Ok(None)
     }
 
     fn blob_writer(&self) -> Result<BlobWriter> {
