@@ -175,6 +175,12 @@ impl UniqueConfig {
         self.members.is_empty()
     }
 
+    /// Top-level members as (key, canonical value text), sorted like the canonical form.
+    #[cfg(feature = "mongodb")]
+    pub(crate) fn members(&self) -> &[(String, String)] {
+        &self.members
+    }
+
     /// Whether every top-level key of `self` is in `other` with a canonically equal value
     /// (fluidml's subset rule). Every config is a subset of itself; `{}` of every config.
     pub fn is_subset_of(&self, other: &UniqueConfig) -> bool {

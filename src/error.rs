@@ -355,6 +355,36 @@ pub enum Error {
         socket: PathBuf,
     },
 
+    /// No MongoDB server answered within the store's timeout (feature `mongodb`).
+    #[cfg(feature = "mongodb")]
+    #[error(
+        "no MongoDB server at {hosts} answered within {timeout:?} while trying to {op}; check \
+         that the server is running and reachable (MongoOptions::timeout sets the wait): {source}"
+    )]
+    MongoUnreachable {
+        /// What was being done.
+        op: &'static str,
+        /// The hosts of the connection string.
+        hosts: String,
+        /// How long the driver waited for a server.
+        timeout: std::time::Duration,
+        /// The driver's error.
+        #[source]
+        source: Box<mongodb::error::Error>,
+    },
+
+    /// The MongoDB server or driver reported an error (feature `mongodb`). The operation may
+    /// or may not have taken effect on the server; it was not acknowledged.
+    #[cfg(feature = "mongodb")]
+    #[error("MongoDB failed to {op}: {source}")]
+    Mongo {
+        /// What was being done.
+        op: &'static str,
+        /// The driver's error.
+        #[source]
+        source: Box<mongodb::error::Error>,
+    },
+
     /// An I/O operation on a stream that has no path (an in-memory file or a caller's reader).
     #[error("failed to {op}: {source}")]
     Stream {

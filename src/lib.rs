@@ -76,6 +76,8 @@ mod key;
 mod local;
 mod lookup;
 mod memory;
+#[cfg(feature = "mongodb")]
+mod mongo;
 mod names;
 mod promise;
 #[cfg(unix)]
@@ -97,6 +99,8 @@ pub use handle::{Run, StoreExt, Task};
 pub use key::{ContentHash, RUN_KEY_CONTEXT, RunKey};
 pub use local::{FilePromise, LocalFileStore, PYTHON_PICKLE};
 pub use memory::InMemoryStore;
+#[cfg(feature = "mongodb")]
+pub use mongo::{MongoOptions, MongoStore};
 pub use names::{
     MAX_NAME_LEN, MAX_SUB_DIR_LEN, NameKind, NameProblem, ResultName, RunName, SubDir, TaskName,
 };
@@ -131,6 +135,8 @@ const _: () = {
     assert_send_sync::<Error>();
     #[cfg(unix)]
     assert_send_sync::<RemoteStore>();
+    #[cfg(feature = "mongodb")]
+    assert_send_sync::<MongoStore>();
     const fn assert_send<T: Send>() {}
     assert_send::<File>();
     assert_send::<LazySweeps>();

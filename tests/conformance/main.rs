@@ -202,3 +202,17 @@ fn remote_fixture() -> sweepstore::Result<Fixture<RemoteStore, support::Served>>
 }
 
 conformance!(remote, remote_fixture);
+
+#[cfg(feature = "mongodb")]
+#[path = "../mongo_support/mod.rs"]
+mod mongo_support;
+
+/// A MongoStore on a fresh database of the server `tests/run.sh` started (each test its own
+/// database, so they run in parallel).
+#[cfg(feature = "mongodb")]
+fn mongo_fixture() -> sweepstore::Result<Fixture<sweepstore::MongoStore>> {
+    Ok(Fixture::new(mongo_support::store("conformance")?))
+}
+
+#[cfg(feature = "mongodb")]
+conformance!(mongo, mongo_fixture);

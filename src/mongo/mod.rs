@@ -1,0 +1,20 @@
+//! [`MongoStore`] (feature `mongodb`): the results-store contract on a shared MongoDB, so
+//! sweeps on many machines use one store. Document shapes, the subset query and the
+//! content protocol: `docs/design.md` §15.
+//!
+//! `client.rs` connects (one client per store) and maps driver errors; `documents.rs` owns
+//! the run document's shape; `lookup.rs` the server-side subset lookup; `runs.rs` run
+//! creation and sweep counters; `content.rs` inline values and GridFS; `file.rs` the
+//! streaming write backend; `store.rs` the handle.
+
+mod client;
+mod content;
+mod documents;
+mod file;
+mod lookup;
+mod options;
+mod runs;
+mod store;
+
+pub use options::MongoOptions;
+pub use store::MongoStore;

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The test command (README "Two commands", .ci/run): starts a MongoDB-wire-protocol server,
+# runs `cargo test --all-features` against it, and stops the server again.
+#
+#   tests/run.sh [extra cargo test arguments]     e.g. tests/run.sh --test mongo_store
+#   tests/run.sh bench [extra bench arguments]    the MongoStore benchmark (benches/mongo.rs)
+#
+# The server is SecantusDB (PyPI `secantusdb`, a MongoDB-compatible server on WiredTiger),
+# installed into a virtualenv under target/ on first use, started on a free loopback port
+# with a fresh storage directory, and always stopped by its process id when this script
+# exits (the trap waits until it has). The tests find it through two variables:
+#   SWEEPSTORE_MONGO_URI     connection string of the running server
+#   SWEEPSTORE_MONGO_DAEMON  the daemon executable, for tests that run a server of their own
+# To test against a MongoDB of your own instead, set SWEEPSTORE_MONGO_URI yourself and run
+# `cargo test --all-features` (the tests that start their own server also need
+# SWEEPSTORE_MONGO_DAEMON).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=target/mongo-venv
+daemon="$PWD/$venv/bin/secantusd-py"
+if [[ ! -x "$daemon" ]]; then
+    echo "== installing SecantusDB into $venv (once)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --pre secantusdb
+fi
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p target
+data=$(mktemp -d "$PWD/target/mongo-data.XXXXXX")
+log="$data.log"
+pid=""
+
+stop_server() {
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        # Bounded wait for a clean exit, then SIGKILL.
+        for _ in $(seq 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+    rm -rf "$data" "$log"
+}
+trap stop_server EXIT
+
+echo "== starting SecantusDB on 127.0.0.1:$port (log: $log)"
+"$daemon" --host 127.0.0.1 --port "$port" --storage-path "$data" >"$log" 2>&1 &
+pid=$!
+
+uri="mongodb://127.0.0.1:$port/?directConnection=true"
+ready=""
+for _ in $(seq 300); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+        break
+    fi
+    if "$venv/bin/python" - "$uri" <<'EOF' 2>/dev/null; then
+import sys, pymongo
+pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=500).admin.command("ping")
+EOF
+        ready=yes
+        break
+    fi
+    sleep 0.1
+done
+if [[ -z "$ready" ]]; then
+    echo "tests/run.sh: the SecantusDB server did not answer on 127.0.0.1:$port within 30 s; its log:" >&2
+    cat "$log" >&2
+    exit 1
+fi
+
+export SWEEPSTORE_MONGO_URI="$uri"
+export SWEEPSTORE_MONGO_DAEMON="$daemon"
+if [[ "${1:-}" == "bench" ]]; then
+    shift
+    echo "== cargo bench --features mongodb --bench mongo $*"
+    cargo bench --features mongodb --bench mongo -- "$@"
+else
+    echo "== cargo test --all-features $*"
+    cargo test --all-features "$@"
+fi
