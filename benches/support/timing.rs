@@ -15,6 +15,8 @@ use super::stats::median;
 pub enum Budget {
     Secs(f64),
     OpsPerThread(u64),
+    /// Whichever comes first (bounds the memory of fast in-memory systems).
+    SecsOrOps(f64, u64),
 }
 
 impl Budget {
@@ -22,6 +24,7 @@ impl Budget {
         match self {
             Budget::Secs(secs) => start.elapsed().as_secs_f64() >= secs,
             Budget::OpsPerThread(n) => ops >= n,
+            Budget::SecsOrOps(secs, n) => ops >= n || start.elapsed().as_secs_f64() >= secs,
         }
     }
 }
