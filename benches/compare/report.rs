@@ -325,7 +325,12 @@ pub fn markdown(
         let cases: Vec<_> = o
             .threads
             .iter()
-            .map(|&t| (w1_case(t), format!("{t} threads")))
+            .map(|&t| {
+                (
+                    w1_case(t),
+                    format!("{t} thread{}", if t == 1 { "" } else { "s" }),
+                )
+            })
             .collect();
         let mut rows = rust_rows(&Sys::W1);
         rows.extend(fluid_rows(o, &Kind::ALL));

@@ -63,10 +63,6 @@ pub trait System: Sync {
         }
         Ok(())
     }
-    /// Whether `fill` may be called from many threads at once.
-    fn parallel_fill(&self) -> bool {
-        true
-    }
 }
 
 /// The codecs every system encodes with.
@@ -358,10 +354,6 @@ impl System for RawRedb {
         }
         Ok(())
     }
-
-    fn parallel_fill(&self) -> bool {
-        false
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -609,9 +601,5 @@ impl System for Sqlite {
             txn.commit()?;
         }
         Ok(())
-    }
-
-    fn parallel_fill(&self) -> bool {
-        false
     }
 }

@@ -25,8 +25,15 @@ use crate::systems::{BATCH_RUNS, Codecs, RawRedb, Sqlite, Sweepstore, Synchronou
 
 /// Length of the weights payload: its `binary` (postcard) encoding is exactly 64 KiB.
 pub const WEIGHTS_LEN: usize = 65_536 - 3;
-/// Threads that fill stores before a measurement.
-const FILL_THREADS: usize = 16;
+/// Threads that fill a store before a measurement: many for RedbStore (group commit), two
+/// for LocalFileStore (more only contend on the directory's fsyncs), one for the rest.
+fn fill_threads(sys: Sys) -> usize {
+    match sys {
+        Sys::RedbImmediate | Sys::RedbRelaxed => 32,
+        Sys::Local => 2,
+        _ => 1,
+    }
+}
 /// Keys per fill step (the cap is checked between steps).
 const FILL_STEP: u64 = 1_000;
 /// Untimed operations before every timed per-op phase.
@@ -309,7 +316,8 @@ pub struct Filled {
     pub sys: Sys,
     pub system: Box<dyn System>,
     pub runs: u64,
-    _dir: Option<tempfile::TempDir>,
+    /// Its own directory (`None` for SQLite, which shares the fleet's).
+    dir: Option<tempfile::TempDir>,
 }
 
 /// Every per-op system, each in its own directory under `root`; both SQLite settings share
@@ -348,7 +356,7 @@ impl Fleet {
                 sys,
                 system,
                 runs: 0,
-                _dir: dir,
+                dir,
             });
         }
         Ok(Fleet {
@@ -366,6 +374,7 @@ fn grow(
     target: u64,
     cap: Option<f64>,
     sqlite_runs: &mut u64,
+    codecs: &Codecs,
 ) -> BenchResult<bool> {
     let start = Instant::now();
     let is_sqlite = matches!(f.sys, Sys::SqliteFull | Sys::SqliteNormal);
@@ -373,16 +382,46 @@ fn grow(
         f.runs = target;
         return Ok(true);
     }
+    // RedbStore fills with relaxed durability (the same files; the fill is not timed) and is
+    // reopened with `Immediate` for the measurement.
+    let redb_dir = match (&f.dir, f.sys) {
+        (Some(dir), Sys::RedbImmediate) => Some(dir.path().to_owned()),
+        _ => None,
+    };
+    if let Some(dir) = &redb_dir {
+        f.system = Box::new(Sweepstore(InMemoryStore::new())); // closes the store
+        f.system = Sys::RedbRelaxed.open(dir, 1, codecs)?;
+    }
+    let complete = fill_to(f, task, target, cap, start)?;
+    if let Some(dir) = &redb_dir {
+        f.system = Box::new(Sweepstore(InMemoryStore::new()));
+        f.system = Sys::RedbImmediate.open(dir, 1, codecs)?;
+    }
+    if is_sqlite && complete {
+        *sqlite_runs = target;
+    }
+    Ok(complete)
+}
+
+/// Saves runs `f.runs..target` into `f`, in steps; `Ok(false)` if `cap` ran out first.
+fn fill_to(
+    f: &mut Filled,
+    task: &str,
+    target: u64,
+    cap: Option<f64>,
+    start: Instant,
+) -> BenchResult<bool> {
+    let threads = fill_threads(f.sys);
     while f.runs < target {
         if cap.is_some_and(|cap| start.elapsed().as_secs_f64() > cap) {
             return Ok(false);
         }
         let end = (f.runs + FILL_STEP).min(target);
         let keys: Vec<u64> = (f.runs..end).collect();
-        if f.system.parallel_fill() {
+        if threads > 1 {
             let next = AtomicU64::new(0);
             std::thread::scope(|s| -> BenchResult<()> {
-                let handles: Vec<_> = (0..FILL_THREADS)
+                let handles: Vec<_> = (0..threads)
                     .map(|_| {
                         s.spawn(|| -> BenchResult<()> {
                             loop {
@@ -407,9 +446,6 @@ fn grow(
             f.system.fill(task, &keys, &scale_config, &scale_metrics)?;
         }
         f.runs = end;
-    }
-    if is_sqlite {
-        *sqlite_runs = target;
     }
     Ok(true)
 }
@@ -456,7 +492,14 @@ pub fn w2(
 ) -> BenchResult<()> {
     let mut fleet = Fleet::open(root, inputs)?;
     for f in &mut fleet.stores {
-        grow(f, TASK_W2, o.reduce_runs, None, &mut fleet.sqlite_runs)?;
+        grow(
+            f,
+            TASK_W2,
+            o.reduce_runs,
+            None,
+            &mut fleet.sqlite_runs,
+            &inputs.codecs,
+        )?;
     }
     let stores = &fleet.stores;
     if let Some(fl) = fluid.as_deref_mut() {
@@ -529,7 +572,14 @@ pub fn w3(
                 continue;
             }
             let start = Instant::now();
-            if grow(f, TASK_W3, runs, cap, &mut fleet.sqlite_runs)? {
+            if grow(
+                f,
+                TASK_W3,
+                runs,
+                cap,
+                &mut fleet.sqlite_runs,
+                &inputs.codecs,
+            )? {
                 verify_filled(f, TASK_W3, runs)?;
                 eprintln!(
                     "  W3: {} filled to {runs} runs ({:.1} s)",
