@@ -348,6 +348,13 @@ pub fn w5_round(
                 mode.into(),
             ])?;
             let acknowledged = field(&out, "acknowledged")? as u64;
+            if let (true, Ok(bytes)) = (rep == 0, field(&out, "wal_bytes")) {
+                let mib = bytes / f64::from(1 << 20);
+                r.note(format!(
+                    "W5: {} had {mib:.0} MiB of WAL when its writer crashed",
+                    sys.label()
+                ));
+            }
             settle()?;
             let (secs, system) = reopen(sys, dir.path(), inputs)?;
             verify_reopened(system.as_ref(), inputs, acknowledged, sys.label())?;
@@ -416,7 +423,9 @@ fn wal_child(sys: Sys, dir: &Path, mib: u64, crash: bool) -> BenchResult<()> {
         codecs: crate::systems::Codecs::new()?,
     };
     let runs = (mib << 20).div_ceil(inputs.payload.len() as u64 + 1024);
-    let acknowledged = match sys {
+    // Each arm returns the open system, which must stay open until the crash: dropping it
+    // would close it cleanly (RedbStore and SQLite checkpoint, redb records a clean shutdown).
+    let (acknowledged, open): (u64, Box<dyn FnOnce() -> BenchResult<()>>) = match sys {
         Sys::RedbImmediate => {
             let options = RedbOptions::default()
                 .durability(Durability::Immediate)
@@ -430,12 +439,13 @@ fn wal_child(sys: Sys, dir: &Path, mib: u64, crash: bool) -> BenchResult<()> {
                         let (store, inputs) = (&store, &inputs);
                         s.spawn(move || -> BenchResult<()> {
                             for i in 0..per_thread {
+                                let weights = inputs.weights(t, i);
                                 store.save_run(
                                     0,
                                     "train",
                                     &config(t, i),
                                     &metrics(t, i),
-                                    &inputs.weights(t, i),
+                                    &weights,
                                 )?;
                             }
                             Ok(())
@@ -447,28 +457,65 @@ fn wal_child(sys: Sys, dir: &Path, mib: u64, crash: bool) -> BenchResult<()> {
                 }
                 Ok(())
             })?;
-            if !crash {
-                store.0.close()?;
-            }
-            per_thread * WAL_THREADS
+            let close = move || -> BenchResult<()> { Ok(store.0.close()?) };
+            (per_thread * WAL_THREADS, Box::new(close))
         }
         Sys::RawRedb => {
             let db = RawRedb::create(dir, inputs.codecs.clone())?;
-            write_batches(runs, &inputs, |batch| db.save_batch("train", batch))?
+            let n = write_batches(runs, &inputs, |batch| db.save_batch("train", batch))?;
+            (
+                n,
+                Box::new(move || -> BenchResult<()> {
+                    drop(db);
+                    Ok(())
+                }),
+            )
         }
         _ => {
             // No automatic checkpoints: the WAL keeps every commit until the clean close.
             let db = Sqlite::open(dir, Synchronous::Full, 1, inputs.codecs.clone())?;
             db.without_autocheckpoint()?;
-            write_batches(runs, &inputs, |batch| db.save_batch("train", batch))?
+            let n = write_batches(runs, &inputs, |batch| db.save_batch("train", batch))?;
+            (
+                n,
+                Box::new(move || -> BenchResult<()> {
+                    drop(db);
+                    Ok(())
+                }),
+            )
         }
     };
-    println!("acknowledged {acknowledged}");
-    std::io::stdout().flush()?;
     if crash {
+        if let Some(size) = wal_bytes(sys, dir) {
+            println!("wal_bytes {size}");
+        }
+        println!("acknowledged {acknowledged}");
+        std::io::stdout().flush()?;
         std::process::abort();
     }
+    open()?;
+    println!("acknowledged {acknowledged}");
     Ok(())
+}
+
+/// Bytes of write-ahead log waiting to be replayed (RedbStore's WAL segments, SQLite's
+/// `-wal` file); `None` for raw redb, which has none.
+fn wal_bytes(sys: Sys, dir: &Path) -> Option<u64> {
+    let files: Vec<std::path::PathBuf> = match sys {
+        Sys::RedbImmediate => std::fs::read_dir(dir.join("wal"))
+            .ok()?
+            .filter_map(|e| Some(e.ok()?.path()))
+            .collect(),
+        Sys::SqliteFull => vec![dir.join("results.sqlite-wal")],
+        _ => return None,
+    };
+    Some(
+        files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum(),
+    )
 }
 
 fn write_batches(

@@ -46,13 +46,13 @@ impl Options {
     fn full() -> Self {
         Options {
             reps: 5,
-            secs: 0.5,
+            secs: 0.3,
             secs_per_op: 0.3,
             threads: vec![1, 4, 16, 64],
-            max_runs: 20_000,
+            max_runs: 5_000,
             reduce_runs: 300,
             sizes: vec![1_000, 10_000, 100_000],
-            cap_secs: 60.0,
+            cap_secs: 20.0,
             artifact_mib: 256,
             wal_mib: 256,
             only: None,

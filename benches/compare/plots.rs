@@ -23,7 +23,8 @@ pub struct Plot {
     pub file: String,
 }
 
-const SIZE: (u32, u32) = (900, 540);
+/// Line plots leave the top two decades of the y axis to the legend.
+const SIZE: (u32, u32) = (900, 640);
 
 fn palette(k: usize) -> RGBColor {
     const COLORS: [RGBColor; 11] = [

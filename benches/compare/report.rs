@@ -319,7 +319,7 @@ pub fn markdown(
         writeln!(w, "## W1 sweep writes (runs/s)\n")?;
         writeln!(
             w,
-            "Each worker thread saves new runs (config `{{\"worker\": t, \"i\": i}}`), each a ~1 KiB `json` metrics and then a 64 KiB `binary` weights (two saves, each durable as the system's durability says), for {} s per phase, in a fresh store; afterwards every run's metrics and sampled weights are read back and compared.\n",
+            "Each worker thread saves new runs (config `{{\"worker\": t, \"i\": i}}`), each a ~1 KiB `json` metrics and then a 64 KiB `binary` weights (two saves, each durable as the system's durability says), for {} s per phase, in a fresh store; afterwards every run's metrics and sampled weights are read back and compared. fluidml runs Python threads (one GIL) sharing one store behind the `RLock` fluidml itself uses for multi-worker runs.\n",
             o.secs
         )?;
         let cases: Vec<_> = o
@@ -357,7 +357,7 @@ pub fn markdown(
         writeln!(w, "## W2 reduce (runs/s)\n")?;
         writeln!(
             w,
-            "Load the metrics of all {} runs of a task with their configs (sweepstore: `task.sweep` / `task.lazy_sweep` + `load`; SQLite: one join query; raw redb: one range scan; fluidml: one `load` per config, as its reduce step does; `lazy=True` promises for LocalFileStore). Warm: each measurement follows an untimed pass. Every value is compared with what was saved.\n",
+            "Load the metrics of all {} runs of a task with their configs (sweepstore: `task.sweep` / `task.lazy_sweep` + `load`; SQLite: one join query; raw redb: one range scan; fluidml: one `load` per config, as its reduce step does; `lazy=True` promises for LocalFileStore). Warm: each measurement follows an untimed pass; Rust systems repeat the whole reduce for the per-op phase length. Every value of every pass is compared with what was saved.\n",
             o.reduce_runs
         )?;
         let cases: Vec<_> = [false, true]
@@ -414,7 +414,7 @@ pub fn markdown(
         writeln!(w, "## W4 artifact ({} MiB)\n", o.artifact_mib)?;
         writeln!(
             w,
-            "A child process streams the value in 1 MiB chunks (sweepstore: `run.open(\"weights\", \"wb\")` … `close()`, then `open(.., \"rb\")`; raw redb and SQLite: 1 MiB chunk rows in one durable transaction; fluidml: its `open(.., mode=\"wb\")` file, not synced; disk: `write` + `fsync` of one file) and reads it back (warm page cache), checking every chunk. Peak RSS is the child's `VmHWM` (fluidml: `ru_maxrss` of its Python process).\n"
+            "A child process streams the value in 1 MiB chunks (sweepstore: `run.open(\"weights\", \"wb\")` … `close()`, then `open(.., \"rb\")`; raw redb and SQLite: 1 MiB chunk rows in one durable transaction; fluidml: its `open(.., mode=\"wb\")` file, not synced, read back through the file object its `File` wraps because fluidml 0.3.4's `File.read()` returns `None`; disk: `write` + `fsync` of one file) and reads it back (warm page cache), checking every chunk. Peak RSS is the child's `VmHWM` (fluidml: `ru_maxrss` of its Python process).\n"
         )?;
         let cases: Vec<_> = ["write", "read"]
             .iter()
