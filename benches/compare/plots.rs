@@ -23,8 +23,9 @@ pub struct Plot {
     pub file: String,
 }
 
-/// Line plots leave the top two decades of the y axis to the legend.
-const SIZE: (u32, u32) = (900, 640);
+const SIZE: (u32, u32) = (1100, 560);
+/// Width of the legend column right of a line plot.
+const LEGEND_WIDTH: u32 = 290;
 
 fn palette(k: usize) -> RGBColor {
     const COLORS: [RGBColor; 11] = [
@@ -80,8 +81,10 @@ fn line_plot(
     }
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
+    // The legend gets its own column on the right, so it never hides a line.
+    let (plot_area, legend_area) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+    let mut chart = ChartBuilder::on(&plot_area)
+        .caption(title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
@@ -105,22 +108,21 @@ fn line_plot(
                 points.iter().copied(),
                 color.stroke_width(2),
             ))
-            .map_err(err)?
-            .label(*label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-            });
+            .map_err(err)?;
         chart
             .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
             .map_err(err)?;
+        let y = 60 + 22 * k as i32;
+        legend_area
+            .draw(&PathElement::new(
+                vec![(8, y), (30, y)],
+                color.stroke_width(3),
+            ))
+            .map_err(err)?;
+        legend_area
+            .draw(&Text::new(*label, (36, y - 6), ("sans-serif", 12)))
+            .map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
 }

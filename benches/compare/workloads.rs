@@ -220,8 +220,8 @@ pub fn w1_round(
     Ok(())
 }
 
-/// Label of the disk's append+fdatasync rate (one run's bytes per sync).
-pub const DISK_APPEND: &str = "disk: append+fdatasync of one run's 65 KiB, 1 thread";
+/// Label of the disk's append+fdatasync rate (one run's ~65 KiB of bytes per sync).
+pub const DISK_APPEND: &str = "disk: 65 KiB append+fdatasync, 1 thread";
 
 impl Inputs {
     /// Bytes a run stores: its encoded metrics and weights.
