@@ -249,10 +249,15 @@ pub fn markdown(
     )?;
     writeln!(
         w,
-        "Made by `bash benches/report.sh` ({}, source {}) on {}.\n",
+        "Made by `{}` (source {}) on {}{}.\n",
         command_line(o),
         m.source,
-        shell(&["date", "-u", "+%Y-%m-%d %H:%M UTC"])
+        shell(&["date", "-u", "+%Y-%m-%d %H:%M UTC"]),
+        if o.engine_report.is_some() {
+            ", run by `bash benches/report.sh`"
+        } else {
+            ""
+        }
     )?;
     writeln!(
         w,
@@ -319,7 +324,7 @@ pub fn markdown(
         writeln!(w, "## W1 sweep writes (runs/s)\n")?;
         writeln!(
             w,
-            "Each worker thread saves new runs (config `{{\"worker\": t, \"i\": i}}`), each a ~1 KiB `json` metrics and then a 64 KiB `binary` weights (two saves, each durable as the system's durability says), for {} s per phase, in a fresh store; afterwards every run's metrics and sampled weights are read back and compared. fluidml runs Python threads (one GIL) sharing one store behind the `RLock` fluidml itself uses for multi-worker runs.\n",
+            "Each worker thread saves new runs (config `{{\"worker\": t, \"i\": i}}`), each a ~1 KiB `json` metrics and then a 64 KiB `binary` weights (two saves, each durable as the system's durability says), for {} s per phase, in a fresh store, after one unrecorded warm-up round; afterwards every run's metrics and sampled weights are read back and compared. fluidml runs Python threads (one GIL) sharing one store behind the `RLock` fluidml itself uses for multi-worker runs.\n",
             o.secs
         )?;
         let cases: Vec<_> = o

@@ -44,7 +44,20 @@ pub fn run_bench(o: &Options) -> BenchResult<()> {
     };
     let mut r = Results::default();
     if o.runs("w1") {
-        eprintln!("W1 sweep writes");
+        eprintln!("W1 sweep writes (a short warm-up round first, not recorded)");
+        let warm_up = Options {
+            secs: o.secs.min(0.1),
+            threads: o.threads.iter().max().copied().into_iter().collect(),
+            ..o.clone()
+        };
+        workloads::w1_round(
+            &warm_up,
+            &inputs,
+            root,
+            0,
+            fluid.as_mut(),
+            &mut Results::default(),
+        )?;
         for rep in 0..o.reps {
             workloads::w1_round(o, &inputs, root, rep, fluid.as_mut(), &mut r)?;
         }
