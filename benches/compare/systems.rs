@@ -49,8 +49,9 @@ pub trait System: Sync {
     /// The metrics of every run of `task` with its config (a reduce step), loaded eagerly or
     /// through promises (`lazy`; systems without promises load eagerly).
     fn reduce(&self, task: &str, lazy: bool) -> BenchResult<Vec<(Value, Value)>>;
-    /// Saves `batch` runs' metrics (configs from `config(k)`) as fast as the system allows:
-    /// the fill before a measurement, not timed.
+    /// Saves the metrics of the runs `keys` (config `config(k)`, value `metrics(k)`) as fast as
+    /// the system honestly can — one by one by default, in batched transactions for raw redb
+    /// and SQLite: the untimed fill before a measurement.
     fn fill(
         &self,
         task: &str,
