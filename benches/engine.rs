@@ -42,27 +42,29 @@
 //! one repetition). The report is a Markdown table on stdout, also written to
 //! `target/bench-engine.md`; progress goes to stderr.
 
-use std::error::Error;
+mod support;
+
 use std::fmt::Write as _;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::str::FromStr;
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, TableDefinition};
 use serde_json::json;
 use sweepstore::{Durability, RedbOptions, RedbStore, Run, StoreExt, UniqueConfig};
 
-type BoxError = Box<dyn Error + Send + Sync>;
-type BenchResult<T> = Result<T, BoxError>;
+use support::BenchResult;
+use support::data::{pseudo_random, scratch, settle, splitmix, stamp};
+use support::disk::{CHUNK_LEN, append_fdatasync, sequential_write};
+use support::machine::{Machine, load_average, proc_status_kib};
+use support::stats::Spread;
+use support::timing::{Budget, Measured, interleave, measure, sandwich};
 
 /// Size of every small value.
 const VALUE_LEN: usize = 1024;
-/// Chunk size of the sequential and streamed writes.
-const CHUNK_LEN: usize = 1 << 20;
 /// The raw redb baselines' table: 32-byte keys (like sweepstore's hashes), byte values.
 const TABLE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("bench");
 const REPORT_PATH: &str = "target/bench-engine.md";
@@ -198,168 +200,7 @@ fn validate(o: &Options) -> BenchResult<()> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Timing harness
-
-/// How long each thread of a measurement runs.
-#[derive(Debug, Clone, Copy)]
-enum Budget {
-    Secs(f64),
-    OpsPerThread(u64),
-}
-
-impl Budget {
-    fn done(self, ops: u64, start: Instant) -> bool {
-        match self {
-            Budget::Secs(secs) => start.elapsed().as_secs_f64() >= secs,
-            Budget::OpsPerThread(n) => ops >= n,
-        }
-    }
-}
-
-/// The outcome of one timed phase.
-#[derive(Debug, Default)]
-struct Measured {
-    /// Items done (inserts, saves, loads, ...).
-    items: u64,
-    elapsed: Duration,
-    /// Latency of every op (an op may do several items).
-    latencies: Vec<Duration>,
-}
-
-impl Measured {
-    fn rate(&self) -> f64 {
-        self.items as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn micros_per_item(&self) -> f64 {
-        self.elapsed.as_secs_f64() * 1e6 / self.items as f64
-    }
-
-    fn median_latency_micros(&self) -> f64 {
-        let mut micros: Vec<f64> = self
-            .latencies
-            .iter()
-            .map(|d| d.as_secs_f64() * 1e6)
-            .collect();
-        median(&mut micros)
-    }
-
-    fn add(&mut self, other: Measured) {
-        self.items += other.items;
-        self.elapsed += other.elapsed;
-        self.latencies.extend(other.latencies);
-    }
-}
-
-/// Runs `op(thread, i)` for i = 0, 1, ... on `threads` threads started together, until the
-/// budget is spent; `op` returns how many items it did.
-fn measure<F>(threads: usize, budget: Budget, op: F) -> BenchResult<Measured>
-where
-    F: Fn(usize, u64) -> BenchResult<u64> + Sync,
-{
-    let barrier = Barrier::new(threads + 1);
-    let (elapsed, outcomes) = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (barrier, op) = (&barrier, &op);
-                s.spawn(move || worker(t, barrier, budget, op))
-            })
-            .collect();
-        barrier.wait();
-        let start = Instant::now();
-        let outcomes: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
-        (start.elapsed(), outcomes)
-    });
-    let mut measured = Measured {
-        elapsed,
-        ..Measured::default()
-    };
-    for outcome in outcomes {
-        let (items, latencies) = outcome.map_err(|_| "a benchmark thread panicked")??;
-        measured.items += items;
-        measured.latencies.extend(latencies);
-    }
-    if measured.items == 0 {
-        return Err("a measurement did no work (budget too small?)".into());
-    }
-    Ok(measured)
-}
-
-fn worker<F>(
-    t: usize,
-    barrier: &Barrier,
-    budget: Budget,
-    op: &F,
-) -> BenchResult<(u64, Vec<Duration>)>
-where
-    F: Fn(usize, u64) -> BenchResult<u64>,
-{
-    barrier.wait();
-    let start = Instant::now();
-    let (mut items, mut latencies) = (0, Vec::new());
-    let mut i = 0;
-    while !budget.done(i, start) {
-        let began = Instant::now();
-        items += op(t, i)?;
-        latencies.push(began.elapsed());
-        i += 1;
-    }
-    Ok((items, latencies))
-}
-
-/// Runs `baseline` and `sweepstore` in that order, or the other way round on odd
-/// repetitions.
-fn interleave<A, B>(
-    rep: usize,
-    baseline: impl FnOnce() -> BenchResult<A>,
-    sweepstore: impl FnOnce() -> BenchResult<B>,
-) -> BenchResult<(A, B)> {
-    if rep.is_multiple_of(2) {
-        let a = baseline()?;
-        Ok((a, sweepstore()?))
-    } else {
-        let b = sweepstore()?;
-        Ok((baseline()?, b))
-    }
-}
-
-/// Runs `sweepstore` between two baselines, in the order `first`, `sweepstore`, `second`, or
-/// `second`, `sweepstore`, `first` on odd repetitions: the sweepstore figure is always next to
-/// both baselines.
-fn sandwich<A, M, B>(
-    rep: usize,
-    first: impl FnOnce() -> BenchResult<A>,
-    sweepstore: impl FnOnce() -> BenchResult<M>,
-    second: impl FnOnce() -> BenchResult<B>,
-) -> BenchResult<(A, M, B)> {
-    if rep.is_multiple_of(2) {
-        let a = first()?;
-        let m = sweepstore()?;
-        Ok((a, m, second()?))
-    } else {
-        let b = second()?;
-        let m = sweepstore()?;
-        Ok((first()?, m, b))
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // Data
-
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// Pseudo-random bytes, different for every seed.
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    (0..len.div_ceil(8) as u64)
-        .flat_map(|k| splitmix(seed ^ splitmix(k)).to_le_bytes())
-        .take(len)
-        .collect()
-}
 
 /// A distinct 1 KiB value for op `i` of thread `t` (no dedup helps anyone).
 fn value(t: u64, i: u64) -> Vec<u8> {
@@ -387,44 +228,8 @@ fn check_len(bytes: &[u8]) -> BenchResult<()> {
     }
 }
 
-/// Overwrites the first 8 bytes of `chunk` with `n`, so no two chunks are equal.
-fn stamp(chunk: &mut [u8], n: u64) {
-    chunk[..8].copy_from_slice(&n.to_le_bytes());
-}
-
-fn scratch(root: &Path) -> BenchResult<tempfile::TempDir> {
-    Ok(tempfile::tempdir_in(root)?)
-}
-
-/// Flushes every dirty page of the system (`sync`), so a phase that syncs does not pay for
-/// the writeback of the phase before it.
-fn settle() -> BenchResult<()> {
-    let status = Command::new("sync").status()?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`sync` failed: {status}").into())
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Baselines
-
-/// Baseline 1: append a 1 KiB record, `fdatasync`, repeat.
-fn append_fdatasync(root: &Path, secs: f64) -> BenchResult<Measured> {
-    let dir = scratch(root)?;
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.path().join("append.log"))?;
-    let record = value(0, 0);
-    settle()?;
-    measure(1, Budget::Secs(secs), |_, _| {
-        (&file).write_all(&record)?;
-        file.sync_data()?;
-        Ok(1)
-    })
-}
 
 fn create_redb(dir: &Path) -> BenchResult<Database> {
     let db = Database::create(dir.join("raw.redb"))?;
@@ -494,21 +299,6 @@ fn redb_point_reads(db: &Database, n: u64, secs: f64) -> BenchResult<Measured> {
         read(i)?;
     }
     measure(1, Budget::Secs(secs), |_, i| read(i % LOAD_POOL))
-}
-
-/// Baseline 5: write `mib` MiB in 1 MiB chunks to a new file, then `fsync`; MiB/s.
-fn sequential_write(root: &Path, mib: u64) -> BenchResult<f64> {
-    let dir = scratch(root)?;
-    let mut chunk = pseudo_random(CHUNK_LEN, 5);
-    settle()?;
-    let start = Instant::now();
-    let mut file = File::create(dir.path().join("sequential.bin"))?;
-    for n in 0..mib {
-        stamp(&mut chunk, n);
-        file.write_all(&chunk)?;
-    }
-    file.sync_all()?;
-    Ok(mib as f64 / start.elapsed().as_secs_f64())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -685,16 +475,6 @@ fn stream_child(dir: &Path, mib: u64) -> BenchResult<()> {
     Ok(())
 }
 
-/// A `kB` field of `/proc/self/status`.
-fn proc_status_kib(field: &str) -> BenchResult<f64> {
-    let status = fs::read_to_string("/proc/self/status")?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| format!("no {field} in /proc/self/status").into())
-}
-
 // ---------------------------------------------------------------------------------------
 // One repetition
 
@@ -763,7 +543,7 @@ impl Bench<'_> {
         progress(rep, "append+fdatasync, 1 worker, raw redb 1 thread");
         let (fsync, save, txn) = sandwich(
             rep,
-            || append_fdatasync(root, secs),
+            || append_fdatasync(root, &value(0, 0), secs),
             || saves(root, 1, secs),
             || redb_txn_per_insert(root, 1, secs),
         )?;
@@ -874,80 +654,6 @@ fn progress(rep: usize, what: &str) {
 
 // ---------------------------------------------------------------------------------------
 // Statistics and report
-
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
-}
-
-/// Median, min and max.
-#[derive(Debug, Clone, Copy)]
-struct Spread {
-    median: f64,
-    min: f64,
-    max: f64,
-}
-
-impl Spread {
-    fn of(mut values: Vec<f64>) -> Self {
-        let median = median(&mut values);
-        Spread {
-            median,
-            min: values.first().copied().unwrap_or(f64::NAN),
-            max: values.last().copied().unwrap_or(f64::NAN),
-        }
-    }
-
-    fn show(self, unit: &str) -> String {
-        let unit = if unit.is_empty() {
-            String::new()
-        } else {
-            format!(" {unit}")
-        };
-        if self.min == self.max {
-            format!("{}{unit}", number(self.median))
-        } else {
-            format!(
-                "{}{unit} ({}–{})",
-                number(self.median),
-                number(self.min),
-                number(self.max)
-            )
-        }
-    }
-}
-
-/// A number with three or more significant digits and thousands separators.
-fn number(x: f64) -> String {
-    if !x.is_finite() {
-        return format!("{x}");
-    }
-    if x.abs() >= 100.0 {
-        let digits = format!("{:.0}", x.abs());
-        let mut out = String::new();
-        for (k, c) in digits.chars().enumerate() {
-            if k > 0 && (digits.len() - k) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        if x < 0.0 { format!("-{out}") } else { out }
-    } else if x.abs() >= 10.0 {
-        format!("{x:.1}")
-    } else if x.abs() >= 1.0 {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.3}")
-    }
-}
 
 type Field = fn(&Rep) -> f64;
 
@@ -1091,75 +797,6 @@ fn table_row(row: &Row, reps: &[Rep]) -> String {
         row.what,
         ours.show(row.unit)
     )
-}
-
-/// Machine facts gathered at start and end.
-struct Machine {
-    nproc: usize,
-    kernel: String,
-    filesystem: String,
-    source: String,
-    load_start: String,
-    load_end: String,
-}
-
-impl Machine {
-    fn probe(root: &Path) -> Self {
-        Machine {
-            nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
-            kernel: read_trimmed("/proc/sys/kernel/osrelease"),
-            filesystem: filesystem_of(root),
-            source: git_revision(),
-            load_start: load_average(),
-            load_end: String::new(),
-        }
-    }
-}
-
-/// The checked-out commit and whether tracked files differ from it (best effort).
-fn git_revision() -> String {
-    let git = |args: &[&str]| -> Option<String> {
-        let output = Command::new("git").args(args).output().ok()?;
-        output
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    };
-    match (
-        git(&["rev-parse", "--short", "HEAD"]),
-        git(&["status", "--porcelain", "--untracked-files=no"]),
-    ) {
-        (Some(rev), Some(changes)) if changes.is_empty() => format!("git {rev}"),
-        (Some(rev), Some(_)) => format!("git {rev} with uncommitted changes"),
-        _ => "not a git checkout".to_owned(),
-    }
-}
-
-fn read_trimmed(path: &str) -> String {
-    fs::read_to_string(path).map_or_else(|_| "unknown".to_owned(), |s| s.trim().to_owned())
-}
-
-fn load_average() -> String {
-    let text = read_trimmed("/proc/loadavg");
-    text.split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The mount (device, mount point, type) holding `path`, from `/proc/mounts`.
-fn filesystem_of(path: &Path) -> String {
-    let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
-    mounts
-        .lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            (f.len() >= 3 && path.starts_with(f[1]))
-                .then(|| (f[1].len(), format!("{} on {} ({})", f[0], f[1], f[2])))
-        })
-        .max_by_key(|(len, _)| *len)
-        .map_or_else(|| "unknown".to_owned(), |(_, fs)| fs)
 }
 
 fn command_line(options: &Options) -> String {

@@ -25,6 +25,8 @@
 //! Markdown table, also saved to `target/bench-local.md`; progress goes to stderr. `--quick`
 //! is a smoke test (small tasks, one repetition).
 
+mod support;
+
 use std::error::Error;
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -73,14 +75,7 @@ fn per_op(n: usize, mut op: impl FnMut(usize) -> Result) -> Result<f64> {
 }
 
 fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    }
+    support::stats::median(&mut values.to_vec())
 }
 
 fn spread(values: &[f64]) -> String {
