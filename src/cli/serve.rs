@@ -17,8 +17,11 @@ use sweepstore::{Error, RedbOptions, RedbStore, Server};
 
 use super::CliError;
 
-/// Serve a store to other processes over a Unix socket (mode 0600: only your user can
-/// connect), until Ctrl-C or SIGTERM (a second one exits at once, without a checkpoint).
+/// Serve a store to worker processes over a Unix socket, until Ctrl-C or SIGTERM
+///
+/// The socket has mode 0600, so only your user can connect. The first Ctrl-C or SIGTERM stops
+/// gracefully (requests in progress are answered, the store is checkpointed, the socket is
+/// removed); a second one exits at once, without a checkpoint.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The store directory (created if missing or empty).
