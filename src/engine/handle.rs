@@ -15,13 +15,13 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Sender;
 
 use crate::blob::BlobWriter;
+use crate::blob::file::{PublishStaged, StagedFile};
 use crate::blob::writer::Finished;
 use crate::codec::TypeRegistry;
 use crate::durable;
 use crate::engine::actor::Actor;
 use crate::engine::command::{Command, Content};
 use crate::engine::content::{StoreContent, register};
-use crate::engine::file::RedbFile;
 use crate::engine::gc::GcReport;
 use crate::engine::open;
 use crate::engine::ops;
@@ -234,40 +234,6 @@ impl RedbStore {
         BlobWriter::create(shared.fs.clone(), &shared.layout)
     }
 
-    /// Saves finished temp-file content: inline if small, else published as a blob first.
-    pub(crate) fn save_finished(
-        &self,
-        run: &RunId,
-        name: &ResultName,
-        type_name: &str,
-        mut finished: Finished,
-        exclusive: bool,
-    ) -> Result<()> {
-        let shared = &self.inner.shared;
-        if finished.size <= shared.options.inline_limit as u64 {
-            let mut bytes = Vec::new();
-            let io_err = |e| Error::io("read temporary file", &finished.path, e);
-            finished.file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-            finished.file.read_to_end(&mut bytes).map_err(io_err)?;
-            let hash = finished.hash;
-            finished.discard(shared.fs.as_ref());
-            let content = Content::Inline { hash, bytes };
-            return self.send_save(run, name, type_name, content, exclusive);
-        }
-        let hash = finished.hash;
-        let size = finished.size;
-        // The pin keeps gc away from this blob until the save referring to it is answered.
-        let _pin = shared.pin(hash);
-        self.publish_blob(finished)?;
-        self.send_save(
-            run,
-            name,
-            type_name,
-            Content::Blob { hash, size },
-            exclusive,
-        )
-    }
-
     /// Makes a finished temp file durable as `blobs/<fan>/<hash>` (or drops it if that blob
     /// exists already). The caller holds a pin on the hash.
     fn publish_blob(&self, finished: Finished) -> Result<()> {
@@ -477,7 +443,7 @@ impl ResultsStore for RedbStore {
             existing,
         };
         open_file(request, |type_name, exclusive| {
-            Ok(Box::new(RedbFile {
+            Ok(Box::new(StagedFile {
                 writer: self.blob_writer()?,
                 store: self.clone(),
                 run: run.clone(),
@@ -504,5 +470,41 @@ impl ResultsStore for RedbStore {
             }
         }
         Ok(LazySweeps::new(sweeps.into_iter()))
+    }
+}
+
+impl PublishStaged for RedbStore {
+    /// Saves finished temp-file content: inline if small, else published as a blob first.
+    fn save_finished(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        type_name: &str,
+        mut finished: Finished,
+        exclusive: bool,
+    ) -> Result<()> {
+        let shared = &self.inner.shared;
+        if finished.size <= shared.options.inline_limit as u64 {
+            let mut bytes = Vec::new();
+            let io_err = |e| Error::io("read temporary file", &finished.path, e);
+            finished.file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+            finished.file.read_to_end(&mut bytes).map_err(io_err)?;
+            let hash = finished.hash;
+            finished.discard(shared.fs.as_ref());
+            let content = Content::Inline { hash, bytes };
+            return self.send_save(run, name, type_name, content, exclusive);
+        }
+        let hash = finished.hash;
+        let size = finished.size;
+        // The pin keeps gc away from this blob until the save referring to it is answered.
+        let _pin = shared.pin(hash);
+        self.publish_blob(finished)?;
+        self.send_save(
+            run,
+            name,
+            type_name,
+            Content::Blob { hash, size },
+            exclusive,
+        )
     }
 }

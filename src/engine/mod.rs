@@ -6,7 +6,6 @@ mod actor;
 mod browse;
 mod command;
 mod content;
-mod file;
 mod gc;
 mod handle;
 mod inspect;

@@ -4,13 +4,12 @@
 //!
 //! `client.rs` connects (one client per store) and maps driver errors; `documents.rs` owns
 //! the run document's shape; `lookup.rs` the server-side subset lookup; `runs.rs` run
-//! creation and sweep counters; `content.rs` inline values and GridFS; `file.rs` the
-//! streaming write backend; `store.rs` the handle.
+//! creation and sweep counters; `content.rs` inline values and GridFS; `store.rs` the
+//! handle (its streaming writes use the shared staged-file backend of `blob/file.rs`).
 
 mod client;
 mod content;
 mod documents;
-mod file;
 mod lookup;
 mod options;
 mod runs;

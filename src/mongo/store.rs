@@ -14,6 +14,7 @@ use std::sync::Arc;
 use mongodb::bson::doc;
 
 use crate::blob::BlobWriter;
+use crate::blob::file::{PublishStaged, StagedFile};
 use crate::blob::writer::Finished;
 use crate::codec::TypeRegistry;
 use crate::error::{Error, Result};
@@ -22,7 +23,6 @@ use crate::key::ContentHash;
 use crate::mongo::client::{self, Shared};
 use crate::mongo::content::{GridFsContent, InlineContent, upload};
 use crate::mongo::documents::{Entry, Results, parse_run, projection, result_field, state_name};
-use crate::mongo::file::MongoFile;
 use crate::mongo::lookup::{exact, lookup};
 use crate::mongo::options::MongoOptions;
 use crate::mongo::runs::{Written, ensure_run, raise_next, write_run};
@@ -122,28 +122,6 @@ impl MongoStore {
                 what: describe_result(run, name),
             }),
         }
-    }
-
-    /// Saves the content of a finished temp file: inline if small, else uploaded first.
-    pub(crate) fn save_finished(
-        &self,
-        run: &RunId,
-        name: &ResultName,
-        type_name: &str,
-        mut finished: Finished,
-        exclusive: bool,
-    ) -> Result<()> {
-        let staged = self.stage(&mut finished);
-        // The temp file has served its purpose either way.
-        let (hash, size) = (finished.hash, finished.size);
-        finished.discard(self.inner.fs.as_ref());
-        let entry = Entry {
-            type_name: type_name.to_owned(),
-            hash,
-            size,
-            inline: staged?,
-        };
-        self.set_result(run, name, &entry, exclusive)
     }
 
     /// Reads a finished temp file's content if it is small enough to be inline (`Some`),
@@ -299,7 +277,7 @@ impl ResultsStore for MongoStore {
             existing,
         };
         open_file(request, |type_name, exclusive| {
-            Ok(Box::new(MongoFile {
+            Ok(Box::new(StagedFile {
                 writer: self.blob_writer()?,
                 store: self.clone(),
                 run: run.clone(),
@@ -336,5 +314,29 @@ impl ResultsStore for MongoStore {
             sweeps.push(item);
         }
         Ok(LazySweeps::new(sweeps.into_iter()))
+    }
+}
+
+impl PublishStaged for MongoStore {
+    /// Saves the content of a finished temp file: inline if small, else uploaded first.
+    fn save_finished(
+        &self,
+        run: &RunId,
+        name: &ResultName,
+        type_name: &str,
+        mut finished: Finished,
+        exclusive: bool,
+    ) -> Result<()> {
+        let staged = self.stage(&mut finished);
+        // The temp file has served its purpose either way.
+        let (hash, size) = (finished.hash, finished.size);
+        finished.discard(self.inner.fs.as_ref());
+        let entry = Entry {
+            type_name: type_name.to_owned(),
+            hash,
+            size,
+            inline: staged?,
+        };
+        self.set_result(run, name, &entry, exclusive)
     }
 }
