@@ -10,7 +10,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use crate::blob::writer::{BlobWriter, Finished};
 use crate::error::Result;
-use crate::file::FileBackend;
+use crate::file::{File, FileBackend, OpenRequest, open_file};
 use crate::names::ResultName;
 use crate::store::RunId;
 
@@ -28,14 +28,33 @@ pub(crate) trait PublishStaged: Send {
     ) -> Result<()>;
 }
 
+/// Runs the shared open protocol for `store`, staging writes in a temp file from `new_writer`.
+pub(crate) fn open_staged<S: PublishStaged + Clone + 'static>(
+    store: &S,
+    request: OpenRequest<'_>,
+    new_writer: impl FnOnce() -> Result<BlobWriter>,
+) -> Result<File> {
+    let (run, name) = (request.run.clone(), request.name.clone());
+    open_file(request, |type_name, exclusive| {
+        Ok(Box::new(StagedFile {
+            writer: new_writer()?,
+            store: store.clone(),
+            run,
+            name,
+            type_name: type_name.to_owned(),
+            exclusive,
+        }))
+    })
+}
+
 /// A writable file staged in a temp file until `commit`.
-pub(crate) struct StagedFile<S> {
-    pub(crate) writer: BlobWriter,
-    pub(crate) store: S,
-    pub(crate) run: RunId,
-    pub(crate) name: ResultName,
-    pub(crate) type_name: String,
-    pub(crate) exclusive: bool,
+struct StagedFile<S> {
+    writer: BlobWriter,
+    store: S,
+    run: RunId,
+    name: ResultName,
+    type_name: String,
+    exclusive: bool,
 }
 
 impl<S> Read for StagedFile<S> {

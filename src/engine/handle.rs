@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Sender;
 
 use crate::blob::BlobWriter;
-use crate::blob::file::{PublishStaged, StagedFile};
+use crate::blob::file::{PublishStaged, open_staged};
 use crate::blob::writer::Finished;
 use crate::codec::TypeRegistry;
 use crate::durable;
@@ -32,7 +32,7 @@ use crate::engine::reply::{self, Reply};
 use crate::engine::shared::Shared;
 use crate::engine::tables::ResultEntry;
 use crate::error::{Error, Result};
-use crate::file::{File, OpenMode, OpenRequest, open_file};
+use crate::file::{File, OpenMode, OpenRequest};
 use crate::key::ContentHash;
 use crate::names::{ResultName, TaskName};
 use crate::promise::{ContentSource, LazySweep, LazySweeps, Promise, check_hash};
@@ -442,16 +442,7 @@ impl ResultsStore for RedbStore {
             types: self.types(),
             existing,
         };
-        open_file(request, |type_name, exclusive| {
-            Ok(Box::new(StagedFile {
-                writer: self.blob_writer()?,
-                store: self.clone(),
-                run: run.clone(),
-                name: name.clone(),
-                type_name: type_name.to_owned(),
-                exclusive,
-            }))
-        })
+        open_staged(self, request, || self.blob_writer())
     }
 
     fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps> {

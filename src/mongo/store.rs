@@ -14,11 +14,11 @@ use std::sync::Arc;
 use mongodb::bson::doc;
 
 use crate::blob::BlobWriter;
-use crate::blob::file::{PublishStaged, StagedFile};
+use crate::blob::file::{PublishStaged, open_staged};
 use crate::blob::writer::Finished;
 use crate::codec::TypeRegistry;
 use crate::error::{Error, Result};
-use crate::file::{File, OpenMode, OpenRequest, open_file};
+use crate::file::{File, OpenMode, OpenRequest};
 use crate::key::ContentHash;
 use crate::mongo::client::{self, Shared};
 use crate::mongo::content::{GridFsContent, InlineContent, upload};
@@ -276,16 +276,7 @@ impl ResultsStore for MongoStore {
             types: self.types(),
             existing,
         };
-        open_file(request, |type_name, exclusive| {
-            Ok(Box::new(StagedFile {
-                writer: self.blob_writer()?,
-                store: self.clone(),
-                run: run.clone(),
-                name: name.clone(),
-                type_name: type_name.to_owned(),
-                exclusive,
-            }))
-        })
+        open_staged(self, request, || self.blob_writer())
     }
 
     fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps> {
