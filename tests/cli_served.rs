@@ -7,6 +7,7 @@
 //! that server (worker processes or threads).
 
 mod cli_support;
+mod remote_support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -176,9 +177,7 @@ fn a_store_locked_by_a_process_that_serves_nothing_is_in_use() -> TestResult {
     let store = dir.path().join("s");
     make_store(&store)?;
     // A stale socket file, as a killed server leaves one: nobody answers on it.
-    drop(std::os::unix::net::UnixListener::bind(
-        sweepstore::Server::default_socket(&store),
-    )?);
+    remote_support::stale_socket(&sweepstore::Server::default_socket(&store))?;
     let held = RedbStore::open(&store, RedbOptions::default())?;
     for command in [&["ls"][..], &["stats"], &["verify"], &["gc"]] {
         let failed = run(args(command, &store))?.expect_code(1)?;

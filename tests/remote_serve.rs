@@ -14,7 +14,6 @@
 
 mod remote_support;
 
-use std::os::unix::net::UnixListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -22,7 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use remote_support::{
-    HANG, io_err, plumbing, signal, spawn_serve, tempdir, wait_exit, wait_until_served, within,
+    HANG, io_err, plumbing, signal, spawn_serve, stale_socket, tempdir, wait_exit,
+    wait_until_served, within,
 };
 use serde_json::json;
 use sweepstore::{
@@ -236,8 +236,7 @@ fn sigterm_mid_sweep_stops_cleanly_and_keeps_every_acknowledged_save() -> Result
 fn a_stale_socket_is_replaced_and_a_live_one_refused() -> Result<()> {
     let dir = tempdir()?;
     let socket = dir.path().join("s.sock");
-    // A socket file whose server is gone (bound, then the listener dropped).
-    drop(UnixListener::bind(&socket).map_err(io_err("bind a stale socket"))?);
+    stale_socket(&socket)?;
     assert!(socket.exists());
     let mut first = spawn_serve(&dir.path().join("a"), &socket)?;
     wait_until_served(&mut first, &socket)?;

@@ -2,7 +2,9 @@
 //! (`RemoteStore::connect(SOCKET)`) until SIGINT or SIGTERM.
 //!
 //! Invariants: the store is opened before the socket is bound, so a second `serve` of the
-//! same store fails on the store's lock before touching the first one's socket; on SIGINT or
+//! same store fails on the store's lock before touching the first one's socket; the signal
+//! handlers are installed before the socket is bound, so a server that accepts connections
+//! always handles SIGINT and SIGTERM (never killed by their default action); on SIGINT or
 //! SIGTERM the server stops gracefully (no new connections, requests in progress answered,
 //! checkpoint, socket removed) and the command exits 0; a second signal exits at once
 //! (status 130), which is as safe as `kill -9`: every acknowledged save is in the WAL.
@@ -43,10 +45,12 @@ pub fn run(args: &ServeArgs, out: &mut dyn Write) -> Result<(), CliError> {
         .socket
         .clone()
         .unwrap_or_else(|| Server::default_socket(&args.store));
-    let server = Server::bind(store, &socket)?;
-    let stopper = server.stopper();
+    // Before the socket exists: whoever sees it accept may rely on a signal stopping the
+    // server gracefully (one that arrives earlier waits in `signals` for the watcher).
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let signal_handle = signals.handle();
+    let server = Server::bind(store, &socket)?;
+    let stopper = server.stopper();
     let watcher = std::thread::spawn(move || {
         let mut signals = signals.forever();
         if signals.next().is_some() {

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -85,6 +85,25 @@ pub fn spawn_serve(store: &Path, socket: &Path) -> Result<Child> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(io_err("start `sweepstore serve`"))
+}
+
+/// Leaves a stale socket file at `path`, as a killed server does: bound, closed, and
+/// refusing connections. Closing is not enough on its own: a process that another test of
+/// this binary spawns at that moment starts with a copy of the listener and keeps it (and the
+/// socket accepting) until its `exec`; the wait outlasts that window, so a server the test
+/// starts next is the only one that can answer.
+pub fn stale_socket(path: &Path) -> Result<()> {
+    drop(UnixListener::bind(path).map_err(io_err("bind a stale socket"))?);
+    let start = Instant::now();
+    loop {
+        match UnixStream::connect(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Ok(()),
+            _ if start.elapsed() > HANG => {
+                return Err(plumbing("make a stale socket", "it kept accepting"));
+            }
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
 }
 
 /// Waits until a server accepts on `socket` (or `child` exited: its stderr is the error).
