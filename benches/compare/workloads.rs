@@ -65,9 +65,11 @@ impl Sys {
         Sys::SqliteFull,
         Sys::SqliteNormal,
     ];
-    /// Per-op workloads: batching has no per-op meaning, relaxed RedbStore reads as Immediate.
-    pub const PER_OP: [Sys; 6] = [
+    /// Per-op workloads: batching has no per-op meaning. Relaxed RedbStore is here for its
+    /// saves, the like-for-like comparison with fluidml, which never fsyncs.
+    pub const PER_OP: [Sys; 7] = [
         Sys::RedbImmediate,
+        Sys::RedbRelaxed,
         Sys::Local,
         Sys::Memory,
         Sys::RawRedb,
