@@ -7,11 +7,14 @@
 //!
 //! How to fuzz for longer: `fuzz/README.md`.
 
+mod test_rng;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use sweepstore::sim::fuzz::{WalVariant, base_segment, decode_ops, fuzz_ops, fuzz_wal_recovery};
 use sweepstore::sim::model::Op;
+use test_rng::Rng;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -121,22 +124,6 @@ fn every_ops_corpus_input_matches_the_model() -> TestResult {
         corpus.len()
     );
     Ok(())
-}
-
-/// xorshift64*: a fixed-seed PRNG, so the loop below is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 /// One to four libFuzzer-style mutations: flip, set, insert or remove bytes, truncate.

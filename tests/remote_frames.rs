@@ -9,10 +9,13 @@
 //! rewrites them after a protocol change.
 #![cfg(unix)]
 
+mod test_rng;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 use sweepstore::{fuzz_server_input, fuzz_server_seeds};
+use test_rng::Rng;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -70,22 +73,6 @@ fn the_corpus_holds_the_seeds_and_every_input_is_served_safely() -> TestResult {
         serve(name, data)?;
     }
     Ok(())
-}
-
-/// xorshift64*, seeded through splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
