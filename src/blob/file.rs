@@ -10,9 +10,10 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use crate::blob::writer::{BlobWriter, Finished};
 use crate::error::Result;
-use crate::file::{File, FileBackend, OpenRequest, open_file};
+use crate::file::{File, FileBackend, OpenMode, OpenRequest, open_file};
 use crate::names::ResultName;
-use crate::store::RunId;
+use crate::promise::Promise;
+use crate::store::{ResultsStore, RunId};
 
 /// A store that can publish a finished temp file as one save.
 pub(crate) trait PublishStaged: Send {
@@ -26,21 +27,42 @@ pub(crate) trait PublishStaged: Send {
         finished: Finished,
         exclusive: bool,
     ) -> Result<()>;
+
+    /// A new temp file to stage a write in.
+    fn staging_writer(&self) -> Result<BlobWriter>;
+
+    /// Result `name` of exactly `run` (no subset lookup), if stored.
+    fn stored_exact(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>>;
 }
 
-/// Runs the shared open protocol for `store`, staging writes in a temp file from `new_writer`.
-pub(crate) fn open_staged<S: PublishStaged + Clone + 'static>(
+/// Runs the shared open protocol for `store`: the existing value is the exact run's for a
+/// writable mode and the looked-up run's for mode `r`; writes are staged in a temp file.
+pub(crate) fn open_staged<S: PublishStaged + ResultsStore + Clone + 'static>(
     store: &S,
-    request: OpenRequest<'_>,
-    new_writer: impl FnOnce() -> Result<BlobWriter>,
+    run: &RunId,
+    name: &ResultName,
+    mode: OpenMode,
+    type_name: Option<&str>,
 ) -> Result<File> {
-    let (run, name) = (request.run.clone(), request.name.clone());
+    let existing = if mode.writable() {
+        store.stored_exact(run, name)?
+    } else {
+        store.load_lazy(run, name)?
+    };
+    let request = OpenRequest {
+        run,
+        name,
+        mode,
+        type_name,
+        types: store.types(),
+        existing,
+    };
     open_file(request, |type_name, exclusive| {
         Ok(Box::new(StagedFile {
-            writer: new_writer()?,
+            writer: store.staging_writer()?,
             store: store.clone(),
-            run,
-            name,
+            run: run.clone(),
+            name: name.clone(),
             type_name: type_name.to_owned(),
             exclusive,
         }))

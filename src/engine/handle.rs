@@ -32,7 +32,7 @@ use crate::engine::reply::{self, Reply};
 use crate::engine::shared::Shared;
 use crate::engine::tables::ResultEntry;
 use crate::error::{Error, Result};
-use crate::file::{File, OpenMode, OpenRequest};
+use crate::file::{File, OpenMode};
 use crate::key::ContentHash;
 use crate::names::{ResultName, TaskName};
 use crate::promise::{ContentSource, LazySweep, LazySweeps, Promise, check_hash};
@@ -429,20 +429,7 @@ impl ResultsStore for RedbStore {
         type_name: Option<&str>,
         _options: &SaveOptions,
     ) -> Result<File> {
-        let existing = if mode.writable() {
-            self.load_exact(run, name)?
-        } else {
-            self.load_lazy(run, name)?
-        };
-        let request = OpenRequest {
-            run,
-            name,
-            mode,
-            type_name,
-            types: self.types(),
-            existing,
-        };
-        open_staged(self, request, || self.blob_writer())
+        open_staged(self, run, name, mode, type_name)
     }
 
     fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps> {
@@ -497,5 +484,13 @@ impl PublishStaged for RedbStore {
             Content::Blob { hash, size },
             exclusive,
         )
+    }
+
+    fn staging_writer(&self) -> Result<BlobWriter> {
+        self.blob_writer()
+    }
+
+    fn stored_exact(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>> {
+        self.load_exact(run, name)
     }
 }

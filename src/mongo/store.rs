@@ -18,7 +18,7 @@ use crate::blob::file::{PublishStaged, open_staged};
 use crate::blob::writer::Finished;
 use crate::codec::TypeRegistry;
 use crate::error::{Error, Result};
-use crate::file::{File, OpenMode, OpenRequest};
+use crate::file::{File, OpenMode};
 use crate::key::ContentHash;
 use crate::mongo::client::{self, Shared};
 use crate::mongo::content::{GridFsContent, InlineContent, upload};
@@ -143,16 +143,6 @@ impl MongoStore {
         )?;
         Ok(None)
     }
-
-    fn blob_writer(&self) -> Result<BlobWriter> {
-        let shared = &self.inner;
-        let tmp = shared.staging.tmp_dir();
-        shared
-            .fs
-            .create_dir_all(tmp)
-            .map_err(|e| Error::io("create directory", tmp, e))?;
-        BlobWriter::create(shared.fs.clone(), &shared.staging)
-    }
 }
 
 impl ResultsStore for MongoStore {
@@ -262,21 +252,7 @@ impl ResultsStore for MongoStore {
         type_name: Option<&str>,
         _options: &SaveOptions,
     ) -> Result<File> {
-        let existing = if mode.writable() {
-            exact(&self.inner, run, Results::One(name))?
-                .and_then(|doc| doc.results.get(name).map(|entry| self.promise(entry)))
-        } else {
-            self.load_lazy(run, name)?
-        };
-        let request = OpenRequest {
-            run,
-            name,
-            mode,
-            type_name,
-            types: self.types(),
-            existing,
-        };
-        open_staged(self, request, || self.blob_writer())
+        open_staged(self, run, name, mode, type_name)
     }
 
     fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps> {
@@ -329,5 +305,20 @@ impl PublishStaged for MongoStore {
             inline: staged?,
         };
         self.set_result(run, name, &entry, exclusive)
+    }
+
+    fn staging_writer(&self) -> Result<BlobWriter> {
+        let shared = &self.inner;
+        let tmp = shared.staging.tmp_dir();
+        shared
+            .fs
+            .create_dir_all(tmp)
+            .map_err(|e| Error::io("create directory", tmp, e))?;
+        BlobWriter::create(shared.fs.clone(), &shared.staging)
+    }
+
+    fn stored_exact(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>> {
+        Ok(exact(&self.inner, run, Results::One(name))?
+            .and_then(|doc| doc.results.get(name).map(|entry| self.promise(entry))))
     }
 }
