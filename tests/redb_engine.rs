@@ -345,6 +345,62 @@ fn sixty_four_threads_saving_a_thousand_values_each_lose_nothing() -> Result<()>
     Ok(())
 }
 
+/// Loads share one read snapshot until the next commit (`engine::snapshot`). While three
+/// threads keep loading through that snapshot, every acknowledged save is visible to the
+/// writer's very next `load` and `load_lazy`.
+#[test]
+fn a_save_is_visible_to_the_next_load_while_other_threads_share_the_read_snapshot() -> Result<()> {
+    const SAVES: u64 = 300;
+    let dir = tempdir()?;
+    let store = open(dir.path())?;
+    let hot = store.run("sweep", &config(0)?)?;
+    hot.save("metrics", "json", &0u64)?;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let mut loads_by_others = 0;
+    std::thread::scope(|scope| -> Result<()> {
+        let loaders: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| -> Result<u64> {
+                    let mut loads = 0;
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        assert_eq!(hot.load::<u64>("metrics")?, Some(0));
+                        loads += 1;
+                    }
+                    Ok(loads)
+                })
+            })
+            .collect();
+        // Stops the loaders however the writer ends (a failed assertion included).
+        struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let written = (|| -> Result<()> {
+            let _stop = StopOnDrop(&done);
+            let run = store.run("sweep", &config(1)?)?;
+            for k in 0..SAVES {
+                run.save("step", "json", &k)?;
+                assert_eq!(run.load::<u64>("step")?, Some(k), "load after save {k}");
+                let promise = run.load_lazy("step")?.ok_or(Error::Closed)?;
+                assert_eq!(promise.load::<u64>()?, k, "promise after save {k}");
+            }
+            Ok(())
+        })();
+        for loader in loaders {
+            loads_by_others += loader.join().map_err(|_| Error::Closed)??;
+        }
+        written
+    })?;
+    // Control: the snapshot really was shared with loads running alongside the writer.
+    assert!(
+        loads_by_others >= SAVES,
+        "only {loads_by_others} concurrent loads"
+    );
+    Ok(())
+}
+
 const CHILD_ENV: &str = "SWEEPSTORE_TEST_CHILD_STORE";
 
 /// Runs in a child process: saves 50 values acknowledged by the store, then aborts without

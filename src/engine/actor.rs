@@ -4,7 +4,8 @@
 //! blocking up to `max_batch`, then for the batch: resolve each command against the write
 //! transaction (lookups see earlier commands of the same batch), apply it and append its WAL
 //! record; write all records with one write and one `fdatasync` (Immediate durability); commit
-//! the redb transaction with `Durability::None`; reply to every caller in log order.
+//! the redb transaction with `Durability::None`; retire the shared read snapshot; reply to
+//! every caller in log order.
 //!
 //! Invariants: nothing is acknowledged before its WAL record is synced (Immediate) or written
 //! (Relaxed); a failed WAL write/sync or commit poisons the store and every caller of that
@@ -285,13 +286,21 @@ impl Actor {
         if !immediate && self.unsynced_since.is_none() {
             self.unsynced_since = Some(Instant::now());
         }
-        txn.commit().map_err(|e| Error::storage("commit", e))?;
+        self.commit(txn, "commit")?;
         self.dirty = true;
         if self.wal_bytes >= self.shared.options.checkpoint_wal_bytes {
             // A failure poisons the store; later commands report it.
             let _ = self.checkpoint();
         }
         Ok(())
+    }
+
+    /// Commits `txn` and retires the shared read snapshot (whatever the outcome), before any
+    /// caller of the commit is answered.
+    fn commit(&self, txn: WriteTransaction, what: &'static str) -> Result<()> {
+        let committed = txn.commit();
+        self.shared.snapshots.invalidate();
+        committed.map_err(|e| Error::storage(what, e))
     }
 
     /// Resolves one write command, applies and logs it; returns only fatal errors.
@@ -399,8 +408,7 @@ impl Actor {
         txn.set_durability(RedbDurability::Immediate)
             .map_err(|e| Error::storage("set durability", e))?;
         set_applied_lsn(&txn, self.wal.last_lsn(), Some(self.wal.first_lsn()))?;
-        txn.commit()
-            .map_err(|e| Error::storage("commit a checkpoint", e))?;
+        self.commit(txn, "commit a checkpoint")?;
         self.wal.remove_older_segments();
         self.dirty = false;
         self.wal_bytes = 0;
@@ -432,7 +440,7 @@ impl Actor {
             txn.abort().map_err(|e| Error::storage("abort gc", e))?;
             return Ok(plan.report(true));
         }
-        txn.commit().map_err(|e| Error::storage("commit gc", e))?;
+        self.commit(txn, "commit gc")?;
         self.dirty = true;
         self.checkpoint()?;
         gc::remove_files(&self.shared, &plan);

@@ -11,11 +11,8 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
-use redb::ReadableDatabase;
-
-use crate::engine::ops::{ContentRow, get_content};
+use crate::engine::ops::ContentRow;
 use crate::engine::shared::Shared;
-use crate::engine::tables::CONTENT;
 use crate::error::{Error, Result};
 use crate::key::ContentHash;
 use crate::promise::{ContentReader, ContentSource};
@@ -44,14 +41,7 @@ fn find(root: &Path) -> Option<Arc<Shared>> {
 /// # Errors
 /// [`Error::ContentCollected`] if no such content is stored; storage and I/O errors.
 pub(crate) fn read_content(shared: &Shared, hash: &ContentHash) -> Result<Box<dyn ContentReader>> {
-    let txn = shared
-        .db
-        .begin_read()
-        .map_err(|e| Error::storage("begin a read transaction", e))?;
-    let table = txn
-        .open_table(CONTENT)
-        .map_err(|e| Error::storage("open a table", e))?;
-    match get_content(&table, hash)? {
+    match shared.snapshot()?.content(hash)? {
         Some(ContentRow::Inline(bytes)) => Ok(Box::new(Cursor::new(bytes))),
         Some(ContentRow::Blob(_)) => {
             let path = shared.layout.path(hash);

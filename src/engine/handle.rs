@@ -4,7 +4,7 @@
 //! Invariants: the handle owns the command sender and the actor's join handle (sender
 //! dropped first, then joined), so dropping the last handle lets the actor drain, checkpoint
 //! and stop; read-your-writes holds because a write is answered only after the actor's redb
-//! commit, and every read begins a fresh read transaction.
+//! commit, and every read uses a snapshot begun after the last commit (`engine::snapshot`).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -178,8 +178,8 @@ impl RedbStore {
         answer.recv().ok_or(Error::Closed)?
     }
 
-    pub(crate) fn reader(&self) -> Result<Reader> {
-        Reader::begin(&self.inner.shared.db)
+    pub(crate) fn reader(&self) -> Result<Arc<Reader>> {
+        self.inner.shared.snapshot()
     }
 
     /// What this handle shares with the actor (for statistics and verification).

@@ -16,6 +16,7 @@ mod reader;
 mod record;
 mod reply;
 mod shared;
+mod snapshot;
 mod tables;
 mod verify;
 

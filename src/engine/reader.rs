@@ -1,10 +1,12 @@
 //! [`Reader`]: one redb read transaction that opens tables only when a lookup needs them.
+//! Loads share one through [`Snapshots`](crate::engine::snapshot::Snapshots), so it is
+//! `Sync`: two threads may race to open a table, and the loser's handle is dropped.
 //!
 //! Opening a table is itself a B-tree lookup, so a load of an exact config touches only
 //! `results` and `content`; `runs` and `task_runs` are opened only when the exact run has
 //! no such result and the subset rule must decide.
 
-use std::cell::OnceCell;
+use std::sync::OnceLock;
 
 use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, TableDefinition};
 
@@ -22,15 +24,15 @@ type TaskRunsTable = ReadOnlyTable<(&'static str, u64), &'static [u8; 32]>;
 /// A read transaction with lazily opened tables.
 pub(crate) struct Reader {
     txn: ReadTransaction,
-    runs: OnceCell<RunsTable>,
-    results: OnceCell<ResultsTable>,
-    task_runs: OnceCell<TaskRunsTable>,
-    content: OnceCell<RunsTable>,
+    runs: OnceLock<RunsTable>,
+    results: OnceLock<ResultsTable>,
+    task_runs: OnceLock<TaskRunsTable>,
+    content: OnceLock<RunsTable>,
 }
 
 fn open<'a, K: redb::Key + 'static, V: redb::Value + 'static>(
     txn: &ReadTransaction,
-    cell: &'a OnceCell<ReadOnlyTable<K, V>>,
+    cell: &'a OnceLock<ReadOnlyTable<K, V>>,
     def: TableDefinition<K, V>,
 ) -> Result<&'a ReadOnlyTable<K, V>> {
     if let Some(table) = cell.get() {
@@ -50,10 +52,10 @@ impl Reader {
             .map_err(|e| Error::storage("begin a read transaction", e))?;
         Ok(Reader {
             txn,
-            runs: OnceCell::new(),
-            results: OnceCell::new(),
-            task_runs: OnceCell::new(),
-            content: OnceCell::new(),
+            runs: OnceLock::new(),
+            results: OnceLock::new(),
+            task_runs: OnceLock::new(),
+            content: OnceLock::new(),
         })
     }
 

@@ -15,6 +15,8 @@ use redb::Database;
 use crate::blob::BlobLayout;
 use crate::codec::TypeRegistry;
 use crate::engine::options::RedbOptions;
+use crate::engine::reader::Reader;
+use crate::engine::snapshot::Snapshots;
 use crate::error::{Error, Result};
 use crate::key::ContentHash;
 use crate::vfs::{Fs, LockGuard};
@@ -22,6 +24,8 @@ use crate::vfs::{Fs, LockGuard};
 /// State shared by every handle of one open store.
 pub(crate) struct Shared {
     pub(crate) root: PathBuf,
+    /// Declared before `db`, so the cached read transaction ends before the database closes.
+    pub(crate) snapshots: Snapshots,
     pub(crate) db: Database,
     pub(crate) fs: Arc<dyn Fs>,
     pub(crate) layout: BlobLayout,
@@ -64,6 +68,7 @@ impl Shared {
     ) -> Self {
         Shared {
             root,
+            snapshots: Snapshots::default(),
             db,
             fs,
             layout,
@@ -85,6 +90,11 @@ impl Shared {
     pub(crate) fn pin(&self, hash: ContentHash) -> Pin<'_> {
         *self.pins().entry(hash).or_insert(0) += 1;
         Pin { shared: self, hash }
+    }
+
+    /// A read snapshot containing every commit made before this call.
+    pub(crate) fn snapshot(&self) -> Result<Arc<Reader>> {
+        self.snapshots.get(&self.db)
     }
 
     /// Marks the store poisoned by `cause` (the first cause wins).
