@@ -5,6 +5,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::json;
 use sweepstore::{Error, RedbOptions, RedbStore, Result, ResultsStore, StoreExt, UniqueConfig};
@@ -355,14 +356,14 @@ fn a_save_is_visible_to_the_next_load_while_other_threads_share_the_read_snapsho
     let store = open(dir.path())?;
     let hot = store.run("sweep", &config(0)?)?;
     hot.save("metrics", "json", &0u64)?;
-    let done = std::sync::atomic::AtomicBool::new(false);
+    let done = AtomicBool::new(false);
     let mut loads_by_others = 0;
     std::thread::scope(|scope| -> Result<()> {
         let loaders: Vec<_> = (0..3)
             .map(|_| {
                 scope.spawn(|| -> Result<u64> {
                     let mut loads = 0;
-                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    while !done.load(Ordering::Relaxed) {
                         assert_eq!(hot.load::<u64>("metrics")?, Some(0));
                         loads += 1;
                     }
@@ -371,10 +372,10 @@ fn a_save_is_visible_to_the_next_load_while_other_threads_share_the_read_snapsho
             })
             .collect();
         // Stops the loaders however the writer ends (a failed assertion included).
-        struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+        struct StopOnDrop<'a>(&'a AtomicBool);
         impl Drop for StopOnDrop<'_> {
             fn drop(&mut self) {
-                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.0.store(true, Ordering::Relaxed);
             }
         }
         let written = (|| -> Result<()> {
