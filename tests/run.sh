@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The test command (README "Two commands", .ci/run): starts a MongoDB-wire-protocol server,
-# runs `cargo test --all-features` against it, and stops the server again.
+# The test command (README "Two commands", .ci/run): makes the test virtualenv, starts a
+# MongoDB-wire-protocol server, runs `cargo test --all-features --no-fail-fast` against it, and
+# stops the server again.
 #
 #   tests/run.sh [extra cargo test arguments]     e.g. tests/run.sh --test mongo_store
 #   tests/run.sh bench [extra bench arguments]    the MongoStore benchmark (benches/mongo.rs)
 #
-# The server is SecantusDB (PyPI `secantusdb`, a MongoDB-compatible server on WiredTiger),
-# installed into a virtualenv under target/ on first use, started on a free loopback port
+# One virtualenv, target/test-venv, made on first use, holds every Python package the tests use:
+# SecantusDB (PyPI `secantusdb`, a MongoDB-compatible server on WiredTiger), fluidml 0.3.4 (the
+# reference implementation the fluidml-tree tests compare against), pytest and maturin. Tests
+# find its interpreter in SWEEPSTORE_TEST_PYTHON. The server is started on a free loopback port
 # with a fresh storage directory, and always stopped by its process id when this script
 # exits (the trap waits until it has). The tests find it through two variables:
 #   SWEEPSTORE_MONGO_URI     connection string of the running server
@@ -17,13 +20,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv=target/mongo-venv
+venv=target/test-venv
 daemon="$PWD/$venv/bin/secantusd-py"
-if [[ ! -x "$daemon" ]]; then
-    echo "== installing SecantusDB into $venv (once)"
+stamp="$venv/.packages"
+# Bump the list (and so the stamp) when the tests need another package.
+packages="fluidml==0.3.4 pytest maturin"
+if [[ ! -x "$daemon" || "$(cat "$stamp" 2>/dev/null)" != "$packages" ]]; then
+    echo "== installing the test packages into $venv: secantusdb $packages"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --pre secantusdb
+    # SecantusDB publishes pre-releases only; the others are pinned or stable.
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --pre secantusdb
+    # shellcheck disable=SC2086 # a list of package specifiers
+    "$venv/bin/pip" install --quiet --disable-pip-version-check $packages
+    echo "$packages" > "$stamp"
 fi
+export SWEEPSTORE_TEST_PYTHON="$PWD/$venv/bin/python"
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target
@@ -78,6 +89,7 @@ if [[ "${1:-}" == "bench" ]]; then
     echo "== cargo bench --features mongodb --bench mongo $*"
     cargo bench --features mongodb --bench mongo -- "$@"
 else
-    echo "== cargo test --all-features $*"
-    cargo test --all-features "$@"
+    # --no-fail-fast: every test binary runs, so one failure does not hide others.
+    echo "== cargo test --all-features --no-fail-fast $*"
+    cargo test --all-features --no-fail-fast "$@"
 fi
