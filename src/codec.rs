@@ -8,7 +8,10 @@
 //! Invariants: decoding never panics; a Rust type that does not fit the stored type is
 //! [`Error::WrongRustType`] or [`Error::Decode`]; an unregistered type name is
 //! [`Error::UnknownType`]. A registry is shared by its clones, so a type registered later is
-//! visible to every promise and file made from the store.
+//! visible to every promise and file made from the store. A `json` value nesting deeper than
+//! [`MAX_DEPTH`] is refused when it is encoded or handed over as bytes
+//! ([`Error::NestedTooDeep`]), so every stored `json` value is within `serde_json`'s parsing
+//! limit.
 
 use std::any::{Any, TypeId, type_name};
 use std::collections::BTreeMap;
@@ -21,6 +24,7 @@ use serde::Serialize;
 use serde::de::{DeserializeOwned, IntoDeserializer};
 
 use crate::error::{Error, Result};
+use crate::limits::{self, MAX_DEPTH};
 
 /// Type name of the built-in JSON type.
 pub const JSON: &str = "json";
@@ -218,6 +222,45 @@ impl TypeInfo {
         }
     }
 
+    fn too_deep_error(&self) -> Error {
+        Error::NestedTooDeep {
+            type_name: self.name.clone(),
+            limit: MAX_DEPTH,
+        }
+    }
+
+    /// Checks bytes handed over already encoded as this type: for `json`, that they nest at
+    /// most [`MAX_DEPTH`] levels. (The bytes are not parsed: text that is not JSON at all is
+    /// stored and reported as [`Error::Decode`] when loaded.)
+    ///
+    /// # Errors
+    /// [`Error::NestedTooDeep`].
+    pub(crate) fn check_bytes(&self, bytes: &[u8]) -> Result<()> {
+        match self.codec {
+            Codec::Json if limits::text_too_deep(bytes, MAX_DEPTH) => Err(self.too_deep_error()),
+            _ => Ok(()),
+        }
+    }
+
+    /// For `json`: fails if `value` is a JSON value nested too deep, before serializing it
+    /// (which recurses once per level).
+    fn check_json_value<T: Any>(&self, value: &T) -> Result<()> {
+        let value = value as &dyn Any;
+        let too_deep = if let Some(value) = value.downcast_ref::<serde_json::Value>() {
+            limits::value_too_deep(value, MAX_DEPTH).is_some()
+        } else if let Some(map) = value.downcast_ref::<serde_json::Map<String, serde_json::Value>>()
+        {
+            limits::map_too_deep(map, MAX_DEPTH).is_some()
+        } else {
+            false
+        };
+        if too_deep {
+            Err(self.too_deep_error())
+        } else {
+            Ok(())
+        }
+    }
+
     fn needs_path_error(&self, store: &'static str) -> Error {
         Error::NeedsPath {
             type_name: self.name.clone(),
@@ -229,10 +272,16 @@ impl TypeInfo {
     /// their save function (if `T` is their Rust type).
     ///
     /// # Errors
-    /// [`Error::Encode`], [`Error::WrongRustType`], or [`Error::NeedsPath`] for path types.
+    /// [`Error::Encode`], [`Error::WrongRustType`], or [`Error::NeedsPath`] for path types;
+    /// [`Error::NestedTooDeep`] for a `json` value nesting deeper than [`MAX_DEPTH`].
     pub fn encode<T: Serialize + Any>(&self, value: &T) -> Result<Vec<u8>> {
         match &self.codec {
-            Codec::Json => serde_json::to_vec(value).map_err(|e| self.encode_error(e)),
+            Codec::Json => {
+                self.check_json_value(value)?;
+                let bytes = serde_json::to_vec(value).map_err(|e| self.encode_error(e))?;
+                self.check_bytes(&bytes)?;
+                Ok(bytes)
+            }
             Codec::Binary => postcard::to_stdvec(value).map_err(|e| self.encode_error(e)),
             Codec::Text => {
                 if let Some(s) = (value as &dyn Any).downcast_ref::<String>() {
@@ -418,6 +467,17 @@ impl TypeRegistry {
         types.get(name).cloned().ok_or_else(|| Error::UnknownType {
             type_name: name.to_owned(),
         })
+    }
+
+    /// The type registered under `name`, after checking `bytes` handed over already encoded
+    /// as that type ([`TypeInfo::check_bytes`]): what every backend's `save_bytes` asks first.
+    ///
+    /// # Errors
+    /// [`Error::UnknownType`]; [`Error::NestedTooDeep`].
+    pub(crate) fn accept(&self, name: &str, bytes: &[u8]) -> Result<Arc<TypeInfo>> {
+        let info = self.get(name)?;
+        info.check_bytes(bytes)?;
+        Ok(info)
     }
 
     /// The registered type names, sorted.

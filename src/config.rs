@@ -3,7 +3,10 @@
 //! Invariants: a [`UniqueConfig`] is always a JSON object whose canonical form (RFC 8785, see
 //! `canonical.rs`) exists; equality, hashing and the run key depend only on that canonical
 //! form, so key order and `1` versus `1.0` never matter. The subset relation compares
-//! top-level members by their canonical text.
+//! top-level members by their canonical text. A config nests at most
+//! [`MAX_DEPTH`](crate::MAX_DEPTH) levels and its canonical text is at most
+//! [`MAX_CONFIG_LEN`](crate::MAX_CONFIG_LEN) bytes (`limits.rs`), checked before anything
+//! recurses over it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,6 +14,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::limits::{self, MAX_CONFIG_LEN, MAX_DEPTH};
 use crate::{canonical, config_text};
 
 /// Why a value is not a valid unique config.
@@ -52,6 +56,31 @@ pub enum ConfigError {
         /// Where the second occurrence sits, e.g. `optim.lr` or `layers[2].units`.
         path: String,
     },
+    /// Arrays and objects in the config nest deeper than [`MAX_DEPTH`](crate::MAX_DEPTH)
+    /// levels (the config object itself is level 1).
+    #[error(
+        "config value `{path}` nests arrays and objects deeper than {limit} levels, the limit \
+         every sweepstore reader holds to; flatten the config (or store the nested part as a \
+         string)"
+    )]
+    TooDeep {
+        /// Where the first container past the limit sits.
+        path: String,
+        /// The limit ([`MAX_DEPTH`](crate::MAX_DEPTH)).
+        limit: usize,
+    },
+    /// The config's canonical text is longer than [`MAX_CONFIG_LEN`](crate::MAX_CONFIG_LEN)
+    /// bytes.
+    #[error(
+        "the config's canonical text is {len} bytes, over the limit of {limit} bytes; keep \
+         large data in a result and put a short name for it in the config"
+    )]
+    TooLarge {
+        /// The canonical text's length in bytes.
+        len: usize,
+        /// The limit ([`MAX_CONFIG_LEN`](crate::MAX_CONFIG_LEN)).
+        limit: usize,
+    },
     /// The config text is not JSON.
     #[error(
         "config is not valid JSON ({reason}); configs are JSON objects such as {{\"lr\": 0.01}} \
@@ -85,7 +114,10 @@ impl UniqueConfig {
     ///
     /// # Errors
     /// [`ConfigError::NotObject`] unless `value` is an object; [`ConfigError::InexactInteger`]
-    /// for integers that canonical JSON would change (beyond what a double holds exactly).
+    /// for integers that canonical JSON would change (beyond what a double holds exactly);
+    /// [`ConfigError::TooDeep`] past [`MAX_DEPTH`](crate::MAX_DEPTH) levels and
+    /// [`ConfigError::TooLarge`] past [`MAX_CONFIG_LEN`](crate::MAX_CONFIG_LEN) bytes of
+    /// canonical text.
     pub fn new(value: Value) -> Result<Self, ConfigError> {
         match value {
             Value::Object(map) => Self::from_map(map),
@@ -100,6 +132,14 @@ impl UniqueConfig {
     /// # Errors
     /// As [`UniqueConfig::new`].
     pub fn from_map(map: Map<String, Value>) -> Result<Self, ConfigError> {
+        // Checked first, without recursion: the canonical writer recurses once per level.
+        if let Some(path) = limits::map_too_deep(&map, MAX_DEPTH) {
+            limits::drop_flat(map);
+            return Err(ConfigError::TooDeep {
+                path,
+                limit: MAX_DEPTH,
+            });
+        }
         let mut members = Vec::with_capacity(map.len());
         for (key, value) in canonical::sorted_members(&map) {
             let mut text = String::new();
@@ -116,6 +156,12 @@ impl UniqueConfig {
             canonical.push_str(value);
         }
         canonical.push('}');
+        if canonical.len() > MAX_CONFIG_LEN {
+            return Err(ConfigError::TooLarge {
+                len: canonical.len(),
+                limit: MAX_CONFIG_LEN,
+            });
+        }
         Ok(UniqueConfig {
             map,
             canonical,
@@ -128,7 +174,8 @@ impl UniqueConfig {
     /// # Errors
     /// [`ConfigError::Json`] if the text is not JSON (this includes `NaN`, `Infinity` and
     /// numbers too large for a double); [`ConfigError::DuplicateKey`] if an object at any
-    /// depth names a key twice; [`ConfigError::InexactInteger`] for an integer literal (no
+    /// depth names a key twice; [`ConfigError::TooDeep`] past
+    /// [`MAX_DEPTH`](crate::MAX_DEPTH) levels, however deep the text nests; [`ConfigError::InexactInteger`] for an integer literal (no
     /// `.`, no exponent) of any size whose canonical text differs from its digits, such as
     /// `18446744073709551616` (canonical `18446744073709552000`); then as
     /// [`UniqueConfig::new`]. The first problem in text order is reported.
@@ -418,6 +465,73 @@ mod tests {
             UniqueConfig::parse(r#"{"a":1,"a":2"#),
             Err(ConfigError::DuplicateKey { .. })
         ));
+    }
+
+    /// `{"a": {"a": ... {"a": 1}}}` with `levels` objects.
+    fn nested_objects(levels: usize) -> Value {
+        (0..levels).fold(json!(1), |inner, _| json!({ "a": inner }))
+    }
+
+    #[test]
+    fn configs_nest_up_to_the_limit_and_no_further() -> Result<(), ConfigError> {
+        let deepest = cfg(nested_objects(MAX_DEPTH))?;
+        assert_eq!(UniqueConfig::parse(deepest.canonical())?, deepest);
+        let path = vec!["a"; MAX_DEPTH].join(".");
+        let too_deep = ConfigError::TooDeep {
+            path,
+            limit: MAX_DEPTH,
+        };
+        assert_eq!(cfg(nested_objects(MAX_DEPTH + 1)), Err(too_deep.clone()));
+        let text = nested_objects(MAX_DEPTH + 1).to_string();
+        assert_eq!(UniqueConfig::parse(&text), Err(too_deep.clone()));
+        assert!(too_deep.to_string().contains("deeper than 64 levels"));
+        // Arrays count as levels too; the config object itself is level 1.
+        let arrays = (1..MAX_DEPTH).fold(json!(1), |inner, _| json!([inner]));
+        cfg(json!({ "x": arrays.clone() }))?;
+        assert!(matches!(
+            cfg(json!({ "x": [arrays] })),
+            Err(ConfigError::TooDeep { path, .. }) if path.starts_with("x[0]")
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn configs_of_any_depth_are_checked_on_a_small_stack() -> std::io::Result<()> {
+        const LEVELS: usize = 200_000;
+        // A quarter of a default thread's stack: enough for the at most `MAX_DEPTH` levels the
+        // parser recurses (unoptimized), far from what 200 000 levels would take.
+        const STACK: usize = 512 * 1024;
+        let text = "{\"a\":".repeat(LEVELS) + "1" + &"}".repeat(LEVELS);
+        let value = (0..LEVELS).fold(json!(1), |inner, _| Value::Array(vec![inner]));
+        let checked = std::thread::Builder::new()
+            .stack_size(STACK)
+            .spawn(move || {
+                let parsed = UniqueConfig::parse(&text).map(drop);
+                // Not `json!`, which would copy the value recursively.
+                let built = UniqueConfig::from_map(Map::from_iter([("x".to_owned(), value)]));
+                (parsed, built.map(drop))
+            })?
+            .join()
+            .map_err(|_| std::io::Error::other("a config check overflowed its stack"))?;
+        assert!(matches!(checked.0, Err(ConfigError::TooDeep { .. })));
+        assert!(matches!(checked.1, Err(ConfigError::TooDeep { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn canonical_text_past_the_size_limit_is_refused() -> Result<(), ConfigError> {
+        // `{"s":"…"}` is 8 bytes around the string.
+        let fits = "x".repeat(MAX_CONFIG_LEN - 8);
+        assert_eq!(cfg(json!({ "s": fits }))?.canonical().len(), MAX_CONFIG_LEN);
+        let over = "x".repeat(MAX_CONFIG_LEN - 7);
+        assert_eq!(
+            cfg(json!({ "s": over })),
+            Err(ConfigError::TooLarge {
+                len: MAX_CONFIG_LEN + 1,
+                limit: MAX_CONFIG_LEN
+            })
+        );
+        Ok(())
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //!   such a literal names the visit that must fail with [`ConfigError::InexactInteger`], at
 //!   the value's path.
 //!
+//! - Nesting: an array or object past [`MAX_DEPTH`] levels is [`ConfigError::TooDeep`] at
+//!   its path, before `serde_json`'s own recursion limit (128) would report a bare syntax
+//!   error.
+//!
 //! Invariants: the value is built exactly as `serde_json::from_str::<Value>` builds it; a check
 //! fails at the first offending duplicate or literal in text order, and any earlier syntax
 //! error is [`ConfigError::Json`].
@@ -22,6 +26,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::canonical;
 use crate::config::ConfigError;
+use crate::limits::MAX_DEPTH;
 
 /// Parses `text` as JSON, rejecting duplicate keys and integer literals canonical JSON would
 /// change.
@@ -36,6 +41,7 @@ pub(crate) fn parse_value(text: &str) -> Result<Value, ConfigError> {
     let checked = Checked {
         state: &state,
         at: &Loc::Root,
+        depth: 0,
     };
     match checked
         .deserialize(&mut de)
@@ -141,6 +147,30 @@ impl fmt::Display for Loc<'_> {
 struct Checked<'s, 'a> {
     state: &'s State,
     at: &'a Loc<'a>,
+    /// How many arrays and objects enclose the value.
+    depth: usize,
+}
+
+impl<'s> Checked<'s, '_> {
+    /// The seed for a member of this container, at `at`.
+    fn member<'b>(&self, at: &'b Loc<'b>) -> Checked<'s, 'b> {
+        Checked {
+            state: self.state,
+            at,
+            depth: self.depth + 1,
+        }
+    }
+
+    /// Fails if a container here would be nested too deep.
+    fn container<E: de::Error>(&self) -> Result<(), E> {
+        if self.depth < MAX_DEPTH {
+            return Ok(());
+        }
+        Err(self.state.fail(ConfigError::TooDeep {
+            path: self.at.to_string(),
+            limit: MAX_DEPTH,
+        }))
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Checked<'_, '_> {
@@ -181,20 +211,18 @@ impl<'de> Visitor<'de> for Checked<'_, '_> {
         Ok(Value::Null)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.container()?;
         let mut items = Vec::new();
         loop {
             let at = Loc::Index(self.at, items.len());
-            let seed = Checked {
-                state: self.state,
-                at: &at,
-            };
-            match seq.next_element_seed(seed)? {
+            match seq.next_element_seed(self.member(&at))? {
                 Some(item) => items.push(item),
                 None => return Ok(Value::Array(items)),
             }
         }
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.container()?;
         let mut members = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let at = Loc::Key(self.at, &key);
@@ -202,10 +230,7 @@ impl<'de> Visitor<'de> for Checked<'_, '_> {
                 let path = at.to_string();
                 return Err(self.state.fail(ConfigError::DuplicateKey { path }));
             }
-            let value = map.next_value_seed(Checked {
-                state: self.state,
-                at: &at,
-            })?;
+            let value = map.next_value_seed(self.member(&at))?;
             members.insert(key, value);
         }
         Ok(Value::Object(members))

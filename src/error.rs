@@ -80,6 +80,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// A `json` value nests arrays and objects deeper than [`MAX_DEPTH`](crate::MAX_DEPTH)
+    /// levels; it was not stored, since not every reader could read it back.
+    #[error(
+        "a `{type_name}` value nests arrays and objects deeper than {limit} levels, the limit \
+         every sweepstore reader holds to; nothing was stored: flatten the value, or store it \
+         as text"
+    )]
+    NestedTooDeep {
+        /// The type it was to be stored as.
+        type_name: String,
+        /// The limit ([`MAX_DEPTH`](crate::MAX_DEPTH)).
+        limit: usize,
+    },
+
     /// Stored bytes could not be decoded with their type's codec (or into the asked Rust type).
     #[error("cannot decode a stored `{type_name}` value: {reason}")]
     Decode {

@@ -73,6 +73,7 @@ mod error;
 mod file;
 mod handle;
 mod key;
+mod limits;
 mod local;
 mod lookup;
 mod memory;
@@ -97,6 +98,7 @@ pub use error::{Error, Result};
 pub use file::{Existence, File, OpenMode};
 pub use handle::{Run, StoreExt, Task};
 pub use key::{ContentHash, RUN_KEY_CONTEXT, RunKey};
+pub use limits::{MAX_CONFIG_LEN, MAX_DEPTH};
 pub use local::{FilePromise, LocalFileStore, PYTHON_PICKLE};
 pub use memory::InMemoryStore;
 #[cfg(feature = "mongodb")]

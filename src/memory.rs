@@ -141,7 +141,7 @@ impl InMemoryStore {
         bytes: Vec<u8>,
         exclusive: bool,
     ) -> Result<()> {
-        self.types.get(type_name)?;
+        self.types.accept(type_name, &bytes)?;
         let stored = Stored {
             type_name: type_name.to_owned(),
             hash: ContentHash::of(&bytes),

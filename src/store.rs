@@ -19,6 +19,9 @@
 //!   run first, then the name inside it.
 //! - **Not found** is `Ok(None)` (or `Ok(false)` for deletes), never an error.
 //! - **Bad input** never loses earlier data: it is rejected before anything is changed.
+//! - **Accepted means readable**: configs and `json` values past the limits of `limits.rs`
+//!   ([`MAX_DEPTH`](crate::MAX_DEPTH), [`MAX_CONFIG_LEN`](crate::MAX_CONFIG_LEN)) are
+//!   rejected when they are accepted, so every stored one is readable by every reader.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -147,7 +150,8 @@ pub trait ResultsStore: Send + Sync {
     ///
     /// # Errors
     /// [`Error::UnknownType`](crate::Error::UnknownType) if `type_name` is not registered;
-    /// backend errors. Nothing is changed on error.
+    /// [`Error::NestedTooDeep`](crate::Error::NestedTooDeep) for `json` text nesting deeper
+    /// than [`MAX_DEPTH`](crate::MAX_DEPTH); backend errors. Nothing is changed on error.
     fn save_bytes(
         &self,
         run: &RunId,

@@ -302,7 +302,7 @@ impl ResultsStore for RedbStore {
         bytes: &[u8],
         _options: &SaveOptions,
     ) -> Result<()> {
-        self.types().get(type_name)?;
+        self.types().accept(type_name, bytes)?;
         self.save_bytes_inner(run, name, type_name, bytes)
     }
 

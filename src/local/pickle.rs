@@ -5,8 +5,8 @@
 //! Invariants: a pickle that refers to a Python class or function (an object of a custom
 //! class, a numpy array, ...) is a decode error saying so, never a crash; values become JSON
 //! as Python's `json` module would write them (dict keys become strings, tuples and sets
-//! become arrays), and what JSON cannot hold (NaN, infinities, integers beyond 64 bits) is an
-//! error naming the problem.
+//! become arrays), and what JSON cannot hold (NaN, infinities, integers outside
+//! `i64::MIN..=u64::MAX`, nesting past [`MAX_DEPTH`]) is an error naming the problem.
 
 use std::io;
 
@@ -16,6 +16,7 @@ use serde_pickle::value::{HashableValue, Value as Pickled};
 use serde_pickle::{DeOptions, Error as PickleError, ErrorCode};
 
 use crate::codec::TypeInfo;
+use crate::limits::{self, MAX_DEPTH};
 
 /// The type name under which fluidml's `pickle` results are read: Python's pickle format
 /// (the crate's own `pickle` type is an alias of `binary`, postcard).
@@ -71,7 +72,14 @@ pub(crate) fn decode_value(bytes: &[u8], options: &Map<String, Value>) -> Result
         de = de.decode_strings();
     }
     let value = serde_pickle::value_from_slice(bytes, de).map_err(|e| describe(&e))?;
-    to_json(value)
+    let value = to_json(value)?;
+    if limits::value_too_deep(&value, MAX_DEPTH).is_some() {
+        return Err(format!(
+            "this Python pickle nests lists and dicts deeper than {MAX_DEPTH} levels, the \
+             limit every sweepstore reader holds to"
+        ));
+    }
+    Ok(value)
 }
 
 /// The class of the first Python object (anything beyond plain data) a pickle builds, by
@@ -201,8 +209,19 @@ fn to_json(value: Pickled) -> Result<Value, String> {
         Pickled::None => Value::Null,
         Pickled::Bool(b) => Value::Bool(b),
         Pickled::I64(i) => Value::from(i),
+        // serde-pickle gives integers outside `i64` as big integers; `u64` holds the rest of
+        // what a JSON value here can.
         Pickled::Int(big) => {
-            return Err(format!("the integer {big} does not fit in 64 bits"));
+            let digits = big.to_string();
+            let Ok(unsigned) = digits.parse::<u64>() else {
+                return Err(format!(
+                    "the integer {digits} is outside the range of JSON integers sweepstore \
+                     reads ({} to {}); store it as a string or a float",
+                    i64::MIN,
+                    u64::MAX
+                ));
+            };
+            Value::from(unsigned)
         }
         Pickled::F64(f) => Value::Number(
             Number::from_f64(f).ok_or_else(|| format!("the float {f} is not valid JSON"))?,
@@ -285,6 +304,58 @@ mod tests {
         assert!(refused.is_err_and(|e| e.contains("copy_reg._reconstructor")));
         let refused = decode_value(&unhex(ORDERED_DICT_P4), &none);
         assert!(refused.is_err_and(|e| e.contains("collections.OrderedDict")));
+    }
+
+    /// `pickle.dumps([2**63, 2**64-1, -2**63, 2**63-1], protocol=4)`
+    const U64_EDGES_P4: &str = "8004952f000000000000005d94288a090000000000000080008a09ffffffffffffffff008a0800000000000000808a08ffffffffffffff7f652e";
+    /// `pickle.dumps([2**64-1], protocol=0)`: a `LONG` opcode with decimal digits.
+    const U64_MAX_P0: &str = "286c70300a4c31383434363734343037333730393535313631354c0a612e";
+    /// `pickle.dumps([2**64], protocol=4)` and `pickle.dumps([-2**63-1], protocol=0)`
+    const BEYOND: [&str; 2] = [
+        "8004950f000000000000005d948a09000000000000000001612e",
+        "286c70300a4c2d393232333337323033363835343737353830394c0a612e",
+    ];
+
+    #[test]
+    fn integers_load_across_the_i64_and_u64_ranges() -> Result<(), String> {
+        let none = Map::new();
+        assert_eq!(
+            decode_value(&unhex(U64_EDGES_P4), &none)?,
+            json!([1u64 << 63, u64::MAX, i64::MIN, i64::MAX])
+        );
+        assert_eq!(decode_value(&unhex(U64_MAX_P0), &none)?, json!([u64::MAX]));
+        for (hex, digits) in BEYOND
+            .iter()
+            .zip(["18446744073709551616", "-9223372036854775809"])
+        {
+            let refused = decode_value(&unhex(hex), &none);
+            assert!(
+                refused
+                    .as_ref()
+                    .is_err_and(|e| e.contains(digits) && e.contains("range")),
+                "{refused:?}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn pickles_nested_past_the_limit_are_refused() -> Result<(), String> {
+        // Protocol 2: `MARK`-free nesting, one `EMPTY_LIST` per level, then one `APPEND`
+        // per level: [[...[]...]].
+        let nested = |levels: usize| {
+            let mut bytes = vec![0x80, 2];
+            bytes.extend(std::iter::repeat_n(b']', levels));
+            bytes.extend(std::iter::repeat_n(b'a', levels - 1));
+            bytes.push(b'.');
+            bytes
+        };
+        let none = Map::new();
+        let at_limit = decode_value(&nested(MAX_DEPTH), &none)?;
+        assert_eq!(limits::value_too_deep(&at_limit, MAX_DEPTH), None);
+        let refused = decode_value(&nested(MAX_DEPTH + 1), &none);
+        assert!(refused.is_err_and(|e| e.contains("64 levels")));
+        Ok(())
     }
 
     #[test]

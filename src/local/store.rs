@@ -226,6 +226,7 @@ impl ResultsStore for LocalFileStore {
         bytes: &[u8],
         options: &SaveOptions,
     ) -> Result<()> {
+        self.inner.types.accept(type_name, bytes)?;
         self.save_staged(run, name, type_name, options, false, |task_dir| {
             let staged = Staged::bytes(task_dir, STAGE_DIR, bytes)?;
             Ok((staged, Some((ContentHash::of(bytes), bytes.len() as u64))))

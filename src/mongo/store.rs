@@ -158,7 +158,7 @@ impl ResultsStore for MongoStore {
         bytes: &[u8],
         _options: &SaveOptions,
     ) -> Result<()> {
-        self.types().get(type_name)?;
+        self.types().accept(type_name, bytes)?;
         let hash = ContentHash::of(bytes);
         let size = bytes.len() as u64;
         let inline = if bytes.len() <= self.inner.options.inline_limit {

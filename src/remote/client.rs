@@ -196,7 +196,7 @@ impl ResultsStore for RemoteStore {
         bytes: &[u8],
         options: &SaveOptions,
     ) -> Result<()> {
-        self.types.get(type_name)?;
+        self.types.accept(type_name, bytes)?;
         if bytes.len() <= self.pool.max_chunk() {
             return self.expect_done(&Request::Save {
                 run: wire_run(run),
