@@ -183,6 +183,15 @@ impl UniqueConfig {
         Self::new(config_text::parse_value(text)?)
     }
 
+    /// Whether `error` is one of the structural limits ([`ConfigError::TooDeep`],
+    /// [`ConfigError::TooLarge`]) rather than a config that is wrong at any size.
+    pub(crate) fn is_over_limit(error: &ConfigError) -> bool {
+        matches!(
+            error,
+            ConfigError::TooDeep { .. } | ConfigError::TooLarge { .. }
+        )
+    }
+
     /// The empty config `{}`.
     pub fn empty() -> Self {
         UniqueConfig {

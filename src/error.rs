@@ -287,6 +287,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// A [`LocalFileStore`](crate::LocalFileStore) needs a directory where a file is: most
+    /// often a `sub_dir` that names an existing result's file.
+    #[error(
+        "cannot use {path} as a directory: a file is in the way (a result saved there?); \
+         nothing stored was changed: choose another sub_dir, or delete that result first",
+        path = path.display()
+    )]
+    FileInTheWay {
+        /// The file where a directory is needed.
+        path: PathBuf,
+    },
+
     /// A result would be written over one of the store's own files.
     #[error(
         "result path `{path}` is reserved for the store's own files (each run's config.json and \

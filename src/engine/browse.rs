@@ -3,7 +3,8 @@
 //!
 //! Invariants: nothing here writes; `find_run` resolves through [`Reader::lookup`], the same
 //! lookup rule loads use; a damaged record is reported as [`Error::CorruptRecord`], not
-//! skipped. Results carry no sub-directory (this backend ignores `sub_dir`).
+//! skipped. A run whose config is past the limits of `limits.rs` (stored by an earlier
+//! version) is left out of `runs` with a warning; `verify` reports it. Results carry no sub-directory (this backend ignores `sub_dir`).
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,7 @@ use crate::config::UniqueConfig;
 use crate::engine::handle::RedbStore;
 use crate::engine::ops;
 use crate::engine::reader::Reader;
+use crate::engine::tables::RunRecord;
 use crate::error::{Error, Result};
 use crate::key::RunKey;
 use crate::names::{ResultName, TaskName};
@@ -24,8 +26,18 @@ pub(crate) fn run_summary(reader: &Reader, key: &RunKey) -> Result<Option<RunSum
     let Some(record) = ops::get_run(reader.runs()?, key)? else {
         return Ok(None);
     };
-    let task = TaskName::new(&record.task).map_err(|e| corrupt(key, "task name", &e))?;
     let config = ops::parse_config(key, &record.config)?;
+    summarize(reader, key, record, config).map(Some)
+}
+
+/// The summary of run `key`, whose record and config were read.
+fn summarize(
+    reader: &Reader,
+    key: &RunKey,
+    record: RunRecord,
+    config: UniqueConfig,
+) -> Result<RunSummary> {
+    let task = TaskName::new(&record.task).map_err(|e| corrupt(key, "task name", &e))?;
     let mut results = Vec::new();
     for (name, entry) in ops::run_results(reader.results()?, key)? {
         let name = ResultName::new(&name).map_err(|e| corrupt(key, "result name", &e))?;
@@ -37,12 +49,7 @@ pub(crate) fn run_summary(reader: &Reader, key: &RunKey) -> Result<Option<RunSum
             None,
         ));
     }
-    Ok(Some(RunSummary::new(
-        task,
-        config,
-        Some(record.state),
-        results,
-    )))
+    Ok(RunSummary::new(task, config, Some(record.state), results))
 }
 
 fn corrupt(key: &RunKey, what: &str, error: &Error) -> Error {
@@ -85,11 +92,15 @@ impl Browse for RedbStore {
         let mut runs = Vec::new();
         for (_, key) in ops::task_runs(reader.task_runs()?, task.as_str())? {
             // The index and `runs` are written in one transaction; a missing run is damage.
-            let run = run_summary(&reader, &key)?.ok_or_else(|| Error::CorruptRecord {
-                what: format!("run index of task `{task}`"),
-                reason: format!("it names run {key}, which does not exist"),
-            })?;
-            runs.push(run);
+            let record =
+                ops::get_run(reader.runs()?, &key)?.ok_or_else(|| Error::CorruptRecord {
+                    what: format!("run index of task `{task}`"),
+                    reason: format!("it names run {key}, which does not exist"),
+                })?;
+            // A run whose config is past the limits is left out (`verify` names it).
+            if let Some(config) = ops::parse_listed_config(&key, &record.config)? {
+                runs.push(summarize(&reader, &key, record, config)?);
+            }
         }
         sort_runs(&mut runs);
         Ok(runs)

@@ -441,9 +441,11 @@ impl ResultsStore for RedbStore {
                 continue;
             };
             if let Some(record) = ops::get_run(runs, &key)? {
-                sweeps.push(Ok(LazySweep {
+                // A run whose config cannot be read fails alone, as its item.
+                let config = ops::parse_config(&key, &record.config);
+                sweeps.push(config.map(|config| LazySweep {
                     value: self.promise(&entry),
-                    config: ops::parse_config(&key, &record.config)?,
+                    config,
                 }));
             }
         }

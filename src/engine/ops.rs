@@ -92,12 +92,34 @@ pub(crate) fn task_runs(
     Ok(out)
 }
 
-/// Parses a stored canonical config.
+/// Parses a stored canonical config. A config past the limits (`limits.rs`) was stored by a
+/// version without them; it is reported as such, naming the run.
 pub(crate) fn parse_config(key: &RunKey, canonical: &str) -> Result<UniqueConfig> {
     UniqueConfig::parse(canonical).map_err(|e| Error::CorruptRecord {
         what: format!("config of run {key}"),
-        reason: e.to_string(),
+        reason: if UniqueConfig::is_over_limit(&e) {
+            format!(
+                "{e} (the config was stored by an earlier version, without this limit; only \
+                 this run is affected)"
+            )
+        } else {
+            e.to_string()
+        },
     })
+}
+
+/// Parses a stored canonical config for a listing that skips a run whose config is past the
+/// limits (stored by an earlier version): `None` for such a run, after a warning naming it.
+/// A config that is damaged in any other way is an error.
+pub(crate) fn parse_listed_config(key: &RunKey, canonical: &str) -> Result<Option<UniqueConfig>> {
+    match UniqueConfig::parse(canonical) {
+        Ok(config) => Ok(Some(config)),
+        Err(e) if UniqueConfig::is_over_limit(&e) => {
+            tracing::warn!("skipping run {key}: {e} (stored by an earlier version)");
+            Ok(None)
+        }
+        Err(_) => parse_config(key, canonical).map(Some),
+    }
 }
 
 /// The lookup rule: the key of the exact run, else of the best subset run of the task. An
@@ -112,8 +134,12 @@ pub(crate) fn lookup(
     }
     let mut candidates = Vec::new();
     for (counter, key) in task_runs(index, run.task().as_str())? {
-        if let Some(record) = get_run(runs, &key)? {
-            candidates.push((parse_config(&key, &record.config)?, counter, key));
+        // A config past the limits is never a subset of the query, which is within them:
+        // the query would hold all its members and so be past the limits too.
+        if let Some(record) = get_run(runs, &key)?
+            && let Some(config) = parse_listed_config(&key, &record.config)?
+        {
+            candidates.push((config, counter, key));
         }
     }
     let refs = candidates.iter().map(|(c, n, key)| (c, *n, *key));

@@ -320,16 +320,21 @@ pub(crate) fn ensure_dirs(base: &Path, rel: &str) -> Result<PathBuf> {
             reason: "the directory vanished (was the run deleted meanwhile?)".to_owned(),
         });
     }
+    // A file where a directory is needed is not damage: a sub_dir names a result's file.
+    let in_the_way = |dir: &Path| match real_dir(dir) {
+        Err(Error::CorruptFile { path, .. }) => Err(Error::FileInTheWay { path }),
+        other => other,
+    };
     for part in rel.split('/').filter(|p| !p.is_empty() && *p != ".") {
         let parent = dir.clone();
         dir.push(part);
-        if real_dir(&dir)? {
+        if in_the_way(&dir)? {
             continue;
         }
         match fs::create_dir(&dir) {
             Ok(()) => sync_dir(&parent)?,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                real_dir(&dir)?;
+                in_the_way(&dir)?;
             }
             Err(e) => return Err(Error::io("create directory", &dir, e)),
         }
