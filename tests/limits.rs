@@ -22,7 +22,8 @@ use serde_json::{Map, Number, Value, json};
 use sweepstore::{
     Browse, ConfigError, Error, InMemoryStore, LocalFileStore, MAX_DEPTH, RUN_KEY_CONTEXT,
     RedbOptions, RedbStore, RemoteStore, Result, ResultName, ResultsStore, RunId, RunKey, RunState,
-    SaveOptions, Server, StoreExt, SubDir, TaskName, UniqueConfig, VerifyReport, copy_store,
+    RunSummary, SaveOptions, Server, StoreExt, SubDir, TaskName, UniqueConfig, VerifyReport,
+    copy_store,
 };
 
 const TASK: &str = "train";
@@ -141,14 +142,18 @@ fn config_value() -> impl Strategy<Value = Value> {
     })
 }
 
+type FindRun<'a> = Box<dyn Fn(&UniqueConfig) -> Result<Option<RunSummary>> + 'a>;
+type Verify<'a> = Box<dyn Fn() -> Result<VerifyReport> + 'a>;
+type Export<'a> = Box<dyn Fn(&RedbStore) -> Result<()> + 'a>;
+
 /// What a backend offers beside `ResultsStore`, as closures over the store under test.
 struct Extras<'a> {
     /// `Browse::find_run`, for backends that browse.
-    find_run: Option<Box<dyn Fn(&UniqueConfig) -> Result<Option<sweepstore::RunSummary>> + 'a>>,
+    find_run: Option<FindRun<'a>>,
     /// `verify`, for backends that have it.
-    verify: Option<Box<dyn Fn() -> Result<VerifyReport> + 'a>>,
+    verify: Option<Verify<'a>>,
     /// Exports the whole store into the given one (`copy_store`, or by hand).
-    export: Box<dyn Fn(&RedbStore) -> Result<()> + 'a>,
+    export: Export<'a>,
 }
 
 /// Runs the property on `store`: every config and value it accepts reads back everywhere,
