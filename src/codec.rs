@@ -242,6 +242,34 @@ impl TypeInfo {
         }
     }
 
+    /// Whether content written through a stream must be read back and checked
+    /// ([`TypeInfo::check_reader`]) before it is published: `json`.
+    pub(crate) fn checks_content(&self) -> bool {
+        matches!(self.codec, Codec::Json)
+    }
+
+    /// [`TypeInfo::check_bytes`] for `json` content read from `reader`, in pieces.
+    ///
+    /// # Errors
+    /// [`Error::NestedTooDeep`]; [`Error::Stream`] if reading fails.
+    pub(crate) fn check_reader(&self, reader: &mut dyn Read) -> Result<()> {
+        let mut scan = limits::DepthScan::new(MAX_DEPTH);
+        let mut piece = vec![0; 64 * 1024];
+        loop {
+            let n = reader.read(&mut piece).map_err(|source| Error::Stream {
+                op: "read back a json value to check its nesting",
+                source,
+            })?;
+            if n == 0 {
+                return Ok(());
+            }
+            scan.feed(&piece[..n]);
+            if scan.too_deep() {
+                return Err(self.too_deep_error());
+            }
+        }
+    }
+
     /// For `json`: fails if `value` is a JSON value nested too deep, before serializing it
     /// (which recurses once per level).
     fn check_json_value<T: Any>(&self, value: &T) -> Result<()> {

@@ -473,7 +473,9 @@ impl File {
     /// Publishes what was written (writable modes) and closes the file.
     ///
     /// # Errors
-    /// Whatever the store reports while publishing; nothing is stored then.
+    /// [`Error::NestedTooDeep`] for a `json` result nesting deeper than
+    /// [`MAX_DEPTH`](crate::MAX_DEPTH) (the content is read back to check); whatever the
+    /// store reports while publishing. Nothing is stored then.
     pub fn close(mut self) -> Result<()> {
         if !self.writable() {
             return Ok(());
@@ -482,6 +484,16 @@ impl File {
             op: "flush",
             source,
         })?;
+        let info = self.types.get(&self.type_name)?;
+        if info.checks_content() {
+            self.backend
+                .seek(SeekFrom::Start(0))
+                .map_err(|source| Error::Stream {
+                    op: "seek to the start of the file",
+                    source,
+                })?;
+            info.check_reader(&mut self.backend)?;
+        }
         self.backend.commit()
     }
 }

@@ -131,32 +131,60 @@ fn render(path: &[Step<'_>]) -> String {
 /// `{` against `]` and `}` outside strings. For text that is not JSON the answer is only a
 /// guess; the parser that reads it later reports such text.
 pub(crate) fn text_too_deep(text: &[u8], limit: usize) -> bool {
-    let mut depth = 0usize;
-    let mut bytes = text.iter();
-    while let Some(&b) = bytes.next() {
-        match b {
-            b'"' => {
-                while let Some(&b) = bytes.next() {
-                    match b {
-                        b'\\' => {
-                            bytes.next();
-                        }
-                        b'"' => break,
-                        _ => {}
-                    }
-                }
-            }
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
+    let mut scan = DepthScan::new(limit);
+    scan.feed(text);
+    scan.too_deep()
+}
+
+/// [`text_too_deep`] over text that arrives in pieces (a value written through a stream).
+pub(crate) struct DepthScan {
+    limit: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    too_deep: bool,
+}
+
+impl DepthScan {
+    pub(crate) fn new(limit: usize) -> Self {
+        DepthScan {
+            limit,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            too_deep: false,
         }
     }
-    false
+
+    /// Scans the next piece of the text.
+    pub(crate) fn feed(&mut self, piece: &[u8]) {
+        for &b in piece {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'[' | b'{' => {
+                    self.depth += 1;
+                    self.too_deep |= self.depth > self.limit;
+                }
+                b']' | b'}' => self.depth = self.depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether the text so far went past the limit.
+    pub(crate) fn too_deep(&self) -> bool {
+        self.too_deep
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +235,12 @@ mod tests {
         let text = br#"[{"k[{": "]]\"[[[["}, "\\", ["{"]]"#;
         assert!(!text_too_deep(text, 2));
         assert!(text_too_deep(text, 1));
+        // Fed one byte at a time (an escape split across pieces), the answer is the same.
+        for limit in [1, 2] {
+            let mut scan = DepthScan::new(limit);
+            text.chunks(1).for_each(|piece| scan.feed(piece));
+            assert_eq!(scan.too_deep(), limit == 1);
+        }
     }
 
     #[test]

@@ -399,21 +399,31 @@ fn drop_flat(value: Value) {
     }
 }
 
-/// Saves values nested 65, 128 and a million levels, as a typed value and as bytes, on a
-/// thread with a small stack: each is refused, naming the limit, and nothing is stored.
+/// Saves values nested 65, 128 and a million levels, as a typed value, as bytes and through
+/// a file opened for writing, on a thread with a small stack: each is refused, naming the
+/// limit, and nothing is stored.
 fn deep_values_are_refused<S: ResultsStore + ?Sized + Sync>(store: &S) -> Result<()> {
     let run = store.run(TASK, &UniqueConfig::new(json!({"deep": true}))?)?;
     run.save("v", "json", &json!({"kept": 1}))?;
     for levels in [MAX_DEPTH + 1, 128, 1_000_000] {
         let value = nested_arrays(levels);
         let text = "[".repeat(levels) + &"]".repeat(levels);
-        let (typed, raw) = std::thread::scope(|scope| {
+        let (typed, raw, streamed) = std::thread::scope(|scope| {
             let check = std::thread::Builder::new()
                 .stack_size(256 * 1024)
                 .spawn_scoped(scope, || {
                     let typed = run.save("v", "json", &value);
                     let raw = run.save_bytes("v", "json", text.as_bytes());
-                    (typed, raw)
+                    let streamed = run.open("v", "w", Some("json")).and_then(|mut file| {
+                        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(
+                            |source| Error::Stream {
+                                op: "write a deep value",
+                                source,
+                            },
+                        )?;
+                        file.close()
+                    });
+                    (typed, raw, streamed)
                 })
                 .map_err(|source| Error::Stream {
                     op: "spawn a thread with a small stack",
@@ -425,7 +435,7 @@ fn deep_values_are_refused<S: ResultsStore + ?Sized + Sync>(store: &S) -> Result
             })
         })?;
         drop_flat(value);
-        for (how, outcome) in [("typed", typed), ("bytes", raw)] {
+        for (how, outcome) in [("typed", typed), ("bytes", raw), ("stream", streamed)] {
             match outcome {
                 Err(
                     e @ Error::NestedTooDeep {
