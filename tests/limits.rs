@@ -289,14 +289,12 @@ fn export_with_copy_store<S: ResultsStore + Browse>(from: &S) -> impl Fn(&RedbSt
     move |to| copy_store(from, to, &mut |_| {}).map(drop)
 }
 
-#[test]
-fn in_memory_store_accepts_only_what_it_reads_back() -> Result<()> {
-    let store = InMemoryStore::new();
-    let task = TaskName::new(TASK)?;
-    // No `Browse` here: export by hand, as a reader of its sweeps would.
-    let export = |to: &RedbStore| -> Result<()> {
-        let name = ResultName::new("v")?;
-        for item in store.lazy_sweep(&task, &name)? {
+/// Copies result `v` of every run of `from` into `to` by hand, as a reader of its sweeps
+/// would, for backends without `Browse` (so without `copy_store`).
+fn export_by_hand<S: ResultsStore + ?Sized>(from: &S) -> impl Fn(&RedbStore) -> Result<()> {
+    move |to| {
+        let (task, name) = (TaskName::new(TASK)?, ResultName::new("v")?);
+        for item in from.lazy_sweep(&task, &name)? {
             let item = item?;
             let config = UniqueConfig::parse(item.config.canonical())?;
             let id = RunId::new(task.clone(), config);
@@ -304,11 +302,16 @@ fn in_memory_store_accepts_only_what_it_reads_back() -> Result<()> {
             to.save_bytes(&id, &name, type_name, &bytes, &SaveOptions::default())?;
         }
         Ok(())
-    };
+    }
+}
+
+#[test]
+fn in_memory_store_accepts_only_what_it_reads_back() -> Result<()> {
+    let store = InMemoryStore::new();
     let extras = Extras {
         find_run: None,
         verify: None,
-        export: Box::new(export),
+        export: Box::new(export_by_hand(&store)),
     };
     accepted_means_readable(&store, &extras)
 }
@@ -458,6 +461,24 @@ fn deep_values_are_refused<S: ResultsStore + ?Sized + Sync>(store: &S) -> Result
     run.save("v", "json", &at_limit)?;
     assert_eq!(run.load::<Value>("v")?, Some(at_limit));
     Ok(())
+}
+
+#[cfg(feature = "mongodb")]
+#[path = "mongo_support/mod.rs"]
+mod mongo_support;
+
+/// Needs the server `tests/run.sh` starts (`SWEEPSTORE_MONGO_URI`), as every Mongo suite.
+#[cfg(feature = "mongodb")]
+#[test]
+fn mongo_store_accepts_only_what_it_reads_back() -> Result<()> {
+    let store = mongo_support::store("limits")?;
+    let extras = Extras {
+        find_run: None,
+        verify: None,
+        export: Box::new(export_by_hand(&store)),
+    };
+    accepted_means_readable(&store, &extras)?;
+    deep_values_are_refused(&mongo_support::store("limits_deep")?)
 }
 
 #[test]
