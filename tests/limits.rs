@@ -10,7 +10,7 @@
 //! - Regressions of issue 16: a value nested 128 levels (and a million) is refused by every
 //!   backend, also on a thread with a small stack; a store an earlier version left holding a
 //!   config past the limit stays usable (RedbStore, LocalFileStore); a `sub_dir` that names a
-//!   result file says so.
+//!   result file says so; a server refuses what a client that skipped its checks sends.
 
 use std::path::Path;
 
@@ -730,5 +730,98 @@ fn a_sub_dir_naming_a_result_file_says_a_file_is_in_the_way() -> Result<()> {
     }
     assert_eq!(run.load::<Value>("metrics")?, Some(json!({"loss": 1})));
     assert_eq!(run.load::<Value>("weights")?, None);
+    Ok(())
+}
+
+/// A `Save` request frame (design §17.2) of result `v` of task `train`, as a client that
+/// skipped its own checks would send it.
+fn raw_save(config: &str, type_name: &str, bytes: &[u8]) -> Vec<u8> {
+    fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+        let mut n = bytes.len();
+        while n >= 0x80 {
+            out.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out.extend_from_slice(bytes);
+    }
+    let mut payload = vec![0]; // Request::Save
+    for part in [
+        TASK.as_bytes(),
+        config.as_bytes(),
+        b"v",
+        type_name.as_bytes(),
+        bytes,
+    ] {
+        field(&mut payload, part);
+    }
+    payload.push(0); // no sub_dir
+    field(&mut payload, b"{}");
+    field(&mut payload, b"{}");
+    let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+    frame.extend(payload);
+    frame
+}
+
+/// Reads one response frame's payload.
+fn read_frame(stream: &mut std::os::unix::net::UnixStream) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let io = |source| Error::Stream {
+        op: "read a response frame",
+        source,
+    };
+    let mut len = [0; 4];
+    stream.read_exact(&mut len).map_err(io)?;
+    let mut payload = vec![0; u32::from_le_bytes(len) as usize];
+    stream.read_exact(&mut payload).map_err(io)?;
+    Ok(payload)
+}
+
+#[test]
+fn a_server_refuses_past_the_limits_what_a_client_that_skipped_its_checks_sends() -> Result<()> {
+    use std::io::Write;
+    let dir = tempdir()?;
+    let (_served, socket) = Served::start(dir.path())?;
+    let io = |source| Error::Stream {
+        op: "talk to the server",
+        source,
+    };
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).map_err(io)?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .map_err(io)?;
+    stream
+        .write_all(b"\x09\x00\x00\x00SWPSTORE\x02")
+        .map_err(io)?;
+    assert_eq!(
+        read_frame(&mut stream)?.first(),
+        Some(&1),
+        "Response::Welcome"
+    );
+    let deep_value = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+    let refused = [
+        (deep_config_text(MAX_DEPTH + 1), "1".to_owned()),
+        ("{}".to_owned(), deep_value),
+    ];
+    for (config, value) in refused {
+        stream
+            .write_all(&raw_save(&config, "json", value.as_bytes()))
+            .map_err(io)?;
+        let response = read_frame(&mut stream)?;
+        assert_eq!(response.first(), Some(&0), "Response::Error");
+        let needle = b"deeper than 64 levels";
+        assert!(response.windows(needle.len()).any(|w| w == needle));
+    }
+    // The control: the same frame within the limits is stored.
+    stream
+        .write_all(&raw_save(r#"{"ok":1}"#, "json", b"[[1]]"))
+        .map_err(io)?;
+    assert_eq!(read_frame(&mut stream)?, [2], "Response::Done");
+    let store = RemoteStore::connect(&socket)?;
+    let tasks = store.tasks()?;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].runs, 1, "the refused saves created no run");
+    let run = store.run(TASK, &UniqueConfig::new(json!({"ok": 1}))?)?;
+    assert_eq!(run.load::<Value>("v")?, Some(json!([[1]])));
     Ok(())
 }
