@@ -3,14 +3,19 @@
 //! limits (`MAX_DEPTH`, `MAX_CONFIG_LEN`) is refused at the door with a typed error naming the
 //! limit, and nothing is stored.
 //!
-//! - A property test per backend (InMemoryStore, RedbStore, LocalFileStore, and RemoteStore
-//!   through a `Server` on a thread of this process) on configs and values generated across
-//!   the edges: depth near and past the limit, wide objects, long strings, the integer
-//!   boundaries of `i64`, `u64` and doubles, arbitrary Unicode.
-//! - Regressions of issue 16: a value nested 128 levels (and a million) is refused by every
-//!   backend, also on a thread with a small stack; a store an earlier version left holding a
-//!   config past the limit stays usable (RedbStore, LocalFileStore); a `sub_dir` that names a
-//!   result file says so; a server refuses what a client that skipped its checks sends.
+//! - A property test per backend (InMemoryStore, RedbStore, LocalFileStore, RemoteStore
+//!   through a `Server` on a thread of this process, and MongoStore under
+//!   `SWEEPSTORE_MONGO_URI` with feature `mongodb`) on configs and values generated across the
+//!   edges: depth near and past the limit, wide objects, long strings, the integer boundaries
+//!   of `i64`, `u64` and doubles, arbitrary Unicode. Each refusal must be past a limit; each
+//!   acceptance is checked by a load, `get_results`, `find_run`, a sweep, `verify` and an
+//!   export into a RedbStore read back.
+//! - Regressions of issue 16: a value nested 65, 128 and a million levels is refused by every
+//!   backend (typed, as bytes, through `open`) on a thread with a small stack; a store an
+//!   earlier version left holding a config past the limit stays usable (RedbStore,
+//!   LocalFileStore); fluidml pickles holding integers in [2^63, 2^64) load; a `sub_dir` that
+//!   names a result file says so; a server refuses what a client that skipped its checks
+//!   sends.
 
 use std::path::Path;
 
@@ -823,5 +828,48 @@ fn a_server_refuses_past_the_limits_what_a_client_that_skipped_its_checks_sends(
     assert_eq!(tasks[0].runs, 1, "the refused saves created no run");
     let run = store.run(TASK, &UniqueConfig::new(json!({"ok": 1}))?)?;
     assert_eq!(run.load::<Value>("v")?, Some(json!([[1]])));
+    Ok(())
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
+}
+
+#[test]
+fn fluidml_pickles_load_integers_across_i64_and_u64_and_name_bigger_ones() -> Result<()> {
+    let dir = tempdir()?;
+    let run = dir.path().join(TASK).join("000");
+    let io = |source| Error::Stream {
+        op: "write a fluidml run directory",
+        source,
+    };
+    std::fs::create_dir_all(run.join(".fluidml")).map_err(io)?;
+    std::fs::write(run.join("config.json"), br#"{"seed": 1}"#).map_err(io)?;
+    // fluidml 0.3.4's load information of a `pickle` result (from the committed fixture).
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fluidml-0.3.4/train/000/.fluidml/.checkpoint_load_info.p");
+    let info = std::fs::read(fixture).map_err(io)?;
+    // `pickle.dumps([2**63, 2**64-1, -2**63, 2**63-1], protocol=4)` and `[2**64]`.
+    let edges = "8004952f000000000000005d94288a090000000000000080008a09ffffffffffffffff008a0800000000000000808a08ffffffffffffff7f652e";
+    let beyond = "8004950f000000000000005d948a09000000000000000001612e";
+    for (name, hex) in [("edges", edges), ("beyond", beyond)] {
+        std::fs::write(run.join(format!(".fluidml/.{name}_load_info.p")), &info).map_err(io)?;
+        std::fs::write(run.join(format!("{name}.p")), unhex(hex)).map_err(io)?;
+    }
+    let store = LocalFileStore::new(dir.path())?;
+    let run = store.run(TASK, &seed(1)?)?;
+    assert_eq!(
+        run.load::<Value>("edges")?,
+        Some(json!([1u64 << 63, u64::MAX, i64::MIN, i64::MAX]))
+    );
+    match run.load::<Value>("beyond") {
+        Err(Error::Decode { reason, .. }) => {
+            assert!(reason.contains("18446744073709551616"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
     Ok(())
 }
