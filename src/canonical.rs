@@ -8,6 +8,9 @@
 //! which no double holds) is rejected, because canonicalizing it would silently merge it with
 //! a neighbour. [`changed_integer_literal`] applies the same rule to integer literals in JSON
 //! text, which also covers those too large for `u64`/`i64` (`serde_json` reads them as doubles).
+//!
+//! The writer recurses once per level of nesting; its callers bound that by checking
+//! [`MAX_DEPTH`](crate::MAX_DEPTH) first (`UniqueConfig::from_map`).
 
 use std::fmt::Write as _;
 
