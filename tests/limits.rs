@@ -672,6 +672,10 @@ fn a_redb_store_holding_a_config_past_the_limit_keeps_its_other_runs_reachable()
         assert_eq!(subset, Some(json!({ "seed": s })));
     }
     assert_eq!(store.runs(&task)?.len(), 3);
+    let exported = tempdir()?;
+    let dest = RedbStore::open(exported.path(), RedbOptions::default())?;
+    assert_eq!(copy_store(&store, &dest, &mut |_| {})?.runs, 3);
+    dest.close()?;
     store.close()
 }
 
@@ -718,7 +722,14 @@ fn a_local_store_holding_a_config_past_the_limit_keeps_its_other_runs_reachable(
         let subset = store.run(TASK, &wider)?.load::<Value>("metrics")?;
         assert_eq!(subset, Some(json!({ "seed": s })));
     }
-    Ok(())
+    // Listings (and so `ls` and export) leave it out and go on.
+    let task = TaskName::new(TASK)?;
+    assert_eq!(store.runs(&task)?.len(), 3);
+    assert_eq!(store.tasks()?.first().map(|t| t.runs), Some(3));
+    let exported = tempdir()?;
+    let dest = RedbStore::open(exported.path(), RedbOptions::default())?;
+    assert_eq!(copy_store(&store, &dest, &mut |_| {})?.runs, 3);
+    dest.close()
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::io;
 use crate::browse::{Browse, ResultSummary, RunSummary, TaskSummary, sort_runs};
 use crate::config::UniqueConfig;
 use crate::error::{Error, Result};
-use crate::local::index::read_config;
+use crate::local::index::{OverLimit, read_config};
 use crate::local::info::{corrupt, is_ours, read_load_info, read_state};
 use crate::local::layout::{RunDir, real_dir};
 use crate::local::object;
@@ -61,7 +61,7 @@ impl LocalFileStore {
 
     fn summaries(&self, task: &TaskName) -> Result<Vec<RunSummary>> {
         let mut runs = Vec::new();
-        for run in self.index().runs(task)? {
+        for run in self.index().runs(task, OverLimit::Skip)? {
             let run = run?;
             runs.push(self.summary(task, &run.dir, run.config.clone())?);
         }
@@ -102,7 +102,7 @@ impl Browse for LocalFileStore {
                 continue;
             }
             let mut runs = 0;
-            for run in self.index().runs(&task)? {
+            for run in self.index().runs(&task, OverLimit::Skip)? {
                 run?;
                 runs += 1;
             }

@@ -66,6 +66,18 @@ enum Entry {
     /// Its `config.json` is damaged (path, reason): skipped by lookups, an error item in
     /// sweeps.
     Bad(PathBuf, String),
+    /// Its `config.json` holds a config past the limits of `limits.rs`, written before them
+    /// (path, reason): as `Bad`, but also left out of listings ([`OverLimit::Skip`]).
+    OverLimit(PathBuf, String),
+}
+
+/// What [`Index::runs`] does with a run whose config is past the limits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OverLimit {
+    /// An error item, as a damaged run directory (sweeps: the run is reported).
+    Report,
+    /// Left out (listings: the other runs stay listable).
+    Skip,
 }
 
 /// One scan of a task directory.
@@ -156,8 +168,13 @@ impl Index {
             .map(|r| (r.dir.clone(), RunKey::new(run.task(), &r.config))))
     }
 
-    /// Every run directory of `task` in creation order, damaged ones as errors.
-    pub(crate) fn runs(&self, task_name: &TaskName) -> Result<Vec<SweepRun>> {
+    /// Every run directory of `task` in creation order, damaged ones as errors; those whose
+    /// config is past the limits as `over_limit` says.
+    pub(crate) fn runs(
+        &self,
+        task_name: &TaskName,
+        over_limit: OverLimit,
+    ) -> Result<Vec<SweepRun>> {
         let task = self.layout.task(task_name);
         if !real_dir(&task.dir)? {
             return Ok(Vec::new());
@@ -166,6 +183,9 @@ impl Index {
         let mut runs: Vec<SweepRun> = scan.live().into_iter().map(Ok).collect();
         runs.extend(scan.entries.values().filter_map(|e| match e {
             Entry::Bad(path, reason) => Some(Err(corrupt(path, reason))),
+            Entry::OverLimit(path, reason) if over_limit == OverLimit::Report => {
+                Some(Err(corrupt(path, reason)))
+            }
             _ => None,
         }));
         Ok(runs)
@@ -298,7 +318,9 @@ impl Index {
             }
             let known = cached.as_ref().and_then(|c| c.entries.get(&name));
             let probed = match known {
-                Some(entry @ (Entry::Live(_) | Entry::Bad(..))) => entry.clone(),
+                Some(entry @ (Entry::Live(_) | Entry::Bad(..) | Entry::OverLimit(..))) => {
+                    entry.clone()
+                }
                 _ => self.probe(task_name, task, &name)?,
             };
             entries.insert(name, probed);
@@ -319,8 +341,17 @@ impl Index {
     /// Reads one run directory for a scan.
     fn probe(&self, task_name: &TaskName, task: &TaskPaths, name: &str) -> Result<Entry> {
         let dir = task.run(name);
-        let config = match read_config(&dir) {
-            Ok(config) => config,
+        let config = match config_text(&dir).map(|text| UniqueConfig::parse(&text)) {
+            Ok(Ok(config)) => config,
+            Ok(Err(error)) => {
+                let (path, reason) = (dir.config_file(), error.to_string());
+                tracing::warn!("skipping run directory {}: {reason}", dir.path.display());
+                return Ok(if UniqueConfig::is_over_limit(&error) {
+                    Entry::OverLimit(path, reason)
+                } else {
+                    Entry::Bad(path, reason)
+                });
+            }
             Err(Error::NotFound { .. }) => return Ok(Entry::Pending),
             Err(Error::CorruptFile { path, reason }) => {
                 tracing::warn!("skipping run directory {}: {reason}", dir.path.display());
@@ -345,12 +376,16 @@ impl Index {
 
 /// Reads a run's `config.json`: [`Error::NotFound`] if it has none yet.
 pub(crate) fn read_config(dir: &RunDir) -> Result<UniqueConfig> {
+    UniqueConfig::parse(&config_text(dir)?).map_err(|e| corrupt(&dir.config_file(), e))
+}
+
+/// A run's `config.json` as text: [`Error::NotFound`] if it has none yet.
+fn config_text(dir: &RunDir) -> Result<String> {
     let path = dir.config_file();
     let bytes = read_optional(&path)?.ok_or_else(|| Error::NotFound {
         what: path.display().to_string(),
     })?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| corrupt(&path, e))?;
-    UniqueConfig::parse(text).map_err(|e| corrupt(&path, e))
+    String::from_utf8(bytes).map_err(|e| corrupt(&path, e))
 }
 
 /// A config as fluidml writes `config.json`: JSON indented by four spaces.

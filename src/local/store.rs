@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::file::{File, OpenMode, OpenRequest, open_file};
 use crate::key::ContentHash;
 use crate::local::file::{LocalFile, Pinned};
-use crate::local::index::{Index, write_file};
+use crate::local::index::{Index, OverLimit, write_file};
 use crate::local::info::{FORMAT, LoadInfo, RunRecord, read_state};
 use crate::local::layout::{
     Layout, META_DIR, RunDir, STAGE_DIR, check_not_reserved, ensure_dirs, lock, obj_dir_name,
@@ -401,7 +401,7 @@ impl ResultsStore for LocalFileStore {
     }
 
     fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps> {
-        let runs = self.inner.index.runs(task)?;
+        let runs = self.inner.index.runs(task, OverLimit::Report)?;
         let store = self.clone();
         let name = name.clone();
         let sweeps = runs.into_iter().filter_map(move |run| {
