@@ -25,10 +25,10 @@ use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value, json};
 use sweepstore::{
-    Browse, ConfigError, Error, InMemoryStore, LocalFileStore, MAX_DEPTH, RUN_KEY_CONTEXT,
-    RedbOptions, RedbStore, RemoteStore, Result, ResultName, ResultsStore, RunId, RunKey, RunState,
-    RunSummary, SaveOptions, Server, StoreExt, SubDir, TaskName, UniqueConfig, VerifyReport,
-    copy_store,
+    Browse, ConfigError, Error, InMemoryStore, LocalFileStore, MAX_CONFIG_LEN, MAX_DEPTH,
+    RUN_KEY_CONTEXT, RedbOptions, RedbStore, RemoteStore, Result, ResultName, ResultsStore, RunId,
+    RunKey, RunState, RunSummary, SaveOptions, Server, StoreExt, SubDir, TaskName, UniqueConfig,
+    VerifyReport, copy_store,
 };
 
 const TASK: &str = "train";
@@ -483,7 +483,8 @@ fn mongo_store_accepts_only_what_it_reads_back() -> Result<()> {
         export: Box::new(export_by_hand(&store)),
     };
     accepted_means_readable(&store, &extras)?;
-    deep_values_are_refused(&mongo_support::store("limits_deep")?)
+    deep_values_are_refused(&mongo_support::store("limits_deep")?)?;
+    the_largest_config_travels(&mongo_support::store("limits_large")?)
 }
 
 #[test]
@@ -496,6 +497,40 @@ fn values_nested_past_the_limit_are_refused_by_every_backend_on_a_small_stack() 
     deep_values_are_refused(&LocalFileStore::new(dir.path().join("local"))?)?;
     let (_served, socket) = Served::start(dir.path())?;
     deep_values_are_refused(&RemoteStore::connect(&socket)?)
+}
+
+/// A config of exactly `MAX_CONFIG_LEN` bytes is saved, loaded and swept (through a server
+/// it travels in one frame beside its value); one byte more is refused.
+fn the_largest_config_travels<S: ResultsStore + ?Sized>(store: &S) -> Result<()> {
+    // `{"s":"…"}` is 8 bytes around the string.
+    let largest = UniqueConfig::new(json!({ "s": "x".repeat(MAX_CONFIG_LEN - 8) }))?;
+    assert_eq!(largest.canonical().len(), MAX_CONFIG_LEN);
+    let run = store.run(TASK, &largest)?;
+    run.save("v", "json", &json!(1))?;
+    assert_eq!(run.load::<Value>("v")?, Some(json!(1)));
+    let swept: Vec<_> = store.task(TASK)?.lazy_sweep("v")?.collect::<Result<_>>()?;
+    assert!(swept.iter().any(|item| item.config == largest));
+    let over = UniqueConfig::new(json!({ "s": "x".repeat(MAX_CONFIG_LEN - 7) }));
+    assert!(matches!(
+        over,
+        Err(ConfigError::TooLarge {
+            limit: MAX_CONFIG_LEN,
+            ..
+        })
+    ));
+    Ok(())
+}
+
+#[test]
+fn a_config_of_the_largest_size_travels_through_every_backend() -> Result<()> {
+    the_largest_config_travels(&InMemoryStore::new())?;
+    let dir = tempdir()?;
+    let redb = RedbStore::open(dir.path().join("redb"), RedbOptions::default())?;
+    the_largest_config_travels(&redb)?;
+    redb.close()?;
+    the_largest_config_travels(&LocalFileStore::new(dir.path().join("local"))?)?;
+    let (_served, socket) = Served::start(dir.path())?;
+    the_largest_config_travels(&RemoteStore::connect(&socket)?)
 }
 
 #[test]
