@@ -92,6 +92,17 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// Whether this is one of the structural limits ([`ConfigError::TooDeep`],
+    /// [`ConfigError::TooLarge`]) rather than a config that is wrong at any size.
+    pub(crate) fn is_over_limit(&self) -> bool {
+        matches!(
+            self,
+            ConfigError::TooDeep { .. } | ConfigError::TooLarge { .. }
+        )
+    }
+}
+
 /// The configuration that identifies one run of a task, e.g. `{"lr": 0.01, "seed": 3}`.
 ///
 /// Build one from a `serde_json::Value` object ([`UniqueConfig::new`], or `TryFrom`) or from
@@ -181,15 +192,6 @@ impl UniqueConfig {
     /// [`UniqueConfig::new`]. The first problem in text order is reported.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         Self::new(config_text::parse_value(text)?)
-    }
-
-    /// Whether `error` is one of the structural limits ([`ConfigError::TooDeep`],
-    /// [`ConfigError::TooLarge`]) rather than a config that is wrong at any size.
-    pub(crate) fn is_over_limit(error: &ConfigError) -> bool {
-        matches!(
-            error,
-            ConfigError::TooDeep { .. } | ConfigError::TooLarge { .. }
-        )
     }
 
     /// The empty config `{}`.

@@ -97,7 +97,7 @@ pub(crate) fn task_runs(
 pub(crate) fn parse_config(key: &RunKey, canonical: &str) -> Result<UniqueConfig> {
     UniqueConfig::parse(canonical).map_err(|e| Error::CorruptRecord {
         what: format!("config of run {key}"),
-        reason: if UniqueConfig::is_over_limit(&e) {
+        reason: if e.is_over_limit() {
             format!(
                 "{e} (the config was stored by an earlier version, without this limit; only \
                  this run is affected)"
@@ -114,7 +114,7 @@ pub(crate) fn parse_config(key: &RunKey, canonical: &str) -> Result<UniqueConfig
 pub(crate) fn parse_listed_config(key: &RunKey, canonical: &str) -> Result<Option<UniqueConfig>> {
     match UniqueConfig::parse(canonical) {
         Ok(config) => Ok(Some(config)),
-        Err(e) if UniqueConfig::is_over_limit(&e) => {
+        Err(e) if e.is_over_limit() => {
             tracing::warn!("skipping run {key}: {e} (stored by an earlier version)");
             Ok(None)
         }

@@ -346,7 +346,7 @@ impl Index {
             Ok(Err(error)) => {
                 let (path, reason) = (dir.config_file(), error.to_string());
                 tracing::warn!("skipping run directory {}: {reason}", dir.path.display());
-                return Ok(if UniqueConfig::is_over_limit(&error) {
+                return Ok(if error.is_over_limit() {
                     Entry::OverLimit(path, reason)
                 } else {
                     Entry::Bad(path, reason)
