@@ -172,9 +172,18 @@ fn oversized_requests_are_clear_errors_and_lose_nothing() -> Result<()> {
     let run = store.run("train", &config()?)?;
     run.save_bytes("kept", "bytes", b"kept")?;
 
-    // The client refuses to send a frame over the limit: a config of more than 8 MiB.
-    let huge = UniqueConfig::new(json!({"blob": "x".repeat(MAX_FRAME)}))?;
-    let failed = store.run("train", &huge)?.save_bytes("m", "bytes", b"v");
+    // The client refuses to send a frame over the limit: load options of more than 8 MiB (a
+    // config that large is refused before any store sees it: `MAX_CONFIG_LEN`).
+    let huge = json!({"blob": "x".repeat(MAX_FRAME)});
+    assert!(matches!(
+        UniqueConfig::new(huge.clone()),
+        Err(sweepstore::ConfigError::TooLarge { .. })
+    ));
+    let options = sweepstore::SaveOptions::default()
+        .with_load_options(huge.as_object().cloned().unwrap_or_default());
+    let id = sweepstore::RunId::new(sweepstore::TaskName::new("train")?, config()?);
+    let name = sweepstore::ResultName::new("m")?;
+    let failed = store.save_bytes(&id, &name, "bytes", b"v", &options);
     assert!(
         matches!(&failed, Err(Error::TooLarge { what, limit, .. }) if what == "request frame" && *limit == MAX_FRAME as u64),
         "{failed:?}"
