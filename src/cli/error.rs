@@ -52,6 +52,15 @@ pub enum CommandError {
         reason: String,
     },
 
+    /// `rm` was not confirmed.
+    #[error(
+        "did not remove {what}: confirm at the prompt, or pass --yes where stdin is no terminal"
+    )]
+    NotConfirmed {
+        /// What would have been removed.
+        what: String,
+    },
+
     /// The store has no run of the task.
     #[error(
         "the store has no task `{task}`; {}",

@@ -36,14 +36,14 @@ pub fn runs(
     Ok(summaries
         .into_iter()
         .map(|run| {
-            let result = result.and_then(|name| load_json(store, &run, name));
+            let result = result.and_then(|name| json_result(store, &run, name));
             LoadedRun { run, result }
         })
         .collect())
 }
 
-/// The json result `name` of `run`, if it has one.
-fn load_json(
+/// The json result `name` of `run`, if it has one (`Err` says why it cannot be read).
+pub fn json_result(
     store: &dyn Reachable,
     run: &RunSummary,
     name: &ResultName,
