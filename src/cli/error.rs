@@ -42,9 +42,7 @@ pub enum CommandError {
     },
 
     /// A `--config` that is no valid config.
-    #[error(
-        "--config `{text}` is not a valid config: {reason}; give a JSON object such as '{{\"lr\": 0.1}}'"
-    )]
+    #[error("--config `{text}` is not a valid config: {reason}")]
     BadConfig {
         /// The text given.
         text: String,

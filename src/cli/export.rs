@@ -52,12 +52,13 @@ pub fn run(args: &ExportArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
             let known = |t: &String| known_task(store.get(), t);
             args.task.iter().map(known).collect::<Result<Vec<_>, _>>()?
         };
-        let mut runs = Vec::new();
-        for task in &tasks {
-            let table = load::filtered(store.get(), task, &args.filter.result, &filters)?;
-            runs.extend(table.rows().iter().map(|row| row.run.clone()));
-        }
-        Some(runs)
+        let tables = load::filtered_tasks(store.get(), &tasks, &args.filter.result, &filters)?;
+        Some(
+            tables
+                .iter()
+                .flat_map(|t| t.rows().iter().map(|row| row.run.clone()))
+                .collect::<Vec<_>>(),
+        )
     };
     let dir = LocalFileStore::new(&args.dir)?;
     let summary = format!(
