@@ -223,7 +223,7 @@ fn bad_usage_exits_2_and_names_the_problem() -> TestResult {
             &["table", "train", "--columns", "opt,zzz"],
             "no column `zzz`",
         ),
-        (&["table", "train", "--limit", "0"], "0 is not in 1.."),
+        (&["table", "train", "--limit", "0"], "it must be at least 1"),
         (
             &["table", "train", "--state", "done"],
             "invalid value 'done'",
@@ -413,5 +413,82 @@ fn diff_lists_what_differs_and_rm_removes_only_when_confirmed() -> TestResult {
         whole.stdout
     );
     assert_eq!(json_rows(&store, &["table", "train", "--json"])?.len(), 3);
+    Ok(())
+}
+
+#[test]
+fn output_dash_is_stdout_and_zero_counts_are_refused_in_plain_words() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("s");
+    make_sweep(&store)?;
+    let got = super::cli_support::sweepstore()
+        .current_dir(dir.path())
+        .args(args(
+            &store,
+            &[
+                "get",
+                "eval",
+                "metrics",
+                "--config",
+                r#"{"split":"test"}"#,
+                "-o",
+                "-",
+            ],
+        ))
+        .output()?;
+    assert!(got.status.success(), "{got:?}");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&got.stdout)?,
+        json!({"f1": 0.5})
+    );
+    assert!(!dir.path().join("-").exists(), "no file named `-`");
+
+    for rest in [
+        &["demo", "--workers", "0"][..],
+        &["demo", "--top", "0"],
+        &["demo", "--processes", "0"],
+    ] {
+        let mut all: Vec<OsString> = rest.iter().map(OsString::from).collect();
+        all.push(dir.path().join("demo").into());
+        let refused = run(all)?.expect_code(2)?;
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("invalid value '0' for '{}", rest[1])),
+            "{}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains("it must be at least 1"),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert!(
+        !dir.path().join("demo").exists(),
+        "a refused demo created nothing"
+    );
+    Ok(())
+}
+
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish() -> TestResult {
+    for (shell, marker) in [
+        ("bash", "_sweepstore()"),
+        ("zsh", "#compdef sweepstore"),
+        ("fish", "complete -c sweepstore"),
+    ] {
+        let script = run(["completions", shell])?.ok()?;
+        assert!(
+            script.stdout.contains(marker),
+            "{shell}: {}",
+            &script.stdout[..200.min(script.stdout.len())]
+        );
+        assert!(
+            script.stdout.contains("table") && script.stdout.contains("where"),
+            "{shell}"
+        );
+    }
+    run(["completions", "powershell"])?.expect_code(2)?;
     Ok(())
 }
