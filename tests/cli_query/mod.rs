@@ -64,12 +64,16 @@ fn table_shows_varying_columns_and_summarises_constant_ones() -> TestResult {
     let lines: Vec<&str> = text.stdout.lines().collect();
     assert_eq!(lines[0], "4 runs");
     assert_eq!(lines[1], "same in every run, config: seed=0");
-    assert!(
-        lines[2].starts_with("same in every run, run: created="),
-        "{}",
-        text.stdout
-    );
-    let header: Vec<&str> = lines[3].split_whitespace().collect();
+    // The times (to the second) may or may not differ between runs: leave them out here.
+    let is_time = |c: &&str| ["created", "finished", "duration"].contains(c);
+    let header_at = lines
+        .iter()
+        .position(|l| l.starts_with("run "))
+        .ok_or("a header")?;
+    let header: Vec<&str> = lines[header_at]
+        .split_whitespace()
+        .filter(|c| !is_time(c))
+        .collect();
     assert_eq!(
         header,
         [
@@ -83,10 +87,13 @@ fn table_shows_varying_columns_and_summarises_constant_ones() -> TestResult {
         "{}",
         text.stdout
     );
-    // Largest loss first; the run without metrics (and never finished) last, with blanks.
+    let lines = &lines[header_at - 3..];
+    // Largest loss first; the run without metrics (and never finished) last, with blanks
+    // (the five cells after the run key: the times follow).
     let cells = |line: &str| {
         line.split_whitespace()
             .skip(1)
+            .take(5)
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
@@ -491,4 +498,60 @@ fn completions_are_printed_for_bash_zsh_and_fish() -> TestResult {
     }
     run(["completions", "powershell"])?.expect_code(2)?;
     Ok(())
+}
+
+#[test]
+fn runs_record_when_they_were_created_and_finished() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("s");
+    let before = std::time::SystemTime::now();
+    make_sweep(&store)?;
+    let rows = json_rows(&store, &["table", "train", "--sort", "loss", "--json"])?;
+    let year = |v: &Value| v.as_str().map(|t| t[..4].to_owned());
+    let this_year = humantime_year(before);
+    for row in &rows {
+        assert_eq!(year(&row["created"]), Some(this_year.clone()), "{row}");
+    }
+    // Finished runs have a finish time and a duration; the unfinished one neither.
+    for row in &rows[..3] {
+        assert!(
+            row["finished"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{row}"
+        );
+        assert!(
+            row["duration"]
+                .as_f64()
+                .is_some_and(|d| (0.0..60.0).contains(&d)),
+            "{row}"
+        );
+    }
+    assert!(
+        rows[3].get("finished").is_none() && rows[3].get("duration").is_none(),
+        "{}",
+        rows[3]
+    );
+    // Filters and sorting work on times as on any column.
+    let recent = json_rows(
+        &store,
+        &[
+            "table",
+            "train",
+            "--where",
+            &format!("created>={this_year}-01-01"),
+            "--sort",
+            "-created",
+            "--json",
+        ],
+    )?;
+    assert_eq!(recent.len(), 4);
+    Ok(())
+}
+
+/// The UTC year of `time`, as text.
+fn humantime_year(time: std::time::SystemTime) -> String {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Days to years is close enough away from New Year's Eve; the check is only "this year".
+    (1970 + secs / 31_556_952).to_string()
 }
