@@ -555,3 +555,75 @@ fn humantime_year(time: std::time::SystemTime) -> String {
     // Days to years is close enough away from New Year's Eve; the check is only "this year".
     (1970 + secs / 31_556_952).to_string()
 }
+
+/// Every file and directory under `root` with its bytes (files) and modification time.
+fn snapshot(root: &Path) -> TestResult<Vec<(std::path::PathBuf, Vec<u8>, std::time::SystemTime)>> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let meta = std::fs::symlink_metadata(&path)?;
+            let bytes = if meta.is_dir() {
+                pending.push(path.clone());
+                Vec::new()
+            } else {
+                std::fs::read(&path)?
+            };
+            found.push((path, bytes, meta.modified()?));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+#[test]
+fn a_local_file_store_directory_is_browsed_in_place_without_changing_a_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("s");
+    make_sweep(&store)?;
+    let local = dir.path().join("local");
+    run(args(&store, &["export", local.to_str().ok_or("path")?]))?.ok()?;
+    let before = snapshot(&local)?;
+    // Control: the snapshot sees the runs' files.
+    assert!(
+        before.iter().any(|(p, _, _)| p.ends_with("config.json")),
+        "{before:?}"
+    );
+
+    let listed = run(["-v".as_ref(), "ls".as_ref(), arg(&local), "--json".as_ref()])?.ok()?;
+    assert!(
+        listed.stderr.contains("a LocalFileStore directory"),
+        "{}",
+        listed.stderr
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&listed.stdout)?,
+        json!([{"name": "eval", "runs": 1}, {"name": "train", "runs": 4}])
+    );
+    let rows = json_rows(
+        &local,
+        &[
+            "table", "train", "--where", "opt=adam", "--sort", "loss", "--json",
+        ],
+    )?;
+    assert_eq!(column(&rows, "metrics.loss"), [json!(0.2), json!(0.4)]);
+    let a = r#"{"Train": {"opt": "adam", "lr": 0.1}, "seed": 0}"#;
+    let b = r#"{"Train": {"opt": "adam", "lr": 0.01}, "seed": 0}"#;
+    run(args(&local, &["diff", "train", a, b]))?.ok()?;
+    run(args(&local, &["show", "train", "--config", a]))?.ok()?;
+    run(args(&local, &["get", "train", "metrics", "--config", a]))?.ok()?;
+    let stats = run(args(&local, &["stats"]))?.expect_code(1)?;
+    assert!(
+        stats.stderr.contains("it is a LocalFileStore directory"),
+        "{}",
+        stats.stderr
+    );
+
+    assert_eq!(
+        snapshot(&local)?,
+        before,
+        "browsing changed or created a file"
+    );
+    Ok(())
+}

@@ -32,7 +32,7 @@ use sweepstore::{Error, RedbOptions, ResultsStore, RunKey, StoreExt, UniqueConfi
 
 use super::count::at_least_one;
 use super::progress::Bar;
-use super::store::{Store, open_or_create_reachable};
+use super::store::{Store, not_a_redb_store, open_or_create_reachable};
 use super::{CliError, Out, Status};
 
 mod learn;
@@ -161,6 +161,8 @@ pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
                 Store::Direct(direct) => served
                     .insert(processes::Served::start(direct, &args.store)?)
                     .socket(),
+                // `open_or_create_reachable` never reads a LocalFileStore directory.
+                Store::Local(local) => return Err(not_a_redb_store(local).into()),
             };
             processes::train_all(store, socket, workers, pending.len(), count, out)?
         } else {
