@@ -466,7 +466,7 @@ mod tests {
             version: PROTOCOL_VERSION,
         };
         let frame = frame::encode(&hello, "hello frame", frame::MAX_FRAME)?;
-        assert_eq!(frame, b"\x09\x00\x00\x00SWPSTORE\x02");
+        assert_eq!(frame, b"\x09\x00\x00\x00SWPSTORE\x03");
         Ok(())
     }
 

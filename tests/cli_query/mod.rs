@@ -208,6 +208,31 @@ fn filters_take_dotted_keys_operators_alternatives_and_result_fields() -> TestRe
 }
 
 #[test]
+fn a_result_that_is_not_json_blanks_its_run_with_a_warning_not_an_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("s");
+    make_sweep(&store)?;
+    let ran = run(args(
+        &store,
+        &["table", "train", "--result", "log", "--json"],
+    ))?
+    .ok()?;
+    assert_eq!(
+        serde_json::from_str::<Value>(&ran.stdout)?
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+    assert!(
+        ran.stderr
+            .contains("result `log` is of type `text`, not json; its result columns are blank"),
+        "{}",
+        ran.stderr
+    );
+    Ok(())
+}
+
+#[test]
 fn bad_usage_exits_2_and_names_the_problem() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = dir.path().join("s");
