@@ -41,13 +41,34 @@ pub enum CommandError {
         prefix: String,
     },
 
-    /// A `--where` filter is not `key=value`.
+    /// A `--config` that is no valid config.
+    #[error("--config `{text}` is not a valid config: {reason}")]
+    BadConfig {
+        /// The text given.
+        text: String,
+        /// Why it is not one.
+        reason: String,
+    },
+
+    /// `rm` was not confirmed.
     #[error(
-        "filter `{filter}` is not valid: write key=value, e.g. --where lr=0.1 or --where optimizer=adam"
+        "did not remove {what}: confirm at the prompt, or pass --yes where stdin is no terminal"
     )]
-    BadFilter {
-        /// The filter given.
-        filter: String,
+    NotConfirmed {
+        /// What would have been removed.
+        what: String,
+    },
+
+    /// The store has no run of the task.
+    #[error(
+        "the store has no task `{task}`; {}",
+        if known.is_empty() { "it has no runs at all".to_owned() } else { format!("its tasks are: {}", known.join(", ")) }
+    )]
+    UnknownTask {
+        /// The task given.
+        task: String,
+        /// The tasks it has.
+        known: Vec<String>,
     },
 
     /// The run has no result of that name.

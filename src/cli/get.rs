@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde_json::Value;
@@ -16,7 +16,7 @@ use sweepstore::{Error, JSON, StoreExt, TEXT, TaskName};
 
 use super::error::CommandError;
 use super::render::size;
-use super::select::RunSelector;
+use super::select::{RunSelector, no_result};
 use super::store::open_existing;
 use super::{CliError, Out, Status};
 
@@ -34,7 +34,8 @@ pub struct GetArgs {
     name: String,
     #[command(flatten)]
     select: RunSelector,
-    /// Write the stored bytes to this file (created or overwritten) instead of printing.
+    /// Write the stored bytes to this file (created or overwritten) instead of printing;
+    /// `-` is stdout (the stored bytes, whatever the type, even on a terminal).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
@@ -45,18 +46,7 @@ pub fn run(args: &GetArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     let store = opened.get();
     let found = args.select.find(store, &task)?;
     let Some(summary) = found.result(&args.name) else {
-        let names: Vec<&str> = found.results.iter().map(|r| r.name.as_str()).collect();
-        return Err(CommandError::NoResult {
-            task: task.to_string(),
-            run: found.key.to_hex(),
-            name: args.name.clone(),
-            available: if names.is_empty() {
-                "nothing".to_owned()
-            } else {
-                names.join(", ")
-            },
-        }
-        .into());
+        return Err(no_result(&found, &args.name).into());
     };
     // The run was found already: load from its exact config, so the lookup picks it again.
     let promise = store
@@ -66,6 +56,10 @@ pub fn run(args: &GetArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
             what: format!("result `{}` of run {}", args.name, found.key),
         })?;
     let bytes = promise.bytes()?;
+    if args.output.as_deref() == Some(Path::new("-")) {
+        out.write_all(&bytes)?;
+        return Ok(Status::Success);
+    }
     if let Some(path) = &args.output {
         fs::write(path, &bytes).map_err(|source| Error::Io {
             op: "write",

@@ -5,16 +5,20 @@
 //! variant in [`Command`] and one arm in [`Cli::run`].
 //!
 //! Exit codes (see `main`): 0 success, 1 an error (printed once to stderr as a chain of
-//! causes), 2 bad usage (clap), 3 `verify` found problems. A write to a closed pipe ends the
+//! causes), 2 bad usage (clap's, or [`is_usage_error`]), 3 `verify` found problems. A write to a closed pipe ends the
 //! command quietly with 0.
 
 use std::io::{self, Write};
 
 use clap::{Parser, Subcommand};
 
+mod completions;
+mod count;
 mod demo;
+mod diff;
 mod error;
 mod export;
+mod filters;
 mod gc;
 mod get;
 mod import;
@@ -22,12 +26,15 @@ mod key;
 pub mod logging;
 mod ls;
 mod progress;
+pub mod query;
 mod render;
+mod rm;
 mod select;
 mod serve;
 mod show;
 mod stats;
 mod store;
+mod table;
 mod transfer;
 mod verify;
 
@@ -54,12 +61,16 @@ enum Command {
     Ls(ls::LsArgs),
     Show(show::ShowArgs),
     Get(get::GetArgs),
+    Table(table::TableArgs),
+    Diff(diff::DiffArgs),
+    Rm(rm::RmArgs),
     Verify(verify::VerifyArgs),
     Gc(gc::GcArgs),
     Stats(stats::StatsArgs),
     Export(export::ExportArgs),
     Import(import::ImportArgs),
     Key(key::KeyArgs),
+    Completions(completions::CompletionsArgs),
     Serve(serve::ServeArgs),
     /// One worker process of `demo --processes` (started by the demo, not by hand).
     #[command(hide = true)]
@@ -116,16 +127,30 @@ impl Cli {
             Command::Ls(args) => ls::run(args, out),
             Command::Show(args) => show::run(args, out),
             Command::Get(args) => get::run(args, out),
+            Command::Table(args) => table::run(args, out),
+            Command::Diff(args) => diff::run(args, out),
+            Command::Rm(args) => rm::run(args, out),
             Command::Verify(args) => verify::run(args, out),
             Command::Gc(args) => gc::run(args, out),
             Command::Stats(args) => stats::run(args, out),
             Command::Export(args) => export::run(args, out),
             Command::Import(args) => import::run(args, out),
             Command::Key(args) => key::run(args, out).map(|()| Status::Success),
+            Command::Completions(args) => completions::run(args, out),
             Command::Serve(args) => serve::run(args, out).map(|()| Status::Success),
             Command::DemoWorker(args) => demo::run_worker(args, out),
         }
     }
+}
+
+/// Whether `err` is bad usage (exit 2, as clap's own): a filter, column, config or run key
+/// prefix that cannot be used as given.
+pub fn is_usage_error(err: &CliError) -> bool {
+    err.is::<query::QueryError>()
+        || matches!(
+            err.downcast_ref::<error::CommandError>(),
+            Some(error::CommandError::BadPrefix { .. } | error::CommandError::BadConfig { .. })
+        )
 }
 
 /// Whether `err` is a write to a closed pipe (`sweepstore ... | head`), which is not a failure.

@@ -49,7 +49,8 @@ fn summarize(
             None,
         ));
     }
-    Ok(RunSummary::new(task, config, Some(record.state), results))
+    let (created, finished) = reader.run_times(key)?.system_times();
+    Ok(RunSummary::new(task, config, Some(record.state), results).with_times(created, finished))
 }
 
 fn corrupt(key: &RunKey, what: &str, error: &Error) -> Error {
