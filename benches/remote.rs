@@ -95,9 +95,14 @@ fn save_loop(store: &(impl StoreExt + ?Sized), w: u64, secs: f64) -> BenchResult
     while start.elapsed().as_secs_f64() < secs {
         let config = UniqueConfig::new(json!({ "worker": w, "i": i }))?;
         let saving = Instant::now();
-        store
-            .run("bench", &config)?
-            .save_bytes("v", "bytes", &value(w, i))?;
+        let run = store.run("bench", &config)?;
+        loop {
+            match run.save_bytes("v", "bytes", &value(w, i)) {
+                // Its own run, which no one else writes: retrying is safe (design §18.4).
+                Err(sweepstore::Error::OutcomeUnknown { .. }) => {}
+                other => break other?,
+            }
+        }
         slowest = slowest.max(saving.elapsed());
         i += 1;
     }
