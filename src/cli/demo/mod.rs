@@ -206,6 +206,9 @@ pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
 fn open_demo_store(path: &Path) -> Result<sweepstore::Store, Error> {
     let started = Instant::now();
     let store = sweepstore::open(path, OpenOptions::default())?;
+    if !store.is_owner() {
+        tracing::info!(store = %path.display(), "the store is served by another process; going through the server");
+    }
     tracing::info!(
         store = %path.display(),
         owner = store.is_owner(),
