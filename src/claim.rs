@@ -1,8 +1,8 @@
 //! Run claims: how independent sweeps on one store split the work (`docs/design.md` §18.5).
 //!
-//! A claim is a run state with an owner and a lease: [`ResultsStore::claim_run`]
-//! (crate::ResultsStore::claim_run) sets the exact run to [`RunState::Running`] and records
-//! `(owner, expires)`. It is released by any state change of the run (`finish`, `fail`,
+//! A claim is a run state with an owner and a lease:
+//! [`ResultsStore::claim_run`](crate::ResultsStore::claim_run) sets the exact run to
+//! [`RunState::Running`] and records `(owner, expires)`. It is released by any state change of the run (`finish`, `fail`,
 //! `set_run_state`) and by deleting the run, and it lapses when its lease runs out (its
 //! owner died, or did not renew it by claiming again).
 //!
