@@ -473,3 +473,53 @@ fn a_handle_used_in_a_forked_child_works_as_a_client() -> Result<()> {
     run.save("after", "json", &3)?;
     Ok(())
 }
+
+#[test]
+fn a_store_locked_without_a_server_is_waited_for_a_bounded_time_then_refused() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let path = dir.path().join("store");
+    let holder = sweepstore::open(&path, OpenOptions::default().serve(false))?;
+    assert!(holder.is_owner());
+    assert!(!path.join(sweepstore::DEFAULT_SOCKET_NAME).exists());
+    let wait = Duration::from_millis(400);
+    let started = Instant::now();
+    let waited = sweepstore::open(&path, OpenOptions::default().wait(wait));
+    assert!(matches!(waited, Err(Error::NotServed { .. })), "{waited:?}");
+    assert!(
+        started.elapsed() >= wait,
+        "gave up after {:?}",
+        started.elapsed()
+    );
+    // Without serving, a locked store is refused at once (the old behaviour).
+    let unserved = sweepstore::open(&path, OpenOptions::default().serve(false));
+    assert!(
+        matches!(unserved, Err(Error::AlreadyOpen { .. })),
+        "{unserved:?}"
+    );
+    drop(holder);
+    // Control: once the holder is gone, the same open owns the store.
+    assert!(sweepstore::open(&path, OpenOptions::default().wait(wait))?.is_owner());
+    Ok(())
+}
+
+#[test]
+fn an_address_round_trips_through_bytes_and_opens_the_same_store() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let options = OpenOptions::default().wait(Duration::from_secs(5));
+    let store = sweepstore::open(dir.path().join("store"), options.clone())?;
+    let address = store.address();
+    assert!(address.path().is_absolute());
+    assert_eq!(address.options(), &options);
+    let decoded = sweepstore::StoreAddress::from_bytes(&address.to_bytes()?)?;
+    assert_eq!(decoded, address);
+    let config = UniqueConfig::new(json!({"a": 1}))?;
+    store.run("t", &config)?.save("m", "json", &7)?;
+    let again = sweepstore::open_address(&decoded)?;
+    assert!(!again.is_owner());
+    assert_eq!(again.run("t", &config)?.load::<i32>("m")?, Some(7));
+    assert!(matches!(
+        sweepstore::StoreAddress::from_bytes(b"\xff\xff"),
+        Err(Error::BadAddress { .. })
+    ));
+    Ok(())
+}
