@@ -55,3 +55,35 @@ pub(crate) enum Retry<'a, T> {
     /// A write whose effect cannot be looked for.
     Never,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn disconnected(maybe_applied: bool) -> Error {
+        Error::Disconnected {
+            socket: PathBuf::from("s"),
+            reason: "gone".to_owned(),
+            maybe_applied,
+        }
+    }
+
+    #[test]
+    fn only_a_request_sent_whole_may_have_run_and_other_errors_are_final() {
+        let refused = Error::ServerUnavailable {
+            socket: PathBuf::from("s"),
+            source: std::io::ErrorKind::ConnectionRefused.into(),
+        };
+        assert!(matches!(Failure::of(&refused), Failure::NotApplied));
+        assert!(matches!(
+            Failure::of(&disconnected(false)),
+            Failure::NotApplied
+        ));
+        assert!(matches!(
+            Failure::of(&disconnected(true)),
+            Failure::MaybeApplied(reason) if reason == "gone"
+        ));
+        assert!(matches!(Failure::of(&Error::Closed), Failure::Final));
+    }
+}
