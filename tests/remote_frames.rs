@@ -44,7 +44,7 @@ fn seeds_are_served_and_answered_as_expected() -> TestResult {
         answered,
         [
             ("hello-only", 1),
-            ("save-and-read", 17),
+            ("save-and-read", 18),
             ("upload", 5),
             ("upload-cut-short", 2),
             ("oversized-header", 3),

@@ -13,13 +13,14 @@
 //! recording the last applied LSN, after which older WAL segments are removed.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::engine::reply::Reply;
 use redb::{Durability as RedbDurability, WriteTransaction};
 
+use crate::claim::{ClaimOutcome, decide, now_ms};
 use crate::engine::command::{Command, Content};
 use crate::engine::gc::{self, GcReport};
 use crate::engine::ops::{self, WriteTables};
@@ -324,6 +325,15 @@ impl Actor {
                 let resolved = delete_run(tables, &run);
                 self.finish(tables, resolved, reply, pending)
             }
+            Command::Claim {
+                run,
+                owner,
+                lease,
+                reply,
+            } => {
+                let resolved = claim(tables, &run, &owner, lease);
+                self.finish(tables, resolved, reply, pending)
+            }
             control => {
                 reject(control, || Error::Closed);
                 Ok(())
@@ -453,6 +463,9 @@ fn reject(command: Command, err: impl Fn() -> Error) {
         Command::DeleteRun { reply, .. } => {
             reply.send(Err(err()));
         }
+        Command::Claim { reply, .. } => {
+            reply.send(Err(err()));
+        }
         Command::Gc { reply, .. } => {
             reply.send(Err(err()));
         }
@@ -547,6 +560,38 @@ fn delete(
         }
         _ => Ok((None, false)),
     }
+}
+
+/// Decides a claim by the claim rule against the run as this batch left it; logs it only if
+/// granted (the decision, with its expiry, is what replay applies).
+fn claim(
+    tables: &WriteTables<'_>,
+    run: &RunId,
+    owner: &str,
+    lease: Duration,
+) -> Result<(Option<Logged>, ClaimOutcome)> {
+    let record = ops::get_run(&tables.runs, &run.key())?;
+    let held = ops::get_claim(&tables.claims, &run.key())?;
+    let (outcome, granted) = decide(
+        record.as_ref().map(|r| r.state),
+        held.as_ref(),
+        owner,
+        lease,
+        now_ms(),
+    );
+    let Some(lease) = granted else {
+        return Ok((None, outcome));
+    };
+    let new_run = match record {
+        Some(_) => None,
+        None => Some(ops::new_run(&tables.tasks, run)?),
+    };
+    let op = WalOp::Claim {
+        run: run.key(),
+        new_run,
+        lease,
+    };
+    Ok((Some(Logged { op, inline: None }), outcome))
 }
 
 fn delete_run(tables: &WriteTables<'_>, run: &RunId) -> Result<(Option<Logged>, DeletedRun)> {

@@ -8,11 +8,12 @@
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
+use crate::claim::Lease;
 use crate::config::UniqueConfig;
 use crate::engine::record::{NewRun, WalOp};
 use crate::engine::tables::{
-    CONTENT, CONTENT_BLOB, CONTENT_INLINE, RESULTS, RUN_TIMES, RUNS, ResultEntry, RunRecord,
-    RunTimes, TASK_RUNS, TASKS,
+    CLAIMS, CONTENT, CONTENT_BLOB, CONTENT_INLINE, RESULTS, RUN_TIMES, RUNS, ResultEntry,
+    RunRecord, RunTimes, TASK_RUNS, TASKS,
 };
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
@@ -88,6 +89,23 @@ pub(crate) fn get_run_times(
         .get(key.as_bytes())
         .map_err(storage("read a run's times"))?;
     Ok(row.map(|v| RunTimes::decode(v.value())).unwrap_or_default())
+}
+
+/// Reads the claim of run `key`, if one is held.
+pub(crate) fn get_claim(
+    claims: &impl ReadableTable<&'static [u8; 32], &'static [u8]>,
+    key: &RunKey,
+) -> Result<Option<Lease>> {
+    let row = claims
+        .get(key.as_bytes())
+        .map_err(storage("read a claim"))?;
+    row.map(|v| {
+        postcard::from_bytes(v.value()).map_err(|e| Error::CorruptRecord {
+            what: format!("claim of run {key}"),
+            reason: e.to_string(),
+        })
+    })
+    .transpose()
 }
 
 /// The runs of `task` in creation order: (counter, key).
@@ -219,6 +237,7 @@ pub(crate) struct WriteTables<'t> {
     pub(crate) tasks: Table<'t, &'static str, u64>,
     pub(crate) content: Table<'t, &'static [u8; 32], &'static [u8]>,
     pub(crate) run_times: Table<'t, &'static [u8; 32], [u8; 16]>,
+    pub(crate) claims: Table<'t, &'static [u8; 32], &'static [u8]>,
 }
 
 impl<'t> WriteTables<'t> {
@@ -232,6 +251,7 @@ impl<'t> WriteTables<'t> {
             tasks: txn.open_table(TASKS).map_err(open)?,
             content: txn.open_table(CONTENT).map_err(open)?,
             run_times: txn.open_table(RUN_TIMES).map_err(open)?,
+            claims: txn.open_table(CLAIMS).map_err(open)?,
         })
     }
 }
@@ -248,6 +268,9 @@ impl WriteTables<'_> {
                 state,
             } => (run, new_run.is_some(), Some(*state)),
             WalOp::CreateRun { run, .. } => (run, true, None),
+            WalOp::Claim { run, new_run, .. } => {
+                (run, new_run.is_some(), Some(RunState::Running))
+            }
             _ => return Ok(()),
         };
         if !creates && state.is_none() {
@@ -266,6 +289,25 @@ impl WriteTables<'_> {
             .insert(run.as_bytes(), times.encode())
             .map_err(storage("write a run's times"))?;
         Ok(())
+    }
+
+    /// Releases the claim of run `key`, if any.
+    fn release(&mut self, key: &RunKey) -> Result<()> {
+        self.claims
+            .remove(key.as_bytes())
+            .map_err(storage("release a claim"))?;
+        Ok(())
+    }
+
+    /// The existing run `key`, or the run `new_run` creates.
+    fn run_or_create(&mut self, key: &RunKey, new_run: Option<&NewRun>) -> Result<RunRecord> {
+        match new_run {
+            Some(new_run) => self.create_run(key, new_run),
+            None => get_run(&self.runs, key)?.ok_or_else(|| Error::CorruptRecord {
+                what: format!("WAL op on run {key}"),
+                reason: "the run does not exist and the op does not create it".to_owned(),
+            }),
+        }
     }
 
     fn put_run(&mut self, key: &RunKey, record: &RunRecord) -> Result<()> {
@@ -371,15 +413,28 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
             new_run,
             state,
         } => {
-            let mut record = match new_run {
-                Some(new_run) => tables.create_run(run, new_run)?,
-                None => get_run(&tables.runs, run)?.ok_or_else(|| Error::CorruptRecord {
-                    what: format!("WAL op on run {run}"),
-                    reason: "the run does not exist and the op does not create it".to_owned(),
-                })?,
-            };
+            let mut record = tables.run_or_create(run, new_run.as_ref())?;
             record.state = *state;
+            tables.release(run)?;
             tables.put_run(run, &record)
+        }
+        WalOp::Claim {
+            run,
+            new_run,
+            lease,
+        } => {
+            let mut record = tables.run_or_create(run, new_run.as_ref())?;
+            record.state = RunState::Running;
+            tables.put_run(run, &record)?;
+            let row = postcard::to_stdvec(lease).map_err(|e| Error::CorruptRecord {
+                what: format!("claim of run {run}"),
+                reason: e.to_string(),
+            })?;
+            tables
+                .claims
+                .insert(run.as_bytes(), row.as_slice())
+                .map_err(storage("write a claim"))?;
+            Ok(())
         }
         WalOp::CreateRun { run, new_run } => {
             tables.create_run(run, new_run)?;
@@ -401,6 +456,7 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
                 .run_times
                 .remove(run.as_bytes())
                 .map_err(storage("remove a run's times"))?;
+            tables.release(run)?;
             if let Some(record) = get_run(&tables.runs, run)? {
                 tables
                     .runs

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::claim::Lease;
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
 use crate::store::RunState;
@@ -47,11 +48,18 @@ pub(crate) enum WalOp {
     Delete { run: RunKey, name: String },
     /// Remove `run` and its results.
     DeleteRun { run: RunKey },
-    /// `op` (a `Put`, `SetState` or `CreateRun`, never another `At`) done at `unix_ms`: the
+    /// `op` (a `Put`, `SetState`, `CreateRun` or `Claim`, never another `At`) done at `unix_ms`: the
     /// time a run it creates was created, or a `SetState` to finished finished. Appended
     /// after the others (postcard numbers variants), so WAL records of older builds, which
     /// carry no time, still decode: their runs' times are unknown.
     At { unix_ms: u64, op: Box<WalOp> },
+    /// Give `run` (creating it if `new_run`) the claim `lease`, state running. Logged only
+    /// for a granted claim; appended last, so the older variants keep their tags.
+    Claim {
+        run: RunKey,
+        new_run: Option<NewRun>,
+        lease: Lease,
+    },
 }
 
 impl WalOp {
@@ -66,7 +74,10 @@ impl WalOp {
     /// This op stamped with the current time, if it is one that creates or finishes a run.
     pub(crate) fn timed(self) -> WalOp {
         match self {
-            WalOp::Put { .. } | WalOp::SetState { .. } | WalOp::CreateRun { .. } => WalOp::At {
+            WalOp::Put { .. }
+            | WalOp::SetState { .. }
+            | WalOp::CreateRun { .. }
+            | WalOp::Claim { .. } => WalOp::At {
                 unix_ms: now_ms(),
                 op: Box::new(self),
             },

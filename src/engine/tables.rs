@@ -9,10 +9,14 @@
 //! | `tasks` | task | next sweep counter |
 //! | `content` | content hash `[u8; 32]` | tag `0` ‖ inline bytes, or tag `1` ‖ size u64 LE (blob file) |
 //! | `run_times` | run key `[u8; 32]` | [`RunTimes`]: created, finished (Unix ms, u64 LE each; 0 = unknown) |
+//! | `claims` | run key `[u8; 32]` | postcard `Lease` (owner, expiry in ms since the epoch) |
 //!
 //! Invariants: `task_runs` holds exactly one entry per `runs` entry, under the run's task and
 //! counter; `tasks[t]` is greater than every counter of task `t` ever assigned; every
-//! `results` key's run exists in `runs`; every `results` entry's hash has a `content` row.
+//! `results` key's run exists in `runs`; every `results` entry's hash has a `content` row;
+//! every `claims` key's run exists in `runs` with state running (a claim is released by the
+//! run's next state change or its deletion). `claims` was added without a format change: a
+//! store opened by this build gets the table (empty) on open.
 //! Results live in their own table so that a save costs the same however many results its
 //! run already has.
 
@@ -38,6 +42,7 @@ pub(crate) const CONTENT: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::n
 /// table empty (created at its next open), so its runs' times are unknown.
 pub(crate) const RUN_TIMES: TableDefinition<&[u8; 32], [u8; 16]> =
     TableDefinition::new("run_times");
+pub(crate) const CLAIMS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("claims");
 
 /// `meta` key of the format version.
 pub(crate) const META_FORMAT: &str = "format";

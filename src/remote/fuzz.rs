@@ -138,6 +138,11 @@ pub fn fuzz_server_seeds() -> crate::Result<Vec<(&'static str, Vec<u8>)>> {
             state: RunState::Finished,
         },
         Request::GetContext { run: run.clone() },
+        Request::ClaimRun {
+            run: run.clone(),
+            owner: "fuzz".to_owned(),
+            lease_ms: 60_000,
+        },
         Request::Delete {
             run: run.clone(),
             name: name.clone(),

@@ -23,9 +23,10 @@ use crate::store::RunState;
 pub(crate) const MAGIC: [u8; 8] = *b"SWPSTORE";
 
 /// The protocol version this build speaks. Bump it when a request variant is appended.
-/// Version 2 appended the browsing requests (`Tasks` to `Verify`); version 3 the responses
-/// `TimedRuns` and `TimedRun`, which a server sends instead of `Runs` and `Run` to clients
-/// of version 3 or later (older clients keep getting the untimed ones).
+/// Version 2 appended the browsing requests (`Tasks` to `Verify`); version 3 the request
+/// `ClaimRun` and the responses `TimedRuns` and `TimedRun`, which a server sends instead of
+/// `Runs` and `Run` to clients of version 3 or later (older clients keep getting the untimed
+/// ones).
 pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The first version whose clients get run listings with times.
@@ -134,6 +135,12 @@ pub(crate) enum Request {
     Stats,
     /// `RedbStore::verify` → `Progress` frames (at most a few per second), then `Verified`.
     Verify,
+    /// `claim_run` with a lease in milliseconds → `Claim`.
+    ClaimRun {
+        run: WireRun,
+        owner: String,
+        lease_ms: u64,
+    },
 }
 
 /// A task as [`Browse::tasks`](crate::Browse::tasks) lists it.
@@ -265,6 +272,8 @@ pub(crate) enum Response {
     },
     /// `Run` with the run's times (protocol 3).
     TimedRun(Option<(WireRunSummary, WireRunTimes)>),
+    /// The outcome of a `ClaimRun`.
+    Claim(crate::claim::ClaimOutcome),
 }
 
 /// An error as it crosses the socket: the variants a client acts on keep their type; the
