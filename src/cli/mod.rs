@@ -29,6 +29,7 @@ mod show;
 mod stats;
 mod store;
 mod transfer;
+mod ui;
 mod verify;
 
 /// Errors the binary reports; printed once as a chain of causes.
@@ -61,6 +62,7 @@ enum Command {
     Import(import::ImportArgs),
     Key(key::KeyArgs),
     Serve(serve::ServeArgs),
+    Ui(ui::UiArgs),
     /// One worker process of `demo --processes` (started by the demo, not by hand).
     #[command(hide = true)]
     DemoWorker(demo::WorkerArgs),
@@ -123,6 +125,7 @@ impl Cli {
             Command::Import(args) => import::run(args, out),
             Command::Key(args) => key::run(args, out).map(|()| Status::Success),
             Command::Serve(args) => serve::run(args, out).map(|()| Status::Success),
+            Command::Ui(args) => ui::run(args, out),
             Command::DemoWorker(args) => demo::run_worker(args, out),
         }
     }
