@@ -58,8 +58,11 @@
     tick();
   }
 
+  // Replaces the page's content (arrays flattened, null left out).
+  const show = (...kids) => main.replaceChildren(...kids.flat().filter((k) => k != null));
+
   function fail(e) {
-    main.replaceChildren(h("p", { class: "error" }, "could not load: " + e.message));
+    show(h("p", { class: "error" }, "could not load: " + e.message));
   }
 
   const stateCell = (s) => h("td", { class: "state-" + (s || "none") }, s || "-");
@@ -69,9 +72,9 @@
     crumbs.replaceChildren("tasks");
     const render = async () => {
       const tasks = await api("/api/tasks");
-      if (!tasks.length) return main.replaceChildren(h("p", { class: "muted" }, "no runs yet"));
+      if (!tasks.length) return show(h("p", { class: "muted" }, "no runs yet"));
       const states = ["finished", "running", "failed", "-"];
-      main.replaceChildren(h("h1", {}, "Tasks"), h("table", { class: "grid", id: "tasks" },
+      show(h("h1", {}, "Tasks"), h("table", { class: "grid", id: "tasks" },
         h("tr", {}, h("th", {}, "task"), h("th", {}, "runs"), states.map((s) => h("th", {}, s))),
         tasks.map((t) => h("tr", {},
           h("td", {}, h("a", { href: `/task/${enc(t.name)}` }, t.name)),
@@ -170,7 +173,7 @@
           h("td", {}, h("a", { href: runUrl(task, r.run_key) }, r.run_key.slice(0, 12))),
           r.cells.map((v, i) => table.columns[i].name === "state" ? stateCell(v)
             : h("td", { class: typeof v === "number" ? "num" : "" }, cellText(v)))))));
-      main.replaceChildren(h("h1", {}, task), form, status, picker, constants,
+      show(h("h1", {}, task), form, status, picker, constants,
         h("div", { class: "tablewrap" }, grid), h("h2", {}, "Plots"), plots());
     }
 
@@ -261,7 +264,7 @@
       });
       const scrolls = [...main.querySelectorAll("pre.text")].map((p) =>
         p.scrollTop + p.clientHeight >= p.scrollHeight - 4);
-      main.replaceChildren(h("h1", {}, `${task} · run ${key.slice(0, 12)}`), facts,
+      show(h("h1", {}, `${task} · run ${key.slice(0, 12)}`), facts,
         h("h2", {}, "Config"), h("pre", { class: "config" }, JSON.stringify(run.config, null, 2)),
         h("h2", {}, "Results"), results.length ? results : h("p", { class: "muted" }, "none yet"));
       // Keep a log scrolled to its end (as `tail -f` does) unless the reader scrolled up.
