@@ -134,7 +134,8 @@
     });
 
     function sortBy(name) {
-      view.sort = view.sort === name ? "-" + name : name;
+      const now = table.sorted;
+      view.sort = now && now.column === name && !now.descending ? "-" + name : name;
       save();
       load();
     }
@@ -161,8 +162,14 @@
         ? h("div", { class: "constants" }, "same in every run: ",
           table.constant.map((c) => `${c.name}=${JSON.stringify(c.value)}`).join("  "))
         : null;
-      const [sortName, sortDesc] = view.sort.startsWith("-")
-        ? [view.sort.slice(1), true] : [view.sort, false];
+      const sortName = table.sorted ? table.sorted.column : null;
+      const sortDesc = table.sorted ? table.sorted.descending : false;
+      const damaged = table.rows.filter((r) => r.problem);
+      const problems = damaged.length ? h("details", { class: "error", id: "problems" },
+        h("summary", {}, `${damaged.length} runs have no readable ${table.result}`),
+        h("ul", {}, damaged.slice(0, 50).map((r) => h("li", {},
+          h("a", { href: runUrl(task, r.run_key) }, r.run_key.slice(0, 12)), ": " + r.problem))))
+        : null;
       const head = h("tr", {}, h("th", {}, "run"), table.columns.map((c) => h("th", {
         class: `${c.group} ${c.name === sortName ? "sorted " + (sortDesc ? "desc" : "asc") : ""}`,
         title: `sort by ${c.name}`, "data-column": c.name, onclick: () => sortBy(c.name),
@@ -173,7 +180,7 @@
           h("td", {}, h("a", { href: runUrl(task, r.run_key) }, r.run_key.slice(0, 12))),
           r.cells.map((v, i) => table.columns[i].name === "state" ? stateCell(v)
             : h("td", { class: typeof v === "number" ? "num" : "" }, cellText(v)))))));
-      show(h("h1", {}, task), form, status, picker, constants,
+      show(h("h1", {}, task), form, status, problems, picker, constants,
         h("div", { class: "tablewrap" }, grid), h("h2", {}, "Plots"), plots());
     }
 
@@ -197,7 +204,7 @@
         return plotChoice[key];
       };
       const names = (cols) => cols.map((c) => c.name);
-      const sortName = view.sort.replace(/^-/, "");
+      const sortName = table.sorted ? table.sorted.column : "";
       const defaultMetric = names(metrics).includes(sortName) ? sortName : names(metrics)[0];
       const select = (key, options) => h("select", { "data-plot": key,
         onchange: (ev) => { plotChoice[key] = ev.target.value; render(); } },
