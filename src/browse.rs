@@ -6,6 +6,8 @@
 //! never depends on storage order; [`Browse::find_run`] applies the store's own lookup rule
 //! (exact run, then best subset), the same as a load.
 
+use std::time::SystemTime;
+
 use crate::config::UniqueConfig;
 use crate::error::Result;
 use crate::key::{ContentHash, RunKey};
@@ -72,6 +74,12 @@ pub struct RunSummary {
     pub state: Option<RunState>,
     /// Its results, sorted by name.
     pub results: Vec<ResultSummary>,
+    /// When the run was created (its first save); `None` where the store did not record it
+    /// (a store written before times were recorded, a fluidml directory).
+    pub created: Option<SystemTime>,
+    /// When the run was last marked finished; `None` if it never was, or where the store did
+    /// not record it.
+    pub finished: Option<SystemTime>,
 }
 
 /// One result of a run, described without loading it.
@@ -111,6 +119,8 @@ impl RunSummary {
             config,
             state,
             results,
+            created: None,
+            finished: None,
         }
     }
 

@@ -25,9 +25,14 @@ fn main() -> ExitCode {
         Ok(status) => ExitCode::from(status.exit_code()),
         Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
+            let code = if cli::is_usage_error(&err) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            };
             // Nothing better to do if stderr is gone too.
             let _ = cli::report_error(&err, &mut io::stderr().lock());
-            ExitCode::FAILURE
+            code
         }
     }
 }

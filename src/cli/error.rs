@@ -41,13 +41,27 @@ pub enum CommandError {
         prefix: String,
     },
 
-    /// A `--where` filter is not `key=value`.
+    /// A `--config` that is no valid config.
     #[error(
-        "filter `{filter}` is not valid: write key=value, e.g. --where lr=0.1 or --where optimizer=adam"
+        "--config `{text}` is not a valid config: {reason}; give a JSON object such as '{{\"lr\": 0.1}}'"
     )]
-    BadFilter {
-        /// The filter given.
-        filter: String,
+    BadConfig {
+        /// The text given.
+        text: String,
+        /// Why it is not one.
+        reason: String,
+    },
+
+    /// The store has no run of the task.
+    #[error(
+        "the store has no task `{task}`; {}",
+        if known.is_empty() { "it has no runs at all".to_owned() } else { format!("its tasks are: {}", known.join(", ")) }
+    )]
+    UnknownTask {
+        /// The task given.
+        task: String,
+        /// The tasks it has.
+        known: Vec<String>,
     },
 
     /// The run has no result of that name.

@@ -1,19 +1,22 @@
-//! `sweepstore ls STORE [--task T] [--where KEY=VALUE]... [--json]`: the tasks of a store with
-//! their run counts, or the runs of one task with config, state and results.
+//! `sweepstore ls STORE [--task T] [--where KEY OP VALUE]... [--state S] [--json]`: the tasks
+//! of a store with their run counts, or the runs of one task with config, state and results.
 //!
-//! Invariants: listing never changes the store; `--where` compares values the way run keys
-//! do (canonical JSON, so `--where l2=0` matches a stored `0.0`); the JSON shapes are the
-//! ones documented in the README (`[{"name", "runs"}]`, and `render::run_json` per run).
+//! Invariants: listing never changes the store; filters are the query core's (`query`), so
+//! `--where l2=0` matches a stored `0.0` as run keys do, and a filter on a result field
+//! loads that result; an unknown `--task` is an error listing the tasks; the JSON shapes are
+//! the ones documented in the README (`[{"name", "runs"}]`, and `render::run_json` per run).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::{Value, json};
-use sweepstore::{RunSummary, TaskName, UniqueConfig};
+use sweepstore::{RunSummary, TaskName};
 
-use super::error::CommandError;
+use super::filters::FilterArgs;
+use super::query::{QueryError, load};
 use super::render::{self, size, state_text};
+use super::select::known_task;
 use super::store::open_existing;
 use super::{CliError, Out, Status};
 
@@ -31,100 +34,65 @@ pub struct LsArgs {
     /// List the runs of this task.
     #[arg(long, value_name = "TASK")]
     task: Option<String>,
-    /// Only runs whose config has KEY equal to VALUE (a JSON value such as 0.1, true or
-    /// "adam", or else taken as a string); repeat to require several.
-    #[arg(long = "where", value_name = "KEY=VALUE")]
-    filters: Vec<String>,
+    #[command(flatten)]
+    filter: FilterArgs,
     /// Print JSON: tasks as [{"name", "runs"}], runs as [{"run_key", "task", "config",
     /// "state", "results"}].
     #[arg(long)]
     json: bool,
 }
 
-/// One `--where` filter: a top-level config key and the canonical form of its value.
-struct Filter {
-    key: String,
-    canonical: String,
-}
-
-/// The canonical (RFC 8785) text of a JSON value, as run keys see it.
-fn canonical(value: &Value) -> Result<String, sweepstore::Error> {
-    let wrapped = UniqueConfig::new(json!({ "v": value }))?;
-    Ok(wrapped.canonical().to_owned())
-}
-
-impl Filter {
-    fn parse(text: &str) -> Result<Self, CliError> {
-        let bad = || CommandError::BadFilter {
-            filter: text.to_owned(),
-        };
-        let (key, value) = text.split_once('=').ok_or_else(bad)?;
-        if key.is_empty() {
-            return Err(bad().into());
-        }
-        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.into()));
-        let canonical = canonical(&value).map_err(|_| bad())?;
-        Ok(Filter {
-            key: key.to_owned(),
-            canonical,
-        })
-    }
-
-    fn matches(&self, config: &UniqueConfig) -> Result<bool, CliError> {
-        match config.get(&self.key) {
-            Some(value) => Ok(canonical(value)? == self.canonical),
-            None => Ok(false),
-        }
-    }
-}
-
 pub fn run(args: &LsArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
-    let filters = args
-        .filters
-        .iter()
-        .map(|f| Filter::parse(f))
-        .collect::<Result<Vec<_>, _>>()?;
+    let filters = args.filter.parse()?;
     let opened = open_existing(&args.store)?;
     let store = opened.get();
     let runs_of = |task: &TaskName| -> Result<Vec<RunSummary>, CliError> {
-        let mut kept = Vec::new();
-        for run in store.runs(task)? {
-            if all_match(&filters, &run.config)? {
-                kept.push(run);
-            }
-        }
-        Ok(kept)
+        let table = load::filtered(store, task, &args.filter.result, &filters)?;
+        Ok(table.rows().iter().map(|row| row.run.clone()).collect())
     };
     match &args.task {
         Some(task) => {
-            let runs = runs_of(&TaskName::new(task)?)?;
+            let runs = runs_of(&known_task(store, task)?)?;
             print_runs(&runs, args.json, out)
         }
         None => {
             let mut tasks = Vec::new();
+            // A filter key may be a column of some tasks only: an error only if of none.
+            let (mut unknown, mut known) = (None, false);
             for task in store.tasks()? {
-                let runs = if filters.is_empty() {
-                    task.runs
+                let runs = if args.filter.any() {
+                    match runs_of(&task.name) {
+                        Ok(runs) => {
+                            known = true;
+                            runs.len() as u64
+                        }
+                        Err(e) if is_unknown_column(&e) => {
+                            unknown.get_or_insert(e);
+                            0
+                        }
+                        Err(e) => return Err(e),
+                    }
                 } else {
-                    runs_of(&task.name)?.len() as u64
+                    task.runs
                 };
                 if runs > 0 {
                     tasks.push((task.name.to_string(), runs));
                 }
             }
-            print_tasks(&tasks, args.json, out)
+            match unknown {
+                Some(e) if !known => Err(e),
+                _ => print_tasks(&tasks, args.json, out),
+            }
         }
     }?;
     Ok(Status::Success)
 }
 
-fn all_match(filters: &[Filter], config: &UniqueConfig) -> Result<bool, CliError> {
-    for filter in filters {
-        if !filter.matches(config)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+fn is_unknown_column(err: &CliError) -> bool {
+    matches!(
+        err.downcast_ref::<QueryError>(),
+        Some(QueryError::UnknownColumn { .. })
+    )
 }
 
 fn print_tasks(tasks: &[(String, u64)], as_json: bool, out: &mut Out<'_>) -> Result<(), CliError> {
@@ -179,6 +147,10 @@ fn print_runs(runs: &[RunSummary], as_json: bool, out: &mut Out<'_>) -> Result<(
             results.join(", ")
         )?;
     }
-    writeln!(out, "({} runs)", runs.len())?;
+    if runs.len() == 1 {
+        writeln!(out, "(1 run)")?;
+    } else {
+        writeln!(out, "({} runs)", runs.len())?;
+    }
     Ok(())
 }

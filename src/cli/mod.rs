@@ -5,7 +5,7 @@
 //! variant in [`Command`] and one arm in [`Cli::run`].
 //!
 //! Exit codes (see `main`): 0 success, 1 an error (printed once to stderr as a chain of
-//! causes), 2 bad usage (clap), 3 `verify` found problems. A write to a closed pipe ends the
+//! causes), 2 bad usage (clap's, or [`is_usage_error`]), 3 `verify` found problems. A write to a closed pipe ends the
 //! command quietly with 0.
 
 use std::io::{self, Write};
@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod error;
 mod export;
+mod filters;
 mod gc;
 mod get;
 mod import;
@@ -22,12 +23,14 @@ mod key;
 pub mod logging;
 mod ls;
 mod progress;
+pub mod query;
 mod render;
 mod select;
 mod serve;
 mod show;
 mod stats;
 mod store;
+mod table;
 mod transfer;
 mod ui;
 mod verify;
@@ -55,6 +58,7 @@ enum Command {
     Ls(ls::LsArgs),
     Show(show::ShowArgs),
     Get(get::GetArgs),
+    Table(table::TableArgs),
     Verify(verify::VerifyArgs),
     Gc(gc::GcArgs),
     Stats(stats::StatsArgs),
@@ -118,6 +122,7 @@ impl Cli {
             Command::Ls(args) => ls::run(args, out),
             Command::Show(args) => show::run(args, out),
             Command::Get(args) => get::run(args, out),
+            Command::Table(args) => table::run(args, out),
             Command::Verify(args) => verify::run(args, out),
             Command::Gc(args) => gc::run(args, out),
             Command::Stats(args) => stats::run(args, out),
@@ -129,6 +134,16 @@ impl Cli {
             Command::DemoWorker(args) => demo::run_worker(args, out),
         }
     }
+}
+
+/// Whether `err` is bad usage (exit 2, as clap's own): a filter, column, config or run key
+/// prefix that cannot be used as given.
+pub fn is_usage_error(err: &CliError) -> bool {
+    err.is::<query::QueryError>()
+        || matches!(
+            err.downcast_ref::<error::CommandError>(),
+            Some(error::CommandError::BadPrefix { .. } | error::CommandError::BadConfig { .. })
+        )
 }
 
 /// Whether `err` is a write to a closed pipe (`sweepstore ... | head`), which is not a failure.

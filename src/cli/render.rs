@@ -66,14 +66,25 @@ pub fn size(bytes: u64) -> String {
 
 /// `time` as `YYYY-MM-DD HH:MM:SS UTC` (times before 1970 print as the epoch).
 pub fn utc(time: SystemTime) -> String {
+    let (date, clock) = date_and_clock(time);
+    format!("{date} {clock} UTC")
+}
+
+/// `time` as RFC 3339 in UTC to the second, `YYYY-MM-DDTHH:MM:SSZ` (sorts as text; times
+/// before 1970 print as the epoch).
+pub fn rfc3339(time: SystemTime) -> String {
+    let (date, clock) = date_and_clock(time);
+    format!("{date}T{clock}Z")
+}
+
+/// `YYYY-MM-DD` and `HH:MM:SS` of `time` in UTC.
+fn date_and_clock(time: SystemTime) -> (String, String) {
     let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rest) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
+    (
+        format!("{year:04}-{month:02}-{day:02}"),
+        format!("{:02}:{:02}:{:02}", rest / 3600, rest / 60 % 60, rest % 60),
     )
 }
 
@@ -106,6 +117,10 @@ mod tests {
         assert_eq!(at(1_795_692_770), "2026-11-26 11:32:50 UTC");
         assert_eq!(at(4_107_542_399), "2100-02-28 23:59:59 UTC");
         assert_eq!(at(4_107_542_400), "2100-03-01 00:00:00 UTC");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_692_770)),
+            "2026-11-26T11:32:50Z"
+        );
         assert_eq!(
             utc(UNIX_EPOCH - Duration::from_secs(5)),
             "1970-01-01 00:00:00 UTC"

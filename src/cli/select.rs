@@ -16,6 +16,24 @@ const SHOWN_DIGITS: usize = 12;
 /// Run keys shown when a prefix is ambiguous.
 const SHOWN_RUNS: usize = 8;
 
+/// `name` as a task of `store`.
+///
+/// # Errors
+/// An invalid task name; [`CommandError::UnknownTask`] (listing the tasks) if the store has
+/// no run of it.
+pub fn known_task(store: &dyn Browse, name: &str) -> Result<TaskName, CliError> {
+    let task = TaskName::new(name)?;
+    let tasks = store.tasks()?;
+    if tasks.iter().any(|t| t.name == task) {
+        return Ok(task);
+    }
+    Err(CommandError::UnknownTask {
+        task: name.to_owned(),
+        known: tasks.iter().map(|t| t.name.to_string()).collect(),
+    }
+    .into())
+}
+
 /// Which run: by config or by run key prefix (exactly one of them).
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
@@ -37,7 +55,10 @@ impl RunSelector {
             selection,
         };
         if let Some(text) = &self.config {
-            let config = UniqueConfig::parse(text)?;
+            let config = UniqueConfig::parse(text).map_err(|e| CommandError::BadConfig {
+                text: text.clone(),
+                reason: e.to_string(),
+            })?;
             return Ok(store
                 .find_run(task, &config)?
                 .ok_or_else(|| no_run(format!("has config {config} or a subset of it")))?);
