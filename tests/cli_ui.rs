@@ -472,11 +472,7 @@ fn the_demo_store_in_a_real_browser() -> TestResult {
     assert!(run_page.contains("epoch  60  train_loss"), "{run_page}");
     assert!(run_page.contains("val_loss"), "{run_page}");
 
-    let refused = browser(&exe, profile.path())
-        .arg("--dump-dom")
-        .arg(format!("http://{}/task/train", ui.addr))
-        .output()?;
-    // The profile has the cookie now; a fresh one has not.
+    // A browser without the token (and so without its cookie) gets the 403 page.
     let fresh = tempfile::tempdir()?;
     let stranger = browser(&exe, fresh.path())
         .arg("--dump-dom")
@@ -486,10 +482,6 @@ fn the_demo_store_in_a_real_browser() -> TestResult {
     assert!(
         stranger.contains("403") && !stranger.contains("data-run"),
         "{stranger}"
-    );
-    assert!(
-        String::from_utf8(refused.stdout)?.contains("data-run"),
-        "the cookie was not kept"
     );
 
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui");
