@@ -38,7 +38,13 @@ struct Dashboard {
 
 impl Dashboard {
     fn start(store: &Path) -> TestResult<Dashboard> {
-        let mut child = sweepstore()
+        Dashboard::start_with(sweepstore(), store)
+    }
+
+    /// `command ui STORE --port 0 --no-open` (`command`: the binary under test, or another
+    /// build of it).
+    fn start_with(mut command: Command, store: &Path) -> TestResult<Dashboard> {
+        let mut child = command
             .args([
                 "ui".as_ref(),
                 store.as_os_str(),
@@ -500,5 +506,92 @@ fn the_demo_store_in_a_real_browser() -> TestResult {
         started.elapsed().as_secs_f64(),
         shot.display()
     );
+    Ok(())
+}
+
+/// The figure in README "The dashboard": how long the table of a 10 000-run task takes to
+/// load — the table API (what the page fetches; median of 5) and the page in headless
+/// Chromium, from navigation start to the table and plots drawn (the page's own
+/// `performance.now()`, which it keeps in `data-ready-ms`). A measurement, not a check of the
+/// suite: `cargo test --all-features --test cli_ui -- --ignored --nocapture`, with
+/// `SWEEPSTORE_UI_BIN=target/release/sweepstore` to measure a release build of the server.
+#[test]
+#[ignore = "a measurement (builds a 10 000-run store); run by hand with --ignored"]
+fn measure_the_table_of_a_10000_run_task() -> TestResult {
+    const RUNS: usize = 10_000;
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("big");
+    let relaxed = sweepstore::Durability::Relaxed {
+        sync_interval: Duration::from_secs(1),
+    };
+    let opened = RedbStore::open(&store, RedbOptions::default().durability(relaxed))?;
+    std::thread::scope(|scope| -> TestResult {
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let opened = &opened;
+                scope.spawn(move || -> Result<(), sweepstore::Error> {
+                    for i in (w..RUNS).step_by(8) {
+                        let opt = ["adam", "sgd"][i % 2];
+                        let lr = 10f64.powi(-((i % 5) as i32));
+                        let config =
+                            json!({"lr": lr, "l2": (i / 5) % 20, "seed": i / 100, "opt": opt});
+                        let run = opened.run("train", &UniqueConfig::new(config)?)?;
+                        let loss = 1.0 / (1.0 + i as f64);
+                        run.save(
+                            "metrics",
+                            "json",
+                            &json!({"val_loss": loss, "acc": 1.0 - loss}),
+                        )?;
+                        run.finish()?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().map_err(|_| "a writer panicked")??;
+        }
+        Ok(())
+    })?;
+    opened.close()?;
+    let ui = match std::env::var_os("SWEEPSTORE_UI_BIN") {
+        Some(binary) => Dashboard::start_with(Command::new(binary), &store)?,
+        None => Dashboard::start(&store)?,
+    };
+    let mut api = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let reply = ui.get("/api/table?task=train&sort=val_loss")?;
+        api.push(started.elapsed().as_secs_f64());
+        assert_eq!(reply.status, 200);
+        let table: Value = serde_json::from_slice(&reply.body)?;
+        assert_eq!(table["matched"], RUNS);
+    }
+    api.sort_by(f64::total_cmp);
+    let started = Instant::now();
+    ui.json("/api/version?task=train")?;
+    println!(
+        "version (one listing of the runs, no value loaded): {:.3} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "table API, {RUNS} runs: median {:.3} s (min {:.3}, max {:.3})",
+        api[2], api[0], api[4]
+    );
+    if let Some(exe) = chromium()? {
+        let profile = tempfile::tempdir()?;
+        let page = dom(&exe, profile.path(), &ui.url("/task/train?sort=val_loss"))?;
+        assert!(page.contains(&format!("{RUNS} of {RUNS} runs")));
+        let ready: f64 = page
+            .split("data-ready-ms=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .ok_or("the page did not note when it was ready")?
+            .parse()?;
+        println!(
+            "page in Chromium, navigation to 500 rows and 3 plots of {RUNS} runs drawn: {:.2} s",
+            ready / 1000.0
+        );
+    }
     Ok(())
 }

@@ -155,13 +155,13 @@ fn column_json(table: &Table, at: usize) -> Value {
     json!({ "name": column.name, "group": group, "numeric": numeric })
 }
 
-/// Row indices in the order the runs were created (runs without a recorded time last, in
-/// table order), for the "metric over runs" plot.
+/// Row indices in the order the runs were created (runs without a recorded time last, by
+/// run key as the store lists them), for the "metric over runs" plot.
 fn run_order(table: &Table) -> Vec<usize> {
     let mut order: Vec<usize> = (0..table.rows().len()).collect();
     order.sort_by_key(|&i| {
-        let created = table.rows()[i].run.created;
-        (created.is_none(), created)
+        let run = &table.rows()[i].run;
+        (run.created.is_none(), run.created, run.key)
     });
     order
 }

@@ -91,7 +91,7 @@
     const params = new URL(location.href).searchParams;
     const view = {};
     for (const k of ["where", "state", "sort", "columns", "result"]) view[k] = params.get(k) || "";
-    let table = null, showAll = false;
+    let table = null, showAll = false, readyMs = null;
     const plotChoice = {};
 
     const save = () => {
@@ -141,7 +141,8 @@
     }
 
     function render() {
-      const status = h("p", { id: "status", class: table.problem ? "error" : "muted" },
+      const status = h("p", { id: "status", class: table.problem ? "error" : "muted",
+        "data-ready-ms": readyMs },
         table.problem ? table.problem
           : `${table.matched} of ${table.total} runs` +
             (table.matched > SHOWN_ROWS && !showAll ? ` (first ${SHOWN_ROWS} shown) ` : " "));
@@ -182,6 +183,12 @@
             : h("td", { class: typeof v === "number" ? "num" : "" }, cellText(v)))))));
       show(h("h1", {}, task), form, status, problems, picker, constants,
         h("div", { class: "tablewrap" }, grid), h("h2", {}, "Plots"), plots());
+      // How long the first view took from navigation (for the README's figure).
+      if (readyMs === null) {
+        readyMs = Math.round(performance.now());
+        status.setAttribute("data-ready-ms", readyMs);
+        status.title = `ready ${readyMs} ms after navigation`;
+      }
     }
 
     function cellText(v) {

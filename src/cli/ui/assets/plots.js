@@ -4,6 +4,8 @@
 window.Plots = (() => {
   const NS = "http://www.w3.org/2000/svg";
   const W = 460, H = 300, M = { l: 52, r: 14, t: 12, b: 36 };
+  // At most this many distinct values make an axis ordinal (a sweep's grid values).
+  const ORDINAL_MAX = 12;
   const PALETTE = ["#2f6fde", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0c8599",
                    "#e67700", "#5c940d", "#862e9c", "#495057"];
 
@@ -17,8 +19,15 @@ window.Plots = (() => {
   const fmt = (v) => (Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3))
     ? v.toExponential(1) : String(+v.toPrecision(3));
 
-  // A scale over `values` onto [a, b]: logarithmic when they are positive and span decades.
+  // A scale over `values` onto [a, b]: ordinal (evenly spaced, one tick per value) for the
+  // few values of a grid, else logarithmic when they are positive and span decades, else
+  // linear.
   function scale(values, a, b) {
+    const distinct = [...new Set(values)].sort((x, y) => x - y);
+    if (distinct.length <= ORDINAL_MAX && distinct.length > 1) {
+      const at = new Map(distinct.map((v, i) => [v, a + (i + 0.5) / distinct.length * (b - a)]));
+      return { map: (v) => at.get(v), ticks: distinct, log: false };
+    }
     let lo = Math.min(...values), hi = Math.max(...values);
     const log = lo > 0 && hi / lo >= 50;
     const f = log ? Math.log10 : (v) => v;
