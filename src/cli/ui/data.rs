@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 use sweepstore::{Error, JSON, RunSummary, StoreExt, TEXT, TaskName};
 
-use crate::cli::render::{state_name, state_text};
+use crate::cli::render::{rfc3339, run_json, state_text};
 use crate::cli::store::Reachable;
 
 /// Values up to this size are loaded to show them on a run's page; larger ones are only
@@ -88,16 +88,20 @@ pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
     svg.then_some("image/svg+xml")
 }
 
-/// One run with every result: `{"run_key", "task", "config", "state", "results": [{"name",
-/// "type", "size", "hash", "show"}]}` where `show` is one of `{"json": pretty}`, `{"text":
-/// tail, "skipped": bytes before the tail}`, `{"image": media type}`, `{"download": true}`
-/// or `{"error": message}` (a damaged or unreadable value).
+/// One run with every result: `render::run_json`'s object (as `show --json` prints it) plus
+/// `"times": {"created", "finished"}` (RFC 3339, or `null` where the store recorded none) and,
+/// per result, `"show"`: one of `{"json": pretty}`, `{"text": tail, "skipped": bytes before
+/// the tail}`, `{"image": media type}`, `{"download": true}` or `{"error": message}` (a
+/// damaged or unreadable value).
 pub fn run(store: &dyn Reachable, run: &RunSummary) -> Value {
-    let results: Vec<Value> = run
-        .results
-        .iter()
-        .map(|r| {
-            let show = if r.size > SHOWN_BYTES {
+    let mut value = run_json(run);
+    value["times"] = json!({
+        "created": run.created.map(rfc3339),
+        "finished": run.finished.map(rfc3339),
+    });
+    if let Some(results) = value["results"].as_array_mut() {
+        for (shown, r) in results.iter_mut().zip(&run.results) {
+            shown["show"] = if r.size > SHOWN_BYTES {
                 json!({ "download": true })
             } else {
                 match result_bytes(store, run, r.name.as_str()) {
@@ -105,22 +109,9 @@ pub fn run(store: &dyn Reachable, run: &RunSummary) -> Value {
                     Err(e) => json!({ "error": e.to_string() }),
                 }
             };
-            json!({
-                "name": r.name.as_str(),
-                "type": r.type_name,
-                "size": r.size,
-                "hash": r.hash.map(|h| h.to_hex()),
-                "show": show,
-            })
-        })
-        .collect();
-    json!({
-        "run_key": run.key.to_hex(),
-        "task": run.task.as_str(),
-        "config": run.config.to_value(),
-        "state": run.state.map(state_name),
-        "results": results,
-    })
+        }
+    }
+    value
 }
 
 /// How a page shows a value of type `type_name`.
