@@ -65,10 +65,28 @@ where
     for task in from.tasks()? {
         runs.extend(from.runs(&task.name)?);
     }
+    copy_runs(from, to, &runs, progress)
+}
+
+/// [`copy_store`] for the given runs of `from` only (as listed by its [`Browse`]), in their
+/// order; `progress`'s `total` is the number of their results.
+///
+/// # Errors
+/// As [`copy_store`].
+pub fn copy_runs<F, T>(
+    from: &F,
+    to: &T,
+    runs: &[RunSummary],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TransferReport>
+where
+    F: ResultsStore + Browse + ?Sized,
+    T: ResultsStore + Browse + ?Sized,
+{
     let total = runs.iter().map(|run| run.results.len() as u64).sum();
     let mut report = TransferReport::default();
     let mut done = Progress::new(0, total, 0);
-    for run in &runs {
+    for run in runs {
         copy_run(from, to, run, &mut report, &mut |size| {
             done.done += 1;
             done.bytes += size;

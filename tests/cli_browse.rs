@@ -4,6 +4,8 @@
 //! selections, missing results, a closed pipe).
 
 mod cli_support;
+// `table`, `diff`, `rm`, filters and the first-time-user fixes.
+mod cli_query;
 
 use std::io::Read;
 use std::path::Path;
@@ -131,8 +133,15 @@ fn ls_lists_tasks_and_runs_as_text_and_json() -> TestResult {
         "nope".as_ref(),
         "--json".as_ref(),
     ])?
-    .ok()?;
-    assert_eq!(json_of(&unknown.stdout)?, json!([]));
+    .expect_code(1)?;
+    assert!(unknown.stdout.is_empty());
+    assert!(
+        unknown
+            .stderr
+            .contains("no task `nope`; its tasks are: eval, train"),
+        "{}",
+        unknown.stderr
+    );
     Ok(())
 }
 
@@ -162,7 +171,6 @@ fn ls_where_filters_by_canonical_config_values() -> TestResult {
     assert_eq!(count(&["opt=sgd"])?, 3);
     assert_eq!(count(&["opt=\"sgd\""])?, 3);
     assert_eq!(count(&["opt=adam"])?, 0);
-    assert_eq!(count(&["missing=1"])?, 0);
 
     // Without --task, the run counts are of the matching runs; tasks with none are left out.
     let tasks = run([
@@ -178,14 +186,25 @@ fn ls_where_filters_by_canonical_config_values() -> TestResult {
         json!([{"name": "train", "runs": 2}])
     );
 
-    for bad in ["lr", "=3"] {
-        let failed =
-            run(["ls".as_ref(), arg(&store), "--where".as_ref(), bad.as_ref()])?.expect_code(1)?;
-        assert!(
-            failed.stderr.contains("is not valid: write key=value"),
-            "{}",
-            failed.stderr
-        );
+    // Bad usage (exit 2) that names the problem: no operator, no key, a key that is no column.
+    for (bad, says) in [
+        ("lr", "it has no operator"),
+        ("=3", "the key before the operator is empty"),
+        (
+            "missing=1",
+            "no column `missing`; the columns are: run, l2, lr, opt, state",
+        ),
+    ] {
+        let failed = run([
+            "ls".as_ref(),
+            arg(&store),
+            "--task".as_ref(),
+            "train".as_ref(),
+            "--where".as_ref(),
+            bad.as_ref(),
+        ])?
+        .expect_code(2)?;
+        assert!(failed.stderr.contains(says), "{}", failed.stderr);
         assert!(failed.stdout.is_empty());
     }
     Ok(())
@@ -260,9 +279,9 @@ fn show_selects_a_run_by_config_subset_or_key_prefix() -> TestResult {
         "{}",
         none.stderr
     );
-    let bad = show(&["--run", "xyz"])?.expect_code(1)?;
+    let bad = show(&["--run", "xyz"])?.expect_code(2)?;
     assert!(bad.stderr.contains("`xyz` is not valid"), "{}", bad.stderr);
-    let bad_config = show(&["--config", "{nope"])?.expect_code(1)?;
+    let bad_config = show(&["--config", "{nope"])?.expect_code(2)?;
     assert!(
         bad_config.stderr.contains("not valid JSON"),
         "{}",

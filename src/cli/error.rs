@@ -42,14 +42,21 @@ pub enum CommandError {
     },
 
     /// A `--config` that is no valid config.
-    #[error(
-        "--config `{text}` is not a valid config: {reason}; give a JSON object such as '{{\"lr\": 0.1}}'"
-    )]
+    #[error("--config `{text}` is not a valid config: {reason}")]
     BadConfig {
         /// The text given.
         text: String,
         /// Why it is not one.
         reason: String,
+    },
+
+    /// `rm` was not confirmed.
+    #[error(
+        "did not remove {what}: confirm at the prompt, or pass --yes where stdin is no terminal"
+    )]
+    NotConfirmed {
+        /// What would have been removed.
+        what: String,
     },
 
     /// The store has no run of the task.

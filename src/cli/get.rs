@@ -16,7 +16,7 @@ use sweepstore::{Error, JSON, StoreExt, TEXT, TaskName};
 
 use super::error::CommandError;
 use super::render::size;
-use super::select::RunSelector;
+use super::select::{RunSelector, no_result};
 use super::store::open_existing;
 use super::{CliError, Out, Status};
 
@@ -45,18 +45,7 @@ pub fn run(args: &GetArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     let store = opened.get();
     let found = args.select.find(store, &task)?;
     let Some(summary) = found.result(&args.name) else {
-        let names: Vec<&str> = found.results.iter().map(|r| r.name.as_str()).collect();
-        return Err(CommandError::NoResult {
-            task: task.to_string(),
-            run: found.key.to_hex(),
-            name: args.name.clone(),
-            available: if names.is_empty() {
-                "nothing".to_owned()
-            } else {
-                names.join(", ")
-            },
-        }
-        .into());
+        return Err(no_result(&found, &args.name).into());
     };
     // The run was found already: load from its exact config, so the lookup picks it again.
     let promise = store

@@ -44,6 +44,6 @@ pub fn run(args: &ImportArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
         args.dir.display(),
         args.store.display()
     );
-    copy_and_report(&dir, store.get(), &summary, args.json, out)?;
+    copy_and_report(&dir, None, store.get(), &summary, args.json, out)?;
     Ok(Status::Success)
 }

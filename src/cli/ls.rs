@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sweepstore::{RunSummary, TaskName};
 
 use super::filters::FilterArgs;
-use super::query::{QueryError, load};
+use super::query::load;
 use super::render::{self, size, state_text};
 use super::select::known_task;
 use super::store::open_existing;
@@ -56,43 +56,25 @@ pub fn run(args: &LsArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
             print_runs(&runs, args.json, out)
         }
         None => {
-            let mut tasks = Vec::new();
-            // A filter key may be a column of some tasks only: an error only if of none.
-            let (mut unknown, mut known) = (None, false);
-            for task in store.tasks()? {
-                let runs = if args.filter.any() {
-                    match runs_of(&task.name) {
-                        Ok(runs) => {
-                            known = true;
-                            runs.len() as u64
-                        }
-                        Err(e) if is_unknown_column(&e) => {
-                            unknown.get_or_insert(e);
-                            0
-                        }
-                        Err(e) => return Err(e),
-                    }
-                } else {
-                    task.runs
-                };
-                if runs > 0 {
-                    tasks.push((task.name.to_string(), runs));
-                }
-            }
-            match unknown {
-                Some(e) if !known => Err(e),
-                _ => print_tasks(&tasks, args.json, out),
-            }
+            let all = store.tasks()?;
+            let tasks: Vec<(String, u64)> = if args.filter.any() {
+                let names: Vec<TaskName> = all.into_iter().map(|t| t.name).collect();
+                load::filtered_tasks(store, &names, &args.filter.result, &filters)?
+                    .iter()
+                    .filter_map(|table| {
+                        let first = table.rows().first()?;
+                        Some((first.run.task.to_string(), table.rows().len() as u64))
+                    })
+                    .collect()
+            } else {
+                all.into_iter()
+                    .map(|t| (t.name.to_string(), t.runs))
+                    .collect()
+            };
+            print_tasks(&tasks, args.json, out)
         }
     }?;
     Ok(Status::Success)
-}
-
-fn is_unknown_column(err: &CliError) -> bool {
-    matches!(
-        err.downcast_ref::<QueryError>(),
-        Some(QueryError::UnknownColumn { .. })
-    )
 }
 
 fn print_tasks(tasks: &[(String, u64)], as_json: bool, out: &mut Out<'_>) -> Result<(), CliError> {

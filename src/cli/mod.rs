@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod diff;
 mod error;
 mod export;
 mod filters;
@@ -25,6 +26,7 @@ mod ls;
 mod progress;
 pub mod query;
 mod render;
+mod rm;
 mod select;
 mod serve;
 mod show;
@@ -59,6 +61,8 @@ enum Command {
     Show(show::ShowArgs),
     Get(get::GetArgs),
     Table(table::TableArgs),
+    Diff(diff::DiffArgs),
+    Rm(rm::RmArgs),
     Verify(verify::VerifyArgs),
     Gc(gc::GcArgs),
     Stats(stats::StatsArgs),
@@ -123,6 +127,8 @@ impl Cli {
             Command::Show(args) => show::run(args, out),
             Command::Get(args) => get::run(args, out),
             Command::Table(args) => table::run(args, out),
+            Command::Diff(args) => diff::run(args, out),
+            Command::Rm(args) => rm::run(args, out),
             Command::Verify(args) => verify::run(args, out),
             Command::Gc(args) => gc::run(args, out),
             Command::Stats(args) => stats::run(args, out),

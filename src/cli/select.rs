@@ -50,41 +50,93 @@ pub struct RunSelector {
 impl RunSelector {
     /// The one run of `task` in `store` this selection names.
     pub fn find(&self, store: &dyn Browse, task: &TaskName) -> Result<RunSummary, CliError> {
-        let no_run = |selection: String| CommandError::NoRun {
+        match &self.config {
+            Some(text) => by_config(store, task, text),
+            None => by_prefix(store, task, self.run_prefix.as_deref().unwrap_or_default()),
+        }
+    }
+}
+
+/// The one run that `text` names: a JSON config (if it starts with `{`) or a run key prefix.
+pub fn by_text(store: &dyn Browse, task: &TaskName, text: &str) -> Result<RunSummary, CliError> {
+    if text.trim_start().starts_with('{') {
+        by_config(store, task, text)
+    } else {
+        by_prefix(store, task, text)
+    }
+}
+
+fn no_run(task: &TaskName, selection: String) -> CommandError {
+    CommandError::NoRun {
+        task: task.to_string(),
+        selection,
+    }
+}
+
+/// The run the store's lookup rule picks for the config `text`.
+fn by_config(store: &dyn Browse, task: &TaskName, text: &str) -> Result<RunSummary, CliError> {
+    let config = UniqueConfig::parse(text).map_err(|e| CommandError::BadConfig {
+        text: text.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let found = store.find_run(task, &config)?.ok_or_else(|| {
+        no_run(
+            task,
+            format!(
+                "has config {config} or a subset of it (a config with only some of a run's \
+                 keys matches nothing: find runs by some keys with `--where KEY=VALUE`)"
+            ),
+        )
+    })?;
+    if found.config != config {
+        // Not exact: say so on stderr, so stdout stays the command's output.
+        eprintln!(
+            "sweepstore: note: no run has exactly config {config}; using run {} whose config {} \
+             is the most specific subset of it",
+            &found.key.to_hex()[..SHOWN_DIGITS],
+            found.config
+        );
+    }
+    Ok(found)
+}
+
+/// The one run whose key starts with `prefix`.
+fn by_prefix(store: &dyn Browse, task: &TaskName, prefix: &str) -> Result<RunSummary, CliError> {
+    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(CommandError::BadPrefix {
+            prefix: prefix.to_owned(),
+        }
+        .into());
+    }
+    let mut runs = store.runs_by_key_prefix(task, prefix)?;
+    match runs.len() {
+        0 => Err(no_run(task, format!("has a run key starting with {prefix}")).into()),
+        1 => Ok(runs.remove(0)),
+        _ => Err(CommandError::AmbiguousPrefix {
             task: task.to_string(),
-            selection,
-        };
-        if let Some(text) = &self.config {
-            let config = UniqueConfig::parse(text).map_err(|e| CommandError::BadConfig {
-                text: text.clone(),
-                reason: e.to_string(),
-            })?;
-            return Ok(store
-                .find_run(task, &config)?
-                .ok_or_else(|| no_run(format!("has config {config} or a subset of it")))?);
+            prefix: prefix.to_owned(),
+            count: runs.len() as u64,
+            shown: runs
+                .iter()
+                .take(SHOWN_RUNS)
+                .map(|r| r.key.to_hex()[..SHOWN_DIGITS].to_owned())
+                .collect(),
         }
-        let prefix = self.run_prefix.as_deref().unwrap_or_default();
-        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(CommandError::BadPrefix {
-                prefix: prefix.to_owned(),
-            }
-            .into());
-        }
-        let mut runs = store.runs_by_key_prefix(task, prefix)?;
-        match runs.len() {
-            0 => Err(no_run(format!("has a run key starting with {prefix}")).into()),
-            1 => Ok(runs.remove(0)),
-            _ => Err(CommandError::AmbiguousPrefix {
-                task: task.to_string(),
-                prefix: prefix.to_owned(),
-                count: runs.len() as u64,
-                shown: runs
-                    .iter()
-                    .take(SHOWN_RUNS)
-                    .map(|r| r.key.to_hex()[..SHOWN_DIGITS].to_owned())
-                    .collect(),
-            }
-            .into()),
-        }
+        .into()),
+    }
+}
+
+/// The error for a result `name` that `run` does not have, listing the ones it has.
+pub fn no_result(run: &RunSummary, name: &str) -> CommandError {
+    let names: Vec<&str> = run.results.iter().map(|r| r.name.as_str()).collect();
+    CommandError::NoResult {
+        task: run.task.to_string(),
+        run: run.key.to_hex(),
+        name: name.to_owned(),
+        available: if names.is_empty() {
+            "nothing".to_owned()
+        } else {
+            names.join(", ")
+        },
     }
 }

@@ -145,7 +145,12 @@ fn print_text(
                 .unwrap_or(0)
         })
         .collect();
-    let header: Vec<(String, bool)> = header.into_iter().map(|h| (h, false)).collect();
+    // A column of numbers has its name aligned right too.
+    let header: Vec<(String, bool)> = header
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| (h, body.iter().any(|r| r[i].1)))
+        .collect();
     for line in [header].iter().chain(&body) {
         let fields: Vec<String> = line
             .iter()

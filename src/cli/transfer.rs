@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use serde_json::json;
-use sweepstore::{Browse, ResultsStore, TransferReport, copy_store};
+use sweepstore::{Browse, ResultsStore, RunSummary, TransferReport, copy_runs, copy_store};
 
 use super::error::CommandError;
 use super::progress::Bar;
@@ -28,10 +28,11 @@ pub fn refuse_redb_store(dir: &Path, command: &'static str) -> Result<(), Comman
     Ok(())
 }
 
-/// Copies `from` into `to` behind a progress bar (a terminal only) and prints the report:
-/// `{verb} N runs {preposition}: …`.
+/// Copies `from` (only `runs` of it, if given) into `to` behind a progress bar (a terminal
+/// only) and prints the report: `{summary}: N runs, …`.
 pub fn copy_and_report<F, T>(
     from: &F,
+    runs: Option<&[RunSummary]>,
     to: &T,
     summary: &str,
     as_json: bool,
@@ -42,7 +43,11 @@ where
     T: ResultsStore + Browse + ?Sized,
 {
     let bar = Bar::new(out.is_terminal, 0, "results");
-    let copied = copy_store(from, to, &mut |progress| bar.follow(progress));
+    let mut follow = |progress| bar.follow(progress);
+    let copied = match runs {
+        Some(runs) => copy_runs(from, to, runs, &mut follow),
+        None => copy_store(from, to, &mut follow),
+    };
     bar.finish();
     let report: TransferReport = copied?;
     if as_json {

@@ -125,7 +125,7 @@ fn parse_value(text: &str) -> Value {
 }
 
 /// Equality as run keys see it.
-pub(super) fn equal(a: &Value, b: &Value) -> bool {
+pub fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Array(_) | Value::Object(_), Value::Array(_) | Value::Object(_)) => {
@@ -136,7 +136,7 @@ pub(super) fn equal(a: &Value, b: &Value) -> bool {
 }
 
 /// The order of two numbers or two strings; `None` for anything else.
-pub(super) fn order(a: &Value, b: &Value) -> Option<Ordering> {
+pub fn order(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),

@@ -9,7 +9,7 @@
 use serde_json::Value;
 use sweepstore::{JSON, ResultName, RunId, RunSummary, TaskName};
 
-use super::{Filter, Table};
+use super::{Filter, QueryError, Table};
 use crate::cli::CliError;
 use crate::cli::store::Reachable;
 
@@ -36,14 +36,14 @@ pub fn runs(
     Ok(summaries
         .into_iter()
         .map(|run| {
-            let result = result.and_then(|name| load_json(store, &run, name));
+            let result = result.and_then(|name| json_result(store, &run, name));
             LoadedRun { run, result }
         })
         .collect())
 }
 
-/// The json result `name` of `run`, if it has one.
-fn load_json(
+/// The json result `name` of `run`, if it has one (`Err` says why it cannot be read).
+pub fn json_result(
     store: &dyn Reachable,
     run: &RunSummary,
     name: &ResultName,
@@ -101,4 +101,32 @@ pub fn filtered(
     };
     table.retain(filters)?;
     Ok(table)
+}
+
+/// [`filtered`] over several tasks, for commands that span a store: a filter key that names
+/// no column of one task matches none of its runs (tasks differ in their keys), and is an
+/// error only if it names no column of any of them.
+///
+/// # Errors
+/// Backend errors; the [`super::QueryError`] of the first task if no task knows every key.
+pub fn filtered_tasks(
+    store: &dyn Reachable,
+    tasks: &[TaskName],
+    result: &str,
+    filters: &[Filter],
+) -> Result<Vec<Table>, CliError> {
+    let (mut tables, mut unknown) = (Vec::new(), None);
+    for task in tasks {
+        match filtered(store, task, result, filters) {
+            Ok(table) => tables.push(table),
+            Err(e) if matches!(e.downcast_ref(), Some(QueryError::UnknownColumn { .. })) => {
+                unknown.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match unknown {
+        Some(e) if tables.is_empty() => Err(e),
+        _ => Ok(tables),
+    }
 }
