@@ -3,7 +3,8 @@
 "use strict";
 window.Plots = (() => {
   const NS = "http://www.w3.org/2000/svg";
-  const W = 460, H = 300, M = { l: 52, r: 14, t: 12, b: 36 };
+  // The right margin holds the colour legend.
+  const W = 520, H = 300, M = { l: 52, r: 84, t: 12, b: 36 };
   // At most this many distinct values make an axis ordinal (a sweep's grid values).
   const ORDINAL_MAX = 12;
   const PALETTE = ["#2f6fde", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0c8599",
@@ -115,11 +116,11 @@ window.Plots = (() => {
   function legend(root, entries, title) {
     if (!entries.length) return;
     let y = M.t + 4;
-    root.append(svg("text", { x: W - M.r - 70, y, "font-weight": 600 }, title));
+    root.append(svg("text", { x: W - M.r + 8, y, "font-weight": 600 }, title));
     for (const [value, colour] of entries) {
       y += 12;
-      root.append(svg("circle", { cx: W - M.r - 66, cy: y - 3, r: 3.5, fill: colour }));
-      root.append(svg("text", { x: W - M.r - 58, y }, value));
+      root.append(svg("circle", { cx: W - M.r + 12, cy: y - 3, r: 3.5, fill: colour }));
+      root.append(svg("text", { x: W - M.r + 20, y }, value));
     }
   }
 
