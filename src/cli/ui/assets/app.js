@@ -91,7 +91,7 @@
     const params = new URL(location.href).searchParams;
     const view = {};
     for (const k of ["where", "state", "sort", "columns", "result"]) view[k] = params.get(k) || "";
-    let table = null, showAll = false, readyMs = null;
+    let table = null, showAll = false;
     const plotChoice = {};
 
     const save = () => {
@@ -141,8 +141,7 @@
     }
 
     function render() {
-      const status = h("p", { id: "status", class: table.problem ? "error" : "muted",
-        "data-ready-ms": readyMs },
+      const status = h("p", { id: "status", class: table.problem ? "error" : "muted" },
         table.problem ? table.problem
           : `${table.matched} of ${table.total} runs` +
             (table.matched > SHOWN_ROWS && !showAll ? ` (first ${SHOWN_ROWS} shown) ` : " "));
@@ -183,12 +182,6 @@
             : h("td", { class: typeof v === "number" ? "num" : "" }, cellText(v)))))));
       show(h("h1", {}, task), form, status, problems, picker, constants,
         h("div", { class: "tablewrap" }, grid), h("h2", {}, "Plots"), plots());
-      // How long the first view took from navigation (for the README's figure).
-      if (readyMs === null) {
-        readyMs = Math.round(performance.now());
-        status.setAttribute("data-ready-ms", readyMs);
-        status.title = `ready ${readyMs} ms after navigation`;
-      }
     }
 
     function cellText(v) {
@@ -224,13 +217,13 @@
       const x = pick("x", names(params), names(params)[0]);
       const colour = pick("colour", names(anyParams), names(anyParams)[1] || names(anyParams)[0]);
       const scatter = Plots.scatter(table.rows.map((r, i) => ({ x: value(r, x), y: value(r, y),
-        c: value(r, colour), i, title: title(r) })), { x, y, colour });
+        c: value(r, colour), i, title: () => title(r) })), { x, y, colour });
       const byRun = Plots.line(table.rows_in_run_order.map((i) => ({
         y: value(table.rows[i], y) })), { y });
       const axes = [...names(params), y];
       const parallel = Plots.parallel(table.rows.map((r) => ({
-        values: Object.fromEntries(axes.map((a) => [a, value(r, a)])), c: value(r, y),
-        title: title(r) })), axes, { colour: y });
+        values: Object.fromEntries(axes.map((a) => [a, value(r, a)])), c: value(r, y) })),
+        axes, { colour: y });
       return h("div", { class: "plots" },
         h("div", { class: "plot", id: "plot-scatter" }, h("div", { class: "controls" },
           "y ", select("y", names(metrics)), " x ", select("x", names(params)),

@@ -60,7 +60,8 @@ window.Plots = (() => {
     }
     const nums = values.filter(finite);
     const s = nums.length ? scale(nums, 0, 1) : null;
-    const ramp = (t) => `hsl(${Math.round(230 - 200 * t)} 70% 45%)`;
+    // Twelve steps, so lines of one colour can share one path.
+    const ramp = (t) => `hsl(${230 - 200 * Math.round(t * 11) / 11} 70% 45%)`;
     return { of: (v) => (s && finite(v) ? ramp(s.map(v)) : "#999"), legend: [] };
   }
 
@@ -92,7 +93,8 @@ window.Plots = (() => {
     return root;
   }
 
-  // points: [{x, y, c, title}]; c coloured by its values.
+  // points: [{x, y, c, title}] (title: a function, called when the pointer reaches the point,
+  // so thousands of points cost no text up front); c coloured by its values.
   function scatter(points, { x, y, colour }) {
     const root = frame();
     const ok = points.filter((p) => finite(p.x) && finite(p.y));
@@ -102,13 +104,19 @@ window.Plots = (() => {
     axes(root, xs, ys, x, y);
     const cs = colours(ok.map((p) => p.c));
     // Spread points of equal x a little, so a grid of configs does not stack into one dot.
-    for (const p of ok) {
+    ok.forEach((p, k) => {
       const jitter = ((p.i * 7919) % 13 - 6) * 0.9;
-      const dot = svg("circle", { cx: xs.map(p.x) + jitter, cy: ys.map(p.y), r: 3.2,
-        fill: cs.of(p.c), "fill-opacity": 0.75, class: "point" });
-      dot.append(svg("title", {}, p.title));
-      root.append(dot);
-    }
+      root.append(svg("circle", { cx: (xs.map(p.x) + jitter).toFixed(1),
+        cy: ys.map(p.y).toFixed(1), r: 3.2, fill: cs.of(p.c), "fill-opacity": 0.75,
+        class: "point", "data-k": k }));
+    });
+    // One listener for every point: its tooltip is made when the pointer first reaches it.
+    root.addEventListener("mouseover", (ev) => {
+      const dot = ev.target;
+      if (dot.dataset && dot.dataset.k !== undefined && !dot.firstChild) {
+        dot.append(svg("title", {}, ok[+dot.dataset.k].title()));
+      }
+    });
     legend(root, cs.legend, colour);
     return root;
   }
@@ -145,7 +153,8 @@ window.Plots = (() => {
     return root;
   }
 
-  // rows: [{values: {axis: number}, c, title}]; one vertical axis per name in `names`.
+  // rows: [{values: {axis: number}, c}]; one vertical axis per name in `names`; the lines of
+  // one colour are drawn as one path (thousands of runs stay cheap).
   function parallel(rows, names, { colour }) {
     const root = frame();
     if (names.length < 2) return empty(root, "fewer than two varying numeric columns");
@@ -155,6 +164,7 @@ window.Plots = (() => {
       return vals.length ? scale(vals, H - M.b, M.t + 10) : null;
     });
     const cs = colours(rows.map((r) => r.c));
+    const byColour = new Map();
     for (const r of rows) {
       const pts = [];
       names.forEach((n, k) => {
@@ -163,10 +173,13 @@ window.Plots = (() => {
         }
       });
       if (pts.length < 2) continue;
-      const path = svg("polyline", { points: pts.join(" "), fill: "none", stroke: cs.of(r.c),
-        "stroke-opacity": 0.45, class: "series" });
-      path.append(svg("title", {}, r.title));
-      root.append(path);
+      const colour = cs.of(r.c);
+      if (!byColour.has(colour)) byColour.set(colour, []);
+      byColour.get(colour).push("M" + pts.join("L"));
+    }
+    for (const [colour, lines] of byColour) {
+      root.append(svg("path", { d: lines.join(""), fill: "none", stroke: colour,
+        "stroke-opacity": 0.45, class: "series", "data-lines": lines.length }));
     }
     names.forEach((n, k) => {
       const x = M.l + k * step, s = scales[k];
