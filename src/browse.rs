@@ -124,6 +124,17 @@ impl RunSummary {
         }
     }
 
+    /// The same run with the times the store recorded.
+    pub(crate) fn with_times(
+        mut self,
+        created: Option<SystemTime>,
+        finished: Option<SystemTime>,
+    ) -> Self {
+        self.created = created;
+        self.finished = finished;
+        self
+    }
+
     /// Result `name`, if the run has it.
     pub fn result(&self, name: &str) -> Option<&ResultSummary> {
         self.results.iter().find(|r| r.name.as_str() == name)

@@ -59,13 +59,15 @@ fn fill(store: &RedbStore) -> Result<()> {
         .set_state(RunState::Finished)
 }
 
-/// Everything a store holds, with each value's bytes.
+/// Everything a store holds, with each value's bytes (run times left out: a copy's runs are
+/// created when they are copied).
 type Contents = Vec<(RunSummary, Vec<(String, Vec<u8>)>)>;
 
 fn contents(store: &(impl ResultsStore + Browse)) -> Result<Contents> {
     let mut out = Vec::new();
     for task in store.tasks()? {
-        for run in store.runs(&task.name)? {
+        for mut run in store.runs(&task.name)? {
+            (run.created, run.finished) = (None, None);
             let id = RunId::new(run.task.clone(), run.config.clone());
             let mut values = Vec::new();
             for result in &run.results {

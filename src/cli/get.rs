@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde_json::Value;
@@ -34,7 +34,8 @@ pub struct GetArgs {
     name: String,
     #[command(flatten)]
     select: RunSelector,
-    /// Write the stored bytes to this file (created or overwritten) instead of printing.
+    /// Write the stored bytes to this file (created or overwritten) instead of printing;
+    /// `-` is stdout (the stored bytes, whatever the type, even on a terminal).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
@@ -55,6 +56,10 @@ pub fn run(args: &GetArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
             what: format!("result `{}` of run {}", args.name, found.key),
         })?;
     let bytes = promise.bytes()?;
+    if args.output.as_deref() == Some(Path::new("-")) {
+        out.write_all(&bytes)?;
+        return Ok(Status::Success);
+    }
     if let Some(path) = &args.output {
         fs::write(path, &bytes).map_err(|source| Error::Io {
             op: "write",

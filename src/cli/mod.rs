@@ -12,6 +12,8 @@ use std::io::{self, Write};
 
 use clap::{Parser, Subcommand};
 
+mod completions;
+mod count;
 mod demo;
 mod diff;
 mod error;
@@ -69,6 +71,7 @@ enum Command {
     Export(export::ExportArgs),
     Import(import::ImportArgs),
     Key(key::KeyArgs),
+    Completions(completions::CompletionsArgs),
     Serve(serve::ServeArgs),
     Ui(ui::UiArgs),
     /// One worker process of `demo --processes` (started by the demo, not by hand).
@@ -135,6 +138,7 @@ impl Cli {
             Command::Export(args) => export::run(args, out),
             Command::Import(args) => import::run(args, out),
             Command::Key(args) => key::run(args, out).map(|()| Status::Success),
+            Command::Completions(args) => completions::run(args, out),
             Command::Serve(args) => serve::run(args, out).map(|()| Status::Success),
             Command::Ui(args) => ui::run(args, out),
             Command::DemoWorker(args) => demo::run_worker(args, out),

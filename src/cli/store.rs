@@ -8,6 +8,11 @@
 //! store to itself ([`open_exclusive`]): a served store is refused with a message that says
 //! to stop the server first.
 //!
+//! A directory without `store.redb` that holds `TASK/RUN/config.json` is a LocalFileStore
+//! directory or a fluidml tree; [`open_existing`] reads it in place ([`Store::Local`]), so
+//! `ls`, `show`, `get`, `table` and `diff` work on it (`stats` and `verify` need a
+//! RedbStore and say so).
+//!
 //! Invariant: only `demo` and `import` create a store; every other subcommand refuses a path
 //! that holds no store instead of creating an empty one there.
 
@@ -15,8 +20,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use sweepstore::{
-    Browse, Error, Progress, RedbOptions, RedbStore, RemoteStore, ResultsStore, Server, StoreStats,
-    VerifyReport,
+    Browse, Error, LocalFileStore, Progress, RedbOptions, RedbStore, RemoteStore, ResultsStore,
+    Server, StoreStats, VerifyReport,
 };
 
 use super::error::CommandError;
@@ -27,6 +32,28 @@ const DB_FILE: &str = "store.redb";
 /// Whether `path` is a directory holding a RedbStore.
 pub fn is_redb_store(path: &Path) -> bool {
     path.join(DB_FILE).is_file()
+}
+
+/// Whether `path` is a LocalFileStore directory or a tree fluidml wrote: some
+/// `TASK/RUN/config.json` in it (docs/design.md §12.1), and no `store.redb`.
+fn is_local_store(path: &Path) -> bool {
+    let dirs = |p: &Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(p)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    !is_redb_store(path)
+        && dirs(path).iter().any(|task| {
+            dirs(task)
+                .iter()
+                .any(|run| run.join("config.json").is_file())
+        })
 }
 
 /// What the subcommands need of a store, whichever way it was reached.
@@ -40,6 +67,8 @@ pub enum Store {
     Direct(RedbStore),
     /// Served by a running `sweepstore serve` (or a processes-mode demo).
     Served(RemoteStore),
+    /// A LocalFileStore directory (or a fluidml tree), read in place.
+    Local(LocalFileStore),
 }
 
 impl Store {
@@ -48,23 +77,37 @@ impl Store {
         match self {
             Store::Direct(store) => store,
             Store::Served(store) => store,
+            Store::Local(store) => store,
         }
     }
 
-    /// Its statistics.
+    /// Its statistics (a RedbStore's only).
     pub fn stats(&self) -> Result<StoreStats, Error> {
         match self {
             Store::Direct(store) => store.stats(),
             Store::Served(store) => store.stats(),
+            Store::Local(store) => Err(not_a_redb_store(store)),
         }
     }
 
-    /// Verifies it (through the server, progress arrives a few times a second).
+    /// Verifies it (through the server, progress arrives a few times a second; a RedbStore's
+    /// only).
     pub fn verify(&self, progress: &mut dyn FnMut(Progress)) -> Result<VerifyReport, Error> {
         match self {
             Store::Direct(store) => store.verify(progress),
             Store::Served(store) => store.verify(progress),
+            Store::Local(store) => Err(not_a_redb_store(store)),
         }
+    }
+}
+
+/// The error of a RedbStore-only command (`stats`, `verify`) given a LocalFileStore directory.
+pub fn not_a_redb_store(store: &LocalFileStore) -> Error {
+    Error::NotAStore {
+        path: store.base_dir().to_owned(),
+        reason: "it is a LocalFileStore directory, and this command needs a RedbStore \
+                 (`sweepstore import` copies it into one)"
+            .to_owned(),
     }
 }
 
@@ -100,14 +143,19 @@ fn require_store(path: &Path) -> Result<(), Error> {
     })
 }
 
-/// The existing store at `path`: through its server if one answers, else opened directly
-/// (an error naming the path if there is none, or if another process has it open).
+/// The existing store at `path`: through its server if one answers, else opened directly; a
+/// LocalFileStore directory or fluidml tree is read in place (an error naming the path if
+/// there is no store, or if another process has it open). `-v` names the kind.
 pub fn open_existing(path: &Path) -> Result<Store, Error> {
     open_existing_with(path, RedbOptions::default())
 }
 
 /// [`open_existing`] with `options` for a direct open.
 pub fn open_existing_with(path: &Path, options: RedbOptions) -> Result<Store, Error> {
+    if is_local_store(path) {
+        tracing::info!(store = %path.display(), "a LocalFileStore directory (or fluidml tree): reading it in place");
+        return LocalFileStore::new(path).map(Store::Local);
+    }
     require_store(path)?;
     match server_of(path)? {
         Some(remote) => Ok(Store::Served(remote)),

@@ -9,12 +9,14 @@
 //! stopping the table.
 
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::Value;
 use unicode_width::UnicodeWidthStr;
 
+use super::count::at_least_one;
 use super::filters::FilterArgs;
 use super::query::{SortKey, Source, Table, format, load};
 use super::select::known_task;
@@ -45,8 +47,8 @@ pub struct TableArgs {
     #[arg(long, value_delimiter = ',', value_name = "COLUMN,...")]
     columns: Vec<String>,
     /// Show at most this many runs (after filtering and sorting).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    limit: Option<u64>,
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    limit: Option<NonZeroUsize>,
     /// Print CSV (a header line, then one line per run; every column).
     #[arg(long, conflicts_with = "json")]
     csv: bool,
@@ -71,7 +73,7 @@ pub fn run(args: &TableArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
         Some(table.select(&args.columns)?)
     };
     if let Some(limit) = args.limit {
-        table.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        table.truncate(limit.get());
     }
     for row in table.rows() {
         if let Some(problem) = &row.problem {

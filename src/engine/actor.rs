@@ -26,10 +26,7 @@ use crate::engine::ops::{self, WriteTables};
 use crate::engine::options::Durability;
 use crate::engine::record::{self, WalOp};
 use crate::engine::shared::Shared;
-use crate::engine::tables::{
-    CONTENT, META, META_APPLIED_LSN, META_CHECKPOINT_AT, META_WAL_HEAD, RESULTS, RUNS, TASK_RUNS,
-    TASKS,
-};
+use crate::engine::tables::{META, META_APPLIED_LSN, META_CHECKPOINT_AT, META_WAL_HEAD};
 use crate::error::{Error, Result};
 use crate::names::ResultName;
 use crate::store::{RunId, RunState};
@@ -64,17 +61,6 @@ pub(crate) struct Actor {
 /// Errors that leave the batch's state unknown: they poison the store.
 fn is_fatal(e: &Error) -> bool {
     !matches!(e, Error::AlreadyExists { .. })
-}
-
-fn open_tables(txn: &WriteTransaction) -> Result<WriteTables<'_>> {
-    let open = |e: redb::TableError| Error::storage("open a table", e);
-    Ok(WriteTables {
-        runs: txn.open_table(RUNS).map_err(open)?,
-        results: txn.open_table(RESULTS).map_err(open)?,
-        task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
-        tasks: txn.open_table(TASKS).map_err(open)?,
-        content: txn.open_table(CONTENT).map_err(open)?,
-    })
 }
 
 /// Records `lsn` as applied in `txn`, and, for a checkpoint, the newest WAL segment.
@@ -263,7 +249,7 @@ impl Actor {
             .map_err(|e| Error::storage("set durability", e))?;
         let first_lsn = self.wal.last_lsn() + 1;
         {
-            let mut tables = open_tables(&txn)?;
+            let mut tables = WriteTables::open(&txn)?;
             let mut commands = group.into_iter();
             for command in commands.by_ref() {
                 if let Err(fatal) = self.handle(&mut tables, command, pending) {
@@ -356,6 +342,7 @@ impl Actor {
         match resolved {
             Ok((logged, value)) => {
                 if let Some(Logged { op, inline }) = logged {
+                    let op = op.timed();
                     let payload = record::encode(&op, inline.as_deref());
                     let applied = payload
                         .and_then(|p| ops::apply(tables, &op, inline.as_deref()).map(|()| p));
@@ -429,7 +416,7 @@ impl Actor {
         txn.set_durability(RedbDurability::None)
             .map_err(|e| Error::storage("set durability", e))?;
         let plan = {
-            let mut tables = open_tables(&txn)?;
+            let mut tables = WriteTables::open(&txn)?;
             let plan = gc::plan(&self.shared, &tables)?;
             if !dry_run {
                 gc::remove_rows(&mut tables, &plan)?;

@@ -37,12 +37,10 @@ pub(crate) fn run_summary(reader: &Reader, key: &RunKey) -> Result<Option<RunSum
             None,
         ));
     }
-    Ok(Some(RunSummary::new(
-        task,
-        config,
-        Some(record.state),
-        results,
-    )))
+    let (created, finished) = reader.run_times(key)?.system_times();
+    Ok(Some(
+        RunSummary::new(task, config, Some(record.state), results).with_times(created, finished),
+    ))
 }
 
 fn corrupt(key: &RunKey, what: &str, error: &Error) -> Error {

@@ -22,8 +22,8 @@ use crate::engine::options::{Durability, RedbOptions};
 use crate::engine::record::{self, WalOp};
 use crate::engine::shared::Shared;
 use crate::engine::tables::{
-    CONTENT, FORMAT_VERSION, META, META_APPLIED_LSN, META_FORMAT, META_WAL_HEAD, RESULTS, RUNS,
-    TASK_RUNS, TASKS,
+    CONTENT, FORMAT_VERSION, META, META_APPLIED_LSN, META_FORMAT, META_WAL_HEAD, RESULTS,
+    RUN_TIMES, RUNS, TASK_RUNS, TASKS,
 };
 use crate::error::{Error, Result};
 use crate::vfs::Fs;
@@ -128,6 +128,7 @@ fn check_format(db: &redb::Database, root: &Path) -> Result<WalPosition> {
         txn.open_table(TASK_RUNS).map_err(open)?;
         txn.open_table(TASKS).map_err(open)?;
         txn.open_table(CONTENT).map_err(open)?;
+        txn.open_table(RUN_TIMES).map_err(open)?;
         let read = |e: redb::StorageError| Error::storage("read the format version", e);
         let format = meta.get(META_FORMAT).map_err(read)?.map(|v| v.value());
         match format {
@@ -178,21 +179,14 @@ fn recover(shared: &Shared, position: &WalPosition) -> Result<WalWriter> {
         .begin_write()
         .map_err(|e| Error::storage("begin recovery", e))?;
     let recovered = {
-        let open = |e: redb::TableError| Error::storage("open a table", e);
-        let mut tables = WriteTables {
-            runs: txn.open_table(RUNS).map_err(open)?,
-            results: txn.open_table(RESULTS).map_err(open)?,
-            task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
-            tasks: txn.open_table(TASKS).map_err(open)?,
-            content: txn.open_table(CONTENT).map_err(open)?,
-        };
+        let mut tables = WriteTables::open(&txn)?;
         wal::replay(shared.fs.as_ref(), &wal_dir, applied, |lsn, payload| {
             let (op, inline) = record::decode(lsn, payload)?;
             if let WalOp::Put {
                 hash,
                 inline: false,
                 ..
-            } = &op
+            } = op.inner()
             {
                 let path = shared.layout.path(hash);
                 if !shared.fs.exists(&path) {

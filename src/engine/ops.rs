@@ -6,11 +6,14 @@
 //! write, plus one `content` write when the content is new; creating a run adds one `tasks`
 //! read and one `runs`, one `task_runs` and one `tasks` write.
 
-use redb::{ReadableTable, Table};
+use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::config::UniqueConfig;
 use crate::engine::record::{NewRun, WalOp};
-use crate::engine::tables::{CONTENT_BLOB, CONTENT_INLINE, ResultEntry, RunRecord};
+use crate::engine::tables::{
+    CONTENT, CONTENT_BLOB, CONTENT_INLINE, RESULTS, RUN_TIMES, RUNS, ResultEntry, RunRecord,
+    RunTimes, TASK_RUNS, TASKS,
+};
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
 use crate::lookup::best_subset;
@@ -74,6 +77,17 @@ pub(crate) fn get_run(
 ) -> Result<Option<RunRecord>> {
     let row = runs.get(key.as_bytes()).map_err(storage("read a run"))?;
     row.map(|v| RunRecord::decode(key, v.value())).transpose()
+}
+
+/// The recorded times of run `key` (both unknown if none are recorded).
+pub(crate) fn get_run_times(
+    table: &impl ReadableTable<&'static [u8; 32], [u8; 16]>,
+    key: &RunKey,
+) -> Result<RunTimes> {
+    let row = table
+        .get(key.as_bytes())
+        .map_err(storage("read a run's times"))?;
+    Ok(row.map(|v| RunTimes::decode(v.value())).unwrap_or_default())
 }
 
 /// The runs of `task` in creation order: (counter, key).
@@ -178,9 +192,56 @@ pub(crate) struct WriteTables<'t> {
     pub(crate) task_runs: Table<'t, (&'static str, u64), &'static [u8; 32]>,
     pub(crate) tasks: Table<'t, &'static str, u64>,
     pub(crate) content: Table<'t, &'static [u8; 32], &'static [u8]>,
+    pub(crate) run_times: Table<'t, &'static [u8; 32], [u8; 16]>,
+}
+
+impl<'t> WriteTables<'t> {
+    /// Opens (creating where missing) every table an op may write, in `txn`.
+    pub(crate) fn open(txn: &'t WriteTransaction) -> Result<Self> {
+        let open = |e: redb::TableError| Error::storage("open a table", e);
+        Ok(WriteTables {
+            runs: txn.open_table(RUNS).map_err(open)?,
+            results: txn.open_table(RESULTS).map_err(open)?,
+            task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
+            tasks: txn.open_table(TASKS).map_err(open)?,
+            content: txn.open_table(CONTENT).map_err(open)?,
+            run_times: txn.open_table(RUN_TIMES).map_err(open)?,
+        })
+    }
 }
 
 impl WriteTables<'_> {
+    /// Records that `op`, logged at `unix_ms`, created its run (if it did) and finished it
+    /// (a state of finished) or un-finished it (any other state).
+    fn stamp(&mut self, op: &WalOp, unix_ms: u64) -> Result<()> {
+        let (run, creates, state) = match op {
+            WalOp::Put { run, new_run, .. } => (run, new_run.is_some(), None),
+            WalOp::SetState {
+                run,
+                new_run,
+                state,
+            } => (run, new_run.is_some(), Some(*state)),
+            WalOp::CreateRun { run, .. } => (run, true, None),
+            _ => return Ok(()),
+        };
+        if !creates && state.is_none() {
+            return Ok(());
+        }
+        let mut times = get_run_times(&self.run_times, run)?;
+        if creates {
+            times.created = Some(unix_ms);
+        }
+        match state {
+            Some(RunState::Finished) => times.finished = Some(unix_ms),
+            Some(_) => times.finished = None,
+            None => {}
+        }
+        self.run_times
+            .insert(run.as_bytes(), times.encode())
+            .map_err(storage("write a run's times"))?;
+        Ok(())
+    }
+
     fn put_run(&mut self, key: &RunKey, record: &RunRecord) -> Result<()> {
         self.runs
             .insert(key.as_bytes(), record.encode()?.as_slice())
@@ -305,7 +366,15 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
                 .map_err(storage("remove a result"))?;
             Ok(())
         }
+        WalOp::At { unix_ms, op } => {
+            apply(tables, op, inline)?;
+            tables.stamp(op, *unix_ms)
+        }
         WalOp::DeleteRun { run } => {
+            tables
+                .run_times
+                .remove(run.as_bytes())
+                .map_err(storage("remove a run's times"))?;
             if let Some(record) = get_run(&tables.runs, run)? {
                 tables
                     .runs
@@ -330,11 +399,11 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
 #[cfg(test)]
 mod tests {
     use redb::backends::InMemoryBackend;
-    use redb::{Builder, Database};
+    use redb::{Builder, Database, ReadableDatabase};
     use serde_json::json;
 
     use super::*;
-    use crate::engine::tables::{CONTENT, RESULTS, RUNS, TASK_RUNS, TASKS};
+    use crate::engine::tables::{RUN_TIMES, RUNS, TASK_RUNS};
     use crate::names::TaskName;
 
     fn run(task: &str, config: serde_json::Value) -> Result<RunId> {
@@ -357,14 +426,7 @@ mod tests {
     fn apply_all(db: &Database, ops: &[(WalOp, Option<&[u8]>)]) -> Result<()> {
         let txn = db.begin_write().map_err(|e| Error::storage("begin", e))?;
         {
-            let open = |e: redb::TableError| Error::storage("open", e);
-            let mut tables = WriteTables {
-                runs: txn.open_table(RUNS).map_err(open)?,
-                results: txn.open_table(RESULTS).map_err(open)?,
-                task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
-                tasks: txn.open_table(TASKS).map_err(open)?,
-                content: txn.open_table(CONTENT).map_err(open)?,
-            };
+            let mut tables = WriteTables::open(&txn)?;
             for (op, inline) in ops {
                 apply(&mut tables, op, *inline)?;
             }
@@ -384,6 +446,105 @@ mod tests {
             config: run.config().canonical().to_owned(),
             counter,
         }
+    }
+
+    /// The recorded times of `run` in `db`.
+    fn times_of(db: &Database, run: &RunId) -> Result<RunTimes> {
+        let txn = db.begin_read().map_err(|e| Error::storage("begin", e))?;
+        let table = txn
+            .open_table(RUN_TIMES)
+            .map_err(|e| Error::storage("open", e))?;
+        get_run_times(&table, &run.key())
+    }
+
+    fn at(unix_ms: u64, op: WalOp) -> WalOp {
+        WalOp::At {
+            unix_ms,
+            op: Box::new(op),
+        }
+    }
+
+    fn set(run: &RunId, new_run: Option<NewRun>, state: RunState) -> WalOp {
+        WalOp::SetState {
+            run: run.key(),
+            new_run,
+            state,
+        }
+    }
+
+    #[test]
+    fn timed_ops_record_when_a_run_was_created_and_finished() -> Result<()> {
+        let db = new_db()?;
+        let a = run("t", json!({"a": 1}))?;
+        let created = at(1000, put(&a, Some(new_run_of(&a, 0)), "m", b"x"));
+        // Applied twice (a replay after a crash): the same times.
+        apply_all(
+            &db,
+            &[
+                (created.clone(), Some(&b"x"[..])),
+                (created, Some(&b"x"[..])),
+            ],
+        )?;
+        assert_eq!(
+            times_of(&db, &a)?,
+            RunTimes {
+                created: Some(1000),
+                finished: None
+            }
+        );
+        // A later save does not move the creation time.
+        apply_all(
+            &db,
+            &[(at(1500, put(&a, None, "n", b"y")), Some(&b"y"[..]))],
+        )?;
+        apply_all(&db, &[(at(2000, set(&a, None, RunState::Finished)), None)])?;
+        assert_eq!(
+            times_of(&db, &a)?,
+            RunTimes {
+                created: Some(1000),
+                finished: Some(2000)
+            }
+        );
+        // Running again: not finished any more.
+        apply_all(&db, &[(at(3000, set(&a, None, RunState::Running)), None)])?;
+        assert_eq!(
+            times_of(&db, &a)?,
+            RunTimes {
+                created: Some(1000),
+                finished: None
+            }
+        );
+        apply_all(&db, &[(WalOp::DeleteRun { run: a.key() }, None)])?;
+        assert_eq!(times_of(&db, &a)?, RunTimes::default());
+        Ok(())
+    }
+
+    #[test]
+    fn untimed_ops_of_older_builds_leave_the_times_unknown() -> Result<()> {
+        let db = new_db()?;
+        let a = run("t", json!({"a": 1}))?;
+        apply_all(
+            &db,
+            &[
+                (put(&a, Some(new_run_of(&a, 0)), "m", b"x"), Some(&b"x"[..])),
+                (set(&a, None, RunState::Finished), None),
+            ],
+        )?;
+        assert_eq!(times_of(&db, &a)?, RunTimes::default());
+        assert_eq!(
+            RunTimes::decode(
+                RunTimes {
+                    created: Some(7),
+                    finished: None
+                }
+                .encode()
+            ),
+            RunTimes {
+                created: Some(7),
+                finished: None
+            }
+        );
+        Ok(())
     }
 
     #[test]

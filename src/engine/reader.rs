@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, TableDefinition};
 
 use crate::engine::ops::{self, ContentRow};
-use crate::engine::tables::{CONTENT, RESULTS, RUNS, ResultEntry, RunRecord, TASK_RUNS};
+use crate::engine::tables::{
+    CONTENT, RESULTS, RUN_TIMES, RUNS, ResultEntry, RunRecord, RunTimes, TASK_RUNS,
+};
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
 use crate::names::ResultName;
@@ -20,6 +22,7 @@ use crate::store::RunId;
 type RunsTable = ReadOnlyTable<&'static [u8; 32], &'static [u8]>;
 type ResultsTable = ReadOnlyTable<(&'static [u8; 32], &'static str), &'static [u8]>;
 type TaskRunsTable = ReadOnlyTable<(&'static str, u64), &'static [u8; 32]>;
+type RunTimesTable = ReadOnlyTable<&'static [u8; 32], [u8; 16]>;
 
 /// A read transaction with lazily opened tables.
 pub(crate) struct Reader {
@@ -28,6 +31,7 @@ pub(crate) struct Reader {
     results: OnceLock<ResultsTable>,
     task_runs: OnceLock<TaskRunsTable>,
     content: OnceLock<RunsTable>,
+    run_times: OnceLock<RunTimesTable>,
 }
 
 fn open<'a, K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -56,6 +60,7 @@ impl Reader {
             results: OnceLock::new(),
             task_runs: OnceLock::new(),
             content: OnceLock::new(),
+            run_times: OnceLock::new(),
         })
     }
 
@@ -100,6 +105,11 @@ impl Reader {
             Some(key) => ops::get_result(results, &key, name.as_str()),
             None => Ok(None),
         }
+    }
+
+    /// The recorded times of run `key`.
+    pub(crate) fn run_times(&self, key: &RunKey) -> Result<RunTimes> {
+        ops::get_run_times(open(&self.txn, &self.run_times, RUN_TIMES)?, key)
     }
 
     /// A content row.

@@ -47,6 +47,40 @@ pub(crate) enum WalOp {
     Delete { run: RunKey, name: String },
     /// Remove `run` and its results.
     DeleteRun { run: RunKey },
+    /// `op` (a `Put`, `SetState` or `CreateRun`, never another `At`) done at `unix_ms`: the
+    /// time a run it creates was created, or a `SetState` to finished finished. Appended
+    /// after the others (postcard numbers variants), so WAL records of older builds, which
+    /// carry no time, still decode: their runs' times are unknown.
+    At { unix_ms: u64, op: Box<WalOp> },
+}
+
+impl WalOp {
+    /// The op itself, without the time an [`WalOp::At`] wraps it in.
+    pub(crate) fn inner(&self) -> &WalOp {
+        match self {
+            WalOp::At { op, .. } => op,
+            op => op,
+        }
+    }
+
+    /// This op stamped with the current time, if it is one that creates or finishes a run.
+    pub(crate) fn timed(self) -> WalOp {
+        match self {
+            WalOp::Put { .. } | WalOp::SetState { .. } | WalOp::CreateRun { .. } => WalOp::At {
+                unix_ms: now_ms(),
+                op: Box::new(self),
+            },
+            op => op,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (at least 1: 0 means unknown in `run_times`).
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(1, |d| {
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    })
 }
 
 /// Encodes an op and its inline bytes into a WAL payload.
@@ -68,7 +102,15 @@ pub(crate) fn decode(lsn: u64, payload: &[u8]) -> Result<(WalOp, Option<&[u8]>)>
             what: format!("WAL record {lsn}"),
             reason: e.to_string(),
         })?;
-    let inline = matches!(op, WalOp::Put { inline: true, .. });
+    if let WalOp::At { op: inner, .. } = &op
+        && matches!(**inner, WalOp::At { .. })
+    {
+        return Err(Error::CorruptRecord {
+            what: format!("WAL record {lsn}"),
+            reason: "a timed op wraps another timed op".to_owned(),
+        });
+    }
+    let inline = matches!(op.inner(), WalOp::Put { inline: true, .. });
     if !inline && !rest.is_empty() {
         return Err(Error::CorruptRecord {
             what: format!("WAL record {lsn}"),
@@ -107,6 +149,51 @@ mod tests {
         payload.push(0);
         assert!(matches!(
             decode(2, &payload),
+            Err(Error::CorruptRecord { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn timed_ops_keep_their_inline_bytes_and_untimed_old_records_still_decode() -> Result<()> {
+        let set = WalOp::SetState {
+            run: RunKey::from_bytes([3; 32]),
+            new_run: None,
+            state: RunState::Finished,
+        };
+        // An op as a build without times logged it decodes as it was.
+        let old = encode(&set, None)?;
+        assert_eq!(decode(3, &old)?, (set.clone(), None));
+        let timed = set.clone().timed();
+        assert!(matches!(&timed, WalOp::At { unix_ms, op } if *unix_ms > 1 && **op == set));
+        assert_eq!(decode(4, &encode(&timed, None)?)?, (timed, None));
+        let put = WalOp::Put {
+            run: RunKey::from_bytes([4; 32]),
+            new_run: None,
+            name: "m".into(),
+            type_name: "text".into(),
+            hash: ContentHash::of(b"hi"),
+            size: 2,
+            inline: true,
+        }
+        .timed();
+        assert_eq!(
+            decode(5, &encode(&put, Some(b"hi"))?)?,
+            (put, Some(&b"hi"[..]))
+        );
+        let delete = WalOp::DeleteRun {
+            run: RunKey::from_bytes([5; 32]),
+        };
+        assert_eq!(delete.clone().timed(), delete);
+        let nested = WalOp::At {
+            unix_ms: 9,
+            op: Box::new(WalOp::At {
+                unix_ms: 9,
+                op: Box::new(delete),
+            }),
+        };
+        assert!(matches!(
+            decode(6, &encode(&nested, None)?),
             Err(Error::CorruptRecord { .. })
         ));
         Ok(())

@@ -8,6 +8,7 @@
 //! | `task_runs` | (task, sweep counter) | run key |
 //! | `tasks` | task | next sweep counter |
 //! | `content` | content hash `[u8; 32]` | tag `0` ‖ inline bytes, or tag `1` ‖ size u64 LE (blob file) |
+//! | `run_times` | run key `[u8; 32]` | [`RunTimes`]: created, finished (Unix ms, u64 LE each; 0 = unknown) |
 //!
 //! Invariants: `task_runs` holds exactly one entry per `runs` entry, under the run's task and
 //! counter; `tasks[t]` is greater than every counter of task `t` ever assigned; every
@@ -33,6 +34,10 @@ pub(crate) const TASK_RUNS: TableDefinition<(&str, u64), &[u8; 32]> =
     TableDefinition::new("task_runs");
 pub(crate) const TASKS: TableDefinition<&str, u64> = TableDefinition::new("tasks");
 pub(crate) const CONTENT: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("content");
+/// Added after format 1 shipped without a version bump: a store written before it has the
+/// table empty (created at its next open), so its runs' times are unknown.
+pub(crate) const RUN_TIMES: TableDefinition<&[u8; 32], [u8; 16]> =
+    TableDefinition::new("run_times");
 
 /// `meta` key of the format version.
 pub(crate) const META_FORMAT: &str = "format";
@@ -58,6 +63,44 @@ pub(crate) struct RunRecord {
     pub(crate) config: String,
     pub(crate) counter: u64,
     pub(crate) state: RunState,
+}
+
+/// When a run was created and last finished, in milliseconds since the Unix epoch; `None`
+/// where unknown (runs of older stores, runs never finished). Stored as two u64 LE, 0 for
+/// `None` (a time of exactly the epoch reads back as unknown, which no run has).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct RunTimes {
+    pub(crate) created: Option<u64>,
+    pub(crate) finished: Option<u64>,
+}
+
+impl RunTimes {
+    pub(crate) fn encode(self) -> [u8; 16] {
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&self.created.unwrap_or(0).to_le_bytes());
+        bytes[8..].copy_from_slice(&self.finished.unwrap_or(0).to_le_bytes());
+        bytes
+    }
+
+    pub(crate) fn decode(bytes: [u8; 16]) -> Self {
+        let half = |at: usize| {
+            let mut word = [0; 8];
+            word.copy_from_slice(&bytes[at..at + 8]);
+            Some(u64::from_le_bytes(word)).filter(|&ms| ms != 0)
+        };
+        RunTimes {
+            created: half(0),
+            finished: half(8),
+        }
+    }
+
+    /// The times as [`SystemTime`](std::time::SystemTime)s.
+    pub(crate) fn system_times(
+        self,
+    ) -> (Option<std::time::SystemTime>, Option<std::time::SystemTime>) {
+        let at = |ms: u64| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+        (self.created.map(at), self.finished.map(at))
+    }
 }
 
 /// One named result of a run.

@@ -9,7 +9,7 @@
 //! listing, so neither side holds more than one page of a frame; `verify` reports progress
 //! at most every [`PROGRESS_EVERY`] (coarser than in-process, where it is every value).
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::browse::{Browse, Progress, ResultSummary, RunSummary, TaskSummary};
 use crate::config::UniqueConfig;
@@ -19,7 +19,8 @@ use crate::names::{SubDir, TaskName};
 use crate::remote::client::RemoteStore;
 use crate::remote::pool::unexpected;
 use crate::remote::protocol::{
-    Request, Response, WireResultSummary, WireRunSummary, WireStats, WireTask, WireVerifyReport,
+    Request, Response, WireResultSummary, WireRunSummary, WireRunTimes, WireStats, WireTask,
+    WireVerifyReport,
 };
 
 /// Least time between two progress frames of a `Verify`.
@@ -32,8 +33,17 @@ pub(crate) fn wire_task(task: TaskSummary) -> WireTask {
     }
 }
 
-pub(crate) fn wire_run_summary(run: RunSummary) -> WireRunSummary {
-    WireRunSummary {
+/// A run summary and its times as they travel.
+pub(crate) fn wire_run_summary(run: RunSummary) -> (WireRunSummary, WireRunTimes) {
+    let ms = |t: Option<SystemTime>| {
+        t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    };
+    let times = WireRunTimes {
+        created_ms: ms(run.created),
+        finished_ms: ms(run.finished),
+    };
+    let summary = WireRunSummary {
         task: run.task,
         config: run.config.canonical().to_owned(),
         state: run.state,
@@ -48,7 +58,8 @@ pub(crate) fn wire_run_summary(run: RunSummary) -> WireRunSummary {
                 sub_dir: r.sub_dir.map(|d| d.as_str().to_owned()),
             })
             .collect(),
-    }
+    };
+    (summary, times)
 }
 
 /// The bytes a run summary takes on the wire, about (for closing pages).
@@ -61,7 +72,8 @@ pub(crate) fn wire_run_size(run: &WireRunSummary) -> usize {
     run.task.as_str().len() + run.config.len() + results + 8
 }
 
-fn run_summary(wire: WireRunSummary) -> Result<RunSummary> {
+fn run_summary((wire, times): (WireRunSummary, WireRunTimes)) -> Result<RunSummary> {
+    let at = |ms: Option<u64>| ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
     let config = UniqueConfig::parse(&wire.config)?;
     let mut results = Vec::with_capacity(wire.results.len());
     for r in wire.results {
@@ -74,7 +86,17 @@ fn run_summary(wire: WireRunSummary) -> Result<RunSummary> {
             sub_dir,
         ));
     }
-    Ok(RunSummary::new(wire.task, config, wire.state, results))
+    Ok(RunSummary::new(wire.task, config, wire.state, results)
+        .with_times(at(times.created_ms), at(times.finished_ms)))
+}
+
+/// A run of a listing without times: both unknown.
+fn untimed(run: WireRunSummary) -> (WireRunSummary, WireRunTimes) {
+    let times = WireRunTimes {
+        created_ms: None,
+        finished_ms: None,
+    };
+    (run, times)
 }
 
 pub(crate) fn wire_stats(stats: StoreStats) -> WireStats {
@@ -114,8 +136,11 @@ impl RemoteStore {
         let mut runs = Vec::new();
         let mut response = lease.call(request)?;
         loop {
-            let Response::Runs { runs: page, more } = response else {
-                return Err(unexpected(&response));
+            // A server of this version sends times; `Runs` only comes from a test double.
+            let (page, more) = match response {
+                Response::TimedRuns { runs, more } => (runs, more),
+                Response::Runs { runs, more } => (runs.into_iter().map(untimed).collect(), more),
+                other => return Err(unexpected(&other)),
             };
             for wire in page {
                 runs.push(run_summary(wire)?);
@@ -209,7 +234,8 @@ impl Browse for RemoteStore {
             config: config.canonical().to_owned(),
         };
         match self.pool().call(&request)? {
-            Response::Run(found) => found.map(run_summary).transpose(),
+            Response::TimedRun(found) => found.map(run_summary).transpose(),
+            Response::Run(found) => found.map(untimed).map(run_summary).transpose(),
             other => Err(unexpected(&other)),
         }
     }

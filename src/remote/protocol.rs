@@ -23,8 +23,13 @@ use crate::store::RunState;
 pub(crate) const MAGIC: [u8; 8] = *b"SWPSTORE";
 
 /// The protocol version this build speaks. Bump it when a request variant is appended.
-/// Version 2 appended the browsing requests (`Tasks` to `Verify`).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version 2 appended the browsing requests (`Tasks` to `Verify`); version 3 the responses
+/// `TimedRuns` and `TimedRun`, which a server sends instead of `Runs` and `Run` to clients
+/// of version 3 or later (older clients keep getting the untimed ones).
+pub const PROTOCOL_VERSION: u32 = 3;
+
+/// The first version whose clients get run listings with times.
+pub(crate) const TIMED_RUNS_VERSION: u32 = 3;
 
 /// The oldest client version this server still serves. Version 1 clients send only
 /// requests this server still decodes the same way (variants are only appended), so they
@@ -147,6 +152,13 @@ pub(crate) struct WireRunSummary {
     pub(crate) results: Vec<WireResultSummary>,
 }
 
+/// When a run was created and finished, in Unix milliseconds (`None` if unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WireRunTimes {
+    pub(crate) created_ms: Option<u64>,
+    pub(crate) finished_ms: Option<u64>,
+}
+
 /// A result of a [`WireRunSummary`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct WireResultSummary {
@@ -246,6 +258,13 @@ pub(crate) enum Response {
     Progress { done: u64, total: u64, bytes: u64 },
     /// The end of a `Verify`.
     Verified(WireVerifyReport),
+    /// `Runs` with each run's times (protocol 3).
+    TimedRuns {
+        runs: Vec<(WireRunSummary, WireRunTimes)>,
+        more: bool,
+    },
+    /// `Run` with the run's times (protocol 3).
+    TimedRun(Option<(WireRunSummary, WireRunTimes)>),
 }
 
 /// An error as it crosses the socket: the variants a client acts on keep their type; the
@@ -447,7 +466,7 @@ mod tests {
             version: PROTOCOL_VERSION,
         };
         let frame = frame::encode(&hello, "hello frame", frame::MAX_FRAME)?;
-        assert_eq!(frame, b"\x09\x00\x00\x00SWPSTORE\x02");
+        assert_eq!(frame, b"\x09\x00\x00\x00SWPSTORE\x03");
         Ok(())
     }
 

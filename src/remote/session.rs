@@ -29,7 +29,8 @@ use crate::remote::inspect::{
 };
 use crate::remote::protocol::{
     FileOp, Hello, Item, MAGIC, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, Request, Response,
-    WireError, WireOptions, WirePromise, WireRun, WireRunSummary, path_bytes,
+    TIMED_RUNS_VERSION, WireError, WireOptions, WirePromise, WireRun, WireRunSummary, WireRunTimes,
+    path_bytes,
 };
 use crate::store::{ResultsStore, RunId, SaveOptions};
 
@@ -41,12 +42,13 @@ const MAX_TYPES: usize = 4096;
 
 /// Serves one connection until the client closes it or breaks the protocol.
 pub(crate) fn serve<S: Read + Write>(store: &RedbStore, stream: &mut S) {
-    if !handshake(stream) {
+    let Some(version) = handshake(stream) else {
         return;
-    }
+    };
     let mut session = Session {
         store,
         state: State::Idle,
+        timed: version >= TIMED_RUNS_VERSION,
     };
     loop {
         let payload = match frame::read(stream, MAX_FRAME) {
@@ -85,11 +87,12 @@ pub(crate) fn serve<S: Read + Write>(store: &RedbStore, stream: &mut S) {
     }
 }
 
-/// Reads the hello and answers it; `false` if the connection must end.
-fn handshake<S: Read + Write>(stream: &mut S) -> bool {
+/// Reads the hello and answers it: the client's protocol version, or `None` if the
+/// connection must end.
+fn handshake<S: Read + Write>(stream: &mut S) -> Option<u32> {
     let hello = match frame::read(stream, MAX_FRAME) {
         Ok(Some(payload)) => frame::decode::<Hello>(&payload, "hello"),
-        Ok(None) | Err(FrameError::Io(_)) => return false,
+        Ok(None) | Err(FrameError::Io(_)) => return None,
         Err(too_large) => Err(too_large.into_error("hello frame")),
     };
     let refusal = match hello {
@@ -106,17 +109,17 @@ fn handshake<S: Read + Write>(stream: &mut S) -> bool {
                 ),
             }
         }
-        Ok(_) => {
+        Ok(hello) => {
             let welcome = Response::Welcome {
                 version: PROTOCOL_VERSION,
                 max_frame: MAX_FRAME as u32,
                 max_chunk: MAX_CHUNK as u32,
             };
-            return send(stream, &welcome).is_ok();
+            return send(stream, &welcome).is_ok().then_some(hello.version);
         }
     };
     refuse(stream, &refusal);
-    false
+    None
 }
 
 /// Sends `response`; one too large to send becomes an error response.
@@ -147,7 +150,7 @@ enum State {
     /// The rest of a listing of items, for `Continue`.
     Listing(std::vec::IntoIter<Item>),
     /// The rest of a listing of runs, for `Continue`.
-    RunListing(std::vec::IntoIter<WireRunSummary>),
+    RunListing(std::vec::IntoIter<(WireRunSummary, WireRunTimes)>),
 }
 
 /// How to answer one request.
@@ -169,6 +172,8 @@ fn violation(reason: &str) -> Reply {
 struct Session<'a> {
     store: &'a RedbStore,
     state: State,
+    /// Whether the client reads run listings with times (protocol 3).
+    timed: bool,
 }
 
 impl Session<'_> {
@@ -271,7 +276,14 @@ impl Session<'_> {
             Request::FindRun { task, config } => UniqueConfig::parse(&config)
                 .map_err(Error::from)
                 .and_then(|config| store.find_run(&task, &config))
-                .map(|run| Response::Run(run.map(wire_run_summary))),
+                .map(|run| {
+                    let run = run.map(wire_run_summary);
+                    if self.timed {
+                        Response::TimedRun(run)
+                    } else {
+                        Response::Run(run.map(|(run, _)| run))
+                    }
+                }),
             Request::RunsByKeyPrefix { task, prefix } => store
                 .runs_by_key_prefix(&task, &prefix)
                 .map(|runs| self.run_listing(runs)),
@@ -343,18 +355,27 @@ impl Session<'_> {
 
     /// The first page of a listing of runs.
     fn run_listing(&mut self, runs: Vec<crate::browse::RunSummary>) -> Response {
-        let wire: Vec<WireRunSummary> = runs.into_iter().map(wire_run_summary).collect();
+        let wire: Vec<(WireRunSummary, WireRunTimes)> =
+            runs.into_iter().map(wire_run_summary).collect();
         self.run_page(wire.into_iter())
     }
 
     /// The next page of a listing of runs; the rest stays for `Continue`.
-    fn run_page(&mut self, mut runs: std::vec::IntoIter<WireRunSummary>) -> Response {
-        let page = take_page(&mut runs, wire_run_size);
+    fn run_page(
+        &mut self,
+        mut runs: std::vec::IntoIter<(WireRunSummary, WireRunTimes)>,
+    ) -> Response {
+        let page = take_page(&mut runs, |(run, _)| wire_run_size(run) + 16);
         let more = runs.len() > 0;
         if more {
             self.state = State::RunListing(runs);
         }
-        Response::Runs { runs: page, more }
+        if self.timed {
+            Response::TimedRuns { runs: page, more }
+        } else {
+            let runs = page.into_iter().map(|(run, _)| run).collect();
+            Response::Runs { runs, more }
+        }
     }
 }
 

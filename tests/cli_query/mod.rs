@@ -64,12 +64,16 @@ fn table_shows_varying_columns_and_summarises_constant_ones() -> TestResult {
     let lines: Vec<&str> = text.stdout.lines().collect();
     assert_eq!(lines[0], "4 runs");
     assert_eq!(lines[1], "same in every run, config: seed=0");
-    assert!(
-        lines[2].starts_with("same in every run, run: created="),
-        "{}",
-        text.stdout
-    );
-    let header: Vec<&str> = lines[3].split_whitespace().collect();
+    // The times (to the second) may or may not differ between runs: leave them out here.
+    let is_time = |c: &&str| ["created", "finished", "duration"].contains(c);
+    let header_at = lines
+        .iter()
+        .position(|l| l.starts_with("run "))
+        .ok_or("a header")?;
+    let header: Vec<&str> = lines[header_at]
+        .split_whitespace()
+        .filter(|c| !is_time(c))
+        .collect();
     assert_eq!(
         header,
         [
@@ -83,10 +87,13 @@ fn table_shows_varying_columns_and_summarises_constant_ones() -> TestResult {
         "{}",
         text.stdout
     );
-    // Largest loss first; the run without metrics (and never finished) last, with blanks.
+    let lines = &lines[header_at - 3..];
+    // Largest loss first; the run without metrics (and never finished) last, with blanks
+    // (the five cells after the run key: the times follow).
     let cells = |line: &str| {
         line.split_whitespace()
             .skip(1)
+            .take(5)
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
@@ -201,6 +208,31 @@ fn filters_take_dotted_keys_operators_alternatives_and_result_fields() -> TestRe
 }
 
 #[test]
+fn a_result_that_is_not_json_blanks_its_run_with_a_warning_not_an_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("s");
+    make_sweep(&store)?;
+    let ran = run(args(
+        &store,
+        &["table", "train", "--result", "log", "--json"],
+    ))?
+    .ok()?;
+    assert_eq!(
+        serde_json::from_str::<Value>(&ran.stdout)?
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+    assert!(
+        ran.stderr
+            .contains("result `log` is of type `text`, not json; its result columns are blank"),
+        "{}",
+        ran.stderr
+    );
+    Ok(())
+}
+
+#[test]
 fn bad_usage_exits_2_and_names_the_problem() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = dir.path().join("s");
@@ -223,7 +255,7 @@ fn bad_usage_exits_2_and_names_the_problem() -> TestResult {
             &["table", "train", "--columns", "opt,zzz"],
             "no column `zzz`",
         ),
-        (&["table", "train", "--limit", "0"], "0 is not in 1.."),
+        (&["table", "train", "--limit", "0"], "it must be at least 1"),
         (
             &["table", "train", "--state", "done"],
             "invalid value 'done'",
@@ -413,5 +445,210 @@ fn diff_lists_what_differs_and_rm_removes_only_when_confirmed() -> TestResult {
         whole.stdout
     );
     assert_eq!(json_rows(&store, &["table", "train", "--json"])?.len(), 3);
+    Ok(())
+}
+
+#[test]
+fn output_dash_is_stdout_and_zero_counts_are_refused_in_plain_words() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("s");
+    make_sweep(&store)?;
+    let got = super::cli_support::sweepstore()
+        .current_dir(dir.path())
+        .args(args(
+            &store,
+            &[
+                "get",
+                "eval",
+                "metrics",
+                "--config",
+                r#"{"split":"test"}"#,
+                "-o",
+                "-",
+            ],
+        ))
+        .output()?;
+    assert!(got.status.success(), "{got:?}");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&got.stdout)?,
+        json!({"f1": 0.5})
+    );
+    assert!(!dir.path().join("-").exists(), "no file named `-`");
+
+    for rest in [
+        &["demo", "--workers", "0"][..],
+        &["demo", "--top", "0"],
+        &["demo", "--processes", "0"],
+    ] {
+        let mut all: Vec<OsString> = rest.iter().map(OsString::from).collect();
+        all.push(dir.path().join("demo").into());
+        let refused = run(all)?.expect_code(2)?;
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("invalid value '0' for '{}", rest[1])),
+            "{}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains("it must be at least 1"),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert!(
+        !dir.path().join("demo").exists(),
+        "a refused demo created nothing"
+    );
+    Ok(())
+}
+
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish() -> TestResult {
+    for (shell, marker) in [
+        ("bash", "_sweepstore()"),
+        ("zsh", "#compdef sweepstore"),
+        ("fish", "complete -c sweepstore"),
+    ] {
+        let script = run(["completions", shell])?.ok()?;
+        assert!(
+            script.stdout.contains(marker),
+            "{shell}: {}",
+            &script.stdout[..200.min(script.stdout.len())]
+        );
+        assert!(
+            script.stdout.contains("table") && script.stdout.contains("where"),
+            "{shell}"
+        );
+    }
+    run(["completions", "powershell"])?.expect_code(2)?;
+    Ok(())
+}
+
+#[test]
+fn runs_record_when_they_were_created_and_finished() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("s");
+    let before = std::time::SystemTime::now();
+    make_sweep(&store)?;
+    let rows = json_rows(&store, &["table", "train", "--sort", "loss", "--json"])?;
+    let year = |v: &Value| v.as_str().map(|t| t[..4].to_owned());
+    let this_year = humantime_year(before);
+    for row in &rows {
+        assert_eq!(year(&row["created"]), Some(this_year.clone()), "{row}");
+    }
+    // Finished runs have a finish time and a duration; the unfinished one neither.
+    for row in &rows[..3] {
+        assert!(
+            row["finished"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{row}"
+        );
+        assert!(
+            row["duration"]
+                .as_f64()
+                .is_some_and(|d| (0.0..60.0).contains(&d)),
+            "{row}"
+        );
+    }
+    assert!(
+        rows[3].get("finished").is_none() && rows[3].get("duration").is_none(),
+        "{}",
+        rows[3]
+    );
+    // Filters and sorting work on times as on any column.
+    let recent = json_rows(
+        &store,
+        &[
+            "table",
+            "train",
+            "--where",
+            &format!("created>={this_year}-01-01"),
+            "--sort",
+            "-created",
+            "--json",
+        ],
+    )?;
+    assert_eq!(recent.len(), 4);
+    Ok(())
+}
+
+/// The UTC year of `time`, as text.
+fn humantime_year(time: std::time::SystemTime) -> String {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Days to years is close enough away from New Year's Eve; the check is only "this year".
+    (1970 + secs / 31_556_952).to_string()
+}
+
+/// Every file and directory under `root` with its bytes (files) and modification time.
+fn snapshot(root: &Path) -> TestResult<Vec<(std::path::PathBuf, Vec<u8>, std::time::SystemTime)>> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let meta = std::fs::symlink_metadata(&path)?;
+            let bytes = if meta.is_dir() {
+                pending.push(path.clone());
+                Vec::new()
+            } else {
+                std::fs::read(&path)?
+            };
+            found.push((path, bytes, meta.modified()?));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+#[test]
+fn a_local_file_store_directory_is_browsed_in_place_without_changing_a_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("s");
+    make_sweep(&store)?;
+    let local = dir.path().join("local");
+    run(args(&store, &["export", local.to_str().ok_or("path")?]))?.ok()?;
+    let before = snapshot(&local)?;
+    // Control: the snapshot sees the runs' files.
+    assert!(
+        before.iter().any(|(p, _, _)| p.ends_with("config.json")),
+        "{before:?}"
+    );
+
+    let listed = run(["-v".as_ref(), "ls".as_ref(), arg(&local), "--json".as_ref()])?.ok()?;
+    assert!(
+        listed.stderr.contains("a LocalFileStore directory"),
+        "{}",
+        listed.stderr
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&listed.stdout)?,
+        json!([{"name": "eval", "runs": 1}, {"name": "train", "runs": 4}])
+    );
+    let rows = json_rows(
+        &local,
+        &[
+            "table", "train", "--where", "opt=adam", "--sort", "loss", "--json",
+        ],
+    )?;
+    assert_eq!(column(&rows, "metrics.loss"), [json!(0.2), json!(0.4)]);
+    let a = r#"{"Train": {"opt": "adam", "lr": 0.1}, "seed": 0}"#;
+    let b = r#"{"Train": {"opt": "adam", "lr": 0.01}, "seed": 0}"#;
+    run(args(&local, &["diff", "train", a, b]))?.ok()?;
+    run(args(&local, &["show", "train", "--config", a]))?.ok()?;
+    run(args(&local, &["get", "train", "metrics", "--config", a]))?.ok()?;
+    let stats = run(args(&local, &["stats"]))?.expect_code(1)?;
+    assert!(
+        stats.stderr.contains("it is a LocalFileStore directory"),
+        "{}",
+        stats.stderr
+    );
+
+    assert_eq!(
+        snapshot(&local)?,
+        before,
+        "browsing changed or created a file"
+    );
     Ok(())
 }

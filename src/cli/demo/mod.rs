@@ -30,8 +30,9 @@ use crossbeam_channel::{Receiver, Sender};
 use serde_json::json;
 use sweepstore::{Error, RedbOptions, ResultsStore, RunKey, StoreExt, UniqueConfig};
 
+use super::count::at_least_one;
 use super::progress::Bar;
-use super::store::{Store, open_or_create_reachable};
+use super::store::{Store, not_a_redb_store, open_or_create_reachable};
 use super::{CliError, Out, Status};
 
 mod learn;
@@ -63,16 +64,16 @@ pub struct DemoArgs {
     #[arg(default_value = "sweepstore-demo")]
     store: PathBuf,
     /// Worker threads training runs at once [default: the number of cores].
-    #[arg(long, short = 'w', conflicts_with = "processes")]
+    #[arg(long, short = 'w', conflicts_with = "processes", value_parser = at_least_one)]
     workers: Option<NonZeroUsize>,
     /// Train in this many worker processes instead of threads, each a client of a server
     /// this command runs on the store (its default socket, so `ls` and the other commands
     /// read the store while the sweep runs).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     processes: Option<NonZeroUsize>,
     /// Rows in the table of best configurations.
-    #[arg(long, default_value_t = 5)]
-    top: usize,
+    #[arg(long, default_value = "5", value_parser = at_least_one)]
+    top: NonZeroUsize,
 }
 
 /// One point of the grid.
@@ -160,6 +161,8 @@ pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
                 Store::Direct(direct) => served
                     .insert(processes::Served::start(direct, &args.store)?)
                     .socket(),
+                // `open_or_create_reachable` never reads a LocalFileStore directory.
+                Store::Local(local) => return Err(not_a_redb_store(local).into()),
             };
             processes::train_all(store, socket, workers, pending.len(), count, out)?
         } else {
@@ -172,7 +175,7 @@ pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
             trained as f64 / seconds.max(1e-9)
         )?;
     }
-    reduce::summarize(store, args.top, out)?;
+    reduce::summarize(store, args.top.get(), out)?;
     if let Some(server) = served {
         server.stop()?;
     }
