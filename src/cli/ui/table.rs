@@ -11,8 +11,9 @@
 //! Answer: `{"task", "result", "total", "matched", "sorted": {"column", "descending"} | null,
 //! "columns": [{"name", "group": "run"|"config"|"result", "numeric"}], "all_columns": [name],
 //! "constant": [{"name", "value"}], "rows": [{"run_key", "cells", "problem"}],
-//! "rows_in_run_order": [row index]}`; a filter, sort or column the core rejects is a 400 with
-//! `{"error"}` (its message names the problem and the columns).
+//! "rows_in_run_order": [row index], "times_known"}` (`times_known`: some run has a recorded
+//! creation time; else the run order is the store's); a filter, sort or column the core
+//! rejects is a 400 with `{"error"}` (its message names the problem and the columns).
 //!
 //! Invariant: every row of the filtered table is sent (the page shows the first rows and
 //! plots all), so the plots never disagree with the filter.
@@ -121,6 +122,7 @@ fn build(store: &dyn Reachable, task: &TaskName, request: &Request) -> Result<Va
             "problem": row.problem,
         })).collect::<Vec<_>>(),
         "rows_in_run_order": run_order(&table),
+        "times_known": table.rows().iter().any(|row| row.run.created.is_some()),
     }))
 }
 

@@ -229,7 +229,9 @@
           "y ", select("y", names(metrics)), " x ", select("x", names(params)),
           " colour ", select("colour", names(anyParams))), scatter),
         h("div", { class: "plot", id: "plot-runs" }, h("div", { class: "controls" },
-          `${y} over runs (in the order they were created; dashed: best so far)`), byRun),
+          `${y} over runs (${table.times_known ? "in the order they were created"
+            : "by run key: this store recorded no creation times"}; dashed: best so far)`),
+          byRun),
         h("div", { class: "plot", id: "plot-parallel" }, h("div", { class: "controls" },
           "parallel coordinates over the varying params"), parallel));
     }
