@@ -4,7 +4,8 @@
 //! `chromium`, found on PATH or in `SWEEPSTORE_TEST_CHROMIUM`) against the demo's store: the
 //! table shows the 128 runs, sorting by `val_loss` puts the best config first, a filter
 //! narrows it, the plots render, a run's page shows its log, a visit without the token is
-//! refused, and a screenshot of the table page is kept under `target/tmp/ui/`.
+//! refused, and a screenshot of the table page is kept under `target/tmp/ui/`; and a page on a
+//! served store shows a run that a worker adds while it is open, without a reload.
 //!
 //! Chromium is driven with `--dump-dom` (the DOM after the page's script ran, with a virtual
 //! time budget) and `--screenshot`; it downloads nothing. Without Chromium these browser
@@ -53,7 +54,6 @@ impl Dashboard {
             ])
             .arg("--no-open")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()?;
         let mut stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
         let mut line = String::new();
@@ -396,6 +396,85 @@ fn the_dashboard_follows_a_sweep_writing_through_its_server() -> TestResult {
     })();
     terminate(&mut server)?;
     served
+}
+
+#[test]
+fn the_page_refreshes_itself_when_a_sweep_adds_a_run() -> TestResult {
+    let Some(exe) = chromium()? else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("s");
+    let opened = RedbStore::open(&store, RedbOptions::default())?;
+    let first = opened.run("t", &UniqueConfig::new(json!({"a": 1}))?)?;
+    first.save("metrics", "json", &json!({"loss": 2.0}))?;
+    first.finish()?;
+    opened.close()?;
+    let mut server = sweepstore()
+        .arg("serve")
+        .arg(&store)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(server.stdout.as_mut().ok_or("no stdout")?).read_line(&mut line)?;
+    let watched = (|| -> TestResult {
+        // The dashboard logs each answered request (debug level), which tells the test when
+        // the page has drawn its first table and started polling.
+        let mut command = sweepstore();
+        command
+            .env("RUST_LOG", "sweepstore=debug")
+            .stderr(Stdio::piped());
+        let mut ui = Dashboard::start_with(command, &store)?;
+        let log = BufReader::new(ui.child.stderr.take().ok_or("no stderr")?);
+        let (sender, answered) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in log.lines().map_while(Result::ok) {
+                if line.contains("answered") && sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let profile = tempfile::tempdir()?;
+        // Virtual time for many polls (every 2 s); Chromium ends when it is used up.
+        let mut page = browser(&exe, profile.path(), 600_000)
+            .arg("--dump-dom")
+            .arg(ui.url("/task/t"))
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut before_write = Vec::new();
+        loop {
+            let line = answered.recv_timeout(Duration::from_secs(60))?;
+            let polled = line.contains("\"version\"");
+            before_write.push(line);
+            if polled {
+                break;
+            }
+        }
+        // Control: the page fetched its table (one run) before it polled.
+        assert!(
+            before_write.iter().any(|l| l.contains("\"table\"")),
+            "{before_write:?}"
+        );
+        let worker = RemoteStore::connect(Server::default_socket(&store))?;
+        let second = worker.run("t", &UniqueConfig::new(json!({"a": 2}))?)?;
+        second.save("metrics", "json", &json!({"loss": 1.0}))?;
+        second.finish()?;
+        let output = page.wait_with_output()?;
+        let dom = String::from_utf8(output.stdout)?;
+        assert!(dom.contains("2 of 2 runs"), "{dom}");
+        assert_eq!(row_keys(&dom).len(), 2, "{dom}");
+        let after_write: Vec<String> = answered.try_iter().collect();
+        assert!(
+            after_write.iter().any(|l| l.contains("\"table\"")),
+            "{after_write:?}"
+        );
+        // The page was not reloaded: one request for the page itself, before the write.
+        let pages = before_write.iter().chain(&after_write);
+        assert_eq!(pages.filter(|l| l.contains("path=[\"task\"")).count(), 1);
+        Ok(())
+    })();
+    terminate(&mut server)?;
+    watched
 }
 
 /// CPU seconds (user + system) of process `pid`, from `/proc/PID/stat` (clock ticks of
