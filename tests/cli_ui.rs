@@ -266,6 +266,29 @@ fn the_guard_404s_stored_bytes_and_a_damaged_value() -> TestResult {
     assert!(weights.head.contains("attachment"), "{}", weights.head);
     assert!(weights.head.contains("sandbox"), "{}", weights.head);
     assert_eq!(ui.get(&format!("/raw/t/{key}/broken"))?.status, 500);
+    // In a browser: the damaged result is named, every other one still shown.
+    if let Some(exe) = chromium()? {
+        let profile = tempfile::tempdir()?;
+        let page = dom(
+            &exe,
+            profile.path(),
+            &ui.url(&format!("/task/t/run/{key}")),
+            1000,
+        )?;
+        assert!(page.contains("result `broken` could not be read"), "{page}");
+        assert!(
+            page.contains("epoch 2") && page.contains("\"loss\": 0.25"),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!("src=\"/raw/t/{key}/picture\"")),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!("href=\"/raw/t/{key}/weights?download\"")),
+            "{page}"
+        );
+    }
     drop(ui);
 
     let show = run([
@@ -631,6 +654,7 @@ fn the_demo_store_in_a_real_browser() -> TestResult {
     assert!(run_page.contains("<pre class=\"text\">"), "{run_page}");
     assert!(run_page.contains("epoch  60  train_loss"), "{run_page}");
     assert!(run_page.contains("val_loss"), "{run_page}");
+    assert!(run_page.contains("<dt>created</dt><dd>20"), "{run_page}");
 
     // A browser without the token (and so without its cookie) gets the 403 page.
     let fresh = tempfile::tempdir()?;

@@ -249,7 +249,7 @@
       const facts = h("dl", { class: "facts" },
         h("dt", {}, "run key"), h("dd", {}, run.run_key),
         h("dt", {}, "state"), h("dd", { class: "state-" + run.state }, run.state || "-"),
-        Object.entries(run.times || {}).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v ?? "unknown")]));
+        Object.entries(run.times || {}).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v ?? "unknown")]));
       const results = run.results.map((r) => {
         const raw = `/raw/${enc(task)}/${key}/${enc(r.name)}`;
         const s = r.show;
