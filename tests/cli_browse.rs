@@ -234,6 +234,12 @@ fn show_selects_a_run_by_config_subset_or_key_prefix() -> TestResult {
             .contains(r#"config:   {"l2":0.01,"lr":0.1,"opt":"sgd"}"#)
     );
     assert!(text.stdout.contains("state:    finished"));
+    assert!(text.stdout.contains("created:  20"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains(" UTC\nfinished: 20"),
+        "{}",
+        text.stdout
+    );
     let metrics_hash = ContentHash::of(br#"{"loss":0.25}"#).to_hex();
     assert!(
         text.stdout.contains(&format!("blake3 {metrics_hash}")),

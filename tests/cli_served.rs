@@ -1,4 +1,5 @@
-//! The command line and a served store: `ls`, `show`, `get`, `stats`, `verify` against a
+//! The command line and a served store: `ls`, `table`, `diff`, `show`, `get`, `stats`,
+//! `verify` against a
 //! store served by a real `sweepstore serve` child process answer what they answer directly
 //! once the server has stopped; `gc` refuses a served store; a store locked by a process
 //! that serves nothing (even with a stale socket file) gets the one-line "in use" error;
@@ -68,8 +69,16 @@ fn args(parts: &[&str], store: &Path) -> Vec<std::ffi::OsString> {
 /// The commands compared, each `[subcommand, args after STORE...]`, and what they printed.
 fn browse_all(store: &Path, out_file: &Path) -> TestResult<Vec<String>> {
     let out = out_file.to_str().ok_or("path")?;
-    let commands: [&[&str]; 9] = [
+    let commands: [&[&str]; 11] = [
         &["ls", "--json"],
+        // With the runs' times, which reach a client through protocol 3.
+        &["table", "train", "--json"],
+        &[
+            "diff",
+            "train",
+            r#"{"lr": 0.1, "opt": "sgd"}"#,
+            r#"{"lr": 0.3, "opt": "sgd"}"#,
+        ],
         &["ls", "--task", "train", "--json"],
         &["ls", "--task", "train", "--where", "lr=0.3"],
         &[
@@ -164,10 +173,12 @@ fn commands_on_a_served_store_answer_as_on_the_store_opened_directly() -> TestRe
     assert_eq!(served, direct);
     // Controls: the answers hold what the store holds.
     assert!(direct[0].contains("\"eval\"") && direct[0].contains("\"train\""));
-    assert!(direct[3].contains("finished"), "{}", direct[3]);
-    assert!(direct[5].contains("0.6"), "{}", direct[5]);
-    assert!(direct[6].ends_with("204800"), "{}", direct[6]);
-    assert!(direct[7].contains("\"values_checked\""), "{}", direct[7]);
+    assert!(direct[1].contains("\"created\": \"20"), "{}", direct[1]);
+    assert!(direct[2].contains("*config.lr"), "{}", direct[2]);
+    assert!(direct[5].contains("finished"), "{}", direct[5]);
+    assert!(direct[7].contains("0.6"), "{}", direct[7]);
+    assert!(direct[8].ends_with("204800"), "{}", direct[8]);
+    assert!(direct[9].contains("\"values_checked\""), "{}", direct[9]);
     Ok(())
 }
 

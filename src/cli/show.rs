@@ -1,5 +1,6 @@
 //! `sweepstore show STORE TASK (--config JSON | --run PREFIX) [--json]`: one run — its key,
-//! config, state, and each result's type, size and content hash.
+//! config, state, when it was created and finished (`unknown` where the store did not record
+//! it), and each result's type, size and content hash.
 //!
 //! Invariant: the run is chosen by [`RunSelector`] (the store's lookup rule or a unique key
 //! prefix); `--json` prints the same object as one element of `ls --task T --json`.
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 use clap::Args;
 use sweepstore::TaskName;
 
-use super::render::{self, size, state_text};
+use super::render::{self, size, state_text, utc};
 use super::select::RunSelector;
 use super::store::open_existing;
 use super::{CliError, Out, Status};
@@ -45,6 +46,9 @@ pub fn run(args: &ShowArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     writeln!(out, "run key:  {}", run.key)?;
     writeln!(out, "config:   {}", run.config)?;
     writeln!(out, "state:    {}", state_text(run.state))?;
+    let when = |time: Option<std::time::SystemTime>| time.map_or_else(|| "unknown".to_owned(), utc);
+    writeln!(out, "created:  {}", when(run.created))?;
+    writeln!(out, "finished: {}", when(run.finished))?;
     if run.results.is_empty() {
         writeln!(out, "results:  none")?;
         return Ok(Status::Success);

@@ -21,10 +21,11 @@ use crate::remote::session;
 use crate::sim::SimDisk;
 use crate::store::{ResultsStore, RunId, RunState, SaveOptions};
 
-/// One side of a connection: reads come from the input, writes are collected.
-struct Duplex<'a> {
-    input: &'a [u8],
-    output: Vec<u8>,
+/// One side of a connection: reads come from the input, writes are collected (also used by
+/// the session's unit tests).
+pub(crate) struct Duplex<'a> {
+    pub(crate) input: &'a [u8],
+    pub(crate) output: Vec<u8>,
 }
 
 impl Read for Duplex<'_> {

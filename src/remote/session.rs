@@ -516,3 +516,84 @@ fn accept_type(store: &RedbStore, type_name: &str) -> Result<()> {
         Err(e) => Err(e),
     }
 }
+
+#[cfg(all(test, feature = "sim"))]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::RedbOptions;
+    use crate::names::TaskName;
+    use crate::remote::fuzz::Duplex;
+    use crate::remote::protocol::WireRunTimes;
+    use crate::store::RunState;
+
+    /// The responses to a hello of `version` followed by `request`.
+    fn exchange(store: &RedbStore, version: u32, request: &Request) -> Result<Vec<Response>> {
+        let mut input = frame::encode(
+            &Hello {
+                magic: MAGIC,
+                version,
+            },
+            "hello",
+            MAX_FRAME,
+        )?;
+        input.extend(frame::encode(request, "request", MAX_FRAME)?);
+        let mut stream = Duplex {
+            input: &input,
+            output: Vec::new(),
+        };
+        serve(store, &mut stream);
+        let mut output = &stream.output[..];
+        let mut responses = Vec::new();
+        while let Some(payload) =
+            frame::read(&mut output, MAX_FRAME).map_err(|e| e.into_error("response"))?
+        {
+            responses.push(frame::decode(&payload, "response")?);
+        }
+        Ok(responses)
+    }
+
+    #[test]
+    fn clients_of_protocol_3_get_run_times_and_older_clients_the_untimed_listing() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("make a temp dir", "/tmp", e))?;
+        let store = RedbStore::open(dir.path().join("s"), RedbOptions::default())?;
+        let run = RunId::new(TaskName::new("t")?, UniqueConfig::new(json!({"a": 1}))?);
+        store.set_run_state(&run, RunState::Finished)?;
+        let runs = Request::Runs {
+            task: TaskName::new("t")?,
+        };
+        match &exchange(&store, 2, &runs)?[..] {
+            [
+                Response::Welcome { .. },
+                Response::Runs { runs, more: false },
+            ] => assert_eq!(runs.len(), 1),
+            other => panic!("a version 2 client got {other:?}"),
+        }
+        match &exchange(&store, PROTOCOL_VERSION, &runs)?[..] {
+            [
+                Response::Welcome { .. },
+                Response::TimedRuns { runs, more: false },
+            ] => {
+                let [
+                    (
+                        _,
+                        WireRunTimes {
+                            created_ms: Some(created),
+                            finished_ms: Some(finished),
+                        },
+                    ),
+                ] = runs[..]
+                else {
+                    panic!("no times in {runs:?}");
+                };
+                assert!(
+                    created <= finished && created > 1_700_000_000_000,
+                    "{created} {finished}"
+                );
+            }
+            other => panic!("a version 3 client got {other:?}"),
+        }
+        Ok(())
+    }
+}
