@@ -459,7 +459,7 @@ fn the_page_refreshes_itself_when_a_sweep_adds_a_run() -> TestResult {
         });
         let profile = tempfile::tempdir()?;
         // Virtual time for many polls (every 2 s); Chromium ends when it is used up.
-        let mut page = browser(&exe, profile.path(), 600_000)
+        let page = browser(&exe, profile.path(), 600_000)
             .arg("--dump-dom")
             .arg(ui.url("/task/t"))
             .stdout(Stdio::piped())
