@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command (README "Two commands", .ci/run): makes the test virtualenv, starts a
-# MongoDB-wire-protocol server, runs `cargo test --all-features --no-fail-fast` against it, and
+# The test command (README "Two commands", .ci/run): makes the test virtualenv, installs
+# Chromium for the dashboard's browser test where it is missing, starts a MongoDB-wire-protocol
+# server, runs `cargo test --all-features --no-fail-fast` against it, and
 # stops the server again.
 #
 #   tests/run.sh [extra cargo test arguments]     e.g. tests/run.sh --test mongo_store
@@ -35,6 +36,16 @@ if [[ ! -x "$daemon" || "$(cat "$stamp" 2>/dev/null)" != "$packages" ]]; then
     echo "$packages" > "$stamp"
 fi
 export SWEEPSTORE_TEST_PYTHON="$PWD/$venv/bin/python"
+
+# The dashboard's browser test (tests/cli_ui.rs) drives Debian's headless Chromium; install it
+# where it is missing (as root, or through sudo). Nothing else is downloaded for it.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    echo "== installing chromium (apt-get) for the dashboard's browser test"
+    sudo=""
+    if [[ "$(id -u)" != 0 ]]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target

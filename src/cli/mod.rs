@@ -36,6 +36,7 @@ mod stats;
 mod store;
 mod table;
 mod transfer;
+mod ui;
 mod verify;
 
 /// Errors the binary reports; printed once as a chain of causes.
@@ -72,6 +73,7 @@ enum Command {
     Key(key::KeyArgs),
     Completions(completions::CompletionsArgs),
     Serve(serve::ServeArgs),
+    Ui(ui::UiArgs),
     /// One worker process of `demo --processes` (started by the demo, not by hand).
     #[command(hide = true)]
     DemoWorker(demo::WorkerArgs),
@@ -141,6 +143,7 @@ impl Cli {
             Command::Key(args) => key::run(args, out).map(|()| Status::Success),
             Command::Completions(args) => completions::run(args, out),
             Command::Serve(args) => serve::run(args, out).map(|()| Status::Success),
+            Command::Ui(args) => ui::run(args, out),
             Command::DemoWorker(args) => demo::run_worker(args, out),
         }
     }
