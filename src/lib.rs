@@ -79,6 +79,7 @@ mod memory;
 #[cfg(feature = "mongodb")]
 mod mongo;
 mod names;
+mod pickle;
 mod promise;
 #[cfg(unix)]
 mod remote;
@@ -90,14 +91,14 @@ mod vfs;
 mod wal;
 
 pub use browse::{Browse, Progress, ResultSummary, RunSummary, TaskSummary};
-pub use codec::{BINARY, BYTES, JSON, PICKLE, TEXT, TypeInfo, TypeRegistry};
+pub use codec::{BINARY, BYTES, JSON, PICKLE, PYTHON_PICKLE, TEXT, TypeInfo, TypeRegistry};
 pub use config::{ConfigError, UniqueConfig};
 pub use engine::{Durability, GcReport, Problem, RedbOptions, RedbStore, StoreStats, VerifyReport};
 pub use error::{Error, Result};
 pub use file::{Existence, File, OpenMode};
 pub use handle::{Run, StoreExt, Task};
 pub use key::{ContentHash, RUN_KEY_CONTEXT, RunKey};
-pub use local::{FilePromise, LocalFileStore, PYTHON_PICKLE};
+pub use local::{FilePromise, LocalFileStore};
 pub use memory::InMemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::{MongoOptions, MongoStore};
