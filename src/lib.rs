@@ -78,6 +78,8 @@ mod lookup;
 mod memory;
 #[cfg(feature = "mongodb")]
 mod mongo;
+#[cfg(unix)]
+mod multi;
 mod names;
 mod pickle;
 mod promise;
@@ -102,6 +104,8 @@ pub use local::{FilePromise, LocalFileStore};
 pub use memory::InMemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::{MongoOptions, MongoStore};
+#[cfg(unix)]
+pub use multi::{OpenOptions, Store, StoreAddress, open, open_address};
 pub use names::{
     MAX_NAME_LEN, MAX_SUB_DIR_LEN, NameKind, NameProblem, ResultName, RunName, SubDir, TaskName,
 };
@@ -136,6 +140,8 @@ const _: () = {
     assert_send_sync::<Error>();
     #[cfg(unix)]
     assert_send_sync::<RemoteStore>();
+    #[cfg(unix)]
+    assert_send_sync::<Store>();
     #[cfg(feature = "mongodb")]
     assert_send_sync::<MongoStore>();
     const fn assert_send<T: Send>() {}

@@ -107,8 +107,19 @@ impl RedbStore {
     }
 
     pub(crate) fn open_with_fs(path: &Path, options: RedbOptions, fs: Arc<dyn Fs>) -> Result<Self> {
+        Self::open_with_types(path, options, fs, TypeRegistry::new())
+    }
+
+    /// Opens the store with `types` as its type registry (shared with the caller, so a
+    /// handle that changes backends keeps its registered types).
+    pub(crate) fn open_with_types(
+        path: &Path,
+        options: RedbOptions,
+        fs: Arc<dyn Fs>,
+        types: TypeRegistry,
+    ) -> Result<Self> {
         let capacity = options.channel_capacity;
-        let (shared, wal) = open::open(path, options, fs)?;
+        let (shared, wal) = open::open(path, options, fs, types)?;
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         let actor = Actor::new(shared.clone(), rx, wal);
         let thread = std::thread::Builder::new()

@@ -233,6 +233,7 @@ pub(crate) fn open(
     root: &Path,
     options: RedbOptions,
     fs: Arc<dyn Fs>,
+    types: TypeRegistry,
 ) -> Result<(Arc<Shared>, WalWriter)> {
     prepare_dirs(fs.as_ref(), root)?;
     let root = fs
@@ -252,7 +253,7 @@ pub(crate) fn open(
         db,
         fs.clone(),
         layout,
-        TypeRegistry::new(),
+        types,
         options,
         lock,
     ));

@@ -78,6 +78,12 @@ impl RemoteStore {
         })
     }
 
+    /// This client with `types` as its type registry (shared with the caller).
+    pub(crate) fn with_types(mut self, types: TypeRegistry) -> Self {
+        self.types = types;
+        self
+    }
+
     /// The server's socket path.
     pub fn socket(&self) -> &Path {
         self.pool.socket()

@@ -216,3 +216,19 @@ fn mongo_fixture() -> sweepstore::Result<Fixture<sweepstore::MongoStore>> {
 
 #[cfg(feature = "mongodb")]
 conformance!(mongo, mongo_fixture);
+
+/// A `Store` that `sweepstore::open` made a client: another handle (the guard, standing in
+/// for another process) opened the store first and serves it from its thread.
+fn opened_client_fixture()
+-> sweepstore::Result<Fixture<sweepstore::Store, (sweepstore::Store, tempfile::TempDir)>> {
+    let dir = tempfile::tempdir().map_err(|source| sweepstore::Error::Stream {
+        op: "create a temporary directory",
+        source,
+    })?;
+    let owner = sweepstore::open(dir.path(), sweepstore::OpenOptions::default())?;
+    let client = sweepstore::open(dir.path(), sweepstore::OpenOptions::default())?;
+    assert!(owner.is_owner() && !client.is_owner());
+    Ok(Fixture::with_guard(client, (owner, dir)))
+}
+
+conformance!(opened_client, opened_client_fixture);
