@@ -22,7 +22,8 @@ fn class_of(error: &Error) -> &'static str {
         | Error::InvalidMode { .. }
         | Error::FileMode { .. }
         | Error::NeedsPath { .. }
-        | Error::TooLarge { .. } => "InvalidInput",
+        | Error::TooLarge { .. }
+        | Error::BadAddress { .. } => "InvalidInput",
         Error::WrongRustType { .. } | Error::Encode { .. } => "EncodeError",
         Error::Decode { .. } => "DecodeError",
         Error::NotFound { .. } => "NotFound",
@@ -32,7 +33,10 @@ fn class_of(error: &Error) -> &'static str {
         | Error::CorruptFile { .. }
         | Error::WalCorrupt { .. }
         | Error::ContentCollected { .. } => "CorruptError",
-        Error::AlreadyOpen { .. } | Error::AlreadyServed { .. } => "AlreadyOpen",
+        Error::AlreadyOpen { .. } | Error::AlreadyServed { .. } | Error::NotServed { .. } => {
+            "AlreadyOpen"
+        }
+        Error::OutcomeUnknown { .. } => "OutcomeUnknown",
         Error::NotAStore { .. } | Error::UnsupportedFormat { .. } => "NotAStore",
         Error::Closed | Error::Poisoned { .. } => "StoreClosed",
         Error::ServerUnavailable { .. }

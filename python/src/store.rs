@@ -27,7 +27,7 @@ pub(crate) struct NativeStore {
     kind: &'static str,
 }
 
-/// Opens the RedbStore at `path` (creating it), or joins the process that serves it.
+/// Opens the store at `path` (creating it) and serves it, or joins the process that does.
 #[pyfunction]
 pub(crate) fn open_path(py: Python<'_>, path: PathBuf) -> PyResult<NativeStore> {
     let backend = py.detach(|| Backend::open_path(&path)).py_err()?;
@@ -344,8 +344,8 @@ impl NativeStore {
             .py_err()
     }
 
-    /// Stops this process's server of the store, if it runs one.
-    fn close(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.backend.close()).py_err()
+    /// Lets go of the store (see `Backend::close`); later calls raise `StoreClosed`.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.backend.close());
     }
 }

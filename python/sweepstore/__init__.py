@@ -42,6 +42,7 @@ from .errors import (
     InvalidName,
     NotAStore,
     NotFound,
+    OutcomeUnknown,
     ServerError,
     StorageError,
     StoreClosed,
@@ -53,6 +54,6 @@ __all__ = [
     "errors", "File", "InMemoryStore", "LocalFileStore", "MongoStore", "Promise", "Run", "Store",
     "StoreContext", "Sweep", "connect", "open", "TypeInfo", "AlreadyExists", "AlreadyOpen",
     "CorruptError", "DecodeError", "EncodeError", "InvalidConfig", "InvalidInput", "InvalidName",
-    "NotAStore", "NotFound", "ServerError", "StorageError", "StoreClosed", "SweepstoreError",
+    "NotAStore", "NotFound", "OutcomeUnknown", "ServerError", "StorageError", "StoreClosed", "SweepstoreError",
     "UnknownType",
 ]

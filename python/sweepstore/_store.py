@@ -245,7 +245,8 @@ class Store:
         return self._native.kind
 
     def close(self) -> None:
-        """Stops serving the store to other processes, if this process does."""
+        """Lets go of the store; later calls raise :class:`~sweepstore.StoreClosed`. A store this
+        process serves closes when its last handle is gone, and its clients take it over."""
         self._native.close()
 
     def __enter__(self) -> "Store":

@@ -64,6 +64,12 @@ class ServerError(SweepstoreError, ConnectionError):
     """The server (or MongoDB) is unreachable, the connection broke, or it reported a failure."""
 
 
+class OutcomeUnknown(ServerError):
+    """The process serving the store went away while a write was in flight and whether it was
+    applied is unknown; everything acknowledged before is stored. Retrying the same save is safe
+    unless another writer changed the same result meanwhile."""
+
+
 class StorageError(SweepstoreError, OSError):
     """An I/O or database operation failed."""
 
