@@ -338,10 +338,28 @@ impl NativeStore {
             .py_err()
     }
 
-    /// The type names the store knows.
-    fn type_names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        py.detach(|| Ok(self.backend.store()?.types().names()))
-            .py_err()
+    /// For the benchmark (python/benches/sweep_loop.py): `n` eager loads of result `name`
+    /// made from Rust as a Rust program makes them (config parsed once, name validated per
+    /// call); returns the seconds they took.
+    fn time_rust_loads(
+        &self,
+        py: Python<'_>,
+        task: &str,
+        config: &str,
+        name: &str,
+        n: u32,
+    ) -> PyResult<f64> {
+        py.detach(|| {
+            let run = run_id(task, config)?;
+            let store = self.backend.store()?;
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                let found = store.load_bytes(&run, &ResultName::new(name)?)?;
+                std::hint::black_box(found);
+            }
+            Ok(start.elapsed().as_secs_f64())
+        })
+        .py_err()
     }
 
     /// Lets go of the store (see `Backend::close`); later calls raise `StoreClosed`.
