@@ -131,6 +131,8 @@ impl NativeStore {
 
     /// Saves `data` (already encoded as `type_name`) as result `name` of the exact run.
     #[pyo3(signature = (task, config, name, type_name, data, sub_dir=None))]
+    // One argument per Python argument, plus `self` and `py`.
+    #[allow(clippy::too_many_arguments)]
     fn save(
         &self,
         py: Python<'_>,
@@ -281,6 +283,8 @@ impl NativeStore {
 
     /// Opens result `name` (modes as Python's `open`, always handled as bytes here).
     #[pyo3(signature = (task, config, name, mode, type_name=None, sub_dir=None))]
+    // One argument per Python argument, plus `self` and `py`.
+    #[allow(clippy::too_many_arguments)]
     fn open(
         &self,
         py: Python<'_>,

@@ -148,6 +148,10 @@ class Store:
         config = config_text(task_unique_config)
         type_name, data = encode(obj, type_, self._types, **kwargs)
         self._native.save(task_name, config, name, type_name, data, sub_dir)
+        self._saved(obj, name, task_name, task_unique_config)
+
+    def _saved(self, obj: Any, name: str, task_name: str, task_unique_config: Mapping) -> None:
+        """Called after every ``save`` (the fluidml adapter keeps run states in step)."""
 
     def load(
         self,

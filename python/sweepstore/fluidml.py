@@ -14,13 +14,13 @@ Importing this module needs fluidml; the rest of the package does not.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping
 
 from fluidml.storage.base import Promise as FluidmlPromise
 from fluidml.storage.base import ResultsStore
 
 from . import _store
-from ._store import Promise, Store, StoreContext
+from ._store import Promise, Store
 
 FluidmlPromise.register(Promise)
 
@@ -48,38 +48,14 @@ class SweepStore(Store, ResultsStore):
         state["run_info"] = None
         return state
 
-    def save(
-        self,
-        obj: Any,
-        name: str,
-        type_: Optional[str],
-        task_name: str,
-        task_unique_config: Mapping,
-        sub_dir: Optional[str] = None,
-        **kwargs: Any,
-    ) -> None:
-        Store.save(self, obj, name, type_, task_name, task_unique_config, sub_dir, **kwargs)
+    def _saved(self, obj: Any, name: str, task_name: str, task_unique_config: Mapping) -> None:
         if name == _INFO and isinstance(obj, Mapping) and obj.get("state") == "finished":
             self.run(task_name, task_unique_config).finish()
 
-    def load(self, name: str, task_name: str, task_unique_config: Mapping, lazy: bool = False, **kwargs: Any) -> Any:
-        return Store.load(self, name, task_name, task_unique_config, lazy=lazy, **kwargs)
-
-    def delete(self, name: str, task_name: str, task_unique_config: Mapping) -> bool:
-        return Store.delete(self, name, task_name, task_unique_config)
-
-    def delete_run(self, task_name: str, task_unique_config: Mapping) -> bool:
-        return Store.delete_run(self, task_name, task_unique_config)
-
-    def get_context(self, task_name: str, task_unique_config: Mapping) -> StoreContext:
-        return Store.get_context(self, task_name, task_unique_config)
-
+    # The rest of ResultsStore's methods are Store's (first in the MRO), except these two,
     # fluidml's own: results listed in `.saved_results`, finished per `fluidml_info`.
     get_results = ResultsStore.get_results
     is_finished = ResultsStore.is_finished
-
-    def open(self, *args: Any, **kwargs: Any) -> Any:
-        return Store.open(self, *args, **kwargs)
 
 
 __all__ = ["SweepStore"]
