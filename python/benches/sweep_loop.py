@@ -8,9 +8,11 @@ Each process records its share of the runs: a config, ~1 KiB of json metrics and
     fluidml      fluidml.storage.LocalFileStore: save(metrics, ...) and a finished
                  `fluidml_info` record, as fluidml's Flow writes them (no fsync)
     optuna       JournalStorage(JournalFileBackend(file)): ask, suggest 2 params, tell(value)
+                 (RandomSampler, so the storage is measured, not TPE)
 
-Plus the per-call cost of a 1 KiB load through the binding (store.load of a `bytes` value)
-against the same load made from Rust in the same process and build.
+Plus the per-call cost of a 1 KiB load through the binding (`run.load(name)` of a `bytes`
+value on a run handle) against the same load made from Rust (`Run::load` on a run handle) in
+the same process and build.
 
     python python/benches/sweep_loop.py [--runs N] [--no-build]
 
@@ -73,7 +75,8 @@ def init(kind, where, lock):
         from optuna.storages.journal import JournalFileBackend
 
         storage = JournalStorage(JournalFileBackend(where))
-        STORE = optuna.load_study(study_name="bench", storage=storage)
+        # Random sampling: what is measured is the storage, not TPE's model fitting.
+        STORE = optuna.load_study(study_name="bench", storage=storage, sampler=optuna.samplers.RandomSampler())
 
 
 def work(kind, worker, runs):
@@ -106,6 +109,7 @@ def sweep_rate(kind, processes, total, tmp):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
         optuna.create_study(study_name="bench", storage=JournalStorage(JournalFileBackend(where)))
     owner = None
     if kind == "sweepstore":
@@ -131,14 +135,15 @@ def load_overhead(tmp, n=20000):
 
     store = sweepstore.open(Path(tmp) / "overhead")
     config = {"lr": 0.1, "seed": 1}
-    store.save(os.urandom(1024), "blob", "bytes", "train", config)
+    run = store.run("train", config)
+    run.save(os.urandom(1024), "blob", "bytes")
     text = json.dumps(config)
     for _ in range(1000):  # warm up both paths
-        store.load("blob", "train", config)
+        run.load("blob")
     store._native.time_rust_loads("train", text, "blob", 1000)
     start = time.perf_counter()
     for _ in range(n):
-        store.load("blob", "train", config)
+        run.load("blob")
     python = (time.perf_counter() - start) / n
     rust = store._native.time_rust_loads("train", text, "blob", n) / n
     store.close()

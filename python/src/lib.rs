@@ -2,7 +2,8 @@
 //!
 //! Layout, in the order a call flows: `store.rs` ([`NativeStore`], one Python object per
 //! store, working on task names, configs as JSON text, result names and encoded bytes) →
-//! `backend.rs` (which Rust store a Python store reaches, and reaching it again after a fork)
+//! `run.rs` ([`NativeRun`](run::NativeRun), one run with its config parsed once, and the
+//! per-run operations both share) → `backend.rs` (which Rust store a Python store reaches, and reaching it again after a fork)
 //! → the core crate. `promise.rs` and `file.rs` wrap lazy values and open results;
 //! `errors.rs` maps the core crate's errors to the exception classes of `sweepstore.errors`.
 //! Encoding Python values (json, pickle, custom types) is the pure-Python layer's job.
@@ -14,6 +15,7 @@ mod backend;
 mod errors;
 mod file;
 mod promise;
+mod run;
 mod store;
 
 use pyo3::prelude::*;
@@ -22,6 +24,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::NativeStore>()?;
+    m.add_class::<run::NativeRun>()?;
     m.add_class::<promise::NativePromise>()?;
     m.add_class::<file::NativeFile>()?;
     m.add_function(wrap_pyfunction!(store::open_path, m)?)?;

@@ -11,19 +11,20 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use sweepstore::{
-    InMemoryStore, LocalFileStore, OpenMode, ResultName, ResultsStore, RunId, RunState,
-    SaveOptions, SubDir, TaskName, UniqueConfig,
+    InMemoryStore, LocalFileStore, OpenMode, ResultName, ResultsStore, RunId, TaskName,
+    UniqueConfig,
 };
 
 use crate::backend::Backend;
 use crate::errors::IntoPy;
 use crate::file::NativeFile;
 use crate::promise::NativePromise;
+use crate::run::{self, NativeRun, sub_dir_options};
 
 /// A store (any backend), reached from Python. Made by the module's constructor functions.
 #[pyclass(frozen, module = "sweepstore._native")]
 pub(crate) struct NativeStore {
-    backend: Backend,
+    pub(crate) backend: Backend,
     kind: &'static str,
 }
 
@@ -99,26 +100,11 @@ pub(crate) fn mongo(
 }
 
 /// A run address from Python's arguments.
-fn run_id(task: &str, config: &str) -> sweepstore::Result<RunId> {
+pub(crate) fn run_id(task: &str, config: &str) -> sweepstore::Result<RunId> {
     Ok(RunId::new(
         TaskName::new(task)?,
         UniqueConfig::parse(config)?,
     ))
-}
-
-fn sub_dir_options(sub_dir: Option<&str>) -> sweepstore::Result<SaveOptions> {
-    Ok(match sub_dir {
-        Some(dir) => SaveOptions::in_sub_dir(SubDir::new(dir)?),
-        None => SaveOptions::default(),
-    })
-}
-
-fn state_name(state: RunState) -> &'static str {
-    match state {
-        RunState::Running => "running",
-        RunState::Finished => "finished",
-        RunState::Failed => "failed",
-    }
 }
 
 #[pymethods]
@@ -144,12 +130,14 @@ impl NativeStore {
         sub_dir: Option<&str>,
     ) -> PyResult<()> {
         py.detach(|| {
-            let run = run_id(task, config)?;
-            let name = ResultName::new(name)?;
-            let options = sub_dir_options(sub_dir)?;
-            self.backend
-                .store()?
-                .save_bytes(&run, &name, type_name, data, &options)
+            run::save(
+                &self.backend,
+                &run_id(task, config)?,
+                name,
+                type_name,
+                data,
+                sub_dir,
+            )
         })
         .py_err()
     }
@@ -163,11 +151,7 @@ impl NativeStore {
         name: &str,
     ) -> PyResult<Option<(String, Bound<'py, PyBytes>)>> {
         let found = py
-            .detach(|| {
-                let run = run_id(task, config)?;
-                let name = ResultName::new(name)?;
-                self.backend.store()?.load_bytes(&run, &name)
-            })
+            .detach(|| run::load(&self.backend, &run_id(task, config)?, name))
             .py_err()?;
         Ok(found.map(|(type_name, bytes)| (type_name, PyBytes::new(py, &bytes))))
     }
@@ -181,11 +165,7 @@ impl NativeStore {
         name: &str,
     ) -> PyResult<Option<NativePromise>> {
         let found = py
-            .detach(|| {
-                let run = run_id(task, config)?;
-                let name = ResultName::new(name)?;
-                self.backend.store()?.load_lazy(&run, &name)
-            })
+            .detach(|| run::load_lazy(&self.backend, &run_id(task, config)?, name))
             .py_err()?;
         Ok(found.map(NativePromise::new))
     }
@@ -255,30 +235,21 @@ impl NativeStore {
         task: &str,
         config: &str,
     ) -> PyResult<Option<&'static str>> {
-        py.detach(|| {
-            let run = run_id(task, config)?;
-            Ok(self.backend.store()?.run_state(&run)?.map(state_name))
-        })
-        .py_err()
+        py.detach(|| run::state(&self.backend, &run_id(task, config)?))
+            .py_err()
     }
 
     /// Sets the exact run's state (`running`, `finished` or `failed`), creating the run.
     fn set_run_state(&self, py: Python<'_>, task: &str, config: &str, state: &str) -> PyResult<()> {
-        let state = match state {
-            "running" => RunState::Running,
-            "finished" => RunState::Finished,
-            "failed" => RunState::Failed,
-            other => {
-                return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "run state {other:?} is not one of running, finished, failed"
-                )));
-            }
-        };
-        py.detach(|| {
-            let run = run_id(task, config)?;
-            self.backend.store()?.set_run_state(&run, state)
-        })
-        .py_err()
+        let state = run::parse_state(state)?;
+        py.detach(|| run::set_state(&self.backend, &run_id(task, config)?, state))
+            .py_err()
+    }
+
+    /// A handle on one run, its config parsed once (for `Run` objects' repeated calls).
+    fn run(slf: Py<Self>, py: Python<'_>, task: &str, config: &str) -> PyResult<NativeRun> {
+        let run = py.detach(|| run_id(task, config)).py_err()?;
+        Ok(NativeRun::new(slf, run))
     }
 
     /// Opens result `name` (modes as Python's `open`, always handled as bytes here).

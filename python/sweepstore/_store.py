@@ -35,7 +35,7 @@ def config_text(config: Any) -> str:
         raise InvalidConfig(f"a unique config must be a dict, not {type(config).__name__}")
     try:
         # NaN and infinities pass here (as NaN/Infinity) so the engine names the bad key.
-        return json.dumps(dict(config), default=_jsonable)
+        return json.dumps(config if type(config) is dict else dict(config), default=_jsonable)
     except (TypeError, ValueError) as e:
         raise InvalidConfig(f"a unique config must hold only JSON values: {e}") from e
 
@@ -265,22 +265,27 @@ class Store:
 
 
 class Run:
-    """One run of a task (``store.run(task, config)``)."""
+    """One run of a task (``store.run(task, config)``); its config is validated once."""
 
     def __init__(self, store: Store, task_name: str, config: Mapping) -> None:
         self.store = store
         self.task_name = task_name
         self.config = dict(config)
-        self._config = config_text(config)
+        self._native = store._native.run(task_name, config_text(config))
 
     def save(self, obj: Any, name: str, type_: Optional[str] = "pickle", sub_dir: Optional[str] = None, **kwargs: Any) -> None:
         """Saves ``obj`` as result ``name`` (default type ``pickle``)."""
         type_name, data = encode(obj, type_, self.store._types, **kwargs)
-        self.store._native.save(self.task_name, self._config, name, type_name, data, sub_dir)
+        self._native.save(name, type_name, data, sub_dir)
+        self.store._saved(obj, name, self.task_name, self.config)
 
     def load(self, name: str, lazy: bool = False, **kwargs: Any) -> Any:
         """Result ``name``, decoded (or a :class:`Promise`), or ``None``."""
-        return self.store.load(name, self.task_name, self.config, lazy=lazy, **kwargs)
+        if lazy:
+            found = self._native.load_lazy(name)
+            return None if found is None else Promise(found, self.store._types)
+        stored = self._native.load(name)
+        return None if stored is None else decode(stored[0], stored[1], self.store._types, **kwargs)
 
     def open(self, name: str, mode: str = "r", type_: Optional[str] = None, sub_dir: Optional[str] = None) -> File:
         """Opens result ``name`` as a file."""
@@ -292,16 +297,16 @@ class Run:
 
     def finish(self) -> None:
         """Marks the run finished: a resumed sweep skips it."""
-        self.store._native.set_run_state(self.task_name, self._config, "finished")
+        self._native.set_state("finished")
 
     def fail(self) -> None:
         """Marks the run failed."""
-        self.store._native.set_run_state(self.task_name, self._config, "failed")
+        self._native.set_state("failed")
 
     @property
     def state(self) -> Optional[str]:
         """``None`` (no such run), ``"running"``, ``"finished"`` or ``"failed"``."""
-        return self.store._native.run_state(self.task_name, self._config)
+        return self._native.state()
 
     @property
     def is_finished(self) -> bool:

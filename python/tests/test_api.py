@@ -221,3 +221,17 @@ def test_stores_with_an_address_pickle_and_reconnect(store):
         return
     copy = pickle.loads(pickle.dumps(store))
     assert copy.load("m", "train", CFG) == "x"
+
+
+def test_a_damaged_value_is_a_corrupt_error_never_other_bytes(tmp_path):
+    store = sweepstore.LocalFileStore(tmp_path / "files")
+    store.save("hello world", "note", "text", "train", CFG)
+    store.save("kept", "other", "text", "train", CFG)
+    lazy = store.load("note", "train", CFG, lazy=True)
+    (path,) = (tmp_path / "files").rglob("note.txt")
+    path.write_text("hellO world")  # same size, one byte changed
+    with pytest.raises(sweepstore.CorruptError):
+        store.load("note", "train", CFG)
+    with pytest.raises(sweepstore.CorruptError):
+        lazy.load()
+    assert store.load("other", "train", CFG) == "kept"
