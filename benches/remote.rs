@@ -1,6 +1,8 @@
-//! Serving benchmark (issue 9, item 6): durable saves/s from 1, 4 and 16 client *processes*
-//! through a server, against the same number of *threads* saving into a `RedbStore` in one
-//! process, measured in the same run.
+//! Serving benchmark (issue 9, item 6; issue 13, item 6): durable saves/s from 1, 4 and 16
+//! client *processes* through a server, and from as many processes that each just call
+//! `sweepstore::open` (the first to open owns and serves the store, the others join it),
+//! against the same number of *threads* saving into one store in one process, measured in
+//! the same run; then the time a client takes over after the owner is killed.
 //!
 //! Each save is a distinct 1 KiB `bytes` value to its own run (config `{"worker": w, "i": i}`,
 //! built inside the timed loop), under the default `Durability::Immediate`: every
@@ -11,11 +13,17 @@
 //! Every repetition and worker count runs both sides back to back on fresh stores (the order
 //! alternates between repetitions), each after a system-wide `sync`. The server runs on a
 //! thread of this process (`sweepstore::Server`, the code behind `sweepstore serve`); the
-//! clients are this binary re-executed (`__client SOCKET WORKER SECS`): each connects, says
-//! `ready`, waits for `go` on stdin, saves for the phase's length and reports its count and
-//! elapsed time. A rate is total saves ÷ the longest elapsed time; a figure is the median of
-//! the repetitions (with min–max), the ratio the median of the per-repetition ratios
-//! `processes ÷ threads`.
+//! clients are this binary re-executed (`__client SOCKET WORKER SECS`, or `__open STORE
+//! WORKER SECS` to call `sweepstore::open`): each connects, says `ready`, waits for `go` on
+//! stdin, saves for the phase's length, reports its count, elapsed time and slowest save,
+//! and exits when its stdin ends (so an owner outlives every client's phase). A rate is total
+//! saves ÷ the longest elapsed time; a figure is the median of the repetitions (with
+//! min–max), the ratio the median of the per-repetition ratios `processes ÷ threads`.
+//!
+//! Take-over: an owner and 3 clients (`__open`) save for a few seconds; 1 s in, the owner
+//! gets SIGKILL. A client's save in flight (or begun) then waits until one client has opened
+//! the store, recovered its WAL and serves it, and the others reconnected: the slowest save
+//! of any client is the take-over time (it includes the WAL recovery of a small log).
 //!
 //! ```text
 //! cargo bench --bench remote -- [--reps N] [--secs S] [--quick]
@@ -33,7 +41,9 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sweepstore::{RedbOptions, RedbStore, RemoteStore, Server, StoreExt, UniqueConfig};
+use sweepstore::{
+    OpenOptions, RedbOptions, RedbStore, RemoteStore, ResultsStore, Server, StoreExt, UniqueConfig,
+};
 
 type BoxError = Box<dyn Error + Send + Sync>;
 type BenchResult<T> = Result<T, BoxError>;
@@ -42,14 +52,16 @@ const VALUE_LEN: usize = 1024;
 const WORKERS: [usize; 3] = [1, 4, 16];
 const REPORT_PATH: &str = "target/bench-remote.md";
 const CLIENT_COMMAND: &str = "__client";
-const TARGET_RATIO: f64 = 0.5;
+const OPEN_COMMAND: &str = "__open";
+/// Clients saving while the owner is killed.
+const TAKE_OVER_CLIENTS: usize = 3;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if args.first().map(String::as_str) == Some(CLIENT_COMMAND) {
-        client(&args[1..])
-    } else {
-        bench(&args)
+    let result = match args.first().map(String::as_str) {
+        Some(CLIENT_COMMAND) => client(&args[1..], false),
+        Some(OPEN_COMMAND) => client(&args[1..], true),
+        _ => bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,33 +85,56 @@ fn value(w: u64, i: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Saves as worker `w` until `secs` passed; returns the count and the elapsed time.
-fn save_loop(store: &impl StoreExt, w: u64, secs: f64) -> BenchResult<(u64, Duration)> {
+/// What one worker did: saves, elapsed time, slowest save.
+type Outcome = (u64, Duration, Duration);
+
+/// Saves as worker `w` until `secs` passed.
+fn save_loop(store: &(impl StoreExt + ?Sized), w: u64, secs: f64) -> BenchResult<Outcome> {
     let start = Instant::now();
-    let mut i = 0;
+    let (mut i, mut slowest) = (0, Duration::ZERO);
     while start.elapsed().as_secs_f64() < secs {
         let config = UniqueConfig::new(json!({ "worker": w, "i": i }))?;
-        store
-            .run("bench", &config)?
-            .save_bytes("v", "bytes", &value(w, i))?;
+        let saving = Instant::now();
+        let run = store.run("bench", &config)?;
+        loop {
+            match run.save_bytes("v", "bytes", &value(w, i)) {
+                // Its own run, which no one else writes: retrying is safe (design §18.4).
+                Err(sweepstore::Error::OutcomeUnknown { .. }) => {}
+                other => break other?,
+            }
+        }
+        slowest = slowest.max(saving.elapsed());
         i += 1;
     }
-    Ok((i, start.elapsed()))
+    Ok((i, start.elapsed(), slowest))
 }
 
-/// The client process: `__client SOCKET WORKER SECS`.
-fn client(args: &[String]) -> BenchResult<()> {
-    let [socket, worker, secs] = args else {
-        return Err("usage: __client SOCKET WORKER SECS".into());
+/// The client process: `__client SOCKET WORKER SECS` or `__open STORE WORKER SECS`.
+fn client(args: &[String], open: bool) -> BenchResult<()> {
+    let [target, worker, secs] = args else {
+        return Err("usage: __client SOCKET WORKER SECS | __open STORE WORKER SECS".into());
     };
-    let store = RemoteStore::connect(socket)?;
+    let store: Box<dyn ResultsStore> = if open {
+        Box::new(sweepstore::open(target, OpenOptions::default())?)
+    } else {
+        Box::new(RemoteStore::connect(target)?)
+    };
     let mut stdout = std::io::stdout();
     writeln!(stdout, "ready")?;
     stdout.flush()?;
-    let mut go = String::new();
-    std::io::stdin().read_line(&mut go)?;
-    let (count, elapsed) = save_loop(&store, worker.parse()?, secs.parse()?)?;
-    writeln!(stdout, "done {count} {}", elapsed.as_secs_f64())?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let (count, elapsed, slowest) = save_loop(&*store, worker.parse()?, secs.parse()?)?;
+    writeln!(
+        stdout,
+        "done {count} {} {}",
+        elapsed.as_secs_f64(),
+        slowest.as_secs_f64()
+    )?;
+    stdout.flush()?;
+    // Keeps the store (and, for an owner, its server) until the parent says every phase
+    // is over, by ending stdin.
+    while std::io::stdin().read_line(&mut line)? > 0 {}
     Ok(())
 }
 
@@ -109,7 +144,7 @@ fn in_process(root: &Path, workers: usize, secs: f64) -> BenchResult<f64> {
     let store = RedbStore::open(dir.path().join("store"), RedbOptions::default())?;
     settle()?;
     let barrier = Barrier::new(workers);
-    let outcomes: Vec<BenchResult<(u64, Duration)>> = std::thread::scope(|s| {
+    let outcomes: Vec<BenchResult<Outcome>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 let (store, barrier) = (&store, &barrier);
@@ -129,10 +164,10 @@ fn in_process(root: &Path, workers: usize, secs: f64) -> BenchResult<f64> {
 }
 
 /// Total saves ÷ the longest elapsed time.
-fn combine(outcomes: Vec<BenchResult<(u64, Duration)>>) -> BenchResult<f64> {
+fn combine(outcomes: Vec<BenchResult<Outcome>>) -> BenchResult<f64> {
     let (mut total, mut longest) = (0, Duration::ZERO);
     for outcome in outcomes {
-        let (count, elapsed) = outcome?;
+        let (count, elapsed, _) = outcome?;
         total += count;
         longest = longest.max(elapsed);
     }
@@ -150,10 +185,10 @@ struct Client {
 }
 
 impl Client {
-    fn start(socket: &Path, worker: usize, secs: f64) -> BenchResult<Self> {
+    fn start(command: &str, target: &Path, worker: usize, secs: f64) -> BenchResult<Self> {
         let mut child = Command::new(std::env::current_exe()?)
-            .arg(CLIENT_COMMAND)
-            .arg(socket)
+            .arg(command)
+            .arg(target)
             .arg(worker.to_string())
             .arg(secs.to_string())
             .stdin(Stdio::piped())
@@ -179,17 +214,88 @@ impl Client {
         Ok(line)
     }
 
-    fn finish(mut self) -> BenchResult<(u64, Duration)> {
+    /// Its report, once its phase is over.
+    fn report(&mut self) -> BenchResult<Outcome> {
         let line = self.line()?;
-        let status = self.child.wait()?;
         let mut parts = line.split_whitespace();
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some("done"), Some(count), Some(secs)) if status.success() => {
-                Ok((count.parse()?, Duration::from_secs_f64(secs.parse()?)))
-            }
-            _ => Err(format!("client failed ({status}): {line:?}").into()),
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some("done"), Some(count), Some(secs), Some(slowest)) => Ok((
+                count.parse()?,
+                Duration::from_secs_f64(secs.parse()?),
+                Duration::from_secs_f64(slowest.parse()?),
+            )),
+            _ => Err(format!("a client failed: {line:?}").into()),
         }
     }
+}
+
+/// Every client's report; then their stdin ends (they exit) and they are waited for.
+fn finish_all(mut clients: Vec<Client>) -> BenchResult<Vec<Outcome>> {
+    let outcomes: Vec<BenchResult<Outcome>> = clients.iter_mut().map(Client::report).collect();
+    let mut failed = None;
+    for client in clients {
+        let Client {
+            mut child, stdin, ..
+        } = client;
+        drop(stdin);
+        let status = child.wait()?;
+        if !status.success() {
+            failed.get_or_insert(format!("a client exited with {status}"));
+        }
+    }
+    match failed {
+        Some(e) => Err(e.into()),
+        None => outcomes.into_iter().collect(),
+    }
+}
+
+/// Starts `workers` clients with `command` on `target` and saves for `secs` with all of them.
+fn run_clients(command: &str, target: &Path, workers: usize, secs: f64) -> BenchResult<f64> {
+    let clients: BenchResult<Vec<Client>> = (0..workers)
+        .map(|w| Client::start(command, target, w, secs))
+        .collect();
+    let mut clients = clients?;
+    settle()?;
+    for client in &mut clients {
+        writeln!(client.stdin, "go")?;
+        client.stdin.flush()?;
+    }
+    combine(finish_all(clients)?.into_iter().map(Ok).collect())
+}
+
+/// Saves/s of `workers` processes that each call `sweepstore::open` on a fresh store.
+fn opened_processes(root: &Path, workers: usize, secs: f64) -> BenchResult<f64> {
+    let dir = tempfile::tempdir_in(root)?;
+    run_clients(OPEN_COMMAND, &dir.path().join("store"), workers, secs)
+}
+
+/// The slowest save of clients saving while their owner is killed: the take-over time.
+fn take_over(root: &Path) -> BenchResult<Duration> {
+    let dir = tempfile::tempdir_in(root)?;
+    let store = dir.path().join("store");
+    let secs = 3.0;
+    // The first to open owns the store: started (and ready) before the clients.
+    let mut owner = Client::start(OPEN_COMMAND, &store, 0, secs)?;
+    let clients: BenchResult<Vec<Client>> = (1..=TAKE_OVER_CLIENTS)
+        .map(|w| Client::start(OPEN_COMMAND, &store, w, secs))
+        .collect();
+    let mut clients = clients?;
+    for client in std::iter::once(&mut owner).chain(&mut clients) {
+        writeln!(client.stdin, "go")?;
+        client.stdin.flush()?;
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    owner.child.kill()?;
+    let status = owner.child.wait()?;
+    if status.success() {
+        return Err("the owner was not killed".into());
+    }
+    let slowest = finish_all(clients)?
+        .into_iter()
+        .map(|(_, _, slowest)| slowest)
+        .max()
+        .unwrap_or_default();
+    Ok(slowest)
 }
 
 /// Saves/s of `workers` client processes through a server of a fresh store.
@@ -199,17 +305,7 @@ fn through_server(root: &Path, workers: usize, secs: f64) -> BenchResult<f64> {
     let server = Server::bind(store, dir.path().join("s.sock"))?;
     let (stopper, socket) = (server.stopper(), server.socket().to_owned());
     let serving = std::thread::spawn(move || server.run());
-    let clients: BenchResult<Vec<Client>> = (0..workers)
-        .map(|w| Client::start(&socket, w, secs))
-        .collect();
-    let outcome = clients.and_then(|mut clients| {
-        settle()?;
-        for client in &mut clients {
-            writeln!(client.stdin, "go")?;
-            client.stdin.flush()?;
-        }
-        combine(clients.into_iter().map(Client::finish).collect())
-    });
+    let outcome = run_clients(CLIENT_COMMAND, &socket, workers, secs);
     stopper.stop();
     serving.join().map_err(|_| "the server panicked")??;
     outcome
@@ -270,21 +366,30 @@ fn bench(args: &[String]) -> BenchResult<()> {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let mut rows = Vec::new();
     for workers in WORKERS {
-        let (mut threads, mut processes, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let mut row: [Vec<f64>; 5] = Default::default();
         for rep in 0..reps {
             eprintln!("{workers} workers, repetition {}/{reps}", rep + 1);
-            let (t, p) = if rep % 2 == 0 {
-                let t = in_process(root, workers, secs)?;
-                (t, through_server(root, workers, secs)?)
-            } else {
-                let p = through_server(root, workers, secs)?;
-                (in_process(root, workers, secs)?, p)
-            };
-            threads.push(t);
-            processes.push(p);
-            ratios.push(p / t);
+            // The order of the three sides rotates between repetitions.
+            let mut rates = [0.0; 3];
+            for k in 0..3 {
+                let side = (k + rep) % 3;
+                rates[side] = match side {
+                    0 => in_process(root, workers, secs)?,
+                    1 => through_server(root, workers, secs)?,
+                    _ => opened_processes(root, workers, secs)?,
+                };
+            }
+            let [t, p, o] = rates;
+            for (column, figure) in row.iter_mut().zip([t, p, o, p / t, o / t]) {
+                column.push(figure);
+            }
         }
-        rows.push((workers, threads, processes, ratios));
+        rows.push((workers, row));
+    }
+    let mut take_overs = Vec::new();
+    for rep in 0..reps {
+        eprintln!("take-over, repetition {}/{reps}", rep + 1);
+        take_overs.push(take_over(root)?.as_secs_f64() * 1000.0);
     }
     let mut report = String::new();
     writeln!(
@@ -293,26 +398,30 @@ fn bench(args: &[String]) -> BenchResult<()> {
     )?;
     writeln!(
         report,
-        "| workers | threads in one process | client processes through `serve` | processes ÷ threads |"
+        "| workers | threads in one process | client processes through `serve` | processes that each call `open` | serve ÷ threads | open ÷ threads |"
     )?;
-    writeln!(report, "|---|---|---|---|")?;
-    for (workers, mut threads, mut processes, mut ratios) in rows {
-        let (tmin, tmax) = spread(&threads);
-        let (pmin, pmax) = spread(&processes);
-        let (rmin, rmax) = spread(&ratios);
-        writeln!(
-            report,
-            "| {workers} | {:.0} ({tmin:.0}–{tmax:.0}) | {:.0} ({pmin:.0}–{pmax:.0}) | {:.2} ({rmin:.2}–{rmax:.2}){} |",
-            median(&mut threads),
-            median(&mut processes),
-            median(&mut ratios),
-            if workers == 16 {
-                format!(" (target ≥ {TARGET_RATIO})")
+    writeln!(report, "|---|---|---|---|---|---|")?;
+    for (workers, row) in rows {
+        let mut cells = Vec::new();
+        for (k, mut column) in row.into_iter().enumerate() {
+            let (min, max) = spread(&column);
+            let mid = median(&mut column);
+            cells.push(if k < 3 {
+                format!("{mid:.0} ({min:.0}–{max:.0})")
             } else {
-                String::new()
-            },
-        )?;
+                format!("{mid:.2} ({min:.2}–{max:.2})")
+            });
+        }
+        writeln!(report, "| {workers} | {} |", cells.join(" | "))?;
     }
+    let (min, max) = spread(&take_overs);
+    writeln!(
+        report,
+        "\nTake-over after `kill -9` of the owner ({TAKE_OVER_CLIENTS} clients saving; the slowest \
+         client save, which includes opening the store and recovering its WAL): median {:.0} ms \
+         ({min:.0}–{max:.0}) of {reps}.",
+        median(&mut take_overs)
+    )?;
     print!("{report}");
     std::fs::write(REPORT_PATH, &report)?;
     Ok(())

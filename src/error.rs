@@ -358,6 +358,22 @@ pub enum Error {
         waited: std::time::Duration,
     },
 
+    /// A run claim was asked for with an unusable owner name.
+    #[error("invalid run claim: {reason}")]
+    InvalidClaim {
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// The store does not support an operation (e.g. run claims on a fluidml directory).
+    #[error("{store} does not support {what}")]
+    Unsupported {
+        /// The operation.
+        what: &'static str,
+        /// The kind of store.
+        store: &'static str,
+    },
+
     /// A [`StoreAddress`](crate::StoreAddress) could not be read back.
     #[error("not a sweepstore store address: {reason}")]
     BadAddress {

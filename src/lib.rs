@@ -64,6 +64,7 @@
 mod blob;
 mod browse;
 mod canonical;
+mod claim;
 mod codec;
 mod config;
 mod config_text;
@@ -93,6 +94,7 @@ mod vfs;
 mod wal;
 
 pub use browse::{Browse, Progress, ResultSummary, RunSummary, TaskSummary};
+pub use claim::{ClaimOutcome, MAX_OWNER_LEN};
 pub use codec::{BINARY, BYTES, JSON, PICKLE, PYTHON_PICKLE, TEXT, TypeInfo, TypeRegistry};
 pub use config::{ConfigError, UniqueConfig};
 pub use engine::{Durability, GcReport, Problem, RedbOptions, RedbStore, StoreStats, VerifyReport};

@@ -318,6 +318,8 @@ fn a_sweep_in_worker_processes_resumes_after_kill_9_and_a_rerun_skips_everything
 fn the_demo_trains_through_a_server_that_serves_its_store() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = dir.path().join("store");
+    // `serve` creates no store.
+    sweepstore::RedbStore::open(&store, sweepstore::RedbOptions::default())?.close()?;
     let mut server = serve(&store)?;
     let outcome = (|| -> TestResult<(Ran, Ran)> {
         let processes = run(args(&["demo", "--processes", "2"], &store))?.ok()?;

@@ -432,6 +432,21 @@ impl ResultsStore for RedbStore {
         })
     }
 
+    fn claim_run(
+        &self,
+        run: &RunId,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<crate::claim::ClaimOutcome> {
+        crate::claim::check_owner(owner)?;
+        self.request(|reply| Command::Claim {
+            run: run.clone(),
+            owner: owner.to_owned(),
+            lease,
+            reply,
+        })
+    }
+
     fn open(
         &self,
         run: &RunId,

@@ -15,6 +15,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 use crate::browse::{Browse, RunSummary, TaskSummary};
+use crate::claim::ClaimOutcome;
 use crate::codec::TypeRegistry;
 use crate::config::UniqueConfig;
 use crate::error::{Error, Result};
@@ -339,6 +340,16 @@ impl ResultsStore for Store {
             },
             &|store| store.set_run_state(run, state),
         )
+    }
+
+    fn claim_run(
+        &self,
+        run: &RunId,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<ClaimOutcome> {
+        // Claiming again for the same owner renews the claim: sending it twice is safe.
+        self.read(&|store| store.claim_run(run, owner, lease))
     }
 
     fn open(

@@ -296,6 +296,24 @@ impl ResultsStore for RemoteStore {
         })
     }
 
+    fn claim_run(
+        &self,
+        run: &RunId,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<crate::claim::ClaimOutcome> {
+        crate::claim::check_owner(owner)?;
+        let request = Request::ClaimRun {
+            run: wire_run(run),
+            owner: owner.to_owned(),
+            lease_ms: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX),
+        };
+        match self.call(&request)? {
+            Response::Claim(outcome) => Ok(outcome),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     fn open(
         &self,
         run: &RunId,
