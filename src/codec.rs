@@ -1,7 +1,10 @@
 //! Result types and their codecs: the type registry and [`TypeInfo`].
 //!
-//! Built-in types: `json` (serde_json), `binary` (postcard; `pickle` is an alias, the role
-//! pickle plays in fluidml), `text` (a UTF-8 string) and `bytes` (raw `Vec<u8>`). Custom types
+//! Built-in types: `json` (serde_json), `binary` (postcard), `pickle` (Python's pickle, the
+//! same format in Rust, the Python package, the CLI and fluidml trees: Rust writes serde values
+//! as protocol-3 pickles and reads plain-data pickles through JSON, see `pickle.rs`; objects of
+//! Python classes load only in Python), `text` (a UTF-8 string) and `bytes` (raw `Vec<u8>`).
+//! `python_pickle` is an older name of `pickle`, still read. Custom types
 //! register save and load functions over `Write`/`Read` ([`TypeInfo::custom`]) or over a file
 //! system path ([`TypeInfo::custom_path`], for stores that have paths).
 //!
@@ -30,8 +33,11 @@ use crate::limits::{self, MAX_DEPTH};
 pub const JSON: &str = "json";
 /// Type name of the built-in binary (postcard) type.
 pub const BINARY: &str = "binary";
-/// fluidml's name for its binary type; an alias of [`BINARY`].
+/// Type name of Python's pickle format (see the module docs for what Rust reads of it).
 pub const PICKLE: &str = "pickle";
+/// An older name of [`PICKLE`] (stores written before `pickle` meant Python's pickle everywhere
+/// recorded fluidml's pickles under it); same codec.
+pub const PYTHON_PICKLE: &str = "python_pickle";
 /// Type name of the built-in UTF-8 text type.
 pub const TEXT: &str = "text";
 /// Type name of the built-in raw bytes type.
@@ -46,6 +52,7 @@ type LoadPath = dyn Fn(&Path) -> io::Result<Box<dyn Any>> + Send + Sync;
 enum Codec {
     Json,
     Binary,
+    Pickle,
     Text,
     Bytes,
     Stream(Custom<SaveStream, LoadStream>),
@@ -311,6 +318,8 @@ impl TypeInfo {
                 Ok(bytes)
             }
             Codec::Binary => postcard::to_stdvec(value).map_err(|e| self.encode_error(e)),
+            Codec::Pickle => serde_pickle::to_vec(value, serde_pickle::SerOptions::new())
+                .map_err(|e| self.encode_error(e)),
             Codec::Text => {
                 if let Some(s) = (value as &dyn Any).downcast_ref::<String>() {
                     return Ok(s.clone().into_bytes());
@@ -366,6 +375,11 @@ impl TypeInfo {
                         rest.len()
                     )))
                 }
+            }
+            Codec::Pickle => {
+                let value = crate::pickle::decode_value(bytes, &serde_json::Map::new())
+                    .map_err(|e| self.decode_error(e))?;
+                serde_json::from_value(value).map_err(|e| self.decode_error(e))
             }
             Codec::Text => {
                 let text = std::str::from_utf8(bytes).map_err(|e| self.decode_error(e))?;
@@ -451,12 +465,14 @@ impl Default for TypeRegistry {
 }
 
 impl TypeRegistry {
-    /// A registry with the built-in types `json`, `binary` (alias `pickle`), `text`, `bytes`.
+    /// A registry with the built-in types `json`, `binary`, `pickle` (alias `python_pickle`),
+    /// `text`, `bytes`.
     pub fn new() -> Self {
         let builtins = [
             TypeInfo::new(JSON, "json", false, Codec::Json),
             TypeInfo::new(BINARY, "bin", true, Codec::Binary),
-            TypeInfo::new(PICKLE, "p", true, Codec::Binary),
+            TypeInfo::new(PICKLE, "p", true, Codec::Pickle),
+            TypeInfo::new(PYTHON_PICKLE, "p", true, Codec::Pickle),
             TypeInfo::new(TEXT, "txt", false, Codec::Text),
             TypeInfo::new(BYTES, "bytes", true, Codec::Bytes),
         ];

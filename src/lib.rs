@@ -83,6 +83,7 @@ mod mongo;
 #[cfg(unix)]
 mod multi;
 mod names;
+mod pickle;
 mod promise;
 #[cfg(unix)]
 mod remote;
@@ -95,7 +96,7 @@ mod wal;
 
 pub use browse::{Browse, Progress, ResultSummary, RunSummary, TaskSummary};
 pub use claim::{ClaimOutcome, MAX_OWNER_LEN};
-pub use codec::{BINARY, BYTES, JSON, PICKLE, TEXT, TypeInfo, TypeRegistry};
+pub use codec::{BINARY, BYTES, JSON, PICKLE, PYTHON_PICKLE, TEXT, TypeInfo, TypeRegistry};
 pub use config::{ConfigError, UniqueConfig};
 pub use engine::{Durability, GcReport, Problem, RedbOptions, RedbStore, StoreStats, VerifyReport};
 pub use error::{Error, Result};
@@ -103,7 +104,7 @@ pub use file::{Existence, File, OpenMode};
 pub use handle::{Run, StoreExt, Task};
 pub use key::{ContentHash, RUN_KEY_CONTEXT, RunKey};
 pub use limits::{MAX_CONFIG_LEN, MAX_DEPTH};
-pub use local::{FilePromise, LocalFileStore, PYTHON_PICKLE};
+pub use local::{FilePromise, LocalFileStore};
 pub use memory::InMemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::{MongoOptions, MongoStore};

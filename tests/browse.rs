@@ -204,7 +204,7 @@ fn a_directory_written_by_fluidml_lists_without_being_changed() -> Result<()> {
     assert_eq!(summary.size, len);
     assert!(len > 0);
     let checkpoint = first.result("checkpoint").ok_or(Error::Closed)?;
-    assert_eq!(checkpoint.type_name, sweepstore::PYTHON_PICKLE);
+    assert_eq!(checkpoint.type_name, sweepstore::PICKLE);
     // A run directory without fluidml's info never had its state set.
     let subset = store
         .find_run(&train, &config(json!({"lr": 0.001, "seed": 5}))?)?

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sweepstore::{
-    Error, FilePromise, LocalFileStore, PYTHON_PICKLE, ResultName, RunId, RunState, StoreExt,
-    TaskName, UniqueConfig,
+    Error, FilePromise, LocalFileStore, PICKLE, ResultName, RunId, RunState, StoreExt, TaskName,
+    UniqueConfig,
 };
 
 type Result<T = ()> = sweepstore::Result<T>;
@@ -81,7 +81,7 @@ fn plain_data_pickles_load_as_json_values() -> Result {
     });
     assert_eq!(run.load::<Value>("state")?, Some(expected));
     let promise = run.load_lazy("state")?.ok_or(Error::Closed)?;
-    assert_eq!(promise.type_name(), PYTHON_PICKLE);
+    assert_eq!(promise.type_name(), PICKLE);
     Ok(())
 }
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The test command (README "Two commands", .ci/run): makes the test virtualenv, installs
-# Chromium for the dashboard's browser test where it is missing, starts a MongoDB-wire-protocol
-# server, runs `cargo test --all-features --no-fail-fast` against it, and
-# stops the server again.
+# Chromium for the dashboard's browser test where it is missing, builds the Python package
+# (python/) into the virtualenv, starts a MongoDB-wire-protocol server, runs
+# `cargo test --all-features --no-fail-fast` and then the Python suite (pytest python/tests)
+# against it, and stops the server again. Both suites always run; the exit status is non-zero
+# if the package did not build or either suite failed.
 #
 #   tests/run.sh [extra cargo test arguments]     e.g. tests/run.sh --test mongo_store
+#                                                 (with arguments, pytest is not run)
 #   tests/run.sh bench [extra bench arguments]    the MongoStore benchmark (benches/mongo.rs)
 #
 # One virtualenv, target/test-venv, made on first use, holds every Python package the tests use:
@@ -25,7 +28,7 @@ venv=target/test-venv
 daemon="$PWD/$venv/bin/secantusd-py"
 stamp="$venv/.packages"
 # Bump the list (and so the stamp) when the tests need another package.
-packages="fluidml==0.3.4 pytest maturin"
+packages="fluidml==0.3.4 pytest maturin numpy"
 if [[ ! -x "$daemon" || "$(cat "$stamp" 2>/dev/null)" != "$packages" ]]; then
     echo "== installing the test packages into $venv: secantusdb $packages"
     python3 -m venv "$venv"
@@ -100,7 +103,23 @@ if [[ "${1:-}" == "bench" ]]; then
     echo "== cargo bench --features mongodb --bench mongo $*"
     cargo bench --features mongodb --bench mongo -- "$@"
 else
+    status=0
+    # A debug build into the workspace's target/ (it shares the compiled dependencies of the
+    # cargo tests), installed editable; `pip install ./python` makes the release build instead.
+    echo "== maturin develop: the Python package (python/) into $venv, with MongoDB support"
+    built=yes
+    if ! VIRTUAL_ENV="$PWD/$venv" "$venv/bin/maturin" develop --quiet --features mongodb \
+        -m python/Cargo.toml; then
+        echo "tests/run.sh: building the Python package failed" >&2
+        built=""
+        status=1
+    fi
     # --no-fail-fast: every test binary runs, so one failure does not hide others.
     echo "== cargo test --all-features --no-fail-fast $*"
-    cargo test --all-features --no-fail-fast "$@"
+    cargo test --all-features --no-fail-fast "$@" || status=1
+    if [[ -n "$built" && $# -eq 0 ]]; then
+        echo "== pytest python/tests"
+        (cd python && "../$venv/bin/python" -m pytest -q -p no:cacheprovider tests) || status=1
+    fi
+    exit "$status"
 fi

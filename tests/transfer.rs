@@ -234,7 +234,7 @@ fn a_directory_written_by_fluidml_imports_into_a_redb_store() -> Result<()> {
     let state = target
         .load_lazy(run.id(), &ResultName::new("state")?)?
         .ok_or(Error::Closed)?;
-    assert_eq!(state.type_name(), sweepstore::PYTHON_PICKLE);
+    assert_eq!(state.type_name(), sweepstore::PICKLE);
     assert!(state.load::<serde_json::Value>().is_ok());
 
     let (again, _) = copy(&fluidml, &target)?;

@@ -1,6 +1,6 @@
 //! `sweepstore get STORE TASK NAME (--config JSON | --run PREFIX) [-o FILE]`: one result of
-//! one run — JSON pretty-printed, text as stored; any other type (binary, bytes, custom) only
-//! into a file or a pipe, never onto a terminal.
+//! one run — JSON and plain-data pickles pretty-printed, text as stored; any other type
+//! (binary, bytes, custom) only into a file or a pipe, never onto a terminal.
 //!
 //! Invariants: the bytes are read through a promise, so they are verified against their
 //! content hash before anything is printed or written; `-o` writes the stored bytes exactly
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde_json::Value;
-use sweepstore::{Error, JSON, StoreExt, TEXT, TaskName};
+use sweepstore::{Error, JSON, PICKLE, PYTHON_PICKLE, StoreExt, TEXT, TaskName, TypeRegistry};
 
 use super::error::CommandError;
 use super::render::size;
@@ -22,7 +22,7 @@ use super::{CliError, Out, Status};
 
 /// Print one result of a run, or write it to a file.
 ///
-/// JSON is pretty-printed, text printed as it is. Other types (binary, bytes) go to a file
+/// JSON and plain-data pickles are pretty-printed, text printed as it is. Other types (binary, bytes) go to a file
 /// with -o, or to stdout only when it is not a terminal.
 #[derive(Debug, Args)]
 pub struct GetArgs {
@@ -85,6 +85,11 @@ pub fn run(args: &GetArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
             writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         }
         TEXT => out.write_all(&bytes)?,
+        // Plain-data Python pickles print as JSON; objects of Python classes are not unpickled.
+        PICKLE | PYTHON_PICKLE => {
+            let value: Value = TypeRegistry::new().get(PICKLE)?.decode(&bytes)?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        }
         _ if out.is_terminal => {
             return Err(CommandError::BinaryToTerminal {
                 name: args.name.clone(),

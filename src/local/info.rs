@@ -16,8 +16,8 @@ use crate::codec::{PICKLE, TEXT, TypeRegistry};
 use crate::error::{Error, Result};
 use crate::key::ContentHash;
 use crate::local::layout::{RunDir, object_file, read_optional};
-use crate::local::pickle::{self, PYTHON_PICKLE};
 use crate::names::{ResultName, SubDir};
+use crate::pickle;
 use crate::store::RunState;
 
 /// The format version of our JSON files.
@@ -146,10 +146,10 @@ fn from_fluidml(
     types: &TypeRegistry,
 ) -> Result<LoadInfo> {
     let raw: FluidmlLoadInfo = pickle::from_slice(bytes).map_err(|e| corrupt(path, e))?;
-    // fluidml's types: its `pickle` is Python's pickle (ours is postcard), its `event` is text
-    // without an extension; the others keep their names.
+    // fluidml's types: its `pickle` is ours (Python's pickle), its `event` is text without an
+    // extension; the others keep their names.
     let (type_name, extension) = match raw.type_.as_str() {
-        PICKLE => (PYTHON_PICKLE.to_owned(), "p".to_owned()),
+        PICKLE => (PICKLE.to_owned(), "p".to_owned()),
         "event" => (TEXT.to_owned(), String::new()),
         other => {
             let info = types.get(other)?;

@@ -5,7 +5,6 @@
 //! - `layout.rs`: paths, run-directory names and claims, locks, safe directory creation;
 //! - `index.rs`: which directory holds a run (key files, scans, adoption of fluidml runs);
 //! - `info.rs`: load information and run records (ours in JSON, fluidml's read-only);
-//! - `pickle.rs`: decoding fluidml's Python pickles (plain data only);
 //! - `object.rs`: one result's commit protocol, reads and deletes;
 //! - `file.rs`: the write-open backend and the open files behind promises;
 //! - `promise.rs`: [`FilePromise`];
@@ -22,10 +21,8 @@ mod index;
 mod info;
 mod layout;
 mod object;
-mod pickle;
 mod promise;
 mod store;
 
-pub use pickle::PYTHON_PICKLE;
 pub use promise::FilePromise;
 pub use store::LocalFileStore;

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::codec::{PICKLE, PYTHON_PICKLE};
 use crate::error::{Error, Result};
 use crate::local::info::LoadInfo;
-use crate::local::pickle::{self, PYTHON_PICKLE};
+use crate::pickle;
 use crate::promise::Promise;
 
 /// A stored result of a [`LocalFileStore`](crate::LocalFileStore), not loaded yet (fluidml's
@@ -68,7 +69,7 @@ impl FilePromise {
 
     /// Loads the value with the saved load options overridden key by key by `overrides`
     /// (fluidml's `promise.load(**kwargs)`). The options reach the decoder of
-    /// [`PYTHON_PICKLE`](crate::PYTHON_PICKLE) values (`replace_unresolved_globals`,
+    /// [`PICKLE`](crate::PICKLE) values (`replace_unresolved_globals`,
     /// `decode_strings`), which then load into any `T` through JSON; the built-in codecs take
     /// no options and ignore them.
     ///
@@ -78,13 +79,14 @@ impl FilePromise {
         &self,
         overrides: &Map<String, Value>,
     ) -> Result<T> {
-        if self.promise.type_name() != PYTHON_PICKLE {
+        let type_name = self.promise.type_name();
+        if type_name != PICKLE && type_name != PYTHON_PICKLE {
             return self.promise.load();
         }
         let mut options = self.load_options.clone();
         options.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         let decode_error = |reason: String| Error::Decode {
-            type_name: PYTHON_PICKLE.to_owned(),
+            type_name: type_name.to_owned(),
             reason,
         };
         let value = pickle::decode_value(&self.promise.bytes()?, &options).map_err(decode_error)?;

@@ -24,7 +24,6 @@ use crate::local::layout::{
     object_file, temp_name,
 };
 use crate::local::object::{self, Found, Staged};
-use crate::local::pickle;
 use crate::local::promise::FilePromise;
 use crate::names::{ResultName, RunName, TaskName};
 use crate::promise::{LazySweep, LazySweeps, Promise, check_hash};
@@ -40,8 +39,8 @@ use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext, des
 /// directories are claimed with create-exclusive `mkdir` under a per-task lock file, so
 /// processes sharing a base directory never share or lose a run; exact lookups read one
 /// index file instead of every `config.json`. A directory written by fluidml 0.3.4 loads as
-/// it is (its `pickle` results, when they hold plain data, as type
-/// [`PYTHON_PICKLE`](crate::PYTHON_PICKLE)). Formats: `docs/design.md` §12. Unix only.
+/// it is (its `pickle` results are ours: Python's pickle, readable here when they hold plain
+/// data). Formats: `docs/design.md` §12. Unix only.
 ///
 /// Clones share one handle.
 #[derive(Debug, Clone)]
@@ -57,8 +56,7 @@ struct Inner {
 }
 
 impl LocalFileStore {
-    /// A store in `base_dir`, created if it does not exist, with the built-in types plus
-    /// [`PYTHON_PICKLE`](crate::PYTHON_PICKLE) (for fluidml's pickles).
+    /// A store in `base_dir`, created if it does not exist, with the built-in types.
     ///
     /// # Errors
     /// [`Error::Io`] if the directory cannot be created.
@@ -66,7 +64,6 @@ impl LocalFileStore {
         let base = base_dir.into();
         fs::create_dir_all(&base).map_err(|e| Error::io("create base directory", &base, e))?;
         let types = TypeRegistry::new();
-        types.register(pickle::type_info())?;
         Ok(LocalFileStore {
             inner: Arc::new(Inner {
                 index: Index::new(Layout::new(base)),

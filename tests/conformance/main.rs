@@ -38,7 +38,7 @@ macro_rules! conformance {
         conformance!(@cases $backend, $make, [
             roundtrip::json_struct_round_trips,
             roundtrip::binary_struct_round_trips,
-            roundtrip::pickle_is_an_alias_of_binary_and_keeps_its_name,
+            roundtrip::pickle_is_pythons_pickle_and_keeps_its_name,
             roundtrip::text_round_trips,
             roundtrip::bytes_round_trip,
             roundtrip::empty_and_large_values_round_trip,

@@ -46,7 +46,7 @@ pub fn binary_struct_round_trips<S: ResultsStore>(store: &S) -> Result {
     Ok(())
 }
 
-pub fn pickle_is_an_alias_of_binary_and_keeps_its_name<S: ResultsStore>(store: &S) -> Result {
+pub fn pickle_is_pythons_pickle_and_keeps_its_name<S: ResultsStore>(store: &S) -> Result {
     let run = store.run("train", &cfg()?)?;
     let value = Metrics::sample(5);
     run.save("model", "pickle", &value)?;
@@ -57,10 +57,22 @@ pub fn pickle_is_an_alias_of_binary_and_keeps_its_name<S: ResultsStore>(store: &
         "pickle",
         "the stored type name is kept"
     );
+    let bytes = promise.bytes()?;
     assert_eq!(
-        promise.bytes()?,
-        store.types().get("binary")?.encode(&value)?,
-        "pickle encodes like binary"
+        (bytes.first(), bytes.get(1), bytes.last()),
+        (Some(&0x80), Some(&3), Some(&b'.')),
+        "a protocol-3 Python pickle: PROTO 3 ... STOP"
+    );
+    assert_eq!(
+        store
+            .types()
+            .get("pickle")?
+            .decode::<serde_json::Value>(&bytes)?,
+        serde_json::to_value(&value).map_err(|e| sweepstore::Error::Encode {
+            type_name: "json".to_owned(),
+            reason: e.to_string(),
+        })?,
+        "plain-data pickles read as JSON"
     );
     Ok(())
 }

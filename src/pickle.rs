@@ -1,6 +1,6 @@
-//! Reading Python pickles written by fluidml: its load-information dicts and its `pickle`
-//! results that hold plain data. Decoding uses `serde-pickle`, which interprets the pickle
-//! opcodes as data and never executes anything.
+//! Python pickles without Python: the `pickle` result type's plain-data reading (see
+//! `codec.rs`) and fluidml's load-information dicts. Decoding uses `serde-pickle`, which
+//! interprets the pickle opcodes as data and never executes anything.
 //!
 //! Invariants: a pickle that refers to a Python class or function (an object of a custom
 //! class, a numpy array, ...) is a decode error saying so, never a crash; values become JSON
@@ -8,40 +8,12 @@
 //! become arrays), and what JSON cannot hold (NaN, infinities, integers outside
 //! `i64::MIN..=u64::MAX`, nesting past [`MAX_DEPTH`]) is an error naming the problem.
 
-use std::io;
-
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
 use serde_pickle::value::{HashableValue, Value as Pickled};
 use serde_pickle::{DeOptions, Error as PickleError, ErrorCode};
 
-use crate::codec::TypeInfo;
 use crate::limits::{self, MAX_DEPTH};
-
-/// The type name under which fluidml's `pickle` results are read: Python's pickle format
-/// (the crate's own `pickle` type is an alias of `binary`, postcard).
-pub const PYTHON_PICKLE: &str = "python_pickle";
-
-/// The `python_pickle` type: loads plain-data pickles as a [`serde_json::Value`]; saving is
-/// not supported (sweepstore does not write Python pickles).
-pub(crate) fn type_info() -> TypeInfo {
-    TypeInfo::custom::<Value>(
-        PYTHON_PICKLE,
-        "p",
-        true,
-        |_, _| {
-            Err(io::Error::other(
-                "sweepstore reads Python pickles written by fluidml but does not write them; \
-                 save the value as json or binary",
-            ))
-        },
-        |reader| {
-            let mut bytes = Vec::new();
-            reader.read_to_end(&mut bytes)?;
-            decode_value(&bytes, &Map::new()).map_err(io::Error::other)
-        },
-    )
-}
 
 /// Decodes a pickle into `T` (for fluidml's load-information dicts).
 pub(crate) fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
@@ -355,6 +327,26 @@ mod tests {
         assert_eq!(limits::value_too_deep(&at_limit, MAX_DEPTH), None);
         let refused = decode_value(&nested(MAX_DEPTH + 1), &none);
         assert!(refused.is_err_and(|e| e.contains("64 levels")));
+        Ok(())
+    }
+
+    #[test]
+    fn the_pickle_type_reads_python_pickles_and_writes_what_it_reads() -> crate::Result<()> {
+        let pickle = crate::TypeRegistry::new().get(crate::PICKLE)?;
+        let value: (f64, Option<u8>, bool, String, (u8,)) = pickle.decode(&unhex(PLAIN_P5))?;
+        assert_eq!(value, (1.5, None, true, "x".to_owned(), (1,)));
+        let written = pickle.encode(&json!({"lr": 0.5, "tags": ["a"]}))?;
+        assert_eq!(
+            decode_value(&written, &Map::new()).map_err(|reason| crate::Error::Decode {
+                type_name: crate::PICKLE.to_owned(),
+                reason
+            })?,
+            json!({"lr": 0.5, "tags": ["a"]})
+        );
+        assert!(matches!(
+            pickle.decode::<serde_json::Value>(&unhex(OBJECT_P0)),
+            Err(crate::Error::Decode { .. })
+        ));
         Ok(())
     }
 
