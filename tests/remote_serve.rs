@@ -14,6 +14,7 @@
 
 mod remote_support;
 
+use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,12 +22,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use remote_support::{
-    HANG, create_store, io_err, plumbing, signal, spawn_serve, stale_socket, tempdir, wait_exit,
-    wait_until_served, within,
+    HANG, Raw, create_store, frame, hello_frame, io_err, plumbing, signal, spawn_serve,
+    stale_socket, tempdir, wait_exit, wait_until_served, within,
 };
 use serde_json::json;
 use sweepstore::{
-    Error, RedbOptions, RedbStore, RemoteOptions, RemoteStore, Result, StoreExt, UniqueConfig,
+    Error, MAX_CHUNK, RedbOptions, RedbStore, RemoteOptions, RemoteStore, Result, StoreExt,
+    UniqueConfig,
 };
 
 const CLIENTS: u64 = 4;
@@ -306,12 +308,37 @@ fn a_second_signal_exits_at_once_when_the_graceful_stop_cannot_finish() -> Resul
     let (store_dir, socket) = (dir.path().join("store"), dir.path().join("s.sock"));
     let mut server = spawn_serve(&store_dir, &socket)?;
     wait_until_served(&mut server, &socket)?;
-    RemoteStore::connect(&socket)?
-        .run("t", &UniqueConfig::empty())?
-        .save_bytes("m", "bytes", b"acknowledged")?;
-    // Without its socket file the stop cannot wake the accept loop: the first signal does
-    // not end the server (control), the second one does.
-    std::fs::remove_file(&socket).map_err(io_err("remove the socket file"))?;
+    let client = RemoteStore::connect(&socket)?;
+    let run = client.run("t", &UniqueConfig::empty())?;
+    run.save_bytes("m", "bytes", b"acknowledged")?;
+    // The largest value a `LoadBytes` reply carries whole: its 1 MiB frame is far more than
+    // a Unix socket buffers, so a client that never reads keeps the reply's write blocked.
+    run.save_bytes("big", "bytes", &vec![7; MAX_CHUNK])?;
+    drop(run);
+    drop(client);
+
+    // The stop joins every connection thread, and this one stays blocked writing to a client
+    // that never reads (up to `WRITE_TIMEOUT`), so the graceful stop cannot finish.
+    let mut stuck = Raw::connect(&socket)?;
+    stuck.send(&hello_frame())?;
+    stuck.receive()?;
+    stuck.send(&frame(&load_bytes_request(
+        "t",
+        UniqueConfig::empty().canonical(),
+        "big",
+    )))?;
+    // Control: the reply has started (so the request is being answered, not waiting to be
+    // read) and carries the whole value.
+    let mut header = [0u8; 4];
+    stuck
+        .stream
+        .read_exact(&mut header)
+        .map_err(io_err("read the reply's header"))?;
+    assert!(
+        u32::from_le_bytes(header) as usize > MAX_CHUNK,
+        "{header:?}"
+    );
+
     signal(&server, "TERM")?;
     std::thread::sleep(Duration::from_millis(500));
     assert!(
@@ -325,15 +352,27 @@ fn a_second_signal_exits_at_once_when_the_graceful_stop_cannot_finish() -> Resul
     let (status, stderr) = wait_exit(&mut server)?;
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("second signal"), "{stderr}");
-    // As safe as kill -9: the acknowledged save is recovered from the WAL.
+    drop(stuck);
+    // As safe as kill -9: the acknowledged saves are recovered from the WAL.
     let store = RedbStore::open(&store_dir, RedbOptions::default())?;
-    assert_eq!(
-        store
-            .run("t", &UniqueConfig::empty())?
-            .load::<Vec<u8>>("m")?,
-        Some(b"acknowledged".to_vec())
-    );
+    let run = store.run("t", &UniqueConfig::empty())?;
+    assert_eq!(run.load::<Vec<u8>>("m")?, Some(b"acknowledged".to_vec()));
+    assert_eq!(run.load::<Vec<u8>>("big")?, Some(vec![7; MAX_CHUNK]));
+    drop(run);
     store.close()
+}
+
+/// A `LoadBytes` request (variant 3) as postcard encodes it: the run's task and canonical
+/// config, then the result name, each a length-prefixed string (all shorter than 128 bytes,
+/// so each length is one varint byte).
+fn load_bytes_request(task: &str, config: &str, name: &str) -> Vec<u8> {
+    let mut payload = vec![3];
+    for text in [task, config, name] {
+        assert!(text.len() < 128, "{text}");
+        payload.push(text.len() as u8);
+        payload.extend_from_slice(text.as_bytes());
+    }
+    payload
 }
 
 #[test]

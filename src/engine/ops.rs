@@ -268,9 +268,7 @@ impl WriteTables<'_> {
                 state,
             } => (run, new_run.is_some(), Some(*state)),
             WalOp::CreateRun { run, .. } => (run, true, None),
-            WalOp::Claim { run, new_run, .. } => {
-                (run, new_run.is_some(), Some(RunState::Running))
-            }
+            WalOp::Claim { run, new_run, .. } => (run, new_run.is_some(), Some(RunState::Running)),
             _ => return Ok(()),
         };
         if !creates && state.is_none() {
