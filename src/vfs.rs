@@ -7,6 +7,9 @@
 //!
 //! Invariant: implementations never report success for a sync they did not perform.
 
+mod cow_backend;
+mod overlay;
+
 use std::fmt;
 use std::fs::{self, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
@@ -16,6 +19,8 @@ use std::time::{Duration, Instant};
 use redb::{Builder, Database, DatabaseError};
 
 use crate::error::{Error, Result};
+
+pub(crate) use overlay::OverlayFs;
 
 /// Something held for as long as a store is open (an OS file lock for [`RealFs`]).
 pub(crate) type LockGuard = Box<dyn Send + Sync>;

@@ -143,23 +143,49 @@ fn require_store(path: &Path) -> Result<(), Error> {
     })
 }
 
-/// The existing store at `path`: through its server if one answers, else opened directly; a
-/// LocalFileStore directory or fluidml tree is read in place (an error naming the path if
-/// there is no store, or if another process has it open). `-v` names the kind.
-pub fn open_existing(path: &Path) -> Result<Store, Error> {
-    open_existing_with(path, RedbOptions::default())
+/// How a subcommand opens a RedbStore directly (when no server answers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Browsing: [`RedbStore::open_read_only`], which creates and changes no file.
+    Read,
+    /// Changing the store (`rm`): the usual open, which takes the lock and checkpoints.
+    Write,
 }
 
-/// [`open_existing`] with `options` for a direct open.
-pub fn open_existing_with(path: &Path, options: RedbOptions) -> Result<Store, Error> {
+/// The existing store at `path` for browsing: through its server if one answers, else
+/// opened read-only; a LocalFileStore directory or fluidml tree is read in place (an error
+/// naming the path if there is no store, or if another process has it open). `-v` names the
+/// kind.
+pub fn open_existing(path: &Path) -> Result<Store, Error> {
+    open_existing_with(path, RedbOptions::default(), Access::Read)
+}
+
+/// [`open_existing`] with `options` and `access` for a direct open.
+pub fn open_existing_with(
+    path: &Path,
+    options: RedbOptions,
+    access: Access,
+) -> Result<Store, Error> {
     if is_local_store(path) {
         tracing::info!(store = %path.display(), "a LocalFileStore directory (or fluidml tree): reading it in place");
         return LocalFileStore::new(path).map(Store::Local);
     }
     require_store(path)?;
-    match server_of(path)? {
-        Some(remote) => Ok(Store::Served(remote)),
-        None => open_or_create(path, options).map(Store::Direct),
+    if let Some(remote) = server_of(path)? {
+        return Ok(Store::Served(remote));
+    }
+    match access {
+        Access::Write => open_or_create(path, options).map(Store::Direct),
+        Access::Read => {
+            let started = Instant::now();
+            let store = RedbStore::open_read_only(path, options)?;
+            tracing::info!(
+                store = %path.display(),
+                ms = started.elapsed().as_millis(),
+                "a RedbStore, opened read-only (WAL replayed in memory, nothing written)"
+            );
+            Ok(Store::Direct(store))
+        }
     }
 }
 

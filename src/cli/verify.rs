@@ -17,7 +17,7 @@ use sweepstore::{Error, RedbOptions};
 
 use super::progress::Bar;
 use super::render::size;
-use super::store::{Store, open_existing_with};
+use super::store::{Access, Store, open_existing_with};
 use super::{CliError, Out, Status};
 
 /// Check every stored value, the database and the write-ahead log.
@@ -55,7 +55,7 @@ struct Outcome {
 /// being in use).
 fn open_checked(path: &Path) -> Result<Result<Store, Found>, Error> {
     let options = RedbOptions::default().check_integrity_on_open(true);
-    match open_existing_with(path, options) {
+    match open_existing_with(path, options, Access::Read) {
         Ok(store) => Ok(Ok(store)),
         Err(
             e @ (Error::Storage { .. }
