@@ -182,7 +182,7 @@ pub fn open_existing_with(
             tracing::info!(
                 store = %path.display(),
                 ms = started.elapsed().as_millis(),
-                "a RedbStore, opened read-only (WAL replayed in memory, nothing written)"
+                "opened the store read-only (a RedbStore; the WAL is replayed in memory, nothing is written)"
             );
             Ok(Store::Direct(store))
         }

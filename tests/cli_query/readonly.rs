@@ -47,7 +47,7 @@ fn browsing_replays_the_wal_in_memory_and_changes_no_file() -> TestResult {
         listed.stderr
     );
     assert!(
-        listed.stderr.contains("opened read-only"),
+        listed.stderr.contains("opened the store read-only"),
         "{}",
         listed.stderr
     );
