@@ -3,10 +3,11 @@
 //! is browsed with every read command; the saves are visible, and no file's bytes or mtime
 //! changed and no file appeared. Control: `-v` shows the WAL was replayed on the open.
 
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
 use serde_json::{Value, json};
-use sweepstore::{RedbOptions, RedbStore};
+use sweepstore::{RedbOptions, RedbStore, StoreExt, UniqueConfig};
 
 use super::super::cli_support::{TestResult, arg, run};
 use super::{args, fill_sweep, snapshot};
@@ -121,5 +122,72 @@ fn a_store_without_a_lock_file_is_browsed_and_a_writer_is_still_detected() -> Te
         refused.stderr
     );
     drop(writer);
+    Ok(())
+}
+
+/// A store of `runs` runs of task `train`, each with a json `metrics`.
+fn many_runs(path: &Path, runs: u32) -> TestResult {
+    let store = RedbStore::open(path, RedbOptions::default())?;
+    for i in 0..runs {
+        let run = store.run("train", &UniqueConfig::new(json!({"i": i}))?)?;
+        run.save("metrics", "json", &json!({"loss": f64::from(i) / 7.0}))?;
+        run.finish()?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_damaged_page_gives_a_message_naming_the_store_never_a_panic() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s");
+    many_runs(&path, 400)?;
+    // Control: the store reads and verifies before the damage.
+    run(args(&path, &["table", "train"]))?.ok()?;
+    run(args(&path, &["verify"]))?.ok()?;
+    let db = path.join("store.redb");
+    let len = std::fs::metadata(&db)?.len();
+    let mut file = std::fs::OpenOptions::new().write(true).open(&db)?;
+    // 64 bytes of 0xff at the start of a few pages past redb's header (what a bad sector or
+    // a stray write leaves): redb reads a page type byte that is neither leaf nor branch.
+    for at in (65_536..len).step_by(65_536) {
+        file.seek(SeekFrom::Start(at))?;
+        file.write_all(&[0xff; 64])?;
+    }
+    drop(file);
+
+    let no_panic =
+        |stderr: &str| !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE");
+    for command in [
+        &["ls"][..],
+        &["table", "train"],
+        &["stats"],
+        &["get", "train", "metrics", "--config", r#"{"i": 3}"#],
+    ] {
+        let failed = run(args(&path, command))?.expect_code(1)?;
+        assert!(no_panic(&failed.stderr), "{command:?}: {}", failed.stderr);
+        assert_eq!(
+            failed.stderr.lines().count(),
+            1,
+            "{command:?}: {}",
+            failed.stderr
+        );
+        assert!(
+            failed.stderr.starts_with("sweepstore: "),
+            "{}",
+            failed.stderr
+        );
+        assert!(
+            failed.stderr.contains("damaged") || failed.stderr.contains("corrupted"),
+            "{command:?}: {}",
+            failed.stderr
+        );
+    }
+    let verified = run(args(&path, &["verify"]))?.expect_code(3)?;
+    assert!(no_panic(&verified.stderr), "{}", verified.stderr);
+    assert!(
+        verified.stdout.contains("redb's page check failed"),
+        "{}",
+        verified.stdout
+    );
     Ok(())
 }
