@@ -4,6 +4,8 @@
 //! directories, the store lock and the redb database file itself — goes through [`Fs`], so
 //! tests can substitute a simulated file system that loses unsynced writes or fails at the
 //! Nth I/O (see `sim`, behind the `sim` feature). [`RealFs`] is the real one.
+//! [`OverlayFs`] reads the real files and keeps every change in memory, for a read-only open
+//! (`docs/design.md` 10.5a).
 //!
 //! Invariant: implementations never report success for a sync they did not perform.
 

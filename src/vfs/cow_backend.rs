@@ -154,28 +154,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_stay_in_memory_and_reads_see_them() {
-        let dir = tempfile::tempdir().unwrap();
+    fn writes_stay_in_memory_and_reads_see_them() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("db");
         let original: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
-        std::fs::write(&path, &original).unwrap();
-        let backend = CowBackend::open(&path).unwrap();
-        backend.write(4000, &[7; 200]).unwrap();
+        std::fs::write(&path, &original)?;
+        let backend = CowBackend::open(&path)?;
+        backend.write(4000, &[7; 200])?;
         let mut out = vec![0; 300];
-        backend.read(3950, &mut out).unwrap();
+        backend.read(3950, &mut out)?;
         assert_eq!(&out[..50], &original[3950..4000]);
         assert_eq!(&out[50..250], &[7; 200][..]);
         assert_eq!(&out[250..], &original[4200..4250]);
-        backend.set_len(5000).unwrap();
-        backend.set_len(9000).unwrap();
+        backend.set_len(5000)?;
+        backend.set_len(9000)?;
         let mut tail = vec![1; 100];
-        backend.read(8000, &mut tail).unwrap();
+        backend.read(8000, &mut tail)?;
         assert_eq!(tail, vec![0; 100], "a shrink hides the file's old bytes");
         assert!(backend.read(8950, &mut [0; 100]).is_err());
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            original,
-            "the file is unchanged"
-        );
+        assert_eq!(std::fs::read(&path)?, original, "the file is unchanged");
+        Ok(())
     }
 }

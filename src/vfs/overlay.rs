@@ -193,7 +193,7 @@ impl Fs for OverlayFs {
     }
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        if matches!(self.lookup(path), None if path.is_dir()) {
+        if self.lookup(path).is_none() && path.is_dir() {
             return Ok(());
         }
         let mut entries = self.entries();
