@@ -183,6 +183,16 @@ impl Fs for RealFs {
     }
 }
 
+/// The position a seek `to` reaches from `pos` in a file of `len` bytes (for in-memory files).
+pub(crate) fn seek_position(pos: u64, len: u64, to: io::SeekFrom) -> io::Result<u64> {
+    match to {
+        io::SeekFrom::Start(p) => Some(p),
+        io::SeekFrom::End(d) => len.checked_add_signed(d),
+        io::SeekFrom::Current(d) => pos.checked_add_signed(d),
+    }
+    .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
 /// How long a lock that looks taken is retried before the store counts as open elsewhere.
 const LOCK_GRACE: Duration = Duration::from_millis(250);
 

@@ -176,16 +176,12 @@ pub fn open_existing_with(
     }
     match access {
         Access::Write => open_or_create(path, options).map(Store::Direct),
-        Access::Read => {
-            let started = Instant::now();
-            let store = RedbStore::open_read_only(path, options)?;
-            tracing::info!(
-                store = %path.display(),
-                ms = started.elapsed().as_millis(),
-                "opened the store read-only (a RedbStore; the WAL is replayed in memory, nothing is written)"
-            );
-            Ok(Store::Direct(store))
-        }
+        Access::Read => timed(
+            path,
+            "opened the store read-only (a RedbStore; the WAL is replayed in memory, nothing is written)",
+            || RedbStore::open_read_only(path, options),
+        )
+        .map(Store::Direct),
     }
 }
 
@@ -218,12 +214,21 @@ pub fn open_exclusive(
 /// Opens the store at `path`, creating it if the directory does not exist or is empty (the
 /// demo's and import's way), and logs how long the open (and recovery) took.
 pub fn open_or_create(path: &Path, options: RedbOptions) -> Result<RedbStore, Error> {
+    timed(path, "opened the store", || RedbStore::open(path, options))
+}
+
+/// Runs `open` and logs `what` with how long it took (the open and its recovery).
+fn timed(
+    path: &Path,
+    what: &'static str,
+    open: impl FnOnce() -> Result<RedbStore, Error>,
+) -> Result<RedbStore, Error> {
     let started = Instant::now();
-    let store = RedbStore::open(path, options)?;
+    let store = open()?;
     tracing::info!(
         store = %path.display(),
         ms = started.elapsed().as_millis(),
-        "opened the store"
+        "{what}"
     );
     Ok(store)
 }
