@@ -191,3 +191,56 @@ fn a_damaged_page_gives_a_message_naming_the_store_never_a_panic() -> TestResult
     );
     Ok(())
 }
+
+#[test]
+fn verify_goes_on_after_the_page_check_fails_and_names_the_damaged_run() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s");
+    let marker = b"a value to find in the database file";
+    {
+        let store = RedbStore::open(&path, RedbOptions::default())?;
+        let run = store.run("train", &UniqueConfig::new(json!({"seed": 7}))?)?;
+        run.save_bytes("note", "bytes", marker)?;
+        run.finish()?;
+    }
+    run(args(&path, &["verify"]))?.ok()?;
+    let db = path.join("store.redb");
+    let mut bytes = std::fs::read(&db)?;
+    let mut flipped = 0;
+    for at in 0..bytes.len() - marker.len() {
+        if &bytes[at..at + marker.len()] == marker {
+            bytes[at + 3] ^= 0x20;
+            flipped += 1;
+        }
+    }
+    // Control: the value is stored inline, so the damage hit it.
+    assert!(flipped > 0, "the value is not in store.redb");
+    std::fs::write(&db, &bytes)?;
+
+    let verified = run(args(&path, &["verify"]))?.expect_code(3)?;
+    assert!(
+        verified.stdout.contains("redb's page check failed"),
+        "{}",
+        verified.stdout
+    );
+    assert!(
+        verified
+            .stdout
+            .contains("hash mismatch: the inline value hashes to"),
+        "{}",
+        verified.stdout
+    );
+    assert!(
+        verified
+            .stdout
+            .contains("it is the value of result `note` of run "),
+        "{}",
+        verified.stdout
+    );
+    assert!(
+        verified.stdout.ends_with("2 problems found\n"),
+        "{}",
+        verified.stdout
+    );
+    Ok(())
+}
