@@ -4,8 +4,13 @@
 //! directories, the store lock and the redb database file itself — goes through [`Fs`], so
 //! tests can substitute a simulated file system that loses unsynced writes or fails at the
 //! Nth I/O (see `sim`, behind the `sim` feature). [`RealFs`] is the real one.
+//! [`OverlayFs`] reads the real files and keeps every change in memory, for a read-only open
+//! (`docs/design.md` 10.5a).
 //!
 //! Invariant: implementations never report success for a sync they did not perform.
+
+mod cow_backend;
+mod overlay;
 
 use std::fmt;
 use std::fs::{self, OpenOptions, TryLockError};
@@ -16,6 +21,8 @@ use std::time::{Duration, Instant};
 use redb::{Builder, Database, DatabaseError};
 
 use crate::error::{Error, Result};
+
+pub(crate) use overlay::OverlayFs;
 
 /// Something held for as long as a store is open (an OS file lock for [`RealFs`]).
 pub(crate) type LockGuard = Box<dyn Send + Sync>;
@@ -174,6 +181,16 @@ impl Fs for RealFs {
             })
         })
     }
+}
+
+/// The position a seek `to` reaches from `pos` in a file of `len` bytes (for in-memory files).
+pub(crate) fn seek_position(pos: u64, len: u64, to: io::SeekFrom) -> io::Result<u64> {
+    match to {
+        io::SeekFrom::Start(p) => Some(p),
+        io::SeekFrom::End(d) => len.checked_add_signed(d),
+        io::SeekFrom::Current(d) => pos.checked_add_signed(d),
+    }
+    .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
 /// How long a lock that looks taken is retried before the store counts as open elsewhere.

@@ -188,7 +188,7 @@ fn verify_reports_a_database_that_fails_its_page_check() -> TestResult {
     std::fs::write(&db, &bytes)?;
     let damaged = run(["verify".as_ref(), arg(&store)])?.expect_code(3)?;
     assert!(
-        damaged.stdout.contains("the store cannot be opened: "),
+        damaged.stdout.contains("redb's page check failed: "),
         "{damaged:?}"
     );
     Ok(())

@@ -105,6 +105,10 @@ fn a_flipped_byte_in_a_blob_is_a_hash_mismatch() -> Result<()> {
     let problem = report.problems[0].to_string();
     assert!(problem.contains("hash mismatch"), "{problem}");
     assert!(problem.contains(&path.display().to_string()), "{problem}");
+    assert!(
+        problem.contains("it is the value of result `weights` of run "),
+        "{problem}"
+    );
     Ok(())
 }
 
@@ -135,6 +139,17 @@ fn a_corrupted_inline_value_is_a_hash_mismatch() -> Result<()> {
     let problem = &report.problems[0];
     assert_eq!(problem.location, format!("content {hash}"));
     assert!(problem.description.contains("hash mismatch"), "{problem}");
+    // The damaged value is named by the result and run that hold it.
+    let run = sweepstore::RunKey::new(
+        &sweepstore::TaskName::new("train")?,
+        &UniqueConfig::new(json!({"seed": 1}))?,
+    );
+    assert!(
+        problem
+            .description
+            .ends_with(&format!("; it is the value of result `note` of run {run}")),
+        "{problem}"
+    );
     Ok(())
 }
 

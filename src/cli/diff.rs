@@ -30,7 +30,7 @@ const KEY_DIGITS: usize = 12;
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// The store directory.
-    store: PathBuf,
+    pub(super) store: PathBuf,
     /// The task, e.g. `train`.
     task: String,
     /// The first run: a run key prefix (as `ls` prints it) or a JSON config.

@@ -138,6 +138,20 @@ pub enum CommandError {
         command: &'static str,
     },
 
+    /// The store's database hit damage it could not report as an error (see
+    /// `panic_guard`).
+    #[error(
+        "the store at {} is damaged: its database found an impossible page ({detail}); \
+         nothing was changed (`sweepstore verify` lists the problems it can reach)",
+        .path.display()
+    )]
+    Damaged {
+        /// The store directory.
+        path: PathBuf,
+        /// What the database reported.
+        detail: String,
+    },
+
     /// A worker process of `demo --processes` failed.
     #[error(
         "demo worker process {shard} of {workers} failed ({how}); its error is printed above; \

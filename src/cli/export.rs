@@ -26,7 +26,7 @@ use super::{CliError, Out, Status};
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The store directory to read.
-    store: PathBuf,
+    pub(super) store: PathBuf,
     /// The LocalFileStore directory to write (created if it does not exist).
     dir: PathBuf,
     /// Export only these runs: a task's runs (repeat for several; default every task).

@@ -27,7 +27,7 @@ use super::{CliError, Out, Status};
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// The store directory.
-    store: PathBuf,
+    pub(super) store: PathBuf,
     /// The task, e.g. `train`.
     task: String,
     /// The result name, e.g. `metrics`.

@@ -30,7 +30,7 @@ const KEY_DIGITS: usize = 12;
 #[derive(Debug, Args)]
 pub struct LsArgs {
     /// The store directory.
-    store: PathBuf,
+    pub(super) store: PathBuf,
     /// List the runs of this task.
     #[arg(long, value_name = "TASK")]
     task: Option<String>,

@@ -12,6 +12,8 @@ use std::io::{self, Write};
 
 use clap::{Parser, Subcommand};
 
+use panic_guard::contain;
+
 mod completions;
 mod count;
 mod demo;
@@ -25,6 +27,7 @@ mod import;
 mod key;
 pub mod logging;
 mod ls;
+mod panic_guard;
 mod progress;
 pub mod query;
 mod render;
@@ -129,16 +132,16 @@ impl Cli {
     pub fn run(&self, out: &mut Out<'_>) -> Result<Status, CliError> {
         match &self.command {
             Command::Demo(args) => demo::run(args, out),
-            Command::Ls(args) => ls::run(args, out),
-            Command::Show(args) => show::run(args, out),
-            Command::Get(args) => get::run(args, out),
-            Command::Table(args) => table::run(args, out),
-            Command::Diff(args) => diff::run(args, out),
+            Command::Ls(args) => contain(&args.store, || ls::run(args, out)),
+            Command::Show(args) => contain(&args.store, || show::run(args, out)),
+            Command::Get(args) => contain(&args.store, || get::run(args, out)),
+            Command::Table(args) => contain(&args.store, || table::run(args, out)),
+            Command::Diff(args) => contain(&args.store, || diff::run(args, out)),
             Command::Rm(args) => rm::run(args, out),
             Command::Verify(args) => verify::run(args, out),
             Command::Gc(args) => gc::run(args, out),
-            Command::Stats(args) => stats::run(args, out),
-            Command::Export(args) => export::run(args, out),
+            Command::Stats(args) => contain(&args.store, || stats::run(args, out)),
+            Command::Export(args) => contain(&args.store, || export::run(args, out)),
             Command::Import(args) => import::run(args, out),
             Command::Key(args) => key::run(args, out).map(|()| Status::Success),
             Command::Completions(args) => completions::run(args, out),

@@ -11,12 +11,12 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Args;
-use sweepstore::{ResultName, RunId};
+use sweepstore::{RedbOptions, ResultName, RunId};
 
 use super::error::CommandError;
 use super::render::size;
 use super::select::{RunSelector, known_task, no_result};
-use super::store::open_existing;
+use super::store::{Access, open_existing_with};
 use super::{CliError, Out, Status};
 
 /// Remove a run (with all its results) or one result of it.
@@ -39,7 +39,7 @@ pub struct RmArgs {
 }
 
 pub fn run(args: &RmArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
-    let opened = open_existing(&args.store)?;
+    let opened = open_existing_with(&args.store, RedbOptions::default(), Access::Write)?;
     let store = opened.get();
     let task = known_task(store, &args.task)?;
     let found = args.select.find(store, &task)?;

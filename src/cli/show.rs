@@ -22,7 +22,7 @@ use super::{CliError, Out, Status};
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The store directory.
-    store: PathBuf,
+    pub(super) store: PathBuf,
     /// The task, e.g. `train`.
     task: String,
     #[command(flatten)]

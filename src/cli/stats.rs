@@ -25,7 +25,7 @@ use super::{CliError, Out, Status};
 #[derive(Debug, Args)]
 pub struct StatsArgs {
     /// The store directory.
-    store: PathBuf,
+    pub(super) store: PathBuf,
     /// Print JSON: {"tasks", "runs", "results", "distinct_contents", "logical_bytes",
     /// "stored_bytes", "dedup_ratio", "wal_bytes", "wal_segments", "last_checkpoint_lsn",
     /// "last_checkpoint_at" (Unix seconds or null)}.

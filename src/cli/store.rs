@@ -143,23 +143,45 @@ pub fn require_store(path: &Path) -> Result<(), Error> {
     })
 }
 
-/// The existing store at `path`: through its server if one answers, else opened directly; a
-/// LocalFileStore directory or fluidml tree is read in place (an error naming the path if
-/// there is no store, or if another process has it open). `-v` names the kind.
-pub fn open_existing(path: &Path) -> Result<Store, Error> {
-    open_existing_with(path, RedbOptions::default())
+/// How a subcommand opens a RedbStore directly (when no server answers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Browsing: [`RedbStore::open_read_only`], which creates and changes no file.
+    Read,
+    /// Changing the store (`rm`): the usual open, which takes the lock and checkpoints.
+    Write,
 }
 
-/// [`open_existing`] with `options` for a direct open.
-pub fn open_existing_with(path: &Path, options: RedbOptions) -> Result<Store, Error> {
+/// The existing store at `path` for browsing: through its server if one answers, else
+/// opened read-only; a LocalFileStore directory or fluidml tree is read in place (an error
+/// naming the path if there is no store, or if another process has it open). `-v` names the
+/// kind.
+pub fn open_existing(path: &Path) -> Result<Store, Error> {
+    open_existing_with(path, RedbOptions::default(), Access::Read)
+}
+
+/// [`open_existing`] with `options` and `access` for a direct open.
+pub fn open_existing_with(
+    path: &Path,
+    options: RedbOptions,
+    access: Access,
+) -> Result<Store, Error> {
     if is_local_store(path) {
         tracing::info!(store = %path.display(), "a LocalFileStore directory (or fluidml tree): reading it in place");
         return LocalFileStore::new(path).map(Store::Local);
     }
     require_store(path)?;
-    match server_of(path)? {
-        Some(remote) => Ok(Store::Served(remote)),
-        None => open_or_create(path, options).map(Store::Direct),
+    if let Some(remote) = server_of(path)? {
+        return Ok(Store::Served(remote));
+    }
+    match access {
+        Access::Write => open_or_create(path, options).map(Store::Direct),
+        Access::Read => timed(
+            path,
+            "opened the store read-only (a RedbStore; the WAL is replayed in memory, nothing is written)",
+            || RedbStore::open_read_only(path, options),
+        )
+        .map(Store::Direct),
     }
 }
 
@@ -192,12 +214,21 @@ pub fn open_exclusive(
 /// Opens the store at `path`, creating it if the directory does not exist or is empty (the
 /// demo's and import's way), and logs how long the open (and recovery) took.
 pub fn open_or_create(path: &Path, options: RedbOptions) -> Result<RedbStore, Error> {
+    timed(path, "opened the store", || RedbStore::open(path, options))
+}
+
+/// Runs `open` and logs `what` with how long it took (the open and its recovery).
+fn timed(
+    path: &Path,
+    what: &'static str,
+    open: impl FnOnce() -> Result<RedbStore, Error>,
+) -> Result<RedbStore, Error> {
     let started = Instant::now();
-    let store = RedbStore::open(path, options)?;
+    let store = open()?;
     tracing::info!(
         store = %path.display(),
         ms = started.elapsed().as_millis(),
-        "opened the store"
+        "{what}"
     );
     Ok(store)
 }

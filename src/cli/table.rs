@@ -34,7 +34,7 @@ const KEY_DIGITS: usize = 12;
 #[derive(Debug, Args)]
 pub struct TableArgs {
     /// The store directory.
-    store: PathBuf,
+    pub(super) store: PathBuf,
     /// The task, e.g. `train`.
     task: String,
     #[command(flatten)]

@@ -15,9 +15,10 @@ use clap::Args;
 use serde_json::json;
 use sweepstore::{Error, RedbOptions};
 
+use super::panic_guard::contain;
 use super::progress::Bar;
 use super::render::size;
-use super::store::{Store, open_existing_with};
+use super::store::{Access, Store, open_existing_with};
 use super::{CliError, Out, Status};
 
 /// Check every stored value, the database and the write-ahead log.
@@ -55,7 +56,7 @@ struct Outcome {
 /// being in use).
 fn open_checked(path: &Path) -> Result<Result<Store, Found>, Error> {
     let options = RedbOptions::default().check_integrity_on_open(true);
-    match open_existing_with(path, options) {
+    match open_existing_with(path, options, Access::Read) {
         Ok(store) => Ok(Ok(store)),
         Err(
             e @ (Error::Storage { .. }
@@ -64,42 +65,61 @@ fn open_checked(path: &Path) -> Result<Result<Store, Found>, Error> {
             | Error::UnsupportedFormat { .. }),
         ) => Ok(Err(Found {
             location: path.display().to_string(),
-            description: format!("the store cannot be opened: {e}"),
+            description: format!("redb's page check failed: {e}"),
         })),
         Err(e) => Err(e),
     }
 }
 
+/// Verifies an opened store.
+fn check(store: &Store, out: &Out<'_>) -> Result<Outcome, Error> {
+    if let Store::Served(remote) = store {
+        eprintln!(
+            "sweepstore: verifying through the server on {} (redb's page check runs \
+             only when the store is opened directly; progress is coarse)",
+            remote.socket().display()
+        );
+    }
+    let bar = Bar::new(out.is_terminal, 0, "values");
+    let report = store.verify(&mut |progress| bar.follow(progress))?;
+    bar.finish();
+    Ok(Outcome {
+        values_checked: report.values_checked,
+        bytes_checked: report.bytes_checked,
+        problems: report
+            .problems
+            .into_iter()
+            .map(|p| Found {
+                location: p.location,
+                description: p.description,
+            })
+            .collect(),
+    })
+}
+
+/// After redb's page check refused the store (`damage`): opens it without that check and
+/// checks what can still be reached. A read the damage stops (an error, or a panic of redb's
+/// internal checks, contained by [`contain`]) is one more problem, never a crash.
+fn check_damaged(path: &Path, damage: Found, out: &Out<'_>) -> Outcome {
+    let reached = contain(path, || {
+        let store = open_existing_with(path, RedbOptions::default(), Access::Read)?;
+        Ok(check(&store, out)?)
+    });
+    let mut outcome = reached.unwrap_or_else(|e| Outcome {
+        problems: vec![Found {
+            location: path.display().to_string(),
+            description: format!("checking stopped at the damage: {e}"),
+        }],
+        ..Outcome::default()
+    });
+    outcome.problems.insert(0, damage);
+    outcome
+}
+
 pub fn run(args: &VerifyArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     let report = match open_checked(&args.store)? {
-        Ok(store) => {
-            if let Store::Served(remote) = &store {
-                eprintln!(
-                    "sweepstore: verifying through the server on {} (redb's page check runs \
-                     only when the store is opened directly; progress is coarse)",
-                    remote.socket().display()
-                );
-            }
-            let bar = Bar::new(out.is_terminal, 0, "values");
-            let report = store.verify(&mut |progress| bar.follow(progress))?;
-            bar.finish();
-            Outcome {
-                values_checked: report.values_checked,
-                bytes_checked: report.bytes_checked,
-                problems: report
-                    .problems
-                    .into_iter()
-                    .map(|p| Found {
-                        location: p.location,
-                        description: p.description,
-                    })
-                    .collect(),
-            }
-        }
-        Err(problem) => Outcome {
-            problems: vec![problem],
-            ..Outcome::default()
-        },
+        Ok(store) => check(&store, out)?,
+        Err(damage) => check_damaged(&args.store, damage, out),
     };
     if args.json {
         let problems: Vec<_> = report

@@ -37,7 +37,7 @@ use crate::key::ContentHash;
 use crate::names::{ResultName, TaskName};
 use crate::promise::{ContentSource, LazySweep, LazySweeps, Promise, check_hash};
 use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext, sweep_counter};
-use crate::vfs::{Fs, RealFs};
+use crate::vfs::{Fs, OverlayFs, RealFs};
 
 /// The embedded, crash-safe results store: a redb database written only by one storage
 /// actor thread, behind a write-ahead log with group commit.
@@ -89,6 +89,28 @@ impl RedbStore {
     /// torn tail; I/O and storage errors.
     pub fn open(path: impl AsRef<Path>, options: RedbOptions) -> Result<Self> {
         Self::open_with_fs(path.as_ref(), options, Arc::new(RealFs))
+    }
+
+    /// Opens the existing store in directory `path` for reading without creating or
+    /// changing any file in it, so it works on a store the user may not write: WAL records
+    /// after the last checkpoint are replayed in memory and never written back, and every
+    /// save, checkpoint or `gc` of this handle lives in memory until it is dropped. The
+    /// store's `LOCK` is taken shared, so a process writing the store makes this fail with
+    /// [`Error::AlreadyOpen`] (`docs/design.md`, read-only open).
+    ///
+    /// # Errors
+    /// [`Error::NotAStore`] if `path` holds no `store.redb`; [`Error::AlreadyOpen`] if a
+    /// writer has it open; [`Error::UnsupportedFormat`]; [`Error::WalCorrupt`]; I/O and
+    /// storage errors.
+    pub fn open_read_only(path: impl AsRef<Path>, options: RedbOptions) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.join(open::DB_FILE).is_file() {
+            return Err(Error::NotAStore {
+                path: path.to_owned(),
+                reason: "it holds no store.redb".to_owned(),
+            });
+        }
+        Self::open_with_fs(path, options, Arc::new(OverlayFs::default()))
     }
 
     /// Opens the store at absolute `path` on a simulated disk (feature `sim`, for crash and

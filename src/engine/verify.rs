@@ -21,6 +21,7 @@
 //! all). A blob that disappears because a concurrent gc removed its (unreferenced) content
 //! since the snapshot is not reported.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
 use std::path::Path;
@@ -213,6 +214,7 @@ fn check_content(
     shared: &Shared,
     txn: &ReadTransaction,
     report: &mut VerifyReport,
+    damaged: &mut Damaged,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<()> {
     let content = table(txn, CONTENT)?;
@@ -221,6 +223,7 @@ fn check_content(
         let (k, v) = row.map_err(scan("scan the content"))?;
         let hash = ContentHash::from_bytes(*k.value());
         let location = format!("content {hash}");
+        let problems_before = report.problems.len();
         match decode_content(&hash, v.value()) {
             Err(e) => report.problem(location, e.to_string()),
             Ok(ContentRow::Inline(bytes)) => {
@@ -260,12 +263,59 @@ fn check_content(
                 }
             }
         }
+        if report.problems.len() > problems_before {
+            damaged.insert(hash, problems_before);
+        }
         report.values_checked += 1;
         progress(Progress::new(
             report.values_checked,
             total,
             report.bytes_checked,
         ));
+    }
+    Ok(())
+}
+
+/// Damaged contents: the index of each one's problem in the report.
+type Damaged = HashMap<ContentHash, usize>;
+
+/// Most results named per damaged content.
+const USERS_NAMED: usize = 5;
+
+/// Names, in each damaged content's problem, the results (and so the runs) that hold it.
+fn name_users(txn: &ReadTransaction, damaged: &Damaged, report: &mut VerifyReport) -> Result<()> {
+    if damaged.is_empty() {
+        return Ok(());
+    }
+    let mut users: HashMap<usize, Vec<String>> = HashMap::new();
+    for row in table(txn, RESULTS)?
+        .iter()
+        .map_err(scan("scan the results"))?
+    {
+        let (k, v) = row.map_err(scan("scan the results"))?;
+        let (run, name) = k.value();
+        let key = RunKey::from_bytes(*run);
+        // An undecodable result is reported by the result check.
+        if let Ok(entry) = ResultEntry::decode(&key, name, v.value())
+            && let Some(&index) = damaged.get(&entry.hash)
+        {
+            users
+                .entry(index)
+                .or_default()
+                .push(format!("result `{name}` of run {key}"));
+        }
+    }
+    for (index, names) in users {
+        let shown = names[..names.len().min(USERS_NAMED)].join(", ");
+        let more = names.len().saturating_sub(USERS_NAMED);
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        report.problems[index]
+            .description
+            .push_str(&format!("; it is the value of {shown}{tail}"));
     }
     Ok(())
 }
@@ -352,7 +402,9 @@ impl RedbStore {
         let runs = table(&txn, RUNS)?;
         check_runs(&runs, &table(&txn, TASK_RUNS)?, &mut report)?;
         check_results(&txn, &runs, &mut report)?;
-        check_content(shared, &txn, &mut report, progress)?;
+        let mut damaged = Damaged::new();
+        check_content(shared, &txn, &mut report, &mut damaged, progress)?;
+        name_users(&txn, &damaged, &mut report)?;
         drop((runs, txn));
         check_wal(shared.fs.as_ref(), &shared.root.join("wal"), &mut report)?;
         Ok(report)

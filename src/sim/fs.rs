@@ -75,12 +75,7 @@ impl Write for SimFile {
 impl Seek for SimFile {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         let len = self.disk.lock().inodes[self.ino].data.len() as u64;
-        let pos = match to {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::End(d) => len.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos = pos.ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        self.pos = crate::vfs::seek_position(self.pos, len, to)?;
         Ok(self.pos)
     }
 }

@@ -10,11 +10,18 @@ use sweepstore::{RedbOptions, RedbStore, StoreExt, UniqueConfig};
 
 use super::cli_support::{TestResult, arg, run};
 
+// Browsing a RedbStore read-only (issue 17 §4) and a damaged one (§5).
+mod readonly;
+
 /// Task `train` of a fluidml-style sweep (configs nested under the task name): 2 optimizers ×
 /// 2 learning rates, seed 0 everywhere; `metrics` {loss, acc}; the sgd/0.1 run unfinished
 /// and without metrics. Task `eval`: one run.
 fn make_sweep(path: &Path) -> TestResult {
-    let store = RedbStore::open(path, RedbOptions::default())?;
+    fill_sweep(&RedbStore::open(path, RedbOptions::default())?)
+}
+
+/// Saves [`make_sweep`]'s runs into `store`.
+fn fill_sweep(store: &RedbStore) -> TestResult {
     for (opt, lr, loss) in [
         ("adam", 0.1, 0.4),
         ("adam", 0.01, 0.2),
