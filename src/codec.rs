@@ -46,6 +46,8 @@ enum Codec {
     Bytes,
     Stream(Custom<SaveStream, LoadStream>),
     Path(Custom<SavePath, LoadPath>),
+    /// A type known only by name (found in a fluidml tree): bytes are kept, never decoded.
+    Opaque,
 }
 
 /// A registered type's own save and load functions, erased to work on `dyn Any` values of
@@ -176,6 +178,19 @@ impl TypeInfo {
         )
     }
 
+    /// A type known only by its name and file extension, such as a custom fluidml type
+    /// (`npy`) found in a directory fluidml wrote: its values are kept and copied as opaque
+    /// bytes, and loading one into a Rust type is [`Error::Decode`] saying so. Registering a
+    /// real type under the same name replaces it ([`TypeRegistry::register`]).
+    pub fn opaque(name: &str, extension: &str) -> Self {
+        Self::new(name, extension, true, Codec::Opaque)
+    }
+
+    /// Whether this is an [`opaque`](TypeInfo::opaque) placeholder.
+    pub fn is_opaque(&self) -> bool {
+        matches!(self.codec, Codec::Opaque)
+    }
+
     /// The type's name, e.g. `json`.
     pub fn name(&self) -> &str {
         &self.name
@@ -218,6 +233,18 @@ impl TypeInfo {
         }
     }
 
+    fn opaque_error(&self) -> Error {
+        Error::Decode {
+            type_name: self.name.clone(),
+            reason: format!(
+                "values of type `{0}` are kept as opaque bytes (the type was found in a \
+                 fluidml directory but is not registered here); register a type named `{0}` \
+                 to load them, or read the raw bytes",
+                self.name
+            ),
+        }
+    }
+
     fn needs_path_error(&self, store: &'static str) -> Error {
         Error::NeedsPath {
             type_name: self.name.clone(),
@@ -248,6 +275,7 @@ impl TypeInfo {
                 None => Err(self.wrong_type::<T>(type_name::<Vec<u8>>())),
             },
             Codec::Stream(_) | Codec::Path(_) => self.encode_custom(value),
+            Codec::Opaque => Err(self.encode_error(self.opaque_error())),
         }
     }
 
@@ -266,6 +294,7 @@ impl TypeInfo {
                 Ok(out)
             }
             Codec::Path(_) => Err(self.needs_path_error("an in-memory encoder")),
+            Codec::Opaque => Err(self.encode_error(self.opaque_error())),
             _ => Err(self.wrong_type::<T>("a serde type (use save, not save_custom)")),
         }
     }
@@ -299,6 +328,7 @@ impl TypeInfo {
             Codec::Bytes => downcast(Box::new(bytes.to_vec()))
                 .ok_or_else(|| self.wrong_type::<T>(type_name::<Vec<u8>>())),
             Codec::Stream(_) | Codec::Path(_) => self.decode_custom(bytes),
+            Codec::Opaque => Err(self.opaque_error()),
         }
     }
 
@@ -314,6 +344,7 @@ impl TypeInfo {
                 custom.unbox(self, value)
             }
             Codec::Path(_) => Err(self.needs_path_error("an in-memory decoder")),
+            Codec::Opaque => Err(self.opaque_error()),
             _ => Err(self.wrong_type::<T>("a serde type (use load, not load_custom)")),
         }
     }
@@ -392,7 +423,8 @@ impl TypeRegistry {
         }
     }
 
-    /// Registers a custom type.
+    /// Registers a custom type. A real type replaces an [`opaque`](TypeInfo::opaque)
+    /// placeholder of the same name, so values read as opaque bytes become loadable.
     ///
     /// # Errors
     /// [`Error::TypeAlreadyRegistered`] if the name is taken (built-in names included).
@@ -400,7 +432,10 @@ impl TypeRegistry {
         // A panic elsewhere while holding the lock cannot leave the map half-updated (every
         // update is one insert), so a poisoned lock is safe to use.
         let mut types = self.types.write().unwrap_or_else(PoisonError::into_inner);
-        if types.contains_key(&info.name) {
+        let replaceable = types
+            .get(&info.name)
+            .is_some_and(|old| old.is_opaque() && !info.is_opaque());
+        if types.contains_key(&info.name) && !replaceable {
             return Err(Error::TypeAlreadyRegistered {
                 type_name: info.name,
             });

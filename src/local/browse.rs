@@ -15,7 +15,7 @@ use crate::browse::{Browse, ResultSummary, RunSummary, TaskSummary, sort_runs};
 use crate::config::UniqueConfig;
 use crate::error::{Error, Result};
 use crate::local::index::read_config;
-use crate::local::info::{corrupt, is_ours, read_load_info, read_state};
+use crate::local::info::{corrupt, read_load_info, read_state};
 use crate::local::layout::{RunDir, real_dir};
 use crate::local::object;
 use crate::local::store::LocalFileStore;
@@ -28,11 +28,7 @@ impl LocalFileStore {
         let types = self.types();
         // A state is recorded by our run record or by fluidml's info; without either it was
         // never set.
-        let state = if is_ours(dir)? || dir.fluidml_info().exists() {
-            Some(read_state(dir)?)
-        } else {
-            None
-        };
+        let state = read_state(dir)?;
         let mut results = Vec::new();
         for name in object::names(dir, types)? {
             let Some((info, _)) = read_load_info(dir, &name, types)? else {

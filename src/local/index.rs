@@ -25,17 +25,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
-
 use crate::config::UniqueConfig;
-use crate::durable;
 use crate::error::{Error, Result};
 use crate::key::RunKey;
-use crate::local::info::{RunRecord, corrupt, is_ours};
+use crate::local::info::{RunRecord, corrupt, is_ours, pretty_json};
 use crate::local::layout::{
     KEYS_DIR, Layout, RunDir, TRASH_DIR, TaskPaths, claim_run_dir, counter_of, ensure_dirs, lock,
     read_optional, real_dir, remove_any, sync_dir, temp_name,
@@ -203,7 +200,7 @@ impl Index {
         fs::create_dir(&meta).map_err(|e| Error::io("create directory", &meta, e))?;
         let record = RunRecord::new(RunState::Running);
         write_file(&dir.record_file(), &record.to_bytes(&dir.record_file())?)?;
-        write_file(&dir.config_file(), &config_json(run.config())?)?;
+        write_file(&dir.config_file(), &pretty_json(run.config().as_map())?)?;
         write_file(&task.key_file(run.key()), dir.name.as_bytes())?;
         write_file(&task.next_file(), format!("{}\n", counter + 1).as_bytes())?;
         Ok(dir)
@@ -353,42 +350,66 @@ pub(crate) fn read_config(dir: &RunDir) -> Result<UniqueConfig> {
     UniqueConfig::parse(text).map_err(|e| corrupt(&path, e))
 }
 
-/// A config as fluidml writes `config.json`: JSON indented by four spaces.
-fn config_json(config: &UniqueConfig) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    config
-        .as_map()
-        .serialize(&mut serializer)
-        .map_err(|e| Error::Encode {
-            type_name: "config.json".to_owned(),
-            reason: e.to_string(),
-        })?;
-    Ok(out)
-}
-
 fn parse_next(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.trim().parse().ok()
 }
 
 /// Writes a small file durably and atomically (temp → sync → rename → sync directory).
-pub(crate) fn write_file(dest: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = dest.parent().unwrap_or(std::path::Path::new("."));
-    let tmp_path = dir.join(temp_name());
-    let mut tmp = RealFs
-        .create_new(&tmp_path)
-        .map_err(|e| Error::io("create temporary file", &tmp_path, e))?;
-    let written = io::Write::write_all(&mut tmp, bytes);
-    if let Err(e) = written {
-        drop(tmp);
-        let _ = fs::remove_file(&tmp_path);
-        return Err(Error::io("write temporary file", &tmp_path, e));
+pub(crate) fn write_file(dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_files(&[(dest.to_owned(), bytes.to_vec())])
+}
+
+/// Writes small files durably and atomically, in order: each to a temp file beside it,
+/// synced; then each renamed into place; then each distinct directory synced once. A crash
+/// leaves every destination old or new (not torn); some renames may survive without the
+/// others, which every caller allows for.
+pub(crate) fn write_files(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
+    let mut temps: Vec<TempGuard> = Vec::with_capacity(files.len());
+    for (dest, bytes) in files {
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        let path = dir.join(temp_name());
+        let mut tmp = RealFs
+            .create_new(&path)
+            .map_err(|e| Error::io("create temporary file", &path, e))?;
+        let guard = TempGuard(Some(path));
+        let path = guard.path();
+        io::Write::write_all(&mut tmp, bytes)
+            .and_then(|()| tmp.sync_data())
+            .map_err(|e| Error::io("write temporary file", path, e))?;
+        temps.push(guard);
     }
-    let published = durable::publish(&RealFs, tmp, &tmp_path, dest);
-    if published.is_err() {
-        // The temp file is garbage either way; the error says what failed.
-        let _ = fs::remove_file(&tmp_path);
+    let mut dirs: Vec<&Path> = Vec::new();
+    for ((dest, _), temp) in files.iter().zip(&mut temps) {
+        RealFs
+            .rename(temp.path(), dest)
+            .map_err(|e| Error::io("rename into place", dest, e))?;
+        temp.0 = None;
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
     }
-    published
+    // IMPORTANT: without these the renames themselves may be lost on power loss.
+    for dir in dirs {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// A temporary file removed when dropped unless it was renamed into place.
+struct TempGuard(Option<PathBuf>);
+
+impl TempGuard {
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            // Garbage either way; the error that got us here says what failed.
+            let _ = fs::remove_file(path);
+        }
+    }
 }

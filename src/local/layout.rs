@@ -31,8 +31,13 @@ pub(crate) const CONFIG_FILE: &str = "config.json";
 pub(crate) const META_DIR: &str = ".fluidml";
 /// fluidml's older name for [`META_DIR`], read for compatibility.
 pub(crate) const OLD_META_DIR: &str = ".load_info";
+/// The result name under which fluidml saves a run's `TaskInfo` (its state), type json.
+pub(crate) const FLUIDML_INFO_NAME: &str = "fluidml_info";
 /// The state file fluidml saves as result `fluidml_info` (type json).
 pub(crate) const FLUIDML_INFO: &str = "fluidml_info.json";
+/// The result name under which fluidml's `Task.save` keeps the list of a run's results,
+/// type json, in sub_dir `.fluidml`.
+pub(crate) const SAVED_RESULTS: &str = ".saved_results";
 /// Suffix of our load-information files: `.<name>_load_info.json`.
 pub(crate) const INFO_SUFFIX: &str = "_load_info.json";
 /// Suffix of fluidml's load-information pickles: `.<name>_load_info.p`.

@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::file::{File, OpenMode, OpenRequest, open_file};
 use crate::key::ContentHash;
 use crate::local::file::{LocalFile, Pinned};
-use crate::local::index::{Index, write_file};
-use crate::local::info::{FORMAT, LoadInfo, RunRecord, read_state};
+use crate::local::index::{Index, write_files};
+use crate::local::info::{FORMAT, LoadInfo, RunRecord, fluidml_bookkeeping, read_state};
 use crate::local::layout::{
     Layout, META_DIR, RunDir, STAGE_DIR, check_not_reserved, ensure_dirs, lock, obj_dir_name,
     object_file, temp_name,
@@ -205,6 +205,7 @@ impl LocalFileStore {
             size: content.map(|(_, size)| size),
             open_options: options.open_options.clone(),
             load_options: options.load_options.clone(),
+            recorded_at: None,
         };
         let types = &self.inner.types;
         object::commit(&dir, info, staged, exclusive, types, || {
@@ -339,7 +340,9 @@ impl ResultsStore for LocalFileStore {
 
     fn run_state(&self, run: &RunId) -> Result<Option<RunState>> {
         match self.inner.index.lookup(run)? {
-            Some(dir) => read_state(&dir).map(Some),
+            // A run fluidml never gave a state reads as running here (the trait has no
+            // "absent"); `Browse` reports it as `None`.
+            Some(dir) => Ok(Some(read_state(&dir)?.unwrap_or(RunState::Running))),
             None => Ok(None),
         }
     }
@@ -351,8 +354,12 @@ impl ResultsStore for LocalFileStore {
             .ensure(run, self.run_name(run.task()).as_ref())?;
         ensure_dirs(&dir.path, META_DIR)?;
         let _lock = lock(&dir.lock_file())?;
+        let names = object::names(&dir, &self.inner.types)?;
+        // fluidml's files first, our record last: on a tie of modification times ours wins.
+        let mut files = fluidml_bookkeeping(&dir, state, &names)?;
         let path = dir.record_file();
-        write_file(&path, &RunRecord::new(state).to_bytes(&path)?)
+        files.push((path.clone(), RunRecord::new(state).to_bytes(&path)?));
+        write_files(&files)
     }
 
     fn open(
