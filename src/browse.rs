@@ -27,6 +27,17 @@ pub trait Browse {
     /// Backend errors.
     fn runs(&self, task: &TaskName) -> Result<Vec<RunSummary>>;
 
+    /// Every run of `task` as [`Browse::runs`] lists them, except that a damaged run is its
+    /// own `Err` item (naming its path where the store has paths) instead of failing the
+    /// whole listing — for copies that skip damaged runs. The default has no per-run
+    /// errors: it wraps [`Browse::runs`].
+    ///
+    /// # Errors
+    /// Backend errors that are not about one run.
+    fn runs_each(&self, task: &TaskName) -> Result<Vec<Result<RunSummary>>> {
+        Ok(self.runs(task)?.into_iter().map(Ok).collect())
+    }
+
     /// The run the store's lookup rule picks for `config` (exact, then best subset — the same
     /// rule as a load), if any.
     ///

@@ -115,7 +115,7 @@ pub use remote::{
     RemoteStore, Server, Stopper, WRITE_TIMEOUT,
 };
 pub use store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext};
-pub use transfer::{TransferReport, copy_store};
+pub use transfer::{CopyPlan, TransferReport, copy_planned, copy_store};
 
 /// The README's example is compiled and run as a doc test.
 #[cfg(doctest)]

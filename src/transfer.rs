@@ -20,6 +20,7 @@
 //! types (an [`Error::NeedsPath`] stops the copy).
 
 use crate::browse::{Browse, Progress, ResultSummary, RunSummary};
+use crate::codec::TypeInfo;
 use crate::error::{Error, Result};
 use crate::file::OpenMode;
 use crate::key::ContentHash;
@@ -31,6 +32,8 @@ use crate::store::{ResultsStore, RunId, SaveOptions, describe_result};
 pub struct TransferReport {
     /// Runs of the source visited (each exists in the destination afterwards).
     pub runs: u64,
+    /// Damaged runs of the source skipped (see [`CopyPlan`]).
+    pub runs_damaged: u64,
     /// Results copied.
     pub results_copied: u64,
     /// Results already present in the destination with the same content, left alone.
@@ -39,14 +42,60 @@ pub struct TransferReport {
     pub bytes_copied: u64,
 }
 
+/// The runs a copy visits, listed before anything is written: every run of the source, and
+/// the damaged ones set aside, each with its error (which names its path in a
+/// [`LocalFileStore`](crate::LocalFileStore)).
+#[derive(Debug)]
+pub struct CopyPlan {
+    runs: Vec<RunSummary>,
+    damaged: Vec<Error>,
+}
+
+impl CopyPlan {
+    /// Lists every run of `from`. With `strict`, a damaged run is the error (so nothing is
+    /// copied); without, damaged runs are set aside and the copy skips them.
+    ///
+    /// # Errors
+    /// The first damaged run's error (`strict`); listing errors of `from`.
+    pub fn new<F: Browse + ?Sized>(from: &F, strict: bool) -> Result<Self> {
+        let mut plan = CopyPlan {
+            runs: Vec::new(),
+            damaged: Vec::new(),
+        };
+        for task in from.tasks()? {
+            for run in from.runs_each(&task.name)? {
+                match run {
+                    Ok(run) => plan.runs.push(run),
+                    Err(e) if strict => return Err(e),
+                    Err(e) => plan.damaged.push(e),
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// The number of runs to copy.
+    pub fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// The damaged runs the copy skips, each as its error.
+    pub fn damaged(&self) -> &[Error] {
+        &self.damaged
+    }
+}
+
 /// Copies every run of `from` — config, state, and each result with its type name and
 /// sub-directory — into `to`, verifying each value's hash as it is copied. Idempotent: a
 /// result already present in `to`'s exact run with the same type and content is skipped and
 /// counted as such. `progress` is called after each result (copied or skipped); its `total`
-/// is the number of results in `from`.
+/// is the number of results in `from`. A damaged run of `from` stops the copy before
+/// anything is written ([`copy_planned`] with a lenient [`CopyPlan`] skips them instead).
 ///
 /// A type `to` does not know (say fluidml's `python_pickle` going into a
-/// [`RedbStore`](crate::RedbStore)) is registered in `to`'s registry from `from`'s.
+/// [`RedbStore`](crate::RedbStore)) is registered in `to`'s registry from `from`'s, or as
+/// an [opaque](crate::TypeInfo::opaque) type (extension: its name) if `from` does not know it
+/// either.
 ///
 /// # Errors
 /// [`Error::HashMismatch`] if a source value is corrupt (nothing of it is stored, and the
@@ -61,14 +110,31 @@ where
     F: ResultsStore + Browse + ?Sized,
     T: ResultsStore + Browse + ?Sized,
 {
-    let mut runs = Vec::new();
-    for task in from.tasks()? {
-        runs.extend(from.runs(&task.name)?);
-    }
-    let total = runs.iter().map(|run| run.results.len() as u64).sum();
-    let mut report = TransferReport::default();
+    copy_planned(from, to, &CopyPlan::new(from, true)?, progress)
+}
+
+/// [`copy_store`] of the runs of `plan` (made from `from`); its damaged runs are counted in
+/// [`TransferReport::runs_damaged`].
+///
+/// # Errors
+/// As [`copy_store`].
+pub fn copy_planned<F, T>(
+    from: &F,
+    to: &T,
+    plan: &CopyPlan,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TransferReport>
+where
+    F: ResultsStore + Browse + ?Sized,
+    T: ResultsStore + Browse + ?Sized,
+{
+    let total = plan.runs.iter().map(|run| run.results.len() as u64).sum();
+    let mut report = TransferReport {
+        runs_damaged: plan.damaged.len() as u64,
+        ..TransferReport::default()
+    };
     let mut done = Progress::new(0, total, 0);
-    for run in &runs {
+    for run in &plan.runs {
         copy_run(from, to, run, &mut report, &mut |size| {
             done.done += 1;
             done.bytes += size;
@@ -183,8 +249,14 @@ where
     match to.types().get(name) {
         Ok(_) => Ok(()),
         Err(Error::UnknownType { .. }) => {
-            let info = from.types().get(name)?;
-            match to.types().register(info.as_ref().clone()) {
+            let info = match from.types().get(name) {
+                Ok(info) => info.as_ref().clone(),
+                // A type neither store knows (a custom fluidml type read from a RedbStore
+                // opened without it): its bytes travel as they are.
+                Err(Error::UnknownType { .. }) => TypeInfo::opaque(name, name),
+                Err(e) => return Err(e),
+            };
+            match to.types().register(info) {
                 // Another thread registered it meanwhile: as good.
                 Ok(()) | Err(Error::TypeAlreadyRegistered { .. }) => Ok(()),
                 Err(e) => Err(e),

@@ -98,7 +98,7 @@ fn a_round_trip_through_a_directory_keeps_everything_and_repeats_are_no_ops() ->
     let first = copy("export", &store, &exported)?;
     assert_eq!(
         first,
-        json!({"runs": 4, "results_copied": 13, "results_skipped": 0,
+        json!({"runs": 4, "runs_damaged": 0, "results_copied": 13, "results_skipped": 0,
                "bytes_copied": first["bytes_copied"]})
     );
     assert!(first["bytes_copied"].as_u64().ok_or("bytes")? > 3 * BLOB_LEN as u64);
@@ -120,7 +120,8 @@ fn a_round_trip_through_a_directory_keeps_everything_and_repeats_are_no_ops() ->
     let again = copy("export", &store, &exported)?;
     assert_eq!(
         again,
-        json!({"runs": 4, "results_copied": 0, "results_skipped": 13, "bytes_copied": 0})
+        json!({"runs": 4, "runs_damaged": 0, "results_copied": 0, "results_skipped": 13,
+               "bytes_copied": 0})
     );
     assert_eq!(
         snapshot(&exported)?,

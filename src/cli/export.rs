@@ -3,13 +3,15 @@
 //!
 //! Invariants: the store is only read; each value's hash is verified as it is copied (a
 //! corrupt value stops the export and is not written); exporting again into the same
-//! directory copies only what is missing.
+//! directory copies only what is missing; a non-empty directory that holds no runs is
+//! refused before anything is written.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use sweepstore::LocalFileStore;
+use sweepstore::{Browse, CopyPlan, Error, LocalFileStore};
 
+use super::error::CommandError;
 use super::store::open_existing;
 use super::transfer::{copy_and_report, refuse_redb_store};
 use super::{CliError, Out, Status};
@@ -24,20 +26,49 @@ pub struct ExportArgs {
     store: PathBuf,
     /// The LocalFileStore directory to write (created if it does not exist).
     dir: PathBuf,
-    /// Print JSON: {"runs", "results_copied", "results_skipped", "bytes_copied"}.
+    /// Stop at a damaged run (before anything is written) instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Print JSON: {"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied"}.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: &ExportArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     refuse_redb_store(&args.dir, "export")?;
+    refuse_foreign_files(&args.dir)?;
     let store = open_existing(&args.store)?;
+    let plan = CopyPlan::new(store.get(), args.strict)?;
     let dir = LocalFileStore::new(&args.dir)?;
     let summary = format!(
         "exported {} to {}",
         args.store.display(),
         args.dir.display()
     );
-    copy_and_report(store.get(), &dir, &summary, args.json, out)?;
+    copy_and_report(store.get(), &dir, &plan, &summary, args.json, out)?;
     Ok(Status::Success)
+}
+
+/// Fails if `dir` is a non-empty directory without runs (export never mixes its tree with
+/// other files; into an existing result directory it adds what is missing).
+fn refuse_foreign_files(dir: &std::path::Path) -> Result<(), CliError> {
+    let mut entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(Error::Io {
+                op: "list",
+                path: dir.to_owned(),
+                source,
+            }
+            .into());
+        }
+    };
+    if entries.next().is_none() || !LocalFileStore::new(dir)?.tasks()?.is_empty() {
+        return Ok(());
+    }
+    Err(CommandError::NotAResultTree {
+        path: dir.to_owned(),
+    }
+    .into())
 }

@@ -6,7 +6,7 @@
 //! described from their load information and a `stat` of their object, never by reading the
 //! object, so a result's hash is the one recorded at save time, or `None` for fluidml's
 //! results (which record none); a damaged run directory or load-information file is an
-//! error, not skipped.
+//! error, not skipped (`runs_each` gives it as that run's own error).
 
 use std::fs;
 use std::io;
@@ -55,13 +55,12 @@ impl LocalFileStore {
         Ok(RunSummary::new(task.clone(), config, state, results))
     }
 
-    fn summaries(&self, task: &TaskName) -> Result<Vec<RunSummary>> {
-        let mut runs = Vec::new();
-        for run in self.index().runs(task)? {
-            let run = run?;
-            runs.push(self.summary(task, &run.dir, run.config.clone())?);
-        }
-        Ok(runs)
+    /// Each run of `task` in creation order, a damaged one as its error.
+    fn summaries(&self, task: &TaskName) -> Result<Vec<Result<RunSummary>>> {
+        let runs = self.index().runs(task)?.into_iter();
+        Ok(runs
+            .map(|run| run.and_then(|run| self.summary(task, &run.dir, run.config.clone())))
+            .collect())
     }
 }
 
@@ -97,11 +96,8 @@ impl Browse for LocalFileStore {
             if name.starts_with('.') || !real_dir(&entry.path())? {
                 continue;
             }
-            let mut runs = 0;
-            for run in self.index().runs(&task)? {
-                run?;
-                runs += 1;
-            }
+            // Damaged run directories count: `runs` reports them as errors.
+            let runs = self.index().runs(&task)?.len() as u64;
             if runs > 0 {
                 tasks.push(TaskSummary::new(task, runs));
             }
@@ -111,9 +107,16 @@ impl Browse for LocalFileStore {
     }
 
     fn runs(&self, task: &TaskName) -> Result<Vec<RunSummary>> {
-        let mut runs = self.summaries(task)?;
+        let mut runs = self
+            .summaries(task)?
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
         sort_runs(&mut runs);
         Ok(runs)
+    }
+
+    fn runs_each(&self, task: &TaskName) -> Result<Vec<Result<RunSummary>>> {
+        self.summaries(task)
     }
 
     fn find_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {

@@ -20,7 +20,7 @@
 //! Directories whose claim is still in progress (no `config.json` or no key file yet) are
 //! re-checked on every use. fluidml directories present when a task's index is first created
 //! get key files then ("adoption"); ones fluidml adds later are found by lookups (through
-//! scans) but a save for the same config creates a new run.
+//! scans) and adopted by the first save, state or context call for their config.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -101,6 +101,9 @@ pub(crate) type SweepRun = Result<Arc<ScannedRun>>;
 pub(crate) struct Index {
     layout: Layout,
     scans: Mutex<HashMap<TaskName, Arc<TaskScan>>>,
+    /// Per task, the task directory's modification time right after this handle's last
+    /// run claim (see [`Index::adopt_added`]).
+    claimed: Mutex<HashMap<TaskName, SystemTime>>,
 }
 
 impl Index {
@@ -108,6 +111,7 @@ impl Index {
         Index {
             layout,
             scans: Mutex::new(HashMap::new()),
+            claimed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -192,6 +196,9 @@ impl Index {
         if let Some(dir) = self.key_target(&task, run.key())? {
             return Ok(dir);
         }
+        if let Some(dir) = self.adopt_added(run, &task)? {
+            return Ok(dir);
+        }
         let (dir, counter) = claim_run_dir(&task, run_name, next)?;
         // IMPORTANT: the record and config are durable before the key file makes the
         // directory a run; a crash before that leaves a directory no lookup returns. (The
@@ -203,7 +210,44 @@ impl Index {
         write_file(&dir.config_file(), &pretty_json(run.config().as_map())?)?;
         write_file(&task.key_file(run.key()), dir.name.as_bytes())?;
         write_file(&task.next_file(), format!("{}\n", counter + 1).as_bytes())?;
+        self.note_claim(run.task(), &task);
         Ok(dir)
+    }
+
+    /// A run directory of `run`'s config that fluidml added to the task after its index was
+    /// made (it has no key file): adopted (given its key file) so a save reuses it instead
+    /// of creating a second directory. Runs under the task lock. The task directory is
+    /// scanned only if it changed since this handle last claimed a run in it, so a sweep
+    /// creating runs one after another does not rescan it each time.
+    fn adopt_added(&self, run: &RunId, task: &TaskPaths) -> Result<Option<RunDir>> {
+        let mtime = fs::metadata(&task.dir)
+            .and_then(|m| m.modified())
+            .map_err(|e| Error::io("inspect", &task.dir, e))?;
+        let unchanged = self
+            .claimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(run.task())
+            .is_some_and(|at| *at == mtime);
+        if unchanged {
+            return Ok(None);
+        }
+        let scan = self.scan(run.task(), task)?;
+        let Some(found) = scan.live().into_iter().find(|r| r.config == *run.config()) else {
+            return Ok(None);
+        };
+        write_file(&task.key_file(run.key()), found.dir.name.as_bytes())?;
+        Ok(Some(found.dir.clone()))
+    }
+
+    /// Remembers the task directory's modification time after this handle's own claim.
+    fn note_claim(&self, task_name: &TaskName, task: &TaskPaths) {
+        if let Ok(mtime) = fs::metadata(&task.dir).and_then(|m| m.modified()) {
+            self.claimed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(task_name.clone(), mtime);
+        }
     }
 
     /// Removes the run the lookup rule selects; `false` if there is none.
