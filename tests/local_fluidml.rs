@@ -3,6 +3,9 @@
 //! configs, pickled load information, json/text/plain-data pickle results, sub_dirs, run
 //! state, the subset rule, sweeps; and a store can keep writing into it.
 
+#[path = "fluidml/python.rs"]
+mod python;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
