@@ -97,7 +97,7 @@ pub use error::{Error, Result};
 pub use file::{Existence, File, OpenMode};
 pub use handle::{Run, StoreExt, Task};
 pub use key::{ContentHash, RUN_KEY_CONTEXT, RunKey};
-pub use local::{FilePromise, LocalFileStore, PYTHON_PICKLE};
+pub use local::{BulkWrite, FilePromise, LocalFileStore, PYTHON_PICKLE};
 pub use memory::InMemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::{MongoOptions, MongoStore};

@@ -49,6 +49,7 @@ pub struct TransferReport {
 pub struct CopyPlan {
     runs: Vec<RunSummary>,
     damaged: Vec<Error>,
+    verify_destination: bool,
 }
 
 impl CopyPlan {
@@ -61,6 +62,7 @@ impl CopyPlan {
         let mut plan = CopyPlan {
             runs: Vec::new(),
             damaged: Vec::new(),
+            verify_destination: false,
         };
         for task in from.tasks()? {
             for run in from.runs_each(&task.name)? {
@@ -82,6 +84,15 @@ impl CopyPlan {
     /// The damaged runs the copy skips, each as its error.
     pub fn damaged(&self) -> &[Error] {
         &self.damaged
+    }
+
+    /// Whether a value already in the destination is read and verified against its hash
+    /// before it counts as present (default: its recorded hash is trusted). For a
+    /// destination an interrupted bulk write may have left incomplete
+    /// ([`BulkWrite::interrupted_before`](crate::BulkWrite::interrupted_before)): a damaged
+    /// or missing value there is then copied again instead of skipped.
+    pub fn verify_destination(&mut self, verify: bool) {
+        self.verify_destination = verify;
     }
 }
 
@@ -135,11 +146,18 @@ where
     };
     let mut done = Progress::new(0, total, 0);
     for run in &plan.runs {
-        copy_run(from, to, run, &mut report, &mut |size| {
-            done.done += 1;
-            done.bytes += size;
-            progress(done);
-        })?;
+        copy_run(
+            from,
+            to,
+            run,
+            &mut report,
+            plan.verify_destination,
+            &mut |size| {
+                done.done += 1;
+                done.bytes += size;
+                progress(done);
+            },
+        )?;
         report.runs += 1;
     }
     Ok(report)
@@ -151,6 +169,7 @@ fn copy_run<F, T>(
     to: &T,
     run: &RunSummary,
     report: &mut TransferReport,
+    plan_verify: bool,
     result_done: &mut dyn FnMut(u64),
 ) -> Result<()>
 where
@@ -166,7 +185,7 @@ where
         let present = existing
             .as_ref()
             .and_then(|found| found.result(result.name.as_str()));
-        if copy_result(from, to, &id, result, present)? {
+        if copy_result(from, to, &id, result, present, plan_verify)? {
             report.results_copied += 1;
             report.bytes_copied += result.size;
         } else {
@@ -194,6 +213,7 @@ fn copy_result<F, T>(
     id: &RunId,
     result: &ResultSummary,
     present: Option<&ResultSummary>,
+    verify: bool,
 ) -> Result<bool>
 where
     F: ResultsStore + ?Sized,
@@ -206,6 +226,7 @@ where
         })?;
     if let Some(present) = present.filter(|p| p.type_name == result.type_name) {
         let hash_there = match present.hash {
+            Some(_) if verify => verified_hash_in(to, id, result)?,
             Some(hash) => Some(hash),
             None => hash_in(to, id, result)?,
         };
@@ -238,6 +259,25 @@ fn hash_in<T: ResultsStore + ?Sized>(
     result: &ResultSummary,
 ) -> Result<Option<ContentHash>> {
     Ok(to.load_lazy(id, &result.name)?.map(|p| p.hash()))
+}
+
+/// The hash of `result` in `to`'s exact run after reading and verifying its content; `None`
+/// if it is damaged or missing there (so it is copied again).
+fn verified_hash_in<T: ResultsStore + ?Sized>(
+    to: &T,
+    id: &RunId,
+    result: &ResultSummary,
+) -> Result<Option<ContentHash>> {
+    let promise = match to.load_lazy(id, &result.name) {
+        Ok(Some(promise)) => promise,
+        Ok(None) | Err(Error::CorruptFile { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match promise.copy_verified(&mut std::io::sink()) {
+        Ok(_) => Ok(Some(promise.hash())),
+        Err(Error::HashMismatch { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Registers type `name` in `to` from `from` if `to` does not know it.

@@ -38,14 +38,26 @@ pub fn run(args: &ExportArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     refuse_redb_store(&args.dir, "export")?;
     refuse_foreign_files(&args.dir)?;
     let store = open_existing(&args.store)?;
-    let plan = CopyPlan::new(store.get(), args.strict)?;
+    let mut plan = CopyPlan::new(store.get(), args.strict)?;
     let dir = LocalFileStore::new(&args.dir)?;
+    // Everything written unsynced, then made durable at once: an interrupted export leaves
+    // its marker, and the next one verifies what it finds instead of trusting it.
+    let bulk = dir.begin_bulk()?;
+    plan.verify_destination(bulk.interrupted_before());
     let summary = format!(
         "exported {} to {}",
         args.store.display(),
         args.dir.display()
     );
-    copy_and_report(store.get(), &dir, &plan, &summary, args.json, out)?;
+    copy_and_report(
+        store.get(),
+        &dir,
+        &plan,
+        || bulk.finish(),
+        &summary,
+        args.json,
+        out,
+    )?;
     Ok(Status::Success)
 }
 
@@ -64,7 +76,9 @@ fn refuse_foreign_files(dir: &std::path::Path) -> Result<(), CliError> {
             .into());
         }
     };
-    if entries.next().is_none() || !LocalFileStore::new(dir)?.tasks()?.is_empty() {
+    // The marker of an interrupted export alone is an export to resume.
+    let foreign = entries.any(|e| e.is_ok_and(|e| e.file_name() != ".sweepstore-bulk"));
+    if !foreign || !LocalFileStore::new(dir)?.tasks()?.is_empty() {
         return Ok(());
     }
     Err(CommandError::NotAResultTree {

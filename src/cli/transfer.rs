@@ -30,13 +30,15 @@ pub fn refuse_redb_store(dir: &Path, command: &'static str) -> Result<(), Comman
     Ok(())
 }
 
-/// Copies the runs of `plan` from `from` into `to` behind a progress bar (a terminal only)
-/// and prints the report: `{summary}: N runs, …`. Each damaged run skipped is named on
-/// stderr first (a `--strict` plan has none).
+/// Copies the runs of `plan` from `from` into `to` behind a progress bar (a terminal only),
+/// runs `finish` (which makes the copy durable, for a bulk write), and prints the report:
+/// `{summary}: N runs, …`. Each damaged run skipped is named on stderr first (a
+/// `--strict` plan has none).
 pub fn copy_and_report<F, T>(
     from: &F,
     to: &T,
     plan: &CopyPlan,
+    finish: impl FnOnce() -> sweepstore::Result<()>,
     summary: &str,
     as_json: bool,
     out: &mut Out<'_>,
@@ -52,6 +54,7 @@ where
     let copied = copy_planned(from, to, plan, &mut |progress| bar.follow(progress));
     bar.finish();
     let report: TransferReport = copied?;
+    finish()?;
     if as_json {
         let value = json!({
             "runs": report.runs,

@@ -34,8 +34,8 @@ use crate::error::{Error, Result};
 use crate::key::RunKey;
 use crate::local::info::{RunRecord, corrupt, is_ours, pretty_json};
 use crate::local::layout::{
-    KEYS_DIR, Layout, RunDir, TRASH_DIR, TaskPaths, claim_run_dir, counter_of, ensure_dirs, lock,
-    read_optional, real_dir, remove_any, sync_dir, temp_name,
+    KEYS_DIR, Layout, RunDir, TRASH_DIR, TaskPaths, claim_run_dir, counter_of, deferred,
+    ensure_dirs, lock, read_optional, real_dir, remove_any, sync_dir, temp_name,
 };
 use crate::lookup::best_subset;
 use crate::names::{ResultName, RunName, TaskName};
@@ -418,7 +418,13 @@ pub(crate) fn write_files(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
         let guard = TempGuard(Some(path));
         let path = guard.path();
         io::Write::write_all(&mut tmp, bytes)
-            .and_then(|()| tmp.sync_data())
+            .and_then(|()| {
+                if deferred(path) {
+                    Ok(())
+                } else {
+                    tmp.sync_data()
+                }
+            })
             .map_err(|e| Error::io("write temporary file", path, e))?;
         temps.push(guard);
     }

@@ -18,6 +18,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
@@ -342,11 +343,41 @@ pub(crate) fn ensure_dirs(base: &Path, rel: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Makes `dir`'s entries durable.
+/// Makes `dir`'s entries durable (deferred in bulk mode, see [`deferred`]).
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    if deferred(dir) {
+        return Ok(());
+    }
     RealFs
         .sync_dir(dir)
         .map_err(|e| Error::io("sync directory", dir, e))
+}
+
+/// Base directories this process writes in bulk mode
+/// ([`LocalFileStore::begin_bulk`](super::LocalFileStore::begin_bulk)).
+static BULK: RwLock<Vec<PathBuf>> = RwLock::new(Vec::new());
+
+/// Whether syncs of `path` are deferred: it lies below a base directory in bulk mode, whose
+/// writes are made durable all at once by one `syncfs` when the bulk write finishes.
+pub(crate) fn deferred(path: &Path) -> bool {
+    let bulk = BULK.read().unwrap_or_else(PoisonError::into_inner);
+    bulk.iter().any(|base| path.starts_with(base))
+}
+
+/// Puts `base` in bulk mode (`true`) or takes it out (`false`).
+pub(crate) fn set_bulk(base: &Path, on: bool) {
+    let mut bulk = BULK.write().unwrap_or_else(PoisonError::into_inner);
+    bulk.retain(|b| b != base);
+    if on {
+        bulk.push(base.to_owned());
+    }
+}
+
+/// Makes everything written to the file system holding `dir` durable (Linux `syncfs`).
+#[cfg(target_os = "linux")]
+pub(crate) fn sync_file_system(dir: &Path) -> Result<()> {
+    let handle = fs::File::open(dir).map_err(|e| Error::io("open", dir, e))?;
+    rustix::fs::syncfs(&handle).map_err(|e| Error::io("sync file system", dir, e.into()))
 }
 
 /// A name for a temporary file or directory, unique across threads and processes:

@@ -28,4 +28,4 @@ mod store;
 
 pub use pickle::PYTHON_PICKLE;
 pub use promise::FilePromise;
-pub use store::LocalFileStore;
+pub use store::{BulkWrite, LocalFileStore};

@@ -32,7 +32,7 @@ use crate::key::ContentHash;
 use crate::local::index::write_files;
 use crate::local::info::{LoadInfo, corrupt, fluidml_type, is_bookkeeping, read_load_info};
 use crate::local::layout::{
-    INFO_SUFFIX, META_DIR, OLD_META_DIR, PICKLE_INFO_SUFFIX, RunDir, ensure_dirs, lock,
+    INFO_SUFFIX, META_DIR, OLD_META_DIR, PICKLE_INFO_SUFFIX, RunDir, deferred, ensure_dirs, lock,
     maybe_shortened, read_optional, real_dir, remove_any, sync_dir, temp_name,
 };
 use crate::local::pickle;
@@ -71,7 +71,13 @@ impl Staged {
             .open(&staged.path)
             .map_err(|e| Error::io("create staged file", &staged.path, e))?;
         io::Write::write_all(&mut file, bytes)
-            .and_then(|()| file.sync_data())
+            .and_then(|()| {
+                if deferred(&staged.path) {
+                    Ok(())
+                } else {
+                    file.sync_data()
+                }
+            })
             .map_err(|e| Error::io("write staged file", &staged.path, e))?;
         Ok(staged)
     }
@@ -131,7 +137,7 @@ fn sync_tree(path: &Path) -> Result<()> {
             sync_tree(&entry.map_err(|e| Error::io("list", path, e))?.path())?;
         }
         sync_dir(path)
-    } else if meta.is_file() {
+    } else if meta.is_file() && !deferred(path) {
         fs::File::open(path)
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::io("sync", path, e))

@@ -17,11 +17,13 @@ use crate::error::{Error, Result};
 use crate::file::{File, OpenMode, OpenRequest, open_file};
 use crate::key::ContentHash;
 use crate::local::file::{LocalFile, Pinned};
-use crate::local::index::{Index, write_files};
+use crate::local::index::{Index, write_file, write_files};
 use crate::local::info::{FORMAT, LoadInfo, RunRecord, fluidml_bookkeeping, read_state};
+#[cfg(target_os = "linux")]
+use crate::local::layout::sync_file_system;
 use crate::local::layout::{
     Layout, META_DIR, RunDir, STAGE_DIR, check_not_reserved, ensure_dirs, lock, obj_dir_name,
-    object_file, temp_name,
+    object_file, set_bulk, sync_dir, temp_name,
 };
 use crate::local::object::{self, Found, Staged};
 use crate::local::pickle;
@@ -119,6 +121,34 @@ impl LocalFileStore {
         Ok(Some(FilePromise::new(promise, path, info)))
     }
 
+    /// Puts this base directory in bulk mode for writing many results at once (what
+    /// `sweepstore export` does): until [`BulkWrite::finish`], the writes of this process
+    /// below the base directory are not synced one by one; `finish` makes all of them
+    /// durable with one `syncfs` of the file system (Linux; elsewhere every write stays
+    /// synced). Saves acknowledged in bulk mode are durable only once `finish` returned.
+    ///
+    /// A marker file (`.sweepstore-bulk`, synced) stays in the base directory until
+    /// `finish`: if it is already there, an earlier bulk write was interrupted, so values
+    /// already present may be incomplete — [`BulkWrite::interrupted_before`] says so, and a
+    /// copy then verifies them before trusting them ([`CopyPlan::verify_destination`](crate::CopyPlan::verify_destination)).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the marker cannot be written.
+    pub fn begin_bulk(&self) -> Result<BulkWrite<'_>> {
+        let marker = self.base_dir().join(BULK_MARKER);
+        let interrupted = marker.exists();
+        if !interrupted {
+            write_file(&marker, b"a bulk write is in progress or was interrupted\n")?;
+        }
+        if cfg!(target_os = "linux") {
+            set_bulk(self.base_dir(), true);
+        }
+        Ok(BulkWrite {
+            store: self,
+            interrupted,
+        })
+    }
+
     /// The run index (for browsing).
     pub(crate) fn index(&self) -> &Index {
         &self.inner.index
@@ -211,6 +241,46 @@ impl LocalFileStore {
         object::commit(&dir, info, staged, exclusive, types, || {
             describe_result(run, name)
         })
+    }
+}
+
+/// The marker of a bulk write in progress (or interrupted) in a base directory.
+const BULK_MARKER: &str = ".sweepstore-bulk";
+
+/// A bulk write into a [`LocalFileStore`] ([`LocalFileStore::begin_bulk`]). Dropping it
+/// without [`finish`](BulkWrite::finish) ends bulk mode but leaves the marker, so the next
+/// bulk write knows this one was interrupted.
+#[derive(Debug)]
+pub struct BulkWrite<'a> {
+    store: &'a LocalFileStore,
+    interrupted: bool,
+}
+
+impl BulkWrite<'_> {
+    /// Whether an earlier bulk write into this directory was interrupted.
+    pub fn interrupted_before(&self) -> bool {
+        self.interrupted
+    }
+
+    /// Makes every write since [`LocalFileStore::begin_bulk`] durable, then removes the
+    /// marker.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the sync fails (the marker then stays).
+    pub fn finish(self) -> Result<()> {
+        let base = self.store.base_dir();
+        set_bulk(base, false);
+        #[cfg(target_os = "linux")]
+        sync_file_system(base)?;
+        let marker = base.join(BULK_MARKER);
+        fs::remove_file(&marker).map_err(|e| Error::io("remove", &marker, e))?;
+        sync_dir(base)
+    }
+}
+
+impl Drop for BulkWrite<'_> {
+    fn drop(&mut self) {
+        set_bulk(self.store.base_dir(), false);
     }
 }
 
