@@ -10,7 +10,8 @@
 //! - `file.rs`: the write-open backend and the open files behind promises;
 //! - `promise.rs`: [`FilePromise`];
 //! - `store.rs`: the [`ResultsStore`](crate::ResultsStore) implementation;
-//! - `browse.rs`: the [`Browse`](crate::Browse) implementation (read-only listings).
+//! - `browse.rs`: the [`Browse`](crate::Browse) implementation (read-only listings);
+//! - `gc.rs`: finding and removing the leftovers of interrupted writes.
 //!
 //! Invariants (numbered in `docs/design.md` §12): a crash leaves every result at its old or
 //! its new version, never torn or mismatched with its load information; one run directory
@@ -18,6 +19,7 @@
 
 mod browse;
 mod file;
+mod gc;
 mod index;
 mod info;
 mod layout;

@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::codec::TypeRegistry;
+use crate::engine::GcReport;
 use crate::error::{Error, Result};
 use crate::file::{File, OpenMode, OpenRequest, open_file};
 use crate::key::ContentHash;
 use crate::local::file::{LocalFile, Pinned};
+use crate::local::gc;
 use crate::local::index::{Index, write_file, write_files};
 use crate::local::info::{FORMAT, LoadInfo, RunRecord, fluidml_bookkeeping, read_state};
 #[cfg(target_os = "linux")]
@@ -67,6 +69,7 @@ impl LocalFileStore {
     pub fn new(base_dir: impl Into<PathBuf>) -> Result<Self> {
         let base = base_dir.into();
         fs::create_dir_all(&base).map_err(|e| Error::io("create base directory", &base, e))?;
+        gc::clean_on_open(&base);
         let types = TypeRegistry::new();
         types.register(pickle::type_info())?;
         Ok(LocalFileStore {
@@ -147,6 +150,19 @@ impl LocalFileStore {
             store: self,
             interrupted,
         })
+    }
+
+    /// Removes what interrupted writes left below the base directory (temporary files and
+    /// directories of processes that are gone, run directories a `delete_run` did not finish
+    /// removing), or with `dry_run` only counts them. Temporaries of live processes and the
+    /// staged content a load information names are kept, so this is safe while other
+    /// processes write. (Opening a store already removes the leftovers in the tasks'
+    /// `.sweepstore/` folders; this also looks in every run directory.)
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a directory cannot be listed or a leftover removed.
+    pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
+        gc::collect(self.base_dir(), dry_run)
     }
 
     /// The run index (for browsing).
