@@ -247,3 +247,26 @@ fn damaged_fluidml_load_information_is_a_typed_error_for_that_result_only() -> R
     );
     Ok(())
 }
+
+#[test]
+fn torn_copies_for_fluidml_never_break_what_sweepstore_recorded() -> Result {
+    let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let store = LocalFileStore::new(dir.path())?;
+    let run = store.run("train", &finished()?)?;
+    run.save("metrics", "json", &json!({"acc": 1}))?;
+    run.finish()?;
+    // What power loss may leave of the unsynced files written for fluidml: empty files,
+    // newer than our records.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let run_dir = dir.path().join("train/000");
+    for torn in [".fluidml/.metrics_load_info.p", "fluidml_info.json"] {
+        std::fs::write(run_dir.join(torn), b"").map_err(io("tear"))?;
+    }
+    assert_eq!(run.load::<Value>("metrics")?, Some(json!({"acc": 1})));
+    assert!(run.is_finished()?);
+    // Control: an intact fluidml_info.json that is newer does win (fluidml's later write).
+    std::fs::write(run_dir.join("fluidml_info.json"), br#"{"state": "failed"}"#)
+        .map_err(io("write"))?;
+    assert!(!run.is_finished()?);
+    Ok(())
+}

@@ -400,16 +400,26 @@ fn parse_next(bytes: &[u8]) -> Option<u64> {
 
 /// Writes a small file durably and atomically (temp → sync → rename → sync directory).
 pub(crate) fn write_file(dest: &Path, bytes: &[u8]) -> Result<()> {
-    write_files(&[(dest.to_owned(), bytes.to_vec())])
+    write_files(&[], &[(dest.to_owned(), bytes.to_vec())])
 }
 
-/// Writes small files durably and atomically, in order: each to a temp file beside it,
-/// synced; then each renamed into place; then each distinct directory synced once. A crash
-/// leaves every destination old or new (not torn); some renames may survive without the
-/// others, which every caller allows for.
-pub(crate) fn write_files(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
+/// Writes small files atomically, in order, `loose` ones first: each to a temp file beside
+/// it (the `durable` ones synced); then each renamed into place; then each distinct
+/// directory synced once. A crash leaves every destination old or new — a `loose` one
+/// possibly torn, if the file system kept its rename but not its bytes, so readers must
+/// not depend on `loose` files (fluidml's copies of what our records say) — and some
+/// renames may survive without the others, which every caller allows for.
+pub(crate) fn write_files(
+    loose: &[(PathBuf, Vec<u8>)],
+    durable: &[(PathBuf, Vec<u8>)],
+) -> Result<()> {
+    let files: Vec<_> = loose
+        .iter()
+        .map(|f| (f, false))
+        .chain(durable.iter().map(|f| (f, true)))
+        .collect();
     let mut temps: Vec<TempGuard> = Vec::with_capacity(files.len());
-    for (dest, bytes) in files {
+    for ((dest, bytes), sync) in &files {
         let dir = dest.parent().unwrap_or(Path::new("."));
         let path = dir.join(temp_name());
         let mut tmp = RealFs
@@ -419,17 +429,17 @@ pub(crate) fn write_files(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
         let path = guard.path();
         io::Write::write_all(&mut tmp, bytes)
             .and_then(|()| {
-                if deferred(path) {
-                    Ok(())
-                } else {
+                if *sync && !deferred(path) {
                     tmp.sync_data()
+                } else {
+                    Ok(())
                 }
             })
             .map_err(|e| Error::io("write temporary file", path, e))?;
         temps.push(guard);
     }
     let mut dirs: Vec<&Path> = Vec::new();
-    for ((dest, _), temp) in files.iter().zip(&mut temps) {
+    for (((dest, _), _), temp) in files.iter().zip(&mut temps) {
         RealFs
             .rename(temp.path(), dest)
             .map_err(|e| Error::io("rename into place", dest, e))?;

@@ -160,15 +160,16 @@ pub(crate) fn read_load_info(
         }
     }
     let theirs = match theirs {
-        Some(pickle) => {
-            let raw: FluidmlLoadInfo =
-                pickle::from_slice(&pickle.bytes).map_err(|e| corrupt(&pickle.path, e))?;
-            let newer = match &ours {
-                Some(ours) => pickle.mtime >= ours.mtime,
-                None => true,
-            };
-            (raw.sweepstore.is_none() && newer).then_some((raw, pickle))
-        }
+        Some(pickle) => match (pickle::from_slice::<FluidmlLoadInfo>(&pickle.bytes), &ours) {
+            (Ok(raw), Some(ours)) => {
+                (raw.sweepstore.is_none() && pickle.mtime >= ours.mtime).then_some((raw, pickle))
+            }
+            (Ok(raw), None) => raw.sweepstore.is_none().then_some((raw, pickle)),
+            // Our record rules; the pickle is a copy for fluidml, written unsynced, that
+            // power loss may have torn.
+            (Err(_), Some(_)) => None,
+            (Err(e), None) => return Err(corrupt(&pickle.path, e)),
+        },
         None => None,
     };
     if let Some((raw, pickle)) = theirs {
@@ -330,8 +331,12 @@ pub(crate) fn read_state(run: &RunDir) -> Result<Option<RunState>> {
     if let Some(theirs) = theirs
         && ours.as_ref().is_none_or(|ours| theirs.mtime > ours.mtime)
     {
-        let info: Value =
-            serde_json::from_slice(&theirs.bytes).map_err(|e| corrupt(&theirs.path, e))?;
+        let info: Value = match serde_json::from_slice(&theirs.bytes) {
+            Ok(info) => info,
+            Err(e) if ours.is_none() => return Err(corrupt(&theirs.path, e)),
+            // Written unsynced by sweepstore or torn by fluidml: our record rules.
+            Err(_) => return read_record(ours, &record_path),
+        };
         // fluidml's TaskState values; everything before the end (pending, scheduled,
         // running, upstream_failed) counts as running.
         return Ok(Some(match info.get("state").and_then(Value::as_str) {
@@ -340,14 +345,18 @@ pub(crate) fn read_state(run: &RunDir) -> Result<Option<RunState>> {
             _ => RunState::Running,
         }));
     }
+    read_record(ours, &record_path)
+}
+
+/// The state in our run record, if there is one.
+fn read_record(ours: Option<Stamped>, path: &Path) -> Result<Option<RunState>> {
     let Some(ours) = ours else {
         return Ok(None);
     };
-    let record: RunRecord =
-        serde_json::from_slice(&ours.bytes).map_err(|e| corrupt(&record_path, e))?;
+    let record: RunRecord = serde_json::from_slice(&ours.bytes).map_err(|e| corrupt(path, e))?;
     if record.format != FORMAT {
         let reason = format!("format {}; this sweepstore reads {FORMAT}", record.format);
-        return Err(corrupt(&record_path, reason));
+        return Err(corrupt(path, reason));
     }
     Ok(Some(record.state))
 }

@@ -178,13 +178,13 @@ pub(crate) fn commit(
         &info.load_options,
     )
     .map_err(|e| corrupt(&pickle_path, e))?;
-    // fluidml's pickle first, then our record: both renames are made durable by one sync
-    // of `.fluidml/`, and either surviving alone is harmless (a marked pickle never
-    // outranks our record, §12.3).
-    write_files(&[
-        (pickle_path, pickle),
-        (info_path.clone(), info.to_bytes(&info_path)?),
-    ])?;
+    // fluidml's pickle first (not synced: sweepstore never depends on it), then our
+    // record: both renames are made durable by one sync of `.fluidml/`, and either
+    // surviving alone is harmless (a marked pickle never outranks our record, §12.3).
+    write_files(
+        &[(pickle_path, pickle)],
+        &[(info_path.clone(), info.to_bytes(&info_path)?)],
+    )?;
     staged.committed = true;
 
     let target = obj_dir.join(&info.file);

@@ -441,11 +441,14 @@ impl ResultsStore for LocalFileStore {
         ensure_dirs(&dir.path, META_DIR)?;
         let _lock = lock(&dir.lock_file())?;
         let names = object::names(&dir, &self.inner.types)?;
-        // fluidml's files first, our record last: on a tie of modification times ours wins.
-        let mut files = fluidml_bookkeeping(&dir, state, &names)?;
+        // fluidml's files first (not synced: sweepstore never depends on them), our record
+        // last: on a tie of modification times ours wins.
+        let fluidml = fluidml_bookkeeping(&dir, state, &names)?;
         let path = dir.record_file();
-        files.push((path.clone(), RunRecord::new(state).to_bytes(&path)?));
-        write_files(&files)
+        write_files(
+            &fluidml,
+            &[(path.clone(), RunRecord::new(state).to_bytes(&path)?)],
+        )
     }
 
     fn open(
