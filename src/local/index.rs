@@ -220,9 +220,7 @@ impl Index {
     /// scanned only if it changed since this handle last claimed a run in it, so a sweep
     /// creating runs one after another does not rescan it each time.
     fn adopt_added(&self, run: &RunId, task: &TaskPaths) -> Result<Option<RunDir>> {
-        let mtime = fs::metadata(&task.dir)
-            .and_then(|m| m.modified())
-            .map_err(|e| Error::io("inspect", &task.dir, e))?;
+        let mtime = task_mtime(task)?;
         let unchanged = self
             .claimed
             .lock()
@@ -242,7 +240,7 @@ impl Index {
 
     /// Remembers the task directory's modification time after this handle's own claim.
     fn note_claim(&self, task_name: &TaskName, task: &TaskPaths) {
-        if let Ok(mtime) = fs::metadata(&task.dir).and_then(|m| m.modified()) {
+        if let Ok(mtime) = task_mtime(task) {
             self.claimed
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -309,9 +307,7 @@ impl Index {
 
     /// The task's scan, refreshed as the module docs describe.
     fn scan(&self, task_name: &TaskName, task: &TaskPaths) -> Result<Arc<TaskScan>> {
-        let mtime = fs::metadata(&task.dir)
-            .and_then(|m| m.modified())
-            .map_err(|e| Error::io("inspect", &task.dir, e))?;
+        let mtime = task_mtime(task)?;
         let cached = self
             .scans
             .lock()
@@ -382,6 +378,14 @@ impl Index {
             counter,
         })))
     }
+}
+
+/// The modification time of a task directory (it moves when a run directory is added or
+/// removed).
+fn task_mtime(task: &TaskPaths) -> Result<SystemTime> {
+    fs::metadata(&task.dir)
+        .and_then(|m| m.modified())
+        .map_err(|e| Error::io("inspect", &task.dir, e))
 }
 
 /// Reads a run's `config.json`: [`Error::NotFound`] if it has none yet.
