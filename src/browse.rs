@@ -45,6 +45,17 @@ pub trait Browse {
     /// Backend errors.
     fn find_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>>;
 
+    /// The run of exactly `config` (same run key), if any — no subset run. The default
+    /// filters [`Browse::find_run`]; a store that can find an exact run without looking at
+    /// the others overrides it (copies ask this once per run).
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn find_exact_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {
+        let key = RunKey::new(task, config);
+        Ok(self.find_run(task, config)?.filter(|run| run.key == key))
+    }
+
     /// The runs of `task` whose lowercase hex run key starts with `prefix` (compared
     /// case-insensitively), sorted by run key; the caller decides what 0 or several matches
     /// mean. The default filters [`Browse::runs`].

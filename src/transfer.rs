@@ -178,9 +178,7 @@ where
 {
     let id = RunId::new(run.task.clone(), run.config.clone());
     // Only the exact run counts: the lookup rule may also return a subset run.
-    let existing = to
-        .find_run(&run.task, &run.config)?
-        .filter(|found| found.key == run.key);
+    let existing = to.find_exact_run(&run.task, &run.config)?;
     for result in &run.results {
         let present = existing
             .as_ref()

@@ -119,6 +119,14 @@ impl Browse for LocalFileStore {
         self.summaries(task)
     }
 
+    fn find_exact_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {
+        let run = RunId::new(task.clone(), config.clone());
+        match self.index().exact(&run)? {
+            Some(dir) => self.summary(task, &dir, config.clone()).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn find_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {
         let run = RunId::new(task.clone(), config.clone());
         match self.index().lookup(&run)? {
