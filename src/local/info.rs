@@ -1,8 +1,13 @@
 //! The small metadata files of a run directory: our JSON load information (one per result),
-//! our run record (the run state), and the read-only fluidml counterparts (load-information
-//! pickles and `fluidml_info.json`). The byte-level formats are in `docs/design.md` §12.
+//! our run record (the run state), and their fluidml counterparts (load-information pickles,
+//! `fluidml_info.json`, `.saved_results`), read from fluidml's trees and written so fluidml
+//! reads ours; and the shared-directory rule that decides between the two when both tools
+//! write (`docs/design.md` §12.3, where the byte-level formats are).
 //!
-//! Invariants: decoding never trusts a path it reads: `obj_dir`, `file` and `staged` are
+//! Invariants: our JSON files are the only ones sweepstore depends on — a pickle it wrote
+//! (marked) never outranks them, and a fluidml copy torn by power loss is ignored while they
+//! exist; fluidml's own (unmarked) files win only when at least as new. Decoding never trusts
+//! a path it reads: `obj_dir`, `file` and `staged` are
 //! re-validated as a sub_dir and as single path components (`names.rs`), so a crafted file
 //! cannot point outside its run directory. Every damaged file is [`Error::CorruptFile`]
 //! naming it; nothing here panics on bad bytes.

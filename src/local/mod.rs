@@ -4,7 +4,8 @@
 //!
 //! - `layout.rs`: paths, run-directory names and claims, locks, safe directory creation;
 //! - `index.rs`: which directory holds a run (key files, scans, adoption of fluidml runs);
-//! - `info.rs`: load information and run records (ours in JSON, fluidml's read-only);
+//! - `info.rs`: load information and run records (ours in JSON, fluidml's pickles and
+//!   bookkeeping, read and written) and the shared-directory rule;
 //! - `pickle.rs`: decoding fluidml's Python pickles (plain data only);
 //! - `object.rs`: one result's commit protocol, reads and deletes;
 //! - `file.rs`: the write-open backend and the open files behind promises;

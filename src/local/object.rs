@@ -6,9 +6,10 @@
 //! 1. the new content is complete and synced in a temporary entry `staged` of the run's
 //!    `.fluidml/` folder (a file, or for path types a tree whose every file and directory is
 //!    synced);
-//! 2. the load information naming `staged` is published with [`durable::publish`] into
-//!    `.fluidml/`; its directory sync also makes `staged`'s entry durable, as both live in
-//!    that directory. **This is the commit point.**
+//! 2. fluidml's load-information pickle (marked as ours, not synced) and then our load
+//!    information naming `staged` (synced) are published into `.fluidml/` by one
+//!    [`write_files`]; its directory sync also makes `staged`'s entry durable, as all live in
+//!    that directory. **Our record is the commit point.**
 //! 3. `staged` is renamed to `<obj_dir>/<file>` (a directory in the way is moved aside first).
 //!    No sync is needed: if the rename is lost, `staged` still holds what the record names.
 //! 4. leftovers of the old version are removed: its file if it had another name, a directory

@@ -37,7 +37,8 @@ use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext, des
 /// A results store of plain files under a base directory (fluidml's `LocalFileStore`), in
 /// fluidml's layout so results stay browsable:
 /// `BASE/<task>/<run dir>/config.json`, results as `[<sub_dir>/]<name>.<ext>`, load
-/// information in the run's hidden `.fluidml/` folder (JSON; fluidml's pickles are read too),
+/// information in the run's hidden `.fluidml/` folder (JSON, plus fluidml's pickles so
+/// fluidml 0.3.4 loads every result; fluidml's own trees load too),
 /// run directories named `000`, `001`, … or `<run name>-<counter>`.
 ///
 /// Every file is written crash-safely (temp → sync → rename → sync directory); run
