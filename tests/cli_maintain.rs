@@ -232,8 +232,15 @@ fn gc_of_a_local_file_store_removes_leftovers_of_dead_writers_only() -> TestResu
             .join(DEAD.replace("-1.tmp", "-2.tmp")),
         run_dir.join(DEAD.replace("-1.tmp", "-3.tmp")),
     ];
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     for path in &leftovers {
         std::fs::write(path, b"partial")?;
+        // Untouched for an hour: opening a store removes such leftovers only after ten
+        // minutes (a writer on another machine sharing the directory looks dead here).
+        std::fs::File::options()
+            .write(true)
+            .open(path)?
+            .set_modified(long_ago)?;
     }
     let live = run_dir.join(format!(".sweepstore-{:x}-9-9.tmp", std::process::id()));
     std::fs::write(&live, b"in flight")?;

@@ -8,12 +8,15 @@
 //! touched — and, in `.fluidml/`, only if no load information names it as its `staged`
 //! content (that entry *is* the committed value until it is renamed into place). Nothing else
 //! is ever removed. Where the system cannot tell whether a process lives (no `/proc`),
-//! nothing is removed.
+//! nothing is removed. A process of another machine sharing the directory looks dead:
+//! opening a store therefore also requires a temporary to be untouched for ten minutes,
+//! and an explicit gc must not run while other machines write into the directory.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::engine::GcReport;
 use crate::error::{Error, Result};
@@ -55,9 +58,15 @@ pub(crate) fn collect(base: &Path, dry_run: bool) -> Result<GcReport> {
     Ok(report)
 }
 
-/// Removes the leftovers of dead processes in the task folders of `base` that only the
-/// store's own temporaries use (`.sweepstore/tmp/` and `.sweepstore/trash/`): what a
-/// store does when it is opened. Failures are only logged: the store works without it.
+/// How long a temporary must have been left alone before opening a store removes it: a
+/// directory shared with other machines (NFS) holds temporaries of processes this one
+/// cannot see, which are in use only while they are being written.
+const UNTOUCHED_ON_OPEN: Duration = Duration::from_secs(600);
+
+/// Removes the leftovers of dead processes, untouched for [`UNTOUCHED_ON_OPEN`], in the task
+/// folders of `base` that only the store's own temporaries use (`.sweepstore/tmp/` and
+/// `.sweepstore/trash/`): what a store does when it is opened. Failures are only logged:
+/// the store works without it.
 pub(crate) fn clean_on_open(base: &Path) {
     let tasks = match subdirs(base) {
         Ok(tasks) => tasks,
@@ -70,7 +79,11 @@ pub(crate) fn clean_on_open(base: &Path) {
         for dir in [task.join(STAGE_DIR), task.join(TRASH_DIR)] {
             let Ok(entries) = entries(&dir) else { continue };
             for (path, name) in entries {
+                let untouched = fs::symlink_metadata(&path)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > UNTOUCHED_ON_OPEN));
                 if is_abandoned(&name)
+                    && untouched
                     && let Err(e) = remove_any(&path)
                 {
                     tracing::warn!("could not remove leftover {}: {e}", path.display());
