@@ -22,6 +22,7 @@
 //!
 //! ```text
 //! cargo bench --bench local -- [--reps N] [--quick]
+//! cargo bench --bench local -- --transfer 10000   # only the import and export
 //! ```
 //!
 //! It writes under `target/bench-local/` (the file system the project lives on) and prints a
@@ -175,6 +176,30 @@ fn transfer(root: &Path, runs: usize) -> Result<(usize, f64, f64)> {
     Ok((imported.runs as usize, import, export))
 }
 
+/// `--transfer N`: only the import and export of a task of `N` runs, filled in bulk mode
+/// (one `syncfs` instead of nine fsyncs per new run) so that large sizes are quick to set up.
+fn transfer_only(root: &Path, runs: usize) -> Result {
+    let dir = root.join(format!("{runs}"));
+    let _ = fs::remove_dir_all(&dir);
+    let store = LocalFileStore::new(dir.join("store"))?;
+    let bulk = store.begin_bulk()?;
+    for i in 0..runs {
+        store
+            .run("train", &config("run", i)?)?
+            .save("metrics", "json", &value(i))?;
+    }
+    bulk.finish()?;
+    drop(store);
+    let (runs, import, export) = transfer(root, runs)?;
+    println!(
+        "| {runs} | {import:.2} s | {:.2} ms | {export:.2} s | {:.2} ms |",
+        import * 1e3 / runs as f64,
+        export * 1e3 / runs as f64
+    );
+    let _ = fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 fn ratios(ours: &[f64], baseline: &[f64]) -> f64 {
     let per_rep: Vec<f64> = ours.iter().zip(baseline).map(|(a, b)| a / b).collect();
     median(&per_rep)
@@ -194,6 +219,13 @@ fn main() -> Result {
         &[100, 1_000, 10_000]
     };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-local");
+    if let Some(i) = args.iter().position(|a| a == "--transfer") {
+        let runs: usize = args
+            .get(i + 1)
+            .ok_or("--transfer needs a number")?
+            .parse()?;
+        return transfer_only(&root, runs);
+    }
 
     let mut all = Vec::new();
     let mut transfers = Vec::new();
