@@ -495,6 +495,41 @@ mod tests {
     }
 
     #[test]
+    fn an_opaque_type_keeps_bytes_and_gives_way_to_a_real_one() -> Result<()> {
+        let reg = TypeRegistry::new();
+        reg.register(TypeInfo::opaque("csv", "csv"))?;
+        let opaque = reg.get("csv")?;
+        assert!(opaque.is_opaque());
+        let refused = opaque.decode::<String>(b"a,b");
+        assert!(
+            refused.is_err_and(|e| e.to_string().contains("opaque bytes")),
+            "an opaque value decoded or said something else"
+        );
+        assert!(matches!(
+            reg.register(TypeInfo::opaque("csv", "txt")),
+            Err(Error::TypeAlreadyRegistered { .. })
+        ));
+        let real = TypeInfo::custom::<String>(
+            "csv",
+            "csv",
+            false,
+            |s, w| w.write_all(s.as_bytes()),
+            |r| {
+                let mut s = String::new();
+                r.read_to_string(&mut s)?;
+                Ok(s)
+            },
+        );
+        reg.register(real)?;
+        assert_eq!(reg.get("csv")?.decode_custom::<String>(b"a,b")?, "a,b");
+        assert!(matches!(
+            reg.register(TypeInfo::opaque("csv", "csv")),
+            Err(Error::TypeAlreadyRegistered { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
     fn wrong_rust_types_are_typed_errors() -> Result<()> {
         let reg = TypeRegistry::new();
         let json = reg.get(JSON)?;
