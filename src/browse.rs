@@ -29,12 +29,34 @@ pub trait Browse {
     /// Backend errors.
     fn runs(&self, task: &TaskName) -> Result<Vec<RunSummary>>;
 
+    /// Every run of `task` as [`Browse::runs`] lists them, except that a damaged run is its
+    /// own `Err` item (naming its path where the store has paths) instead of failing the
+    /// whole listing — for copies that skip damaged runs. The default has no per-run
+    /// errors: it wraps [`Browse::runs`].
+    ///
+    /// # Errors
+    /// Backend errors that are not about one run.
+    fn runs_each(&self, task: &TaskName) -> Result<Vec<Result<RunSummary>>> {
+        Ok(self.runs(task)?.into_iter().map(Ok).collect())
+    }
+
     /// The run the store's lookup rule picks for `config` (exact, then best subset — the same
     /// rule as a load), if any.
     ///
     /// # Errors
     /// Backend errors.
     fn find_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>>;
+
+    /// The run of exactly `config` (same run key), if any — no subset run. The default
+    /// filters [`Browse::find_run`]; a store that can find an exact run without looking at
+    /// the others overrides it (copies ask this once per run).
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn find_exact_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {
+        let key = RunKey::new(task, config);
+        Ok(self.find_run(task, config)?.filter(|run| run.key == key))
+    }
 
     /// The runs of `task` whose lowercase hex run key starts with `prefix` (compared
     /// case-insensitively), sorted by run key; the caller decides what 0 or several matches

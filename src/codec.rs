@@ -57,6 +57,8 @@ enum Codec {
     Bytes,
     Stream(Custom<SaveStream, LoadStream>),
     Path(Custom<SavePath, LoadPath>),
+    /// A type known only by name (found in a fluidml tree): bytes are kept, never decoded.
+    Opaque,
 }
 
 /// A registered type's own save and load functions, erased to work on `dyn Any` values of
@@ -187,6 +189,19 @@ impl TypeInfo {
         )
     }
 
+    /// A type known only by its name and file extension, such as a custom fluidml type
+    /// (`npy`) found in a directory fluidml wrote: its values are kept and copied as opaque
+    /// bytes, and loading one into a Rust type is [`Error::Decode`] saying so. Registering a
+    /// real type under the same name replaces it ([`TypeRegistry::register`]).
+    pub fn opaque(name: &str, extension: &str) -> Self {
+        Self::new(name, extension, true, Codec::Opaque)
+    }
+
+    /// Whether this is an [`opaque`](TypeInfo::opaque) placeholder.
+    pub fn is_opaque(&self) -> bool {
+        matches!(self.codec, Codec::Opaque)
+    }
+
     /// The type's name, e.g. `json`.
     pub fn name(&self) -> &str {
         &self.name
@@ -296,6 +311,18 @@ impl TypeInfo {
         }
     }
 
+    fn opaque_error(&self) -> Error {
+        Error::Decode {
+            type_name: self.name.clone(),
+            reason: format!(
+                "values of type `{0}` are kept as opaque bytes (the type was found in a \
+                 fluidml directory but is not registered here); register a type named `{0}` \
+                 to load them, or read the raw bytes",
+                self.name
+            ),
+        }
+    }
+
     fn needs_path_error(&self, store: &'static str) -> Error {
         Error::NeedsPath {
             type_name: self.name.clone(),
@@ -334,6 +361,7 @@ impl TypeInfo {
                 None => Err(self.wrong_type::<T>(type_name::<Vec<u8>>())),
             },
             Codec::Stream(_) | Codec::Path(_) => self.encode_custom(value),
+            Codec::Opaque => Err(self.encode_error(self.opaque_error())),
         }
     }
 
@@ -352,6 +380,7 @@ impl TypeInfo {
                 Ok(out)
             }
             Codec::Path(_) => Err(self.needs_path_error("an in-memory encoder")),
+            Codec::Opaque => Err(self.encode_error(self.opaque_error())),
             _ => Err(self.wrong_type::<T>("a serde type (use save, not save_custom)")),
         }
     }
@@ -390,6 +419,7 @@ impl TypeInfo {
             Codec::Bytes => downcast(Box::new(bytes.to_vec()))
                 .ok_or_else(|| self.wrong_type::<T>(type_name::<Vec<u8>>())),
             Codec::Stream(_) | Codec::Path(_) => self.decode_custom(bytes),
+            Codec::Opaque => Err(self.opaque_error()),
         }
     }
 
@@ -405,6 +435,7 @@ impl TypeInfo {
                 custom.unbox(self, value)
             }
             Codec::Path(_) => Err(self.needs_path_error("an in-memory decoder")),
+            Codec::Opaque => Err(self.opaque_error()),
             _ => Err(self.wrong_type::<T>("a serde type (use load, not load_custom)")),
         }
     }
@@ -485,7 +516,8 @@ impl TypeRegistry {
         }
     }
 
-    /// Registers a custom type.
+    /// Registers a custom type. A real type replaces an [`opaque`](TypeInfo::opaque)
+    /// placeholder of the same name, so values read as opaque bytes become loadable.
     ///
     /// # Errors
     /// [`Error::TypeAlreadyRegistered`] if the name is taken (built-in names included).
@@ -493,7 +525,10 @@ impl TypeRegistry {
         // A panic elsewhere while holding the lock cannot leave the map half-updated (every
         // update is one insert), so a poisoned lock is safe to use.
         let mut types = self.types.write().unwrap_or_else(PoisonError::into_inner);
-        if types.contains_key(&info.name) {
+        let replaceable = types
+            .get(&info.name)
+            .is_some_and(|old| old.is_opaque() && !info.is_opaque());
+        if types.contains_key(&info.name) && !replaceable {
             return Err(Error::TypeAlreadyRegistered {
                 type_name: info.name,
             });
@@ -560,6 +595,41 @@ mod tests {
             bytes.decode::<Vec<u8>>(&bytes.encode(&vec![0u8, 255])?)?,
             [0, 255]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn an_opaque_type_keeps_bytes_and_gives_way_to_a_real_one() -> Result<()> {
+        let reg = TypeRegistry::new();
+        reg.register(TypeInfo::opaque("csv", "csv"))?;
+        let opaque = reg.get("csv")?;
+        assert!(opaque.is_opaque());
+        let refused = opaque.decode::<String>(b"a,b");
+        assert!(
+            refused.is_err_and(|e| e.to_string().contains("opaque bytes")),
+            "an opaque value decoded or said something else"
+        );
+        assert!(matches!(
+            reg.register(TypeInfo::opaque("csv", "txt")),
+            Err(Error::TypeAlreadyRegistered { .. })
+        ));
+        let real = TypeInfo::custom::<String>(
+            "csv",
+            "csv",
+            false,
+            |s, w| w.write_all(s.as_bytes()),
+            |r| {
+                let mut s = String::new();
+                r.read_to_string(&mut s)?;
+                Ok(s)
+            },
+        );
+        reg.register(real)?;
+        assert_eq!(reg.get("csv")?.decode_custom::<String>(b"a,b")?, "a,b");
+        assert!(matches!(
+            reg.register(TypeInfo::opaque("csv", "csv")),
+            Err(Error::TypeAlreadyRegistered { .. })
+        ));
         Ok(())
     }
 

@@ -104,7 +104,7 @@ pub use file::{Existence, File, OpenMode};
 pub use handle::{Run, StoreExt, Task};
 pub use key::{ContentHash, RUN_KEY_CONTEXT, RunKey};
 pub use limits::{MAX_CONFIG_LEN, MAX_DEPTH};
-pub use local::{FilePromise, LocalFileStore};
+pub use local::{BulkWrite, FilePromise, LocalFileStore};
 pub use memory::InMemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::{MongoOptions, MongoStore};
@@ -124,7 +124,7 @@ pub use remote::{
     RemoteStore, Server, Stopper, WRITE_TIMEOUT,
 };
 pub use store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext};
-pub use transfer::{TransferReport, copy_runs, copy_store};
+pub use transfer::{CopyPlan, TransferReport, copy_planned, copy_store};
 
 /// The README's example is compiled and run as a doc test.
 #[cfg(doctest)]

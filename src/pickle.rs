@@ -15,6 +15,35 @@ use serde_pickle::{DeOptions, Error as PickleError, ErrorCode};
 
 use crate::limits::{self, MAX_DEPTH};
 
+/// fluidml's load information as sweepstore writes it (a pickled dict fluidml 0.3.4's
+/// `LocalFileStore._get_load_info` reads), with one key fluidml ignores, `sweepstore`, that
+/// marks the file as written by sweepstore (`docs/design.md` §12.3).
+#[derive(serde::Serialize)]
+struct WrittenLoadInfo<'a> {
+    open_kwargs: &'a Map<String, Value>,
+    load_kwargs: &'a Map<String, Value>,
+    obj_dir: &'a str,
+    type_: &'a str,
+    sweepstore: u32,
+}
+
+/// Encodes fluidml's load information for a result of fluidml type `type_` in `obj_dir`.
+pub(crate) fn encode_load_info(
+    type_: &str,
+    obj_dir: &str,
+    open_kwargs: &Map<String, Value>,
+    load_kwargs: &Map<String, Value>,
+) -> Result<Vec<u8>, String> {
+    let info = WrittenLoadInfo {
+        open_kwargs,
+        load_kwargs,
+        obj_dir,
+        type_,
+        sweepstore: 1,
+    };
+    serde_pickle::to_vec(&info, serde_pickle::SerOptions::new()).map_err(|e| e.to_string())
+}
+
 /// Decodes a pickle into `T` (for fluidml's load-information dicts).
 pub(crate) fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     serde_pickle::from_slice(bytes, DeOptions::new()).map_err(|e| describe(&e))

@@ -20,6 +20,7 @@
 //! types (an [`Error::NeedsPath`] stops the copy).
 
 use crate::browse::{Browse, Progress, ResultSummary, RunSummary};
+use crate::codec::TypeInfo;
 use crate::error::{Error, Result};
 use crate::file::OpenMode;
 use crate::key::ContentHash;
@@ -31,6 +32,8 @@ use crate::store::{ResultsStore, RunId, SaveOptions, describe_result};
 pub struct TransferReport {
     /// Runs of the source visited (each exists in the destination afterwards).
     pub runs: u64,
+    /// Damaged runs of the source skipped (see [`CopyPlan`]).
+    pub runs_damaged: u64,
     /// Results copied.
     pub results_copied: u64,
     /// Results already present in the destination with the same content, left alone.
@@ -39,14 +42,77 @@ pub struct TransferReport {
     pub bytes_copied: u64,
 }
 
+/// The runs a copy visits, listed before anything is written: every run of the source, and
+/// the damaged ones set aside, each with its error (which names its path in a
+/// [`LocalFileStore`](crate::LocalFileStore)).
+#[derive(Debug)]
+pub struct CopyPlan {
+    runs: Vec<RunSummary>,
+    damaged: Vec<Error>,
+    verify_destination: bool,
+}
+
+impl CopyPlan {
+    /// Lists every run of `from`. With `strict`, a damaged run is the error (so nothing is
+    /// copied); without, damaged runs are set aside and the copy skips them.
+    ///
+    /// # Errors
+    /// The first damaged run's error (`strict`); listing errors of `from`.
+    pub fn new<F: Browse + ?Sized>(from: &F, strict: bool) -> Result<Self> {
+        let mut plan = CopyPlan {
+            runs: Vec::new(),
+            damaged: Vec::new(),
+            verify_destination: false,
+        };
+        for task in from.tasks()? {
+            for run in from.runs_each(&task.name)? {
+                match run {
+                    Ok(run) => plan.runs.push(run),
+                    Err(e) if strict => return Err(e),
+                    Err(e) => plan.damaged.push(e),
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Keeps only the runs for which `keep` is true (an export of some tasks or of the runs
+    /// a filter selects); the damaged runs set aside stay reported.
+    pub fn retain(&mut self, keep: impl FnMut(&RunSummary) -> bool) {
+        self.runs.retain(keep);
+    }
+
+    /// The number of runs to copy.
+    pub fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// The damaged runs the copy skips, each as its error.
+    pub fn damaged(&self) -> &[Error] {
+        &self.damaged
+    }
+
+    /// Whether a value already in the destination is read and verified against its hash
+    /// before it counts as present (default: its recorded hash is trusted). For a
+    /// destination an interrupted bulk write may have left incomplete
+    /// ([`BulkWrite::interrupted_before`](crate::BulkWrite::interrupted_before)): a damaged
+    /// or missing value there is then copied again instead of skipped.
+    pub fn verify_destination(&mut self, verify: bool) {
+        self.verify_destination = verify;
+    }
+}
+
 /// Copies every run of `from` — config, state, and each result with its type name and
 /// sub-directory — into `to`, verifying each value's hash as it is copied. Idempotent: a
 /// result already present in `to`'s exact run with the same type and content is skipped and
 /// counted as such. `progress` is called after each result (copied or skipped); its `total`
-/// is the number of results in `from`.
+/// is the number of results in `from`. A damaged run of `from` stops the copy before
+/// anything is written ([`copy_planned`] with a lenient [`CopyPlan`] skips them instead).
 ///
 /// A type `to` does not know (say fluidml's `python_pickle` going into a
-/// [`RedbStore`](crate::RedbStore)) is registered in `to`'s registry from `from`'s.
+/// [`RedbStore`](crate::RedbStore)) is registered in `to`'s registry from `from`'s, or as
+/// an [opaque](crate::TypeInfo::opaque) type (extension: its name) if `from` does not know it
+/// either.
 ///
 /// # Errors
 /// [`Error::HashMismatch`] if a source value is corrupt (nothing of it is stored, and the
@@ -61,37 +127,43 @@ where
     F: ResultsStore + Browse + ?Sized,
     T: ResultsStore + Browse + ?Sized,
 {
-    let mut runs = Vec::new();
-    for task in from.tasks()? {
-        runs.extend(from.runs(&task.name)?);
-    }
-    copy_runs(from, to, &runs, progress)
+    copy_planned(from, to, &CopyPlan::new(from, true)?, progress)
 }
 
-/// [`copy_store`] for the given runs of `from` only (as listed by its [`Browse`]), in their
-/// order; `progress`'s `total` is the number of their results.
+/// [`copy_store`] of the runs of `plan` (made from `from`); its damaged runs are counted in
+/// [`TransferReport::runs_damaged`].
 ///
 /// # Errors
 /// As [`copy_store`].
-pub fn copy_runs<F, T>(
+pub fn copy_planned<F, T>(
     from: &F,
     to: &T,
-    runs: &[RunSummary],
+    plan: &CopyPlan,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TransferReport>
 where
     F: ResultsStore + Browse + ?Sized,
     T: ResultsStore + Browse + ?Sized,
 {
-    let total = runs.iter().map(|run| run.results.len() as u64).sum();
-    let mut report = TransferReport::default();
+    let total = plan.runs.iter().map(|run| run.results.len() as u64).sum();
+    let mut report = TransferReport {
+        runs_damaged: plan.damaged.len() as u64,
+        ..TransferReport::default()
+    };
     let mut done = Progress::new(0, total, 0);
-    for run in runs {
-        copy_run(from, to, run, &mut report, &mut |size| {
-            done.done += 1;
-            done.bytes += size;
-            progress(done);
-        })?;
+    for run in &plan.runs {
+        copy_run(
+            from,
+            to,
+            run,
+            &mut report,
+            plan.verify_destination,
+            &mut |size| {
+                done.done += 1;
+                done.bytes += size;
+                progress(done);
+            },
+        )?;
         report.runs += 1;
     }
     Ok(report)
@@ -103,6 +175,7 @@ fn copy_run<F, T>(
     to: &T,
     run: &RunSummary,
     report: &mut TransferReport,
+    plan_verify: bool,
     result_done: &mut dyn FnMut(u64),
 ) -> Result<()>
 where
@@ -111,14 +184,12 @@ where
 {
     let id = RunId::new(run.task.clone(), run.config.clone());
     // Only the exact run counts: the lookup rule may also return a subset run.
-    let existing = to
-        .find_run(&run.task, &run.config)?
-        .filter(|found| found.key == run.key);
+    let existing = to.find_exact_run(&run.task, &run.config)?;
     for result in &run.results {
         let present = existing
             .as_ref()
             .and_then(|found| found.result(result.name.as_str()));
-        if copy_result(from, to, &id, result, present)? {
+        if copy_result(from, to, &id, result, present, plan_verify)? {
             report.results_copied += 1;
             report.bytes_copied += result.size;
         } else {
@@ -146,6 +217,7 @@ fn copy_result<F, T>(
     id: &RunId,
     result: &ResultSummary,
     present: Option<&ResultSummary>,
+    verify: bool,
 ) -> Result<bool>
 where
     F: ResultsStore + ?Sized,
@@ -158,6 +230,7 @@ where
         })?;
     if let Some(present) = present.filter(|p| p.type_name == result.type_name) {
         let hash_there = match present.hash {
+            Some(_) if verify => verified_hash_in(to, id, result)?,
             Some(hash) => Some(hash),
             None => hash_in(to, id, result)?,
         };
@@ -192,6 +265,25 @@ fn hash_in<T: ResultsStore + ?Sized>(
     Ok(to.load_lazy(id, &result.name)?.map(|p| p.hash()))
 }
 
+/// The hash of `result` in `to`'s exact run after reading and verifying its content; `None`
+/// if it is damaged or missing there (so it is copied again).
+fn verified_hash_in<T: ResultsStore + ?Sized>(
+    to: &T,
+    id: &RunId,
+    result: &ResultSummary,
+) -> Result<Option<ContentHash>> {
+    let promise = match to.load_lazy(id, &result.name) {
+        Ok(Some(promise)) => promise,
+        Ok(None) | Err(Error::CorruptFile { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match promise.copy_verified(&mut std::io::sink()) {
+        Ok(_) => Ok(Some(promise.hash())),
+        Err(Error::HashMismatch { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Registers type `name` in `to` from `from` if `to` does not know it.
 fn ensure_type<F, T>(from: &F, to: &T, name: &str) -> Result<()>
 where
@@ -201,8 +293,14 @@ where
     match to.types().get(name) {
         Ok(_) => Ok(()),
         Err(Error::UnknownType { .. }) => {
-            let info = from.types().get(name)?;
-            match to.types().register(info.as_ref().clone()) {
+            let info = match from.types().get(name) {
+                Ok(info) => info.as_ref().clone(),
+                // A type neither store knows (a custom fluidml type read from a RedbStore
+                // opened without it): its bytes travel as they are.
+                Err(Error::UnknownType { .. }) => TypeInfo::opaque(name, name),
+                Err(e) => return Err(e),
+            };
+            match to.types().register(info) {
                 // Another thread registered it meanwhile: as good.
                 Ok(()) | Err(Error::TypeAlreadyRegistered { .. }) => Ok(()),
                 Err(e) => Err(e),

@@ -209,3 +209,59 @@ fn maintenance_commands_refuse_a_path_without_a_store() -> TestResult {
     }
     Ok(())
 }
+
+/// A pid no process has (above Linux's limit), as in the name of a temporary file left by a
+/// process that is gone.
+const DEAD: &str = ".sweepstore-7ffffffe-0-1.tmp";
+
+#[test]
+fn gc_of_a_local_file_store_removes_leftovers_of_dead_writers_only() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let base = dir.path().join("local");
+    let store = sweepstore::LocalFileStore::new(&base)?;
+    let stored = store.run("t", &UniqueConfig::new(json!({"a": 1}))?)?;
+    stored.save("m", "json", &json!({"loss": 0.5}))?;
+    let run_dir = stored.get_context()?.run_dir.ok_or("run dir")?;
+    drop(store);
+    // Leftovers of a killed writer: a staged value, a half-written record, a claimed
+    // temporary in the run directory; and a live writer's temporary (this test process's).
+    let leftovers = [
+        base.join("t/.sweepstore/tmp").join(DEAD),
+        run_dir
+            .join(".fluidml")
+            .join(DEAD.replace("-1.tmp", "-2.tmp")),
+        run_dir.join(DEAD.replace("-1.tmp", "-3.tmp")),
+    ];
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for path in &leftovers {
+        std::fs::write(path, b"partial")?;
+        // Untouched for an hour: opening a store removes such leftovers only after ten
+        // minutes (a writer on another machine sharing the directory looks dead here).
+        std::fs::File::options()
+            .write(true)
+            .open(path)?
+            .set_modified(long_ago)?;
+    }
+    let live = run_dir.join(format!(".sweepstore-{:x}-9-9.tmp", std::process::id()));
+    std::fs::write(&live, b"in flight")?;
+
+    let dry = run(["gc".as_ref(), arg(&base), "--json".as_ref()])?.ok()?;
+    let report: Value = serde_json::from_str(&dry.stdout)?;
+    // Opening the store (the CLI does) already removed the one in `.sweepstore/tmp`.
+    assert!(
+        !leftovers[0].exists(),
+        "opening removes .sweepstore/tmp leftovers"
+    );
+    assert_eq!(report["temp_files"], 2, "{report}");
+    assert!(
+        leftovers[1..].iter().all(|p| p.exists()),
+        "a dry run removes nothing"
+    );
+    run(["gc".as_ref(), arg(&base), "--apply".as_ref()])?.ok()?;
+    assert!(leftovers.iter().all(|p| !p.exists()));
+    assert!(live.exists(), "a live process's temporary is kept");
+    let store = sweepstore::LocalFileStore::new(&base)?;
+    let stored = store.run("t", &UniqueConfig::new(json!({"a": 1}))?)?;
+    assert_eq!(stored.load::<Value>("m")?, Some(json!({"loss": 0.5})));
+    Ok(())
+}

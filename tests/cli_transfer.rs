@@ -98,7 +98,7 @@ fn a_round_trip_through_a_directory_keeps_everything_and_repeats_are_no_ops() ->
     let first = copy("export", &store, &exported)?;
     assert_eq!(
         first,
-        json!({"runs": 4, "results_copied": 13, "results_skipped": 0,
+        json!({"runs": 4, "runs_damaged": 0, "results_copied": 13, "results_skipped": 0,
                "bytes_copied": first["bytes_copied"]})
     );
     assert!(first["bytes_copied"].as_u64().ok_or("bytes")? > 3 * BLOB_LEN as u64);
@@ -120,7 +120,8 @@ fn a_round_trip_through_a_directory_keeps_everything_and_repeats_are_no_ops() ->
     let again = copy("export", &store, &exported)?;
     assert_eq!(
         again,
-        json!({"runs": 4, "results_copied": 0, "results_skipped": 13, "bytes_copied": 0})
+        json!({"runs": 4, "runs_damaged": 0, "results_copied": 0, "results_skipped": 13,
+               "bytes_copied": 0})
     );
     assert_eq!(
         snapshot(&exported)?,
@@ -272,5 +273,108 @@ fn swapped_or_missing_arguments_are_refused() -> TestResult {
         missing.stderr
     );
     assert!(!other.exists());
+    Ok(())
+}
+
+/// Copies the fluidml fixture to `to`.
+fn copy_fixture(to: &Path) -> TestResult {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fluidml-0.3.4");
+    for (file, bytes) in snapshot(&fixture)? {
+        let target = to.join(file);
+        std::fs::create_dir_all(target.parent().ok_or("parent")?)?;
+        std::fs::write(target, bytes)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_damaged_run_is_named_and_skipped_or_with_strict_stops_the_import_creating_nothing()
+-> TestResult {
+    let dir = tempfile::tempdir()?;
+    let tree = dir.path().join("tree");
+    copy_fixture(&tree)?;
+    let broken = tree.join("train/002/config.json");
+    std::fs::write(&broken, b"{\"lr\": ")?;
+
+    let strict = dir.path().join("strict");
+    let refused = run([
+        "import".as_ref(),
+        arg(&tree),
+        arg(&strict),
+        "--strict".as_ref(),
+    ])?
+    .expect_code(1)?;
+    assert!(
+        refused.stderr.contains(&broken.display().to_string()),
+        "{}",
+        refused.stderr
+    );
+    assert!(!strict.exists(), "--strict created the store");
+
+    let store = dir.path().join("store");
+    let ran = run([
+        "import".as_ref(),
+        arg(&tree),
+        arg(&store),
+        "--json".as_ref(),
+    ])?
+    .ok()?;
+    assert!(
+        ran.stderr.contains("skipping a damaged run")
+            && ran.stderr.contains(&broken.display().to_string()),
+        "{}",
+        ran.stderr
+    );
+    let report = json_of(&ran.stdout)?;
+    assert_eq!(
+        (report["runs"].clone(), report["runs_damaged"].clone()),
+        (json!(3), json!(1))
+    );
+    Ok(())
+}
+
+#[test]
+fn a_directory_without_runs_is_an_import_error_that_creates_no_store() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let tree = dir.path().join("photos");
+    std::fs::create_dir_all(tree.join("holiday"))?;
+    std::fs::write(tree.join("holiday/beach.jpg"), b"jpeg")?;
+    let store = dir.path().join("store");
+    let refused = run(["import".as_ref(), arg(&tree), arg(&store)])?.expect_code(1)?;
+    assert!(
+        refused.stderr.contains("holds no runs"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!store.exists(), "a store was created");
+    // Control: the fixture, which has runs, imports.
+    let fluidml = dir.path().join("fluidml");
+    copy_fixture(&fluidml)?;
+    copy("import", &fluidml, &store)?;
+    Ok(())
+}
+
+#[test]
+fn export_refuses_a_non_empty_directory_without_runs_and_leaves_it_alone() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("store");
+    make_store(&store)?;
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join("notes"))?;
+    std::fs::write(home.join("notes/todo.txt"), b"buy milk")?;
+    let before = snapshot(&home)?;
+    let refused = run(["export".as_ref(), arg(&store), arg(&home)])?.expect_code(1)?;
+    assert!(
+        refused.stderr.contains("is not empty and holds no runs"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(snapshot(&home)?, before);
+    // Controls: an empty directory and an existing export are accepted.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty)?;
+    copy("export", &store, &empty)?;
+    let again = copy("export", &store, &empty)?;
+    assert_eq!(again["results_copied"], 0);
     Ok(())
 }

@@ -3,6 +3,9 @@
 //! configs, pickled load information, json/text/plain-data pickle results, sub_dirs, run
 //! state, the subset rule, sweeps; and a store can keep writing into it.
 
+#[path = "fluidml/python.rs"]
+mod python;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -178,7 +181,7 @@ fn the_subset_rule_and_sweeps_see_fluidmls_runs() -> Result {
 }
 
 #[test]
-fn get_results_lists_every_result_fluidml_saved() -> Result {
+fn get_results_lists_every_result_fluidml_saved_but_not_its_bookkeeping() -> Result {
     let store = LocalFileStore::new(fixture())?;
     let results = store
         .run("train", &finished()?)?
@@ -187,19 +190,14 @@ fn get_results_lists_every_result_fluidml_saved() -> Result {
     let names: Vec<&str> = results.keys().map(ResultName::as_str).collect();
     assert_eq!(
         names,
-        [
-            ".saved_results",
-            "checkpoint",
-            "fluidml_info",
-            "log",
-            "metrics",
-            "state",
-            "summary"
-        ]
+        ["checkpoint", "log", "metrics", "state", "summary"],
+        "fluidml_info (the state) and .saved_results (the list) are bookkeeping"
     );
+    let run = store.run("train", &finished()?)?;
     assert_eq!(
-        results[&ResultName::new(".saved_results")?].load::<Value>()?,
-        json!(["metrics", "log", "state"])
+        run.load::<Value>(".saved_results")?,
+        Some(json!(["metrics", "log", "state"])),
+        "still loadable by name, as fluidml loads them"
     );
     Ok(())
 }
@@ -213,11 +211,11 @@ fn saving_into_a_fluidml_run_reuses_its_directory() -> Result {
     assert!(dir.path().join("train/000/extra.json").is_file());
     run.save("metrics", "json", &json!({"acc": 1.0}))?;
     assert_eq!(run.load::<Value>("metrics")?, Some(json!({"acc": 1.0})));
+    let pickle = std::fs::read(dir.path().join("train/000/.fluidml/.metrics_load_info.p"))
+        .map_err(io("read pickle"))?;
     assert!(
-        !dir.path()
-            .join("train/000/.fluidml/.metrics_load_info.p")
-            .exists(),
-        "our load information replaced fluidml's"
+        pickle.windows(10).any(|w| w == b"sweepstore"),
+        "our marked pickle replaced fluidml's"
     );
     assert!(run.is_finished()?, "fluidml's state still counts");
     let new = store.run("train", &config(json!({"lr": 5}))?)?;
@@ -247,5 +245,28 @@ fn damaged_fluidml_load_information_is_a_typed_error_for_that_result_only() -> R
         run.load::<String>("log")?.as_deref(),
         Some("epoch 1\nepoch 2\n")
     );
+    Ok(())
+}
+
+#[test]
+fn torn_copies_for_fluidml_never_break_what_sweepstore_recorded() -> Result {
+    let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let store = LocalFileStore::new(dir.path())?;
+    let run = store.run("train", &finished()?)?;
+    run.save("metrics", "json", &json!({"acc": 1}))?;
+    run.finish()?;
+    // What power loss may leave of the unsynced files written for fluidml: empty files,
+    // newer than our records.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let run_dir = dir.path().join("train/000");
+    for torn in [".fluidml/.metrics_load_info.p", "fluidml_info.json"] {
+        std::fs::write(run_dir.join(torn), b"").map_err(io("tear"))?;
+    }
+    assert_eq!(run.load::<Value>("metrics")?, Some(json!({"acc": 1})));
+    assert!(run.is_finished()?);
+    // Control: an intact fluidml_info.json that is newer does win (fluidml's later write).
+    std::fs::write(run_dir.join("fluidml_info.json"), br#"{"state": "failed"}"#)
+        .map_err(io("write"))?;
+    assert!(!run.is_finished()?);
     Ok(())
 }

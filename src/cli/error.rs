@@ -122,6 +122,28 @@ pub enum CommandError {
         command: &'static str,
     },
 
+    /// `import` was given a directory holding no run.
+    #[error(
+        "{} holds no runs (no <task>/<run>/config.json): it is not a LocalFileStore or fluidml \
+         result directory; nothing was imported and no store was created",
+        .path.display()
+    )]
+    NoRuns {
+        /// The directory.
+        path: PathBuf,
+    },
+
+    /// `export` was given a non-empty directory that is not a result directory.
+    #[error(
+        "{} is not empty and holds no runs: export writes into an empty directory or into an \
+         existing LocalFileStore directory (to add what is missing), never among other files",
+        .path.display()
+    )]
+    NotAResultTree {
+        /// The directory.
+        path: PathBuf,
+    },
+
     /// A command that needs the store to itself was given a store being served.
     #[error(
         "the store at {} is in use: it is being served on {} (`sweepstore serve`); \

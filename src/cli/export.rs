@@ -5,13 +5,15 @@
 //!
 //! Invariants: the store is only read; each value's hash is verified as it is copied (a
 //! corrupt value stops the export and is not written); exporting again into the same
-//! directory copies only what is missing.
+//! directory copies only what is missing; a non-empty directory that holds no runs is
+//! refused before anything is written.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use sweepstore::LocalFileStore;
+use sweepstore::{Browse, CopyPlan, Error, LocalFileStore};
 
+use super::error::CommandError;
 use super::filters::FilterArgs;
 use super::query::load;
 use super::select::known_task;
@@ -34,7 +36,10 @@ pub struct ExportArgs {
     task: Vec<String>,
     #[command(flatten)]
     filter: FilterArgs,
-    /// Print JSON: {"runs", "results_copied", "results_skipped", "bytes_copied"}.
+    /// Stop at a damaged run (before anything is written) instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Print JSON: {"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied"}.
     #[arg(long)]
     json: bool,
 }
@@ -42,10 +47,10 @@ pub struct ExportArgs {
 pub fn run(args: &ExportArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     refuse_redb_store(&args.dir, "export")?;
     let filters = args.filter.parse()?;
+    refuse_foreign_files(&args.dir)?;
     let store = open_existing(&args.store)?;
-    let runs = if args.task.is_empty() && !args.filter.any() {
-        None
-    } else {
+    let mut plan = CopyPlan::new(store.get(), args.strict)?;
+    if !args.task.is_empty() || args.filter.any() {
         let tasks = if args.task.is_empty() {
             store.get().tasks()?.into_iter().map(|t| t.name).collect()
         } else {
@@ -53,19 +58,56 @@ pub fn run(args: &ExportArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
             args.task.iter().map(known).collect::<Result<Vec<_>, _>>()?
         };
         let tables = load::filtered_tasks(store.get(), &tasks, &args.filter.result, &filters)?;
-        Some(
-            tables
-                .iter()
-                .flat_map(|t| t.rows().iter().map(|row| row.run.clone()))
-                .collect::<Vec<_>>(),
-        )
-    };
+        let selected: std::collections::HashSet<_> = tables
+            .iter()
+            .flat_map(|t| t.rows().iter().map(|row| row.run.key))
+            .collect();
+        plan.retain(|run| selected.contains(&run.key));
+    }
     let dir = LocalFileStore::new(&args.dir)?;
+    // Everything written unsynced, then made durable at once: an interrupted export leaves
+    // its marker, and the next one verifies what it finds instead of trusting it.
+    let bulk = dir.begin_bulk()?;
+    plan.verify_destination(bulk.interrupted_before());
     let summary = format!(
         "exported {} to {}",
         args.store.display(),
         args.dir.display()
     );
-    copy_and_report(store.get(), runs.as_deref(), &dir, &summary, args.json, out)?;
+    copy_and_report(
+        store.get(),
+        &dir,
+        &plan,
+        || bulk.finish(),
+        &summary,
+        args.json,
+        out,
+    )?;
     Ok(Status::Success)
+}
+
+/// Fails if `dir` is a non-empty directory without runs (export never mixes its tree with
+/// other files; into an existing result directory it adds what is missing).
+fn refuse_foreign_files(dir: &std::path::Path) -> Result<(), CliError> {
+    let mut entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(Error::Io {
+                op: "list",
+                path: dir.to_owned(),
+                source,
+            }
+            .into());
+        }
+    };
+    // The marker of an interrupted export alone is an export to resume.
+    let foreign = entries.any(|e| e.is_ok_and(|e| e.file_name() != ".sweepstore-bulk"));
+    if !foreign || !LocalFileStore::new(dir)?.tasks()?.is_empty() {
+        return Ok(());
+    }
+    Err(CommandError::NotAResultTree {
+        path: dir.to_owned(),
+    }
+    .into())
 }

@@ -1,6 +1,7 @@
 //! `sweepstore gc STORE [--dry-run | --apply]`: content no result refers to any more (values
 //! of overwritten or deleted results, orphan blobs, temp files of crashed sessions). Reports
-//! what would be freed unless `--apply` is given.
+//! what would be freed unless `--apply` is given. STORE may also be a LocalFileStore
+//! directory: then the temp files of interrupted writes (an export killed midway).
 //!
 //! Invariant: without `--apply` nothing is changed (the library's dry run).
 
@@ -11,7 +12,9 @@ use clap::Args;
 use serde_json::json;
 
 use super::render::size;
-use super::store::open_exclusive;
+use sweepstore::LocalFileStore;
+
+use super::store::{is_redb_store, open_exclusive};
 use super::{CliError, Out, Status};
 
 /// Free content no result refers to any more (a dry run unless --apply).
@@ -20,7 +23,7 @@ use super::{CliError, Out, Status};
 /// sessions. By default only reports what would be freed; --apply frees it.
 #[derive(Debug, Args)]
 pub struct GcArgs {
-    /// The store directory.
+    /// The store directory (or a LocalFileStore directory).
     store: PathBuf,
     /// Only report what would be freed (the default).
     #[arg(long, conflicts_with = "apply")]
@@ -35,7 +38,12 @@ pub struct GcArgs {
 
 pub fn run(args: &GcArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     let dry_run = !args.apply;
-    let report = open_exclusive(&args.store, "gc")?.gc(dry_run)?;
+    let report = if args.store.is_dir() && !is_redb_store(&args.store) {
+        // A LocalFileStore directory: its leftovers (it has no unreferenced content).
+        LocalFileStore::new(&args.store)?.gc(dry_run)?
+    } else {
+        open_exclusive(&args.store, "gc")?.gc(dry_run)?
+    };
     if args.json {
         let value = json!({
             "dry_run": report.dry_run,

@@ -3,13 +3,15 @@
 //!
 //! Invariants: the directory is only read; each value is hashed as it is copied and stored
 //! only if it matches what the source promised; importing again copies only what is
-//! missing.
+//! missing; a directory with no runs is an error that creates no store; a damaged run is
+//! named and skipped, or with `--strict` stops the import before anything is written.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use sweepstore::{Error, LocalFileStore, RedbOptions};
+use sweepstore::{CopyPlan, Error, LocalFileStore, RedbOptions};
 
+use super::error::CommandError;
 use super::store::open_or_create_reachable;
 use super::transfer::{copy_and_report, refuse_redb_store};
 use super::{CliError, Out, Status};
@@ -24,7 +26,10 @@ pub struct ImportArgs {
     dir: PathBuf,
     /// The store directory to write.
     store: PathBuf,
-    /// Print JSON: {"runs", "results_copied", "results_skipped", "bytes_copied"}.
+    /// Stop at a damaged run (before anything is written) instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Print JSON: {"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied"}.
     #[arg(long)]
     json: bool,
 }
@@ -38,12 +43,30 @@ pub fn run(args: &ImportArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     }
     refuse_redb_store(&args.dir, "import")?;
     let dir = LocalFileStore::new(&args.dir)?;
+    // IMPORTANT: listed before the store is opened, so a directory with no runs (or a
+    // damaged run under --strict) creates nothing.
+    let plan = CopyPlan::new(&dir, args.strict)?;
+    if plan.runs() == 0 && plan.damaged().is_empty() {
+        return Err(CommandError::NoRuns {
+            path: args.dir.clone(),
+        }
+        .into());
+    }
     let store = open_or_create_reachable(&args.store, RedbOptions::default())?;
     let summary = format!(
         "imported {} into {}",
         args.dir.display(),
         args.store.display()
     );
-    copy_and_report(&dir, None, store.get(), &summary, args.json, out)?;
+    // The store acknowledges every value durably itself.
+    copy_and_report(
+        &dir,
+        store.get(),
+        &plan,
+        || Ok(()),
+        &summary,
+        args.json,
+        out,
+    )?;
     Ok(Status::Success)
 }

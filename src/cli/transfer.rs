@@ -3,13 +3,15 @@
 //! progress bar, and printing its report.
 //!
 //! Invariant: both directions print the same summary and the same `--json` shape,
-//! `{"runs", "results_copied", "results_skipped", "bytes_copied"}`.
+//! `{"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied"}`, and
+//! treat a damaged source run the same way: named on stderr and skipped, or with
+//! `--strict` an error before anything is written.
 
 use std::io::Write;
 use std::path::Path;
 
 use serde_json::json;
-use sweepstore::{Browse, ResultsStore, RunSummary, TransferReport, copy_runs, copy_store};
+use sweepstore::{Browse, CopyPlan, ResultsStore, TransferReport, copy_planned};
 
 use super::error::CommandError;
 use super::progress::Bar;
@@ -28,12 +30,16 @@ pub fn refuse_redb_store(dir: &Path, command: &'static str) -> Result<(), Comman
     Ok(())
 }
 
-/// Copies `from` (only `runs` of it, if given) into `to` behind a progress bar (a terminal
-/// only) and prints the report: `{summary}: N runs, …`.
+/// Copies the runs of `plan` from `from` into `to` behind a progress bar (a terminal only),
+/// runs `finish` (which makes the copy durable, for a bulk write), and prints the report:
+/// `{summary}: N runs, …`. Each damaged run skipped is named on stderr first (a
+/// `--strict` plan has none).
 pub fn copy_and_report<F, T>(
     from: &F,
     runs: Option<&[RunSummary]>,
     to: &T,
+    plan: &CopyPlan,
+    finish: impl FnOnce() -> sweepstore::Result<()>,
     summary: &str,
     as_json: bool,
     out: &mut Out<'_>,
@@ -42,17 +48,18 @@ where
     F: ResultsStore + Browse + ?Sized,
     T: ResultsStore + Browse + ?Sized,
 {
+    for damaged in plan.damaged() {
+        eprintln!("skipping a damaged run (use --strict to stop instead): {damaged}");
+    }
     let bar = Bar::new(out.is_terminal, 0, "results");
-    let mut follow = |progress| bar.follow(progress);
-    let copied = match runs {
-        Some(runs) => copy_runs(from, to, runs, &mut follow),
-        None => copy_store(from, to, &mut follow),
-    };
+    let copied = copy_planned(from, to, plan, &mut |progress| bar.follow(progress));
     bar.finish();
     let report: TransferReport = copied?;
+    finish()?;
     if as_json {
         let value = json!({
             "runs": report.runs,
+            "runs_damaged": report.runs_damaged,
             "results_copied": report.results_copied,
             "results_skipped": report.results_skipped,
             "bytes_copied": report.bytes_copied,
@@ -61,11 +68,15 @@ where
     } else {
         writeln!(
             out,
-            "{summary}: {} runs, {} results copied ({}), {} already there (skipped)",
+            "{summary}: {} runs, {} results copied ({}), {} already there (skipped){}",
             report.runs,
             report.results_copied,
             size(report.bytes_copied),
-            report.results_skipped
+            report.results_skipped,
+            match report.runs_damaged {
+                0 => String::new(),
+                n => format!(", {n} damaged runs skipped"),
+            }
         )?;
     }
     Ok(())

@@ -107,6 +107,12 @@ impl Browse for RedbStore {
         Ok(runs)
     }
 
+    fn find_exact_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {
+        // One `runs` get: no subset scan of the task (a copy asks this for every run).
+        let reader = self.reader()?;
+        run_summary(&reader, &RunKey::new(task, config))
+    }
+
     fn find_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {
         let reader = self.reader()?;
         match reader.lookup(&RunId::new(task.clone(), config.clone()))? {

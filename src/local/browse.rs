@@ -6,7 +6,7 @@
 //! described from their load information and a `stat` of their object, never by reading the
 //! object, so a result's hash is the one recorded at save time, or `None` for fluidml's
 //! results (which record none); a damaged run directory or load-information file is an
-//! error, not skipped.
+//! error, not skipped (`runs_each` gives it as that run's own error).
 
 use std::fs;
 use std::io;
@@ -15,7 +15,7 @@ use crate::browse::{Browse, ResultSummary, RunSummary, TaskSummary, sort_runs};
 use crate::config::UniqueConfig;
 use crate::error::{Error, Result};
 use crate::local::index::{OverLimit, read_config};
-use crate::local::info::{corrupt, is_ours, read_load_info, read_state};
+use crate::local::info::{corrupt, read_load_info, read_state};
 use crate::local::layout::{RunDir, real_dir};
 use crate::local::object;
 use crate::local::store::LocalFileStore;
@@ -28,11 +28,7 @@ impl LocalFileStore {
         let types = self.types();
         // A state is recorded by our run record or by fluidml's info; without either it was
         // never set.
-        let state = if is_ours(dir)? || dir.fluidml_info().exists() {
-            Some(read_state(dir)?)
-        } else {
-            None
-        };
+        let state = read_state(dir)?;
         let mut results = Vec::new();
         for name in object::names(dir, types)? {
             let Some((info, _)) = read_load_info(dir, &name, types)? else {
@@ -59,13 +55,12 @@ impl LocalFileStore {
         Ok(RunSummary::new(task.clone(), config, state, results))
     }
 
-    fn summaries(&self, task: &TaskName) -> Result<Vec<RunSummary>> {
-        let mut runs = Vec::new();
-        for run in self.index().runs(task, OverLimit::Skip)? {
-            let run = run?;
-            runs.push(self.summary(task, &run.dir, run.config.clone())?);
-        }
-        Ok(runs)
+    /// Each run of `task` in creation order, a damaged one as its error.
+    fn summaries(&self, task: &TaskName) -> Result<Vec<Result<RunSummary>>> {
+        let runs = self.index().runs(task, OverLimit::Skip)?.into_iter();
+        Ok(runs
+            .map(|run| run.and_then(|run| self.summary(task, &run.dir, run.config.clone())))
+            .collect())
     }
 }
 
@@ -101,11 +96,8 @@ impl Browse for LocalFileStore {
             if name.starts_with('.') || !real_dir(&entry.path())? {
                 continue;
             }
-            let mut runs = 0;
-            for run in self.index().runs(&task, OverLimit::Skip)? {
-                run?;
-                runs += 1;
-            }
+            // Damaged run directories count: `runs` reports them as errors.
+            let runs = self.index().runs(&task, OverLimit::Skip)?.len() as u64;
             if runs > 0 {
                 tasks.push(TaskSummary::new(task, runs));
             }
@@ -115,9 +107,24 @@ impl Browse for LocalFileStore {
     }
 
     fn runs(&self, task: &TaskName) -> Result<Vec<RunSummary>> {
-        let mut runs = self.summaries(task)?;
+        let mut runs = self
+            .summaries(task)?
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
         sort_runs(&mut runs);
         Ok(runs)
+    }
+
+    fn runs_each(&self, task: &TaskName) -> Result<Vec<Result<RunSummary>>> {
+        self.summaries(task)
+    }
+
+    fn find_exact_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {
+        let run = RunId::new(task.clone(), config.clone());
+        match self.index().exact(&run)? {
+            Some(dir) => self.summary(task, &dir, config.clone()).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn find_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::file::FileBackend;
 use crate::key::ContentHash;
+use crate::local::layout::deferred;
 use crate::promise::{ContentReader, ContentSource};
 
 /// What a closed write-open publishes: (temporary path, its hash, its size).
@@ -93,8 +94,10 @@ impl FileBackend for LocalFile {
         let path = self.path.clone();
         let (hash, size) = {
             let file = self.file().map_err(|e| Error::io("sync", &path, e))?;
-            file.sync_data()
-                .map_err(|e| Error::io("sync temporary file", &path, e))?;
+            if !deferred(&path) {
+                file.sync_data()
+                    .map_err(|e| Error::io("sync temporary file", &path, e))?;
+            }
             file.seek(SeekFrom::Start(0))
                 .map_err(|e| Error::io("hash temporary file", &path, e))?;
             let mut hasher = blake3::Hasher::new();

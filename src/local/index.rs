@@ -20,25 +20,22 @@
 //! Directories whose claim is still in progress (no `config.json` or no key file yet) are
 //! re-checked on every use. fluidml directories present when a task's index is first created
 //! get key files then ("adoption"); ones fluidml adds later are found by lookups (through
-//! scans) but a save for the same config creates a new run.
+//! scans) and adopted by the first save, state or context call for their config.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
-
 use crate::config::UniqueConfig;
-use crate::durable;
 use crate::error::{Error, Result};
 use crate::key::RunKey;
-use crate::local::info::{RunRecord, corrupt, is_ours};
+use crate::local::info::{RunRecord, corrupt, is_ours, pretty_json};
 use crate::local::layout::{
-    KEYS_DIR, Layout, RunDir, TRASH_DIR, TaskPaths, claim_run_dir, counter_of, ensure_dirs, lock,
-    read_optional, real_dir, remove_any, sync_dir, temp_name,
+    KEYS_DIR, Layout, RunDir, TRASH_DIR, TaskPaths, claim_run_dir, counter_of, deferred,
+    ensure_dirs, lock, read_optional, real_dir, remove_any, sync_dir, temp_name,
 };
 use crate::lookup::best_subset;
 use crate::names::{ResultName, RunName, TaskName};
@@ -116,6 +113,9 @@ pub(crate) type SweepRun = Result<Arc<ScannedRun>>;
 pub(crate) struct Index {
     layout: Layout,
     scans: Mutex<HashMap<TaskName, Arc<TaskScan>>>,
+    /// Per task, the task directory's modification time right after this handle's last
+    /// run claim (see [`Index::adopt_added`]).
+    claimed: Mutex<HashMap<TaskName, SystemTime>>,
 }
 
 impl Index {
@@ -123,6 +123,7 @@ impl Index {
         Index {
             layout,
             scans: Mutex::new(HashMap::new()),
+            claimed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -215,6 +216,9 @@ impl Index {
         if let Some(dir) = self.key_target(&task, run.key())? {
             return Ok(dir);
         }
+        if let Some(dir) = self.adopt_added(run, &task)? {
+            return Ok(dir);
+        }
         let (dir, counter) = claim_run_dir(&task, run_name, next)?;
         // IMPORTANT: the record and config are durable before the key file makes the
         // directory a run; a crash before that leaves a directory no lookup returns. (The
@@ -223,10 +227,45 @@ impl Index {
         fs::create_dir(&meta).map_err(|e| Error::io("create directory", &meta, e))?;
         let record = RunRecord::new(RunState::Running);
         write_file(&dir.record_file(), &record.to_bytes(&dir.record_file())?)?;
-        write_file(&dir.config_file(), &config_json(run.config())?)?;
+        write_file(&dir.config_file(), &pretty_json(run.config().as_map())?)?;
         write_file(&task.key_file(run.key()), dir.name.as_bytes())?;
         write_file(&task.next_file(), format!("{}\n", counter + 1).as_bytes())?;
+        self.note_claim(run.task(), &task);
         Ok(dir)
+    }
+
+    /// A run directory of `run`'s config that fluidml added to the task after its index was
+    /// made (it has no key file): adopted (given its key file) so a save reuses it instead
+    /// of creating a second directory. Runs under the task lock. The task directory is
+    /// scanned only if it changed since this handle last claimed a run in it, so a sweep
+    /// creating runs one after another does not rescan it each time.
+    fn adopt_added(&self, run: &RunId, task: &TaskPaths) -> Result<Option<RunDir>> {
+        let mtime = task_mtime(task)?;
+        let unchanged = self
+            .claimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(run.task())
+            .is_some_and(|at| *at == mtime);
+        if unchanged {
+            return Ok(None);
+        }
+        let scan = self.scan(run.task(), task)?;
+        let Some(found) = scan.live().into_iter().find(|r| r.config == *run.config()) else {
+            return Ok(None);
+        };
+        write_file(&task.key_file(run.key()), found.dir.name.as_bytes())?;
+        Ok(Some(found.dir.clone()))
+    }
+
+    /// Remembers the task directory's modification time after this handle's own claim.
+    fn note_claim(&self, task_name: &TaskName, task: &TaskPaths) {
+        if let Ok(mtime) = task_mtime(task) {
+            self.claimed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(task_name.clone(), mtime);
+        }
     }
 
     /// Removes the run the lookup rule selects; `false` if there is none.
@@ -288,9 +327,7 @@ impl Index {
 
     /// The task's scan, refreshed as the module docs describe.
     fn scan(&self, task_name: &TaskName, task: &TaskPaths) -> Result<Arc<TaskScan>> {
-        let mtime = fs::metadata(&task.dir)
-            .and_then(|m| m.modified())
-            .map_err(|e| Error::io("inspect", &task.dir, e))?;
+        let mtime = task_mtime(task)?;
         let cached = self
             .scans
             .lock()
@@ -374,6 +411,14 @@ impl Index {
     }
 }
 
+/// The modification time of a task directory (it moves when a run directory is added or
+/// removed).
+fn task_mtime(task: &TaskPaths) -> Result<SystemTime> {
+    fs::metadata(&task.dir)
+        .and_then(|m| m.modified())
+        .map_err(|e| Error::io("inspect", &task.dir, e))
+}
+
 /// Reads a run's `config.json`: [`Error::NotFound`] if it has none yet.
 pub(crate) fn read_config(dir: &RunDir) -> Result<UniqueConfig> {
     UniqueConfig::parse(&config_text(dir)?).map_err(|e| corrupt(&dir.config_file(), e))
@@ -388,42 +433,82 @@ fn config_text(dir: &RunDir) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| corrupt(&path, e))
 }
 
-/// A config as fluidml writes `config.json`: JSON indented by four spaces.
-fn config_json(config: &UniqueConfig) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    config
-        .as_map()
-        .serialize(&mut serializer)
-        .map_err(|e| Error::Encode {
-            type_name: "config.json".to_owned(),
-            reason: e.to_string(),
-        })?;
-    Ok(out)
-}
-
 fn parse_next(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.trim().parse().ok()
 }
 
 /// Writes a small file durably and atomically (temp → sync → rename → sync directory).
-pub(crate) fn write_file(dest: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = dest.parent().unwrap_or(std::path::Path::new("."));
-    let tmp_path = dir.join(temp_name());
-    let mut tmp = RealFs
-        .create_new(&tmp_path)
-        .map_err(|e| Error::io("create temporary file", &tmp_path, e))?;
-    let written = io::Write::write_all(&mut tmp, bytes);
-    if let Err(e) = written {
-        drop(tmp);
-        let _ = fs::remove_file(&tmp_path);
-        return Err(Error::io("write temporary file", &tmp_path, e));
+pub(crate) fn write_file(dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_files(&[], &[(dest.to_owned(), bytes.to_vec())])
+}
+
+/// Writes small files atomically, in order, `loose` ones first: each to a temp file beside
+/// it (the `durable` ones synced); then each renamed into place; then each distinct
+/// directory synced once. A crash leaves every destination old or new — a `loose` one
+/// possibly torn, if the file system kept its rename but not its bytes, so readers must
+/// not depend on `loose` files (fluidml's copies of what our records say) — and some
+/// renames may survive without the others, which every caller allows for.
+pub(crate) fn write_files(
+    loose: &[(PathBuf, Vec<u8>)],
+    durable: &[(PathBuf, Vec<u8>)],
+) -> Result<()> {
+    let files: Vec<_> = loose
+        .iter()
+        .map(|f| (f, false))
+        .chain(durable.iter().map(|f| (f, true)))
+        .collect();
+    let mut temps: Vec<TempGuard> = Vec::with_capacity(files.len());
+    for ((dest, bytes), sync) in &files {
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        let path = dir.join(temp_name());
+        let mut tmp = RealFs
+            .create_new(&path)
+            .map_err(|e| Error::io("create temporary file", &path, e))?;
+        let guard = TempGuard(Some(path));
+        let path = guard.path();
+        io::Write::write_all(&mut tmp, bytes)
+            .and_then(|()| {
+                if *sync && !deferred(path) {
+                    tmp.sync_data()
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(|e| Error::io("write temporary file", path, e))?;
+        temps.push(guard);
     }
-    let published = durable::publish(&RealFs, tmp, &tmp_path, dest);
-    if published.is_err() {
-        // The temp file is garbage either way; the error says what failed.
-        let _ = fs::remove_file(&tmp_path);
+    let mut dirs: Vec<&Path> = Vec::new();
+    for (((dest, _), _), temp) in files.iter().zip(&mut temps) {
+        RealFs
+            .rename(temp.path(), dest)
+            .map_err(|e| Error::io("rename into place", dest, e))?;
+        temp.0 = None;
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
     }
-    published
+    // IMPORTANT: without these the renames themselves may be lost on power loss.
+    for dir in dirs {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// A temporary file removed when dropped unless it was renamed into place.
+struct TempGuard(Option<PathBuf>);
+
+impl TempGuard {
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            // Garbage either way; the error that got us here says what failed.
+            let _ = fs::remove_file(path);
+        }
+    }
 }

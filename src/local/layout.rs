@@ -18,6 +18,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
@@ -31,8 +32,13 @@ pub(crate) const CONFIG_FILE: &str = "config.json";
 pub(crate) const META_DIR: &str = ".fluidml";
 /// fluidml's older name for [`META_DIR`], read for compatibility.
 pub(crate) const OLD_META_DIR: &str = ".load_info";
+/// The result name under which fluidml saves a run's `TaskInfo` (its state), type json.
+pub(crate) const FLUIDML_INFO_NAME: &str = "fluidml_info";
 /// The state file fluidml saves as result `fluidml_info` (type json).
 pub(crate) const FLUIDML_INFO: &str = "fluidml_info.json";
+/// The result name under which fluidml's `Task.save` keeps the list of a run's results,
+/// type json, in sub_dir `.fluidml`.
+pub(crate) const SAVED_RESULTS: &str = ".saved_results";
 /// Suffix of our load-information files: `.<name>_load_info.json`.
 pub(crate) const INFO_SUFFIX: &str = "_load_info.json";
 /// Suffix of fluidml's load-information pickles: `.<name>_load_info.p`.
@@ -342,11 +348,41 @@ pub(crate) fn ensure_dirs(base: &Path, rel: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Makes `dir`'s entries durable.
+/// Makes `dir`'s entries durable (deferred in bulk mode, see [`deferred`]).
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    if deferred(dir) {
+        return Ok(());
+    }
     RealFs
         .sync_dir(dir)
         .map_err(|e| Error::io("sync directory", dir, e))
+}
+
+/// Base directories this process writes in bulk mode
+/// ([`LocalFileStore::begin_bulk`](super::LocalFileStore::begin_bulk)).
+static BULK: RwLock<Vec<PathBuf>> = RwLock::new(Vec::new());
+
+/// Whether syncs of `path` are deferred: it lies below a base directory in bulk mode, whose
+/// writes are made durable all at once by one `syncfs` when the bulk write finishes.
+pub(crate) fn deferred(path: &Path) -> bool {
+    let bulk = BULK.read().unwrap_or_else(PoisonError::into_inner);
+    bulk.iter().any(|base| path.starts_with(base))
+}
+
+/// Puts `base` in bulk mode (`true`) or takes it out (`false`).
+pub(crate) fn set_bulk(base: &Path, on: bool) {
+    let mut bulk = BULK.write().unwrap_or_else(PoisonError::into_inner);
+    bulk.retain(|b| b != base);
+    if on {
+        bulk.push(base.to_owned());
+    }
+}
+
+/// Makes everything written to the file system holding `dir` durable (Linux `syncfs`).
+#[cfg(target_os = "linux")]
+pub(crate) fn sync_file_system(dir: &Path) -> Result<()> {
+    let handle = fs::File::open(dir).map_err(|e| Error::io("open", dir, e))?;
+    rustix::fs::syncfs(&handle).map_err(|e| Error::io("sync file system", dir, e.into()))
 }
 
 /// A name for a temporary file or directory, unique across threads and processes:

@@ -4,12 +4,14 @@
 //!
 //! - `layout.rs`: paths, run-directory names and claims, locks, safe directory creation;
 //! - `index.rs`: which directory holds a run (key files, scans, adoption of fluidml runs);
-//! - `info.rs`: load information and run records (ours in JSON, fluidml's read-only);
+//! - `info.rs`: load information and run records (ours in JSON, fluidml's pickles and
+//!   bookkeeping, read and written) and the shared-directory rule;
 //! - `object.rs`: one result's commit protocol, reads and deletes;
 //! - `file.rs`: the write-open backend and the open files behind promises;
 //! - `promise.rs`: [`FilePromise`];
 //! - `store.rs`: the [`ResultsStore`](crate::ResultsStore) implementation;
-//! - `browse.rs`: the [`Browse`](crate::Browse) implementation (read-only listings).
+//! - `browse.rs`: the [`Browse`](crate::Browse) implementation (read-only listings);
+//! - `gc.rs`: finding and removing the leftovers of interrupted writes.
 //!
 //! Invariants (numbered in `docs/design.md` §12): a crash leaves every result at its old or
 //! its new version, never torn or mismatched with its load information; one run directory
@@ -17,6 +19,7 @@
 
 mod browse;
 mod file;
+mod gc;
 mod index;
 mod info;
 mod layout;
@@ -25,4 +28,4 @@ mod promise;
 mod store;
 
 pub use promise::FilePromise;
-pub use store::LocalFileStore;
+pub use store::{BulkWrite, LocalFileStore};

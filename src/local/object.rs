@@ -6,9 +6,10 @@
 //! 1. the new content is complete and synced in a temporary entry `staged` of the run's
 //!    `.fluidml/` folder (a file, or for path types a tree whose every file and directory is
 //!    synced);
-//! 2. the load information naming `staged` is published with [`durable::publish`] into
-//!    `.fluidml/`; its directory sync also makes `staged`'s entry durable, as both live in
-//!    that directory. **This is the commit point.**
+//! 2. fluidml's load-information pickle (marked as ours, not synced) and then our load
+//!    information naming `staged` (synced) are published into `.fluidml/` by one
+//!    [`write_files`]; its directory sync also makes `staged`'s entry durable, as all live in
+//!    that directory. **Our record is the commit point.**
 //! 3. `staged` is renamed to `<obj_dir>/<file>` (a directory in the way is moved aside first).
 //!    No sync is needed: if the rename is lost, `staged` still holds what the record names.
 //! 4. leftovers of the old version are removed: its file if it had another name, a directory
@@ -29,12 +30,13 @@ use std::path::{Path, PathBuf};
 use crate::codec::TypeRegistry;
 use crate::error::{Error, Result};
 use crate::key::ContentHash;
-use crate::local::index::write_file;
-use crate::local::info::{LoadInfo, corrupt, read_load_info};
+use crate::local::index::write_files;
+use crate::local::info::{LoadInfo, corrupt, fluidml_type, is_bookkeeping, read_load_info};
 use crate::local::layout::{
-    INFO_SUFFIX, META_DIR, OLD_META_DIR, PICKLE_INFO_SUFFIX, RunDir, ensure_dirs, lock,
+    INFO_SUFFIX, META_DIR, OLD_META_DIR, PICKLE_INFO_SUFFIX, RunDir, deferred, ensure_dirs, lock,
     maybe_shortened, read_optional, real_dir, remove_any, sync_dir, temp_name,
 };
+use crate::local::pickle;
 use crate::names::ResultName;
 
 /// How often a reader retries when commits keep moving the content it opens.
@@ -70,7 +72,13 @@ impl Staged {
             .open(&staged.path)
             .map_err(|e| Error::io("create staged file", &staged.path, e))?;
         io::Write::write_all(&mut file, bytes)
-            .and_then(|()| file.sync_data())
+            .and_then(|()| {
+                if deferred(&staged.path) {
+                    Ok(())
+                } else {
+                    file.sync_data()
+                }
+            })
             .map_err(|e| Error::io("write staged file", &staged.path, e))?;
         Ok(staged)
     }
@@ -130,7 +138,7 @@ fn sync_tree(path: &Path) -> Result<()> {
             sync_tree(&entry.map_err(|e| Error::io("list", path, e))?.path())?;
         }
         sync_dir(path)
-    } else if meta.is_file() {
+    } else if meta.is_file() && !deferred(path) {
         fs::File::open(path)
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::io("sync", path, e))
@@ -157,14 +165,27 @@ pub(crate) fn commit(
     let _lock = lock(&run.lock_file())?;
     // A damaged old record is replaced like any other.
     let old = read_load_info(run, &info.name, types).ok().flatten();
-    let pickles_exist = run.pickle_info_files(&info.name).iter().any(|p| p.exists());
-    if exclusive && (old.is_some() || pickles_exist || run.info_file(&info.name).exists()) {
+    if exclusive && (old.is_some() || run.info_file(&info.name).exists()) {
         return Err(Error::AlreadyExists { what: describe() });
     }
     let obj_dir = ensure_dirs(&run.path, &info.obj_dir)?;
     info.staged = Some(staged.name.clone());
     let info_path = run.info_file(&info.name);
-    write_file(&info_path, &info.to_bytes(&info_path)?)?;
+    let [pickle_path, old_pickle_path] = run.pickle_info_files(&info.name);
+    let pickle = pickle::encode_load_info(
+        fluidml_type(&info.type_name),
+        &info.obj_dir,
+        &info.open_options,
+        &info.load_options,
+    )
+    .map_err(|e| corrupt(&pickle_path, e))?;
+    // fluidml's pickle first (not synced: sweepstore never depends on it), then our
+    // record: both renames are made durable by one sync of `.fluidml/`, and either
+    // surviving alone is harmless (a marked pickle never outranks our record, §12.3).
+    write_files(
+        &[(pickle_path, pickle)],
+        &[(info_path.clone(), info.to_bytes(&info_path)?)],
+    )?;
     staged.committed = true;
 
     let target = obj_dir.join(&info.file);
@@ -181,9 +202,7 @@ pub(crate) fn commit(
     if in_the_way {
         remove_any(&aside)?;
     }
-    for pickle in run.pickle_info_files(&info.name) {
-        remove_any(&pickle)?;
-    }
+    remove_any(&old_pickle_path)?;
     if let Some((old, _)) = old {
         let old_target = run.obj_dir(&old.obj_dir).join(&old.file);
         if old_target != target {
@@ -222,7 +241,7 @@ pub(crate) fn find(run: &RunDir, name: &ResultName, types: &TypeRegistry) -> Res
         };
         let staged = info.staged.as_ref().map(|s| run.meta_dir().join(s));
         let target = object_path(run, &info)?;
-        if types.get(&info.type_name)?.needs_path() {
+        if types.get(&info.type_name).is_ok_and(|t| t.needs_path()) {
             let path = match staged.filter(|s| s.exists()) {
                 Some(staged) => staged,
                 None if target.exists() => target,
@@ -233,12 +252,12 @@ pub(crate) fn find(run: &RunDir, name: &ResultName, types: &TypeRegistry) -> Res
         if let Some(staged) = staged
             && let Some(file) = open_regular(&staged)?
         {
-            return content(info, file, staged).map(Some);
+            return content(info, file, staged, false).map(Some);
         }
         let opened = open_regular(&target)?;
         let unchanged = read_load_info(run, name, types)?.is_some_and(|(_, again)| again == bytes);
         match (opened, unchanged) {
-            (Some(file), true) => return content(info, file, target).map(Some),
+            (Some(file), true) => return content(info, file, target, true).map(Some),
             (None, true) => return Err(missing_object(&target)),
             // A commit moved the file between the two reads of the record: read again.
             _ => {}
@@ -295,11 +314,23 @@ fn open_regular(path: &Path) -> Result<Option<fs::File>> {
     }
 }
 
-/// The found content, with its hash (computed now for fluidml's results, which record none).
-fn content(info: LoadInfo, mut file: fs::File, path: PathBuf) -> Result<Found> {
+/// The found content, with its hash: the recorded one, or computed now for fluidml's results
+/// (which record none) and for an object `in_place` modified after its record was written —
+/// changed outside sweepstore, so the newest write wins (§12.3).
+fn content(info: LoadInfo, mut file: fs::File, path: PathBuf, in_place: bool) -> Result<Found> {
     let info_path = PathBuf::from(&info.file);
+    let modified = file.metadata().and_then(|m| m.modified()).ok();
+    let external = in_place
+        && info.hash.is_some()
+        && matches!((modified, info.recorded_at), (Some(m), Some(r)) if m > r);
+    if external {
+        tracing::info!(
+            "{} was modified after sweepstore saved it; accepting its new content",
+            path.display()
+        );
+    }
     let (hash, size) = match (info.content_hash(&info_path)?, info.size) {
-        (Some(hash), Some(size)) => (hash, size),
+        (Some(hash), Some(size)) if !external => (hash, size),
         _ => {
             let mut hasher = blake3::Hasher::new();
             let size = io::copy(&mut file, &mut hasher).map_err(|e| Error::io("read", &path, e))?;
@@ -338,7 +369,8 @@ pub(crate) fn remove(run: &RunDir, name: &ResultName, types: &TypeRegistry) -> R
     Ok(true)
 }
 
-/// The names of the results of `run` (those with load information), sorted.
+/// The names of the results of `run` (those with load information), sorted; fluidml's
+/// bookkeeping records are not results.
 pub(crate) fn names(run: &RunDir, types: &TypeRegistry) -> Result<Vec<ResultName>> {
     let mut names = BTreeSet::new();
     for dir in [run.meta_dir(), run.path.join(OLD_META_DIR)] {
@@ -367,7 +399,10 @@ pub(crate) fn names(run: &RunDir, types: &TypeRegistry) -> Result<Vec<ResultName
             }
         }
     }
-    Ok(names.into_iter().collect())
+    Ok(names
+        .into_iter()
+        .filter(|name| !is_bookkeeping(name.as_str()))
+        .collect())
 }
 
 /// fluidml strips leading dots from names in its load-information file names: the result

@@ -13,15 +13,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::codec::TypeRegistry;
+use crate::engine::GcReport;
 use crate::error::{Error, Result};
 use crate::file::{File, OpenMode, OpenRequest, open_file};
 use crate::key::ContentHash;
 use crate::local::file::{LocalFile, Pinned};
-use crate::local::index::{Index, OverLimit, write_file};
-use crate::local::info::{FORMAT, LoadInfo, RunRecord, read_state};
+use crate::local::gc;
+use crate::local::index::{Index, OverLimit, write_file, write_files};
+use crate::local::info::{FORMAT, LoadInfo, RunRecord, fluidml_bookkeeping, read_state};
+#[cfg(target_os = "linux")]
+use crate::local::layout::sync_file_system;
 use crate::local::layout::{
     Layout, META_DIR, RunDir, STAGE_DIR, check_not_reserved, ensure_dirs, lock, obj_dir_name,
-    object_file, temp_name,
+    object_file, set_bulk, sync_dir, temp_name,
 };
 use crate::local::object::{self, Found, Staged};
 use crate::local::promise::FilePromise;
@@ -32,7 +36,8 @@ use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext, des
 /// A results store of plain files under a base directory (fluidml's `LocalFileStore`), in
 /// fluidml's layout so results stay browsable:
 /// `BASE/<task>/<run dir>/config.json`, results as `[<sub_dir>/]<name>.<ext>`, load
-/// information in the run's hidden `.fluidml/` folder (JSON; fluidml's pickles are read too),
+/// information in the run's hidden `.fluidml/` folder (JSON, plus fluidml's pickles so
+/// fluidml 0.3.4 loads every result; fluidml's own trees load too),
 /// run directories named `000`, `001`, … or `<run name>-<counter>`.
 ///
 /// Every file is written crash-safely (temp → sync → rename → sync directory); run
@@ -63,6 +68,7 @@ impl LocalFileStore {
     pub fn new(base_dir: impl Into<PathBuf>) -> Result<Self> {
         let base = base_dir.into();
         fs::create_dir_all(&base).map_err(|e| Error::io("create base directory", &base, e))?;
+        gc::clean_on_open(&base);
         let types = TypeRegistry::new();
         Ok(LocalFileStore {
             inner: Arc::new(Inner {
@@ -114,6 +120,47 @@ impl LocalFileStore {
         };
         let (promise, info, path) = self.promise_of(found)?;
         Ok(Some(FilePromise::new(promise, path, info)))
+    }
+
+    /// Puts this base directory in bulk mode for writing many results at once (what
+    /// `sweepstore export` does): until [`BulkWrite::finish`], the writes of this process
+    /// below the base directory are not synced one by one; `finish` makes all of them
+    /// durable with one `syncfs` of the file system (Linux; elsewhere every write stays
+    /// synced). Saves acknowledged in bulk mode are durable only once `finish` returned.
+    ///
+    /// A marker file (`.sweepstore-bulk`, synced) stays in the base directory until
+    /// `finish`: if it is already there, an earlier bulk write was interrupted, so values
+    /// already present may be incomplete — [`BulkWrite::interrupted_before`] says so, and a
+    /// copy then verifies them before trusting them ([`CopyPlan::verify_destination`](crate::CopyPlan::verify_destination)).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the marker cannot be written.
+    pub fn begin_bulk(&self) -> Result<BulkWrite<'_>> {
+        let marker = self.base_dir().join(BULK_MARKER);
+        let interrupted = marker.exists();
+        if !interrupted {
+            write_file(&marker, b"a bulk write is in progress or was interrupted\n")?;
+        }
+        if cfg!(target_os = "linux") {
+            set_bulk(self.base_dir(), true);
+        }
+        Ok(BulkWrite {
+            store: self,
+            interrupted,
+        })
+    }
+
+    /// Removes what interrupted writes left below the base directory (temporary files and
+    /// directories of processes that are gone, run directories a `delete_run` did not finish
+    /// removing), or with `dry_run` only counts them. Temporaries of live processes and the
+    /// staged content a load information names are kept, so this is safe while other
+    /// processes write. (Opening a store already removes the leftovers in the tasks'
+    /// `.sweepstore/` folders; this also looks in every run directory.)
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a directory cannot be listed or a leftover removed.
+    pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
+        gc::collect(self.base_dir(), dry_run)
     }
 
     /// The run index (for browsing).
@@ -202,11 +249,52 @@ impl LocalFileStore {
             size: content.map(|(_, size)| size),
             open_options: options.open_options.clone(),
             load_options: options.load_options.clone(),
+            recorded_at: None,
         };
         let types = &self.inner.types;
         object::commit(&dir, info, staged, exclusive, types, || {
             describe_result(run, name)
         })
+    }
+}
+
+/// The marker of a bulk write in progress (or interrupted) in a base directory.
+const BULK_MARKER: &str = ".sweepstore-bulk";
+
+/// A bulk write into a [`LocalFileStore`] ([`LocalFileStore::begin_bulk`]). Dropping it
+/// without [`finish`](BulkWrite::finish) ends bulk mode but leaves the marker, so the next
+/// bulk write knows this one was interrupted.
+#[derive(Debug)]
+pub struct BulkWrite<'a> {
+    store: &'a LocalFileStore,
+    interrupted: bool,
+}
+
+impl BulkWrite<'_> {
+    /// Whether an earlier bulk write into this directory was interrupted.
+    pub fn interrupted_before(&self) -> bool {
+        self.interrupted
+    }
+
+    /// Makes every write since [`LocalFileStore::begin_bulk`] durable, then removes the
+    /// marker.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the sync fails (the marker then stays).
+    pub fn finish(self) -> Result<()> {
+        let base = self.store.base_dir();
+        set_bulk(base, false);
+        #[cfg(target_os = "linux")]
+        sync_file_system(base)?;
+        let marker = base.join(BULK_MARKER);
+        fs::remove_file(&marker).map_err(|e| Error::io("remove", &marker, e))?;
+        sync_dir(base)
+    }
+}
+
+impl Drop for BulkWrite<'_> {
+    fn drop(&mut self) {
+        set_bulk(self.store.base_dir(), false);
     }
 }
 
@@ -337,7 +425,9 @@ impl ResultsStore for LocalFileStore {
 
     fn run_state(&self, run: &RunId) -> Result<Option<RunState>> {
         match self.inner.index.lookup(run)? {
-            Some(dir) => read_state(&dir).map(Some),
+            // A run fluidml never gave a state reads as running here (the trait has no
+            // "absent"); `Browse` reports it as `None`.
+            Some(dir) => Ok(Some(read_state(&dir)?.unwrap_or(RunState::Running))),
             None => Ok(None),
         }
     }
@@ -349,8 +439,15 @@ impl ResultsStore for LocalFileStore {
             .ensure(run, self.run_name(run.task()).as_ref())?;
         ensure_dirs(&dir.path, META_DIR)?;
         let _lock = lock(&dir.lock_file())?;
+        let names = object::names(&dir, &self.inner.types)?;
+        // fluidml's files first (not synced: sweepstore never depends on them), our record
+        // last: on a tie of modification times ours wins.
+        let fluidml = fluidml_bookkeeping(&dir, state, &names)?;
         let path = dir.record_file();
-        write_file(&path, &RunRecord::new(state).to_bytes(&path)?)
+        write_files(
+            &fluidml,
+            &[(path.clone(), RunRecord::new(state).to_bytes(&path)?)],
+        )
     }
 
     fn open(

@@ -1,0 +1,43 @@
+"""fluidml 0.3.4 loads a result tree and checks it: `python load_tree.py DIR MANIFEST`.
+
+MANIFEST is what `write_tree.py` wrote (or a test made in the same shape). Every value must
+load with fluidml's own LocalFileStore and equal the one saved; every run listed as finished
+must be finished for fluidml (`is_finished`), and fluidml's `get_results` of it must hold its
+values. Prints `ok N` (values checked) or the mismatches and exits 1.
+"""
+
+import json
+import sys
+
+from fluidml_types import CsvStore
+
+
+def main(base_dir: str, manifest_path: str) -> int:
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    store = CsvStore(base_dir)
+    problems = []
+    for entry in manifest["values"]:
+        got = store.load(entry["name"], entry["task"], entry["config"])
+        if got != entry["value"]:
+            problems.append(f"{entry['task']} {entry['config']} {entry['name']}: "
+                            f"expected {entry['value']!r}, fluidml loaded {got!r}")
+    for run in manifest.get("finished", []):
+        if not store.is_finished(run["task"], run["config"]):
+            problems.append(f"{run['task']} {run['config']}: not finished for fluidml")
+        results = store.get_results(run["task"], run["config"]) or {}
+        for entry in manifest["values"]:
+            if entry["task"] == run["task"] and entry["config"] == run["config"]:
+                if results.get(entry["name"]) != entry["value"]:
+                    problems.append(f"{run['task']} {run['config']}: get_results lacks "
+                                    f"{entry['name']} (has {sorted(results)})")
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
+    print(f"ok {len(manifest['values'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
