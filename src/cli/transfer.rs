@@ -36,7 +36,6 @@ pub fn refuse_redb_store(dir: &Path, command: &'static str) -> Result<(), Comman
 /// `--strict` plan has none).
 pub fn copy_and_report<F, T>(
     from: &F,
-    runs: Option<&[RunSummary]>,
     to: &T,
     plan: &CopyPlan,
     finish: impl FnOnce() -> sweepstore::Result<()>,
