@@ -329,17 +329,81 @@ pub enum Error {
     },
 
     /// The connection to the server broke during a request (the server was killed or stopped,
-    /// or did not answer in time). A write in flight may or may not have been applied; every
-    /// write acknowledged before is stored.
+    /// or did not answer in time). If `maybe_applied`, a write in flight may or may not have
+    /// been applied; otherwise it never reached the server. Every write acknowledged before
+    /// is stored.
     #[error(
-        "the connection to the sweepstore server at {socket} broke ({reason}); the request in \
-         flight may or may not have been applied, everything acknowledged before it is stored",
+        "the connection to the sweepstore server at {socket} broke ({reason}); {}, \
+         everything acknowledged before it is stored",
+        if *maybe_applied {
+            "the request in flight may or may not have been applied"
+        } else {
+            "the request in flight never reached the server"
+        },
         socket = socket.display()
     )]
     Disconnected {
         /// The socket path.
         socket: PathBuf,
         /// What happened.
+        reason: String,
+        /// Whether the request was sent whole before the connection broke (so the server
+        /// may have applied it); `false` means it certainly did not run.
+        maybe_applied: bool,
+    },
+
+    /// The server serving a store went away while a write was in flight, and whether the
+    /// write was applied could not be settled afterwards (`docs/design.md` §18.4). Everything
+    /// acknowledged before is stored. Retrying is safe when no other writer changes the same
+    /// result or run meanwhile (a save of the same value is idempotent).
+    #[error(
+        "the process serving the store went away while {what} was in flight, and whether it was \
+         applied is unknown; everything acknowledged before is stored, and retrying it is safe \
+         unless another writer changed the same result since ({reason})"
+    )]
+    OutcomeUnknown {
+        /// The write, e.g. ``save of result `m` of task `t` with config {..}``.
+        what: String,
+        /// Why the connection broke.
+        reason: String,
+    },
+
+    /// The store is locked by another process, but no server answered on its socket within
+    /// the wait of [`OpenOptions`](crate::OpenOptions) (the owner serves nothing, or is
+    /// still recovering a long write-ahead log).
+    #[error(
+        "the store at {path} is open in another process that did not serve it within {waited:?}; \
+         if that process opened it without serving (or is `sweepstore gc`), wait for it to \
+         finish, else raise OpenOptions::wait",
+        path = path.display()
+    )]
+    NotServed {
+        /// The store directory.
+        path: PathBuf,
+        /// How long the open waited.
+        waited: std::time::Duration,
+    },
+
+    /// A run claim was asked for with an unusable owner name.
+    #[error("invalid run claim: {reason}")]
+    InvalidClaim {
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// The store does not support an operation (e.g. run claims on a fluidml directory).
+    #[error("{store} does not support {what}")]
+    Unsupported {
+        /// The operation.
+        what: &'static str,
+        /// The kind of store.
+        store: &'static str,
+    },
+
+    /// A [`StoreAddress`](crate::StoreAddress) could not be read back.
+    #[error("not a sweepstore store address: {reason}")]
+    BadAddress {
+        /// What was wrong.
         reason: String,
     },
 

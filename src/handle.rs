@@ -264,6 +264,19 @@ impl<S: ResultsStore + ?Sized> Run<'_, S> {
         self.store.set_run_state(&self.id, state)
     }
 
+    /// Claims the run for `owner` for `lease` (see [`ResultsStore::claim_run`]); finishing
+    /// or failing it releases the claim.
+    ///
+    /// # Errors
+    /// As [`ResultsStore::claim_run`].
+    pub fn claim(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<crate::claim::ClaimOutcome> {
+        self.store.claim_run(&self.id, owner, lease)
+    }
+
     /// Marks the run finished, so a resumed sweep skips it.
     ///
     /// # Errors

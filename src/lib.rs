@@ -64,6 +64,7 @@
 mod blob;
 mod browse;
 mod canonical;
+mod claim;
 mod codec;
 mod config;
 mod config_text;
@@ -79,6 +80,8 @@ mod lookup;
 mod memory;
 #[cfg(feature = "mongodb")]
 mod mongo;
+#[cfg(unix)]
+mod multi;
 mod names;
 mod promise;
 #[cfg(unix)]
@@ -91,6 +94,7 @@ mod vfs;
 mod wal;
 
 pub use browse::{Browse, Progress, ResultSummary, RunSummary, TaskSummary};
+pub use claim::{ClaimOutcome, MAX_OWNER_LEN};
 pub use codec::{BINARY, BYTES, JSON, PICKLE, TEXT, TypeInfo, TypeRegistry};
 pub use config::{ConfigError, UniqueConfig};
 pub use engine::{Durability, GcReport, Problem, RedbOptions, RedbStore, StoreStats, VerifyReport};
@@ -103,6 +107,8 @@ pub use local::{FilePromise, LocalFileStore, PYTHON_PICKLE};
 pub use memory::InMemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::{MongoOptions, MongoStore};
+#[cfg(unix)]
+pub use multi::{OpenOptions, Store, StoreAddress, open, open_address};
 pub use names::{
     MAX_NAME_LEN, MAX_SUB_DIR_LEN, NameKind, NameProblem, ResultName, RunName, SubDir, TaskName,
 };
@@ -137,6 +143,8 @@ const _: () = {
     assert_send_sync::<Error>();
     #[cfg(unix)]
     assert_send_sync::<RemoteStore>();
+    #[cfg(unix)]
+    assert_send_sync::<Store>();
     #[cfg(feature = "mongodb")]
     assert_send_sync::<MongoStore>();
     const fn assert_send<T: Send>() {}

@@ -9,6 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use crate::claim::{ClaimOutcome, Lease, check_owner, decide, now_ms};
 
 use crate::codec::TypeRegistry;
 use crate::config::UniqueConfig;
@@ -48,6 +51,8 @@ struct RunRecord {
     config: UniqueConfig,
     counter: u64,
     state: RunState,
+    /// The run's claim, if held (released by any state change).
+    claim: Option<Lease>,
     results: BTreeMap<ResultName, Stored>,
 }
 
@@ -101,6 +106,7 @@ impl State {
                 config: run.config().clone(),
                 counter,
                 state: RunState::Running,
+                claim: None,
                 results: BTreeMap::new(),
             }
         })
@@ -232,8 +238,30 @@ impl ResultsStore for InMemoryStore {
     }
 
     fn set_run_state(&self, run: &RunId, state: RunState) -> Result<()> {
-        self.write().exact_mut(run).state = state;
+        let mut guard = self.write();
+        let record = guard.exact_mut(run);
+        record.state = state;
+        record.claim = None;
         Ok(())
+    }
+
+    fn claim_run(&self, run: &RunId, owner: &str, lease: Duration) -> Result<ClaimOutcome> {
+        check_owner(owner)?;
+        let mut guard = self.write();
+        let existing = guard.runs.get(&run.key());
+        let (outcome, granted) = decide(
+            existing.map(|r| r.state),
+            existing.and_then(|r| r.claim.as_ref()),
+            owner,
+            lease,
+            now_ms(),
+        );
+        if let Some(granted) = granted {
+            let record = guard.exact_mut(run);
+            record.state = RunState::Running;
+            record.claim = Some(granted);
+        }
+        Ok(outcome)
     }
 
     fn open(

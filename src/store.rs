@@ -284,6 +284,29 @@ pub trait ResultsStore: Send + Sync {
     /// Backend errors.
     fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps>;
 
+    /// Claims the exact run for `owner` for `lease` (creating the run if needed), so that
+    /// independent sweeps on one store never train the same config at once: the rule is in
+    /// `docs/design.md` §18.5 — a finished run or one claimed by another owner whose lease
+    /// has not run out is not claimed; otherwise the caller gets the claim (claiming again
+    /// renews it). Any later state change of the run (`finish`, `fail`) releases it. Stores
+    /// that cannot decide this atomically keep the default, which fails.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] (the default); [`Error::InvalidClaim`] for an empty or overlong
+    /// owner; backend errors.
+    fn claim_run(
+        &self,
+        run: &RunId,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<crate::claim::ClaimOutcome> {
+        let _ = (run, owner, lease);
+        Err(Error::Unsupported {
+            what: "run claims",
+            store: "this store",
+        })
+    }
+
     /// Whether the looked-up run is marked [`RunState::Finished`].
     ///
     /// # Errors

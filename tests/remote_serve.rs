@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use remote_support::{
-    HANG, io_err, plumbing, signal, spawn_serve, stale_socket, tempdir, wait_exit,
+    HANG, create_store, io_err, plumbing, signal, spawn_serve, stale_socket, tempdir, wait_exit,
     wait_until_served, within,
 };
 use serde_json::json;
@@ -282,6 +282,7 @@ fn the_default_socket_is_in_the_store_directory_with_mode_0600() -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempdir()?;
     let store_dir = dir.path().join("store");
+    create_store(&store_dir)?;
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_sweepstore"))
         .arg("serve")
         .arg(&store_dir)
@@ -333,4 +334,27 @@ fn a_second_signal_exits_at_once_when_the_graceful_stop_cannot_finish() -> Resul
         Some(b"acknowledged".to_vec())
     );
     store.close()
+}
+
+#[test]
+fn serve_refuses_a_path_that_holds_no_store_and_creates_nothing() -> Result<()> {
+    let dir = tempdir()?;
+    let missing = dir.path().join("missing");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).map_err(io_err("create a directory"))?;
+    for path in [&missing, &empty] {
+        let ran = std::process::Command::new(env!("CARGO_BIN_EXE_sweepstore"))
+            .arg("serve")
+            .arg(path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(io_err("run `sweepstore serve`"))?;
+        let stderr = String::from_utf8_lossy(&ran.stderr);
+        assert_eq!(ran.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("is not a sweepstore store"), "{stderr}");
+    }
+    assert!(!missing.exists());
+    let left = std::fs::read_dir(&empty).map_err(io_err("list"))?.count();
+    assert_eq!(left, 0, "serve created files in an empty directory");
+    Ok(())
 }

@@ -73,6 +73,8 @@ pub enum Status {
     Success,
     /// The command ran, and found problems it reported (`verify`).
     ProblemsFound,
+    /// Ctrl-C stopped the command cleanly, and it said how far it came (`demo`).
+    Interrupted,
 }
 
 impl Status {
@@ -81,6 +83,7 @@ impl Status {
         match self {
             Status::Success => 0,
             Status::ProblemsFound => 3,
+            Status::Interrupted => 130,
         }
     }
 }

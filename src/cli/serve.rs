@@ -1,7 +1,8 @@
 //! `sweepstore serve STORE [--socket PATH]`: opens a store and serves it to other processes
 //! (`RemoteStore::connect(SOCKET)`) until SIGINT or SIGTERM.
 //!
-//! Invariants: the store is opened before the socket is bound, so a second `serve` of the
+//! Invariants: a path that holds no store is refused (nothing is created); the store is
+//! opened before the socket is bound, so a second `serve` of the
 //! same store fails on the store's lock before touching the first one's socket; the signal
 //! handlers are installed before the socket is bound, so a server that accepts connections
 //! always handles SIGINT and SIGTERM (never killed by their default action); on SIGINT or
@@ -18,6 +19,7 @@ use signal_hook::iterator::Signals;
 use sweepstore::{Error, RedbOptions, RedbStore, Server};
 
 use super::CliError;
+use super::store::require_store;
 
 /// Serve a store to worker processes over a Unix socket, until Ctrl-C or SIGTERM
 ///
@@ -26,7 +28,7 @@ use super::CliError;
 /// removed); a second one exits at once, without a checkpoint.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The store directory (created if missing or empty).
+    /// The store directory (it must hold a store: create one with `demo` or `import`).
     store: PathBuf,
     /// The socket path [default: serve.sock inside the store directory].
     #[arg(long)]
@@ -34,6 +36,8 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: &ServeArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    // Serving creates nothing: a path that holds no store is an error, as for `ls`.
+    require_store(&args.store)?;
     let store = RedbStore::open(&args.store, RedbOptions::default()).map_err(|e| match e {
         Error::AlreadyOpen { .. } => {
             format!("{e} (if a `sweepstore serve` of it is running, connect to its socket instead)")

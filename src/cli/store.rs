@@ -86,7 +86,7 @@ fn server_of(path: &Path) -> Result<Option<RemoteStore>, Error> {
 }
 
 /// Fails unless `path` holds a store.
-fn require_store(path: &Path) -> Result<(), Error> {
+pub fn require_store(path: &Path) -> Result<(), Error> {
     let reason = if !path.exists() {
         "it does not exist"
     } else if !is_redb_store(path) {

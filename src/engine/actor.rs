@@ -13,23 +13,21 @@
 //! recording the last applied LSN, after which older WAL segments are removed.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::engine::reply::Reply;
 use redb::{Durability as RedbDurability, WriteTransaction};
 
+use crate::claim::{ClaimOutcome, decide, now_ms};
 use crate::engine::command::{Command, Content};
 use crate::engine::gc::{self, GcReport};
 use crate::engine::ops::{self, WriteTables};
 use crate::engine::options::Durability;
 use crate::engine::record::{self, WalOp};
 use crate::engine::shared::Shared;
-use crate::engine::tables::{
-    CONTENT, META, META_APPLIED_LSN, META_CHECKPOINT_AT, META_WAL_HEAD, RESULTS, RUNS, TASK_RUNS,
-    TASKS,
-};
+use crate::engine::tables::{META, META_APPLIED_LSN, META_CHECKPOINT_AT, META_WAL_HEAD};
 use crate::error::{Error, Result};
 use crate::names::ResultName;
 use crate::store::{RunId, RunState};
@@ -64,17 +62,6 @@ pub(crate) struct Actor {
 /// Errors that leave the batch's state unknown: they poison the store.
 fn is_fatal(e: &Error) -> bool {
     !matches!(e, Error::AlreadyExists { .. })
-}
-
-fn open_tables(txn: &WriteTransaction) -> Result<WriteTables<'_>> {
-    let open = |e: redb::TableError| Error::storage("open a table", e);
-    Ok(WriteTables {
-        runs: txn.open_table(RUNS).map_err(open)?,
-        results: txn.open_table(RESULTS).map_err(open)?,
-        task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
-        tasks: txn.open_table(TASKS).map_err(open)?,
-        content: txn.open_table(CONTENT).map_err(open)?,
-    })
 }
 
 /// Records `lsn` as applied in `txn`, and, for a checkpoint, the newest WAL segment.
@@ -263,7 +250,7 @@ impl Actor {
             .map_err(|e| Error::storage("set durability", e))?;
         let first_lsn = self.wal.last_lsn() + 1;
         {
-            let mut tables = open_tables(&txn)?;
+            let mut tables = WriteTables::open(&txn)?;
             let mut commands = group.into_iter();
             for command in commands.by_ref() {
                 if let Err(fatal) = self.handle(&mut tables, command, pending) {
@@ -336,6 +323,15 @@ impl Actor {
             }
             Command::DeleteRun { run, reply } => {
                 let resolved = delete_run(tables, &run);
+                self.finish(tables, resolved, reply, pending)
+            }
+            Command::Claim {
+                run,
+                owner,
+                lease,
+                reply,
+            } => {
+                let resolved = claim(tables, &run, &owner, lease);
                 self.finish(tables, resolved, reply, pending)
             }
             control => {
@@ -429,7 +425,7 @@ impl Actor {
         txn.set_durability(RedbDurability::None)
             .map_err(|e| Error::storage("set durability", e))?;
         let plan = {
-            let mut tables = open_tables(&txn)?;
+            let mut tables = WriteTables::open(&txn)?;
             let plan = gc::plan(&self.shared, &tables)?;
             if !dry_run {
                 gc::remove_rows(&mut tables, &plan)?;
@@ -464,6 +460,9 @@ fn reject(command: Command, err: impl Fn() -> Error) {
             reply.send(Err(err()));
         }
         Command::DeleteRun { reply, .. } => {
+            reply.send(Err(err()));
+        }
+        Command::Claim { reply, .. } => {
             reply.send(Err(err()));
         }
         Command::Gc { reply, .. } => {
@@ -560,6 +559,38 @@ fn delete(
         }
         _ => Ok((None, false)),
     }
+}
+
+/// Decides a claim by the claim rule against the run as this batch left it; logs it only if
+/// granted (the decision, with its expiry, is what replay applies).
+fn claim(
+    tables: &WriteTables<'_>,
+    run: &RunId,
+    owner: &str,
+    lease: Duration,
+) -> Result<(Option<Logged>, ClaimOutcome)> {
+    let record = ops::get_run(&tables.runs, &run.key())?;
+    let held = ops::get_claim(&tables.claims, &run.key())?;
+    let (outcome, granted) = decide(
+        record.as_ref().map(|r| r.state),
+        held.as_ref(),
+        owner,
+        lease,
+        now_ms(),
+    );
+    let Some(lease) = granted else {
+        return Ok((None, outcome));
+    };
+    let new_run = match record {
+        Some(_) => None,
+        None => Some(ops::new_run(&tables.tasks, run)?),
+    };
+    let op = WalOp::Claim {
+        run: run.key(),
+        new_run,
+        lease,
+    };
+    Ok((Some(Logged { op, inline: None }), outcome))
 }
 
 fn delete_run(tables: &WriteTables<'_>, run: &RunId) -> Result<(Option<Logged>, DeletedRun)> {

@@ -52,6 +52,13 @@ pub(crate) enum Command {
         /// The deleted run's task and sweep counter, if a run was deleted.
         reply: Reply<Result<Option<(String, u64)>>>,
     },
+    /// Claim the exact run for `owner` (the claim rule, `crate::claim`).
+    Claim {
+        run: RunId,
+        owner: String,
+        lease: std::time::Duration,
+        reply: Reply<Result<crate::claim::ClaimOutcome>>,
+    },
     /// Collect unreferenced content.
     Gc {
         dry_run: bool,

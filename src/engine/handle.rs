@@ -107,8 +107,19 @@ impl RedbStore {
     }
 
     pub(crate) fn open_with_fs(path: &Path, options: RedbOptions, fs: Arc<dyn Fs>) -> Result<Self> {
+        Self::open_with_types(path, options, fs, TypeRegistry::new())
+    }
+
+    /// Opens the store with `types` as its type registry (shared with the caller, so a
+    /// handle that changes backends keeps its registered types).
+    pub(crate) fn open_with_types(
+        path: &Path,
+        options: RedbOptions,
+        fs: Arc<dyn Fs>,
+        types: TypeRegistry,
+    ) -> Result<Self> {
         let capacity = options.channel_capacity;
-        let (shared, wal) = open::open(path, options, fs)?;
+        let (shared, wal) = open::open(path, options, fs, types)?;
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         let actor = Actor::new(shared.clone(), rx, wal);
         let thread = std::thread::Builder::new()
@@ -417,6 +428,21 @@ impl ResultsStore for RedbStore {
         self.request(|reply| Command::SetState {
             run: run.clone(),
             state,
+            reply,
+        })
+    }
+
+    fn claim_run(
+        &self,
+        run: &RunId,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<crate::claim::ClaimOutcome> {
+        crate::claim::check_owner(owner)?;
+        self.request(|reply| Command::Claim {
+            run: run.clone(),
+            owner: owner.to_owned(),
+            lease,
             reply,
         })
     }

@@ -21,10 +21,7 @@ use crate::engine::ops::{self, WriteTables};
 use crate::engine::options::{Durability, RedbOptions};
 use crate::engine::record::{self, WalOp};
 use crate::engine::shared::Shared;
-use crate::engine::tables::{
-    CONTENT, FORMAT_VERSION, META, META_APPLIED_LSN, META_FORMAT, META_WAL_HEAD, RESULTS, RUNS,
-    TASK_RUNS, TASKS,
-};
+use crate::engine::tables::{FORMAT_VERSION, META, META_APPLIED_LSN, META_FORMAT, META_WAL_HEAD};
 use crate::error::{Error, Result};
 use crate::vfs::Fs;
 use crate::wal::{self, WalWriter, segment_path};
@@ -123,11 +120,8 @@ fn check_format(db: &redb::Database, root: &Path) -> Result<WalPosition> {
     let applied = {
         let open = |e: redb::TableError| Error::storage("open a table", e);
         let mut meta = txn.open_table(META).map_err(open)?;
-        txn.open_table(RUNS).map_err(open)?;
-        txn.open_table(RESULTS).map_err(open)?;
-        txn.open_table(TASK_RUNS).map_err(open)?;
-        txn.open_table(TASKS).map_err(open)?;
-        txn.open_table(CONTENT).map_err(open)?;
+        // Creates every table a store has (`claims` too, in a store made before it existed).
+        drop(WriteTables::open(&txn)?);
         let read = |e: redb::StorageError| Error::storage("read the format version", e);
         let format = meta.get(META_FORMAT).map_err(read)?.map(|v| v.value());
         match format {
@@ -178,14 +172,7 @@ fn recover(shared: &Shared, position: &WalPosition) -> Result<WalWriter> {
         .begin_write()
         .map_err(|e| Error::storage("begin recovery", e))?;
     let recovered = {
-        let open = |e: redb::TableError| Error::storage("open a table", e);
-        let mut tables = WriteTables {
-            runs: txn.open_table(RUNS).map_err(open)?,
-            results: txn.open_table(RESULTS).map_err(open)?,
-            task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
-            tasks: txn.open_table(TASKS).map_err(open)?,
-            content: txn.open_table(CONTENT).map_err(open)?,
-        };
+        let mut tables = WriteTables::open(&txn)?;
         wal::replay(shared.fs.as_ref(), &wal_dir, applied, |lsn, payload| {
             let (op, inline) = record::decode(lsn, payload)?;
             if let WalOp::Put {
@@ -233,6 +220,7 @@ pub(crate) fn open(
     root: &Path,
     options: RedbOptions,
     fs: Arc<dyn Fs>,
+    types: TypeRegistry,
 ) -> Result<(Arc<Shared>, WalWriter)> {
     prepare_dirs(fs.as_ref(), root)?;
     let root = fs
@@ -252,7 +240,7 @@ pub(crate) fn open(
         db,
         fs.clone(),
         layout,
-        TypeRegistry::new(),
+        types,
         options,
         lock,
     ));

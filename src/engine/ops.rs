@@ -8,9 +8,13 @@
 
 use redb::{ReadableTable, Table};
 
+use crate::claim::Lease;
 use crate::config::UniqueConfig;
 use crate::engine::record::{NewRun, WalOp};
-use crate::engine::tables::{CONTENT_BLOB, CONTENT_INLINE, ResultEntry, RunRecord};
+use crate::engine::tables::{
+    CLAIMS, CONTENT, CONTENT_BLOB, CONTENT_INLINE, RESULTS, RUNS, ResultEntry, RunRecord,
+    TASK_RUNS, TASKS,
+};
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
 use crate::lookup::best_subset;
@@ -74,6 +78,23 @@ pub(crate) fn get_run(
 ) -> Result<Option<RunRecord>> {
     let row = runs.get(key.as_bytes()).map_err(storage("read a run"))?;
     row.map(|v| RunRecord::decode(key, v.value())).transpose()
+}
+
+/// Reads the claim of run `key`, if one is held.
+pub(crate) fn get_claim(
+    claims: &impl ReadableTable<&'static [u8; 32], &'static [u8]>,
+    key: &RunKey,
+) -> Result<Option<Lease>> {
+    let row = claims
+        .get(key.as_bytes())
+        .map_err(storage("read a claim"))?;
+    row.map(|v| {
+        postcard::from_bytes(v.value()).map_err(|e| Error::CorruptRecord {
+            what: format!("claim of run {key}"),
+            reason: e.to_string(),
+        })
+    })
+    .transpose()
 }
 
 /// The runs of `task` in creation order: (counter, key).
@@ -204,9 +225,44 @@ pub(crate) struct WriteTables<'t> {
     pub(crate) task_runs: Table<'t, (&'static str, u64), &'static [u8; 32]>,
     pub(crate) tasks: Table<'t, &'static str, u64>,
     pub(crate) content: Table<'t, &'static [u8; 32], &'static [u8]>,
+    pub(crate) claims: Table<'t, &'static [u8; 32], &'static [u8]>,
+}
+
+impl<'t> WriteTables<'t> {
+    /// Opens (creating if needed) every table a write changes.
+    pub(crate) fn open(txn: &'t redb::WriteTransaction) -> Result<Self> {
+        let open = |e: redb::TableError| Error::storage("open a table", e);
+        Ok(WriteTables {
+            runs: txn.open_table(RUNS).map_err(open)?,
+            results: txn.open_table(RESULTS).map_err(open)?,
+            task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
+            tasks: txn.open_table(TASKS).map_err(open)?,
+            content: txn.open_table(CONTENT).map_err(open)?,
+            claims: txn.open_table(CLAIMS).map_err(open)?,
+        })
+    }
 }
 
 impl WriteTables<'_> {
+    /// Releases the claim of run `key`, if any.
+    fn release(&mut self, key: &RunKey) -> Result<()> {
+        self.claims
+            .remove(key.as_bytes())
+            .map_err(storage("release a claim"))?;
+        Ok(())
+    }
+
+    /// The existing run `key`, or the run `new_run` creates.
+    fn run_or_create(&mut self, key: &RunKey, new_run: Option<&NewRun>) -> Result<RunRecord> {
+        match new_run {
+            Some(new_run) => self.create_run(key, new_run),
+            None => get_run(&self.runs, key)?.ok_or_else(|| Error::CorruptRecord {
+                what: format!("WAL op on run {key}"),
+                reason: "the run does not exist and the op does not create it".to_owned(),
+            }),
+        }
+    }
+
     fn put_run(&mut self, key: &RunKey, record: &RunRecord) -> Result<()> {
         self.runs
             .insert(key.as_bytes(), record.encode()?.as_slice())
@@ -310,15 +366,28 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
             new_run,
             state,
         } => {
-            let mut record = match new_run {
-                Some(new_run) => tables.create_run(run, new_run)?,
-                None => get_run(&tables.runs, run)?.ok_or_else(|| Error::CorruptRecord {
-                    what: format!("WAL op on run {run}"),
-                    reason: "the run does not exist and the op does not create it".to_owned(),
-                })?,
-            };
+            let mut record = tables.run_or_create(run, new_run.as_ref())?;
             record.state = *state;
+            tables.release(run)?;
             tables.put_run(run, &record)
+        }
+        WalOp::Claim {
+            run,
+            new_run,
+            lease,
+        } => {
+            let mut record = tables.run_or_create(run, new_run.as_ref())?;
+            record.state = RunState::Running;
+            tables.put_run(run, &record)?;
+            let row = postcard::to_stdvec(lease).map_err(|e| Error::CorruptRecord {
+                what: format!("claim of run {run}"),
+                reason: e.to_string(),
+            })?;
+            tables
+                .claims
+                .insert(run.as_bytes(), row.as_slice())
+                .map_err(storage("write a claim"))?;
+            Ok(())
         }
         WalOp::CreateRun { run, new_run } => {
             tables.create_run(run, new_run)?;
@@ -332,6 +401,7 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
             Ok(())
         }
         WalOp::DeleteRun { run } => {
+            tables.release(run)?;
             if let Some(record) = get_run(&tables.runs, run)? {
                 tables
                     .runs
@@ -383,14 +453,7 @@ mod tests {
     fn apply_all(db: &Database, ops: &[(WalOp, Option<&[u8]>)]) -> Result<()> {
         let txn = db.begin_write().map_err(|e| Error::storage("begin", e))?;
         {
-            let open = |e: redb::TableError| Error::storage("open", e);
-            let mut tables = WriteTables {
-                runs: txn.open_table(RUNS).map_err(open)?,
-                results: txn.open_table(RESULTS).map_err(open)?,
-                task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
-                tasks: txn.open_table(TASKS).map_err(open)?,
-                content: txn.open_table(CONTENT).map_err(open)?,
-            };
+            let mut tables = WriteTables::open(&txn)?;
             for (op, inline) in ops {
                 apply(&mut tables, op, *inline)?;
             }

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// When a save is acknowledged relative to the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Durability {
     /// Acknowledge a save only after its WAL record is `fdatasync`ed: an acknowledged save
@@ -23,7 +25,7 @@ pub enum Durability {
 
 /// Options of [`RedbStore::open`](crate::RedbStore::open). Build with
 /// `RedbOptions::default()` and the setters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RedbOptions {
     pub(crate) durability: Durability,
     pub(crate) channel_capacity: usize,

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::claim::Lease;
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
 use crate::store::RunState;
@@ -47,6 +48,13 @@ pub(crate) enum WalOp {
     Delete { run: RunKey, name: String },
     /// Remove `run` and its results.
     DeleteRun { run: RunKey },
+    /// Give `run` (creating it if `new_run`) the claim `lease`, state running. Logged only
+    /// for a granted claim; appended last, so the older variants keep their tags.
+    Claim {
+        run: RunKey,
+        new_run: Option<NewRun>,
+        lease: Lease,
+    },
 }
 
 /// Encodes an op and its inline bytes into a WAL payload.

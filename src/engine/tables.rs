@@ -8,10 +8,14 @@
 //! | `task_runs` | (task, sweep counter) | run key |
 //! | `tasks` | task | next sweep counter |
 //! | `content` | content hash `[u8; 32]` | tag `0` ‖ inline bytes, or tag `1` ‖ size u64 LE (blob file) |
+//! | `claims` | run key `[u8; 32]` | postcard `Lease` (owner, expiry in ms since the epoch) |
 //!
 //! Invariants: `task_runs` holds exactly one entry per `runs` entry, under the run's task and
 //! counter; `tasks[t]` is greater than every counter of task `t` ever assigned; every
-//! `results` key's run exists in `runs`; every `results` entry's hash has a `content` row.
+//! `results` key's run exists in `runs`; every `results` entry's hash has a `content` row;
+//! every `claims` key's run exists in `runs` with state running (a claim is released by the
+//! run's next state change or its deletion). `claims` was added without a format change: a
+//! store opened by this build gets the table (empty) on open.
 //! Results live in their own table so that a save costs the same however many results its
 //! run already has.
 
@@ -33,6 +37,7 @@ pub(crate) const TASK_RUNS: TableDefinition<(&str, u64), &[u8; 32]> =
     TableDefinition::new("task_runs");
 pub(crate) const TASKS: TableDefinition<&str, u64> = TableDefinition::new("tasks");
 pub(crate) const CONTENT: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("content");
+pub(crate) const CLAIMS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("claims");
 
 /// `meta` key of the format version.
 pub(crate) const META_FORMAT: &str = "format";

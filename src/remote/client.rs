@@ -78,6 +78,12 @@ impl RemoteStore {
         })
     }
 
+    /// This client with `types` as its type registry (shared with the caller).
+    pub(crate) fn with_types(mut self, types: TypeRegistry) -> Self {
+        self.types = types;
+        self
+    }
+
     /// The server's socket path.
     pub fn socket(&self) -> &Path {
         self.pool.socket()
@@ -288,6 +294,24 @@ impl ResultsStore for RemoteStore {
             run: wire_run(run),
             state,
         })
+    }
+
+    fn claim_run(
+        &self,
+        run: &RunId,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<crate::claim::ClaimOutcome> {
+        crate::claim::check_owner(owner)?;
+        let request = Request::ClaimRun {
+            run: wire_run(run),
+            owner: owner.to_owned(),
+            lease_ms: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX),
+        };
+        match self.call(&request)? {
+            Response::Claim(outcome) => Ok(outcome),
+            other => Err(unexpected(&other)),
+        }
     }
 
     fn open(

@@ -13,13 +13,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::remote::frame::{self, FrameError, MAX_CHUNK, MAX_FRAME};
 use crate::remote::protocol::{Hello, MAGIC, PROTOCOL_VERSION, Request, Response};
 
 /// How a [`RemoteStore`](crate::RemoteStore) connects. Build with `RemoteOptions::default()`
 /// and the setters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RemoteOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) max_idle: usize,
@@ -62,6 +64,8 @@ pub(crate) struct Conn {
     pub(crate) max_chunk: usize,
     /// Whether the connection is in step (every request answered, no error mid-frame).
     healthy: bool,
+    /// Whether a request was sent whole on it (so a failed read may follow an applied write).
+    sent_request: bool,
 }
 
 impl Conn {
@@ -80,8 +84,9 @@ impl Conn {
             max_frame: MAX_FRAME,
             max_chunk: MAX_CHUNK,
             healthy: true,
+            sent_request: false,
         };
-        timeouts.map_err(|e| conn.broken(&e))?;
+        timeouts.map_err(|e| conn.broken(&e, false))?;
         let hello = Hello {
             magic: MAGIC,
             version: PROTOCOL_VERSION,
@@ -111,23 +116,31 @@ impl Conn {
     /// Sends a request that has no response.
     pub(crate) fn send(&mut self, request: &Request) -> Result<()> {
         let bytes = frame::encode(request, "request frame", self.max_frame)?;
-        self.send_frame(&bytes)
+        self.send_frame(&bytes)?;
+        self.sent_request = true;
+        Ok(())
     }
 
+    /// Writes one frame. A frame that fails part-way never reaches the store: the server
+    /// runs only whole frames.
     fn send_frame(&mut self, bytes: &[u8]) -> Result<()> {
-        frame::write(&mut self.stream, bytes).map_err(|e| self.broken(&e))
+        frame::write(&mut self.stream, bytes).map_err(|e| self.broken(&e, false))
     }
 
     fn receive(&mut self) -> Result<Response> {
         let payload = match frame::read(&mut self.stream, MAX_FRAME) {
             Ok(Some(payload)) => payload,
             Ok(None) => {
-                return Err(self.broken(&io::Error::new(
-                    ErrorKind::UnexpectedEof,
-                    "the server closed the connection",
-                )));
+                let sent = self.sent_request;
+                return Err(self.broken(
+                    &io::Error::new(ErrorKind::UnexpectedEof, "the server closed the connection"),
+                    sent,
+                ));
             }
-            Err(FrameError::Io(e)) => return Err(self.broken(&e)),
+            Err(FrameError::Io(e)) => {
+                let sent = self.sent_request;
+                return Err(self.broken(&e, sent));
+            }
             Err(too_large) => {
                 self.healthy = false;
                 return Err(too_large.into_error("response frame"));
@@ -143,8 +156,9 @@ impl Conn {
         }
     }
 
-    /// Marks the connection unusable and describes `e` as a broken connection.
-    fn broken(&mut self, e: &io::Error) -> Error {
+    /// Marks the connection unusable and describes `e` as a broken connection;
+    /// `maybe_applied` says whether a request may have reached the server before it broke.
+    fn broken(&mut self, e: &io::Error, maybe_applied: bool) -> Error {
         self.healthy = false;
         let reason = match e.kind() {
             ErrorKind::WouldBlock | ErrorKind::TimedOut => {
@@ -155,6 +169,7 @@ impl Conn {
         Error::Disconnected {
             socket: self.socket.to_path_buf(),
             reason,
+            maybe_applied,
         }
     }
 
@@ -260,6 +275,7 @@ impl Lease {
         self.conn.as_mut().ok_or_else(|| Error::Disconnected {
             socket: self.pool.socket.to_path_buf(),
             reason: "the connection was given up after an earlier failure".to_owned(),
+            maybe_applied: false,
         })
     }
 

@@ -23,8 +23,8 @@ use crate::store::RunState;
 pub(crate) const MAGIC: [u8; 8] = *b"SWPSTORE";
 
 /// The protocol version this build speaks. Bump it when a request variant is appended.
-/// Version 2 appended the browsing requests (`Tasks` to `Verify`).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version 2 appended the browsing requests (`Tasks` to `Verify`); version 3 `ClaimRun`.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The oldest client version this server still serves. Version 1 clients send only
 /// requests this server still decodes the same way (variants are only appended), so they
@@ -129,6 +129,12 @@ pub(crate) enum Request {
     Stats,
     /// `RedbStore::verify` → `Progress` frames (at most a few per second), then `Verified`.
     Verify,
+    /// `claim_run` with a lease in milliseconds → `Claim`.
+    ClaimRun {
+        run: WireRun,
+        owner: String,
+        lease_ms: u64,
+    },
 }
 
 /// A task as [`Browse::tasks`](crate::Browse::tasks) lists it.
@@ -246,6 +252,8 @@ pub(crate) enum Response {
     Progress { done: u64, total: u64, bytes: u64 },
     /// The end of a `Verify`.
     Verified(WireVerifyReport),
+    /// The outcome of a `ClaimRun`.
+    Claim(crate::claim::ClaimOutcome),
 }
 
 /// An error as it crosses the socket: the variants a client acts on keep their type; the
@@ -447,7 +455,7 @@ mod tests {
             version: PROTOCOL_VERSION,
         };
         let frame = frame::encode(&hello, "hello frame", frame::MAX_FRAME)?;
-        assert_eq!(frame, b"\x09\x00\x00\x00SWPSTORE\x02");
+        assert_eq!(frame, b"\x09\x00\x00\x00SWPSTORE\x03");
         Ok(())
     }
 

@@ -12,6 +12,7 @@
 //! [`WRITE_TIMEOUT`], never the others or the shutdown.
 
 use std::net::Shutdown;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +47,9 @@ pub struct Server {
 struct StopFlag {
     stopped: AtomicBool,
     socket: PathBuf,
+    /// A copy of the listening socket, shut down to wake the accept loop when connecting
+    /// to the path is impossible (its directory was removed, say).
+    listener: Mutex<Option<UnixStream>>,
 }
 
 /// Stops a running [`Server`] gracefully; cheap to clone, usable from any thread.
@@ -59,9 +63,17 @@ impl Stopper {
     /// progress, checkpoints the store and removes its socket. Returns at once.
     pub fn stop(&self) {
         self.stop.stopped.store(true, Ordering::SeqCst);
-        // Wakes the accept loop, which sees the flag; if connecting fails, the loop is not
-        // waiting in accept (it checks the flag before the next one).
-        drop(UnixStream::connect(&self.stop.socket));
+        // Wakes the accept loop, which sees the flag. If the path no longer leads to the
+        // socket, shutting the listening socket down makes its `accept` fail instead.
+        if UnixStream::connect(&self.stop.socket).is_err()
+            && let Some(listener) = &*self
+                .stop
+                .listener
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        {
+            let _ = listener.shutdown(Shutdown::Both);
+        }
     }
 }
 
@@ -79,9 +91,14 @@ impl Server {
     /// [`Error::Io`] if the path exists and is not a socket, or binding fails.
     pub fn bind(store: RedbStore, socket: impl AsRef<Path>) -> Result<Server> {
         let (listener, socket) = socket::bind(socket.as_ref())?;
+        // `shutdown` is a socket call: the same descriptor, seen as a stream, can make it.
+        let copy = listener
+            .try_clone()
+            .map_err(|e| Error::io("duplicate the listening socket", socket.path(), e))?;
         let stop = Arc::new(StopFlag {
             stopped: AtomicBool::new(false),
             socket: socket.path().to_owned(),
+            listener: Mutex::new(Some(UnixStream::from(OwnedFd::from(copy)))),
         });
         Ok(Server {
             store,
@@ -129,6 +146,12 @@ impl Server {
             }
         }
         drop(listener);
+        drop(
+            stop.listener
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
         connections.finish();
         let closed = store.close();
         socket.remove();
@@ -212,5 +235,37 @@ fn refuse_busy(mut stream: UnixStream) {
         MAX_FRAME,
     ) {
         let _ = frame::write(&mut stream, &bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::RedbOptions;
+
+    #[test]
+    fn a_server_whose_socket_path_is_gone_still_stops() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("create", "tmp", e))?;
+        let store = RedbStore::open(dir.path().join("store"), RedbOptions::default())?;
+        let sockets = dir.path().join("sockets");
+        std::fs::create_dir(&sockets).map_err(|e| Error::io("create", &sockets, e))?;
+        let server = Server::bind(store, sockets.join("s.sock"))?;
+        let stopper = server.stopper();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let ran = server.run();
+            let _ = done_tx.send(());
+            ran
+        });
+        // Control: with the path in place, a client still connects (the loop is waiting).
+        drop(
+            UnixStream::connect(sockets.join("s.sock"))
+                .map_err(|e| Error::io("connect", &sockets, e))?,
+        );
+        std::fs::remove_dir_all(&sockets).map_err(|e| Error::io("remove", &sockets, e))?;
+        stopper.stop();
+        let stopped = done.recv_timeout(Duration::from_secs(30)).is_ok();
+        assert!(stopped, "the server did not stop");
+        thread.join().map_err(|_| Error::Closed)?
     }
 }

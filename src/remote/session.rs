@@ -239,6 +239,15 @@ impl Session<'_> {
             Request::SetRunState { run, state } => run_id(&run)
                 .and_then(|run| store.set_run_state(&run, state))
                 .map(|()| Response::Done),
+            Request::ClaimRun {
+                run,
+                owner,
+                lease_ms,
+            } => run_id(&run)
+                .and_then(|run| {
+                    store.claim_run(&run, &owner, std::time::Duration::from_millis(lease_ms))
+                })
+                .map(Response::Claim),
             Request::LazySweep { task, name } => store.lazy_sweep(&task, &name).map(|sweeps| {
                 let items: Vec<Item> = sweeps
                     .map(|sweep| match sweep {

@@ -17,7 +17,11 @@
 //! conformance!(redb, redb_fixture);
 //! ```
 //!
-//! Invariants: the case list in [`conformance!`] names every `pub fn` in `cases/` exactly once;
+//! Run claims are optional (a store may refuse them): their cases (`cases/claims.rs`) are
+//! instantiated by [`claims!`] for the backends that support them.
+//!
+//! Invariants: the case lists in [`conformance!`] and [`claims!`] name every `pub fn` in
+//! `cases/` exactly once;
 //! a case missing from the list is dead code, which `clippy -D warnings` rejects. Cases only
 //! use the public API.
 
@@ -161,12 +165,29 @@ macro_rules! conformance {
     };
 }
 
+/// Instantiates the run-claim cases (`cases/claims.rs`) in `mod $backend`, for backends that
+/// support claims (LocalFileStore refuses them: `local_file_store_refuses_claims`).
+macro_rules! claims {
+    ($backend:ident, $make:expr) => {
+        conformance!(@cases $backend, $make, [
+            claims::a_claim_creates_the_run_running_and_keeps_others_out,
+            claims::finishing_releases_a_claim_and_a_finished_run_is_never_claimed,
+            claims::failing_or_deleting_a_run_releases_its_claim,
+            claims::an_expired_claim_goes_to_the_next_owner,
+            claims::claims_address_the_exact_run_not_a_subset,
+            claims::an_empty_owner_is_rejected_without_creating_the_run,
+            claims::only_one_of_many_threads_gets_a_claim,
+        ]);
+    };
+}
+
 /// The in-memory store needs nothing kept alive.
 fn in_memory_fixture() -> sweepstore::Result<Fixture<InMemoryStore>> {
     Ok(Fixture::new(InMemoryStore::new()))
 }
 
 conformance!(in_memory, in_memory_fixture);
+claims!(in_memory_claims, in_memory_fixture);
 
 /// A RedbStore in a fresh temporary directory, removed after the store is dropped.
 fn redb_fixture() -> sweepstore::Result<Fixture<RedbStore, tempfile::TempDir>> {
@@ -179,6 +200,7 @@ fn redb_fixture() -> sweepstore::Result<Fixture<RedbStore, tempfile::TempDir>> {
 }
 
 conformance!(redb, redb_fixture);
+claims!(redb_claims, redb_fixture);
 
 /// A LocalFileStore in a fresh temporary directory, removed after the store is dropped.
 fn local_fixture() -> sweepstore::Result<Fixture<LocalFileStore, tempfile::TempDir>> {
@@ -192,6 +214,22 @@ fn local_fixture() -> sweepstore::Result<Fixture<LocalFileStore, tempfile::TempD
 
 conformance!(local, local_fixture);
 
+#[test]
+fn local_file_store_refuses_claims() -> sweepstore::Result<()> {
+    use sweepstore::StoreExt;
+    let fixture = local_fixture()?;
+    let run = fixture
+        .store
+        .run("train", &sweepstore::UniqueConfig::parse(r#"{"lr": 1}"#)?)?;
+    let refused = run.claim("a", std::time::Duration::from_secs(1));
+    assert!(matches!(
+        refused,
+        Err(sweepstore::Error::Unsupported { .. })
+    ));
+    assert_eq!(run.state()?, None);
+    Ok(())
+}
+
 /// A RemoteStore talking to a server (in this process, on its own thread) that serves a
 /// RedbStore in a fresh temporary directory; the guard stops the server and removes the
 /// directory after the store is dropped.
@@ -202,6 +240,7 @@ fn remote_fixture() -> sweepstore::Result<Fixture<RemoteStore, support::Served>>
 }
 
 conformance!(remote, remote_fixture);
+claims!(remote_claims, remote_fixture);
 
 #[cfg(feature = "mongodb")]
 #[path = "../mongo_support/mod.rs"]
@@ -216,3 +255,20 @@ fn mongo_fixture() -> sweepstore::Result<Fixture<sweepstore::MongoStore>> {
 
 #[cfg(feature = "mongodb")]
 conformance!(mongo, mongo_fixture);
+
+/// A `Store` that `sweepstore::open` made a client: another handle (the guard, standing in
+/// for another process) opened the store first and serves it from its thread.
+fn opened_client_fixture()
+-> sweepstore::Result<Fixture<sweepstore::Store, (sweepstore::Store, tempfile::TempDir)>> {
+    let dir = tempfile::tempdir().map_err(|source| sweepstore::Error::Stream {
+        op: "create a temporary directory",
+        source,
+    })?;
+    let owner = sweepstore::open(dir.path(), sweepstore::OpenOptions::default())?;
+    let client = sweepstore::open(dir.path(), sweepstore::OpenOptions::default())?;
+    assert!(owner.is_owner() && !client.is_owner());
+    Ok(Fixture::with_guard(client, (owner, dir)))
+}
+
+conformance!(opened_client, opened_client_fixture);
+claims!(opened_client_claims, opened_client_fixture);

@@ -73,8 +73,18 @@ impl Drop for InProcess {
     }
 }
 
-/// `sweepstore serve STORE --socket SOCKET` as a child process (stdout and stderr piped).
+/// Creates an empty store at `store` unless one is there (`serve` creates none).
+pub fn create_store(store: &Path) -> Result<()> {
+    if !store.join("store.redb").exists() {
+        sweepstore::RedbStore::open(store, sweepstore::RedbOptions::default())?.close()?;
+    }
+    Ok(())
+}
+
+/// `sweepstore serve STORE --socket SOCKET` as a child process (stdout and stderr piped),
+/// creating the store first if needed.
 pub fn spawn_serve(store: &Path, socket: &Path) -> Result<Child> {
+    create_store(store)?;
     Command::new(env!("CARGO_BIN_EXE_sweepstore"))
         .arg("serve")
         .arg(store)

@@ -1,19 +1,23 @@
 //! `sweepstore demo [STORE]`: a real grid-search sweep — logistic regression over learning
-//! rates × L2 penalties × seeds — trained on worker threads sharing one store (a
-//! `RedbStore`, or the store's server if `sweepstore serve` serves it), then a reduce step
-//! over the stored metrics.
+//! rates × L2 penalties × seeds — trained on worker threads (or `--processes`) sharing one
+//! store opened with `sweepstore::open` (so a second demo, or any process, on the same store
+//! joins it), then a reduce step over the stored metrics.
 //!
 //! Resume protocol: a run is *finished* only after its log, weights and metrics were saved
 //! (each save acknowledged durably by the store) and its state set to finished. At start the
-//! demo skips every run of the grid whose state is finished and trains the others from
-//! scratch (a run interrupted midway is overwritten with mode `w` and plain saves). So after
-//! a kill at any moment, the next invocation trains exactly the runs not yet finished: none is
-//! lost and no finished run is trained twice.
+//! demo skips every run of the grid whose state is finished; the others are claimed one by
+//! one before they are trained (`claims.rs`), so several demos on one store split the grid
+//! and never train a config at the same time; a run interrupted midway is trained again from
+//! scratch (mode `w` and plain saves overwrite it). So after a kill at any moment, the next
+//! invocation trains exactly the runs not yet finished: none is lost and no finished run is
+//! trained twice.
+//!
+//! Ctrl-C (SIGINT, handled whatever disposition the process inherited) stops the workers
+//! after their runs in progress; the demo then says how many runs it trained and how many
+//! are left, and exits with status 130. A second Ctrl-C exits at once (as safe as `kill -9`).
 //!
 //! With `--processes N` the runs are trained by N child processes of this binary
-//! (`demo-worker`, see `processes.rs`), each a [`RemoteStore`](sweepstore::RemoteStore)
-//! client of a server this process runs on the store's default socket; the resume protocol
-//! and the output are the same.
+//! (`demo-worker`, see `processes.rs`); the resume protocol and the output are the same.
 //!
 //! Output: with stdout a terminal, a progress bar (stderr); otherwise one line per trained
 //! run, `trained I/N lr=… l2=… seed=… val_loss=… val_acc=… run=<run key>`, printed only after
@@ -21,22 +25,26 @@
 
 use std::io::Write;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::Args;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use serde_json::json;
-use sweepstore::{Error, RedbOptions, ResultsStore, RunKey, StoreExt, UniqueConfig};
+use signal_hook::consts::SIGINT;
+use sweepstore::{Error, OpenOptions, ResultsStore, RunKey, StoreExt, UniqueConfig};
 
 use super::progress::Bar;
-use super::store::{Store, open_or_create_reachable};
 use super::{CliError, Out, Status};
 
+mod claims;
 mod learn;
 mod processes;
 mod reduce;
+
+use claims::Queue;
 
 pub use processes::{WorkerArgs, run_worker};
 
@@ -56,7 +64,8 @@ const SEEDS: u64 = 8;
 /// Logistic regression trained by gradient descent on a synthetic dataset, 4 learning rates × 4 L2 penalties × 8 seeds, on several
 /// threads. Each run saves its metrics (json), weights (binary) and a training log streamed
 /// as text, then marks itself finished. Run it again (or after Ctrl-C or a crash) and it
-/// skips every finished run and trains only the rest. Ends with a table of the best configs.
+/// skips every finished run and trains only the rest; run two at once on one store and they
+/// split the runs. Ends with a table of the best configs.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// The store directory (created if it does not exist).
@@ -65,9 +74,9 @@ pub struct DemoArgs {
     /// Worker threads training runs at once [default: the number of cores].
     #[arg(long, short = 'w', conflicts_with = "processes")]
     workers: Option<NonZeroUsize>,
-    /// Train in this many worker processes instead of threads, each a client of a server
-    /// this command runs on the store (its default socket, so `ls` and the other commands
-    /// read the store while the sweep runs).
+    /// Train in this many worker processes instead of threads, each opening the store with
+    /// `sweepstore::open` (a client of the process serving it on its default socket, so `ls`
+    /// and the other commands read the store while the sweep runs).
     #[arg(long, value_name = "N")]
     processes: Option<NonZeroUsize>,
     /// Rows in the table of best configurations.
@@ -107,14 +116,19 @@ fn grid() -> Result<Vec<Job>, Error> {
 }
 
 pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
-    let opened = open_or_create_reachable(&args.store, RedbOptions::default())?;
-    let store = opened.get();
-    let grid = grid()?;
-    let total = grid.len();
+    // IMPORTANT: installed here, whatever SIGINT disposition this process inherited (a
+    // background job of a non-interactive shell inherits it ignored): the first Ctrl-C stops
+    // the sweep after the runs in progress, a second one exits at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register_conditional_shutdown(SIGINT, 130, stop.clone())?;
+    signal_hook::flag::register(SIGINT, stop.clone())?;
+    let store = open_demo_store(&args.store)?;
+    let jobs = grid()?;
+    let total = jobs.len();
     let mut pending = Vec::new();
-    for job in grid {
+    for (index, job) in jobs.iter().enumerate() {
         if !store.run(TASK, &job.config)?.is_finished()? {
-            pending.push(job);
+            pending.push(index);
         }
     }
     let skipped = total - pending.len();
@@ -137,9 +151,6 @@ pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
         L2S.len(),
         args.store.display()
     )?;
-    // The server of a processes-mode sweep; it outlives the reduce step (stopping it closes
-    // the store), and dropping it on an error stops it too.
-    let mut served = None;
     if pending.is_empty() {
         writeln!(
             out,
@@ -153,30 +164,55 @@ pub fn run(args: &DemoArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
         )?;
         let started = Instant::now();
         let count = Count { skipped, total };
+        let work = Work {
+            jobs: &jobs,
+            pending,
+            workers,
+            count,
+            stop: &stop,
+        };
         let trained = if args.processes.is_some() {
-            // A store served already (`sweepstore serve`) is trained through its server.
-            let socket = match &opened {
-                Store::Served(remote) => remote.socket(),
-                Store::Direct(direct) => served
-                    .insert(processes::Served::start(direct, &args.store)?)
-                    .socket(),
-            };
-            processes::train_all(store, socket, workers, pending.len(), count, out)?
+            processes::train_all(&store, work, out)?
         } else {
-            train_all(store, pending, workers, count, out)?
+            train_all(&store, work, out)?
         };
         let seconds = started.elapsed().as_secs_f64();
+        if stop.load(Ordering::Relaxed) {
+            let mut left = 0;
+            for job in &jobs {
+                if !store.run(TASK, &job.config)?.is_finished()? {
+                    left += 1;
+                }
+            }
+            writeln!(
+                out,
+                "demo: interrupted: trained {trained} runs in {seconds:.1} s; {left} of {total} \
+                 runs left (run the demo again to train them)"
+            )?;
+            return Ok(Status::Interrupted);
+        }
         writeln!(
             out,
             "demo: trained {trained} runs in {seconds:.1} s ({:.1} runs/s), skipped {skipped}",
             trained as f64 / seconds.max(1e-9)
         )?;
     }
-    reduce::summarize(store, args.top, out)?;
-    if let Some(server) = served {
-        server.stop()?;
-    }
+    reduce::summarize(&store, args.top, out)?;
     Ok(Status::Success)
+}
+
+/// Opens the demo's store with `sweepstore::open` (creating it, or joining the process that
+/// serves it — another demo, say), and logs how long that took.
+fn open_demo_store(path: &Path) -> Result<sweepstore::Store, Error> {
+    let started = Instant::now();
+    let store = sweepstore::open(path, OpenOptions::default())?;
+    tracing::info!(
+        store = %path.display(),
+        owner = store.is_owner(),
+        ms = started.elapsed().as_millis(),
+        "opened the store"
+    );
+    Ok(store)
 }
 
 /// Runs already finished before this invocation, and runs of the grid.
@@ -186,34 +222,52 @@ struct Count {
     total: usize,
 }
 
-/// Trains `pending` on `workers` threads; reports each finished run; returns how many were
-/// trained. The first error stops the workers (each finishes its current store call) and is
-/// returned.
-fn train_all(
-    store: &(impl ResultsStore + ?Sized),
-    pending: Vec<Job>,
+/// What the workers of one invocation train: the grid, the points not finished at the
+/// start, how many workers, and the flag that stops them (Ctrl-C, or the first error).
+struct Work<'a> {
+    jobs: &'a [Job],
+    pending: Vec<usize>,
     workers: usize,
     count: Count,
+    stop: &'a AtomicBool,
+}
+
+/// Trains the pending runs on worker threads that claim each run first (`claims.rs`);
+/// reports each finished run; returns how many were trained. The first error stops the
+/// workers (each finishes its current run) and is returned.
+fn train_all(
+    store: &(impl ResultsStore + ?Sized),
+    work: Work<'_>,
     out: &mut Out<'_>,
 ) -> Result<usize, CliError> {
-    let to_train = pending.len();
-    let (job_tx, job_rx) = crossbeam_channel::unbounded();
-    for job in pending {
-        // The receiver is alive (held right here), so this cannot fail.
-        let _ = job_tx.send(job);
-    }
-    drop(job_tx);
+    let to_train = work.pending.len();
+    let queue = Queue::new(work.pending);
     let (event_tx, event_rx) = crossbeam_channel::unbounded();
-    let stop = AtomicBool::new(false);
     let data = Dataset::synthetic();
+    let (jobs, stop) = (work.jobs, work.stop);
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            let (jobs, events) = (job_rx.clone(), event_tx.clone());
-            let (stop, data) = (&stop, &data);
-            scope.spawn(move || worker(store, data, &jobs, &events, stop));
+        for _ in 0..work.workers {
+            let events = event_tx.clone();
+            let (queue, data) = (&queue, &data);
+            scope.spawn(move || {
+                let worked =
+                    claims::work(store, data, jobs, queue, stop, &mut |i, key, metrics| {
+                        let hyper = jobs[i].hyper;
+                        // The receiver lives until every worker is done.
+                        let _ = events.send(Event::Trained {
+                            hyper,
+                            key,
+                            metrics,
+                        });
+                        Ok(())
+                    });
+                if let Err(e) = worked {
+                    let _ = events.send(Event::Failed(e.into()));
+                }
+            });
         }
         drop(event_tx);
-        collect(&event_rx, to_train, count, out, &mut || {
+        collect(&event_rx, to_train, work.count, out, &mut || {
             stop.store(true, Ordering::Relaxed);
         })
     })
@@ -257,31 +311,6 @@ fn collect(
     match first_error {
         Some(e) => Err(e),
         None => Ok(trained),
-    }
-}
-
-/// A worker: trains jobs until there are none left or `stop` is set.
-fn worker(
-    store: &(impl ResultsStore + ?Sized),
-    data: &Dataset,
-    jobs: &Receiver<Job>,
-    events: &Sender<Event>,
-    stop: &AtomicBool,
-) {
-    while !stop.load(Ordering::Relaxed) {
-        let Ok(job) = jobs.recv() else { return };
-        let event = match train_one(store, data, &job) {
-            Ok((key, metrics)) => Event::Trained {
-                hyper: job.hyper,
-                key,
-                metrics,
-            },
-            Err(e) => Event::Failed(e.into()),
-        };
-        let failed = matches!(event, Event::Failed(_));
-        if events.send(event).is_err() || failed {
-            return;
-        }
     }
 }
 
@@ -346,7 +375,7 @@ fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sweepstore::RedbStore;
+    use sweepstore::{RedbOptions, RedbStore};
 
     #[test]
     fn a_failing_store_stops_the_workers_and_the_error_is_returned() -> Result<(), CliError> {
@@ -358,6 +387,7 @@ mod tests {
         std::fs::remove_dir_all(path.join("tmp"))?;
         let jobs: Vec<Job> = grid()?.into_iter().take(6).collect();
         let configs: Vec<UniqueConfig> = jobs.iter().map(|j| j.config.clone()).collect();
+        let stop = AtomicBool::new(false);
         let mut text = Vec::new();
         let mut out = Out {
             writer: &mut text,
@@ -367,7 +397,14 @@ mod tests {
             skipped: 0,
             total: 6,
         };
-        let err = train_all(&store, jobs, 2, count, &mut out)
+        let work = Work {
+            jobs: &jobs,
+            pending: (0..jobs.len()).collect(),
+            workers: 2,
+            count,
+            stop: &stop,
+        };
+        let err = train_all(&store, work, &mut out)
             .err()
             .ok_or("training succeeded without a temp directory")?;
         assert!(err.to_string().contains("tmp"), "{err}");

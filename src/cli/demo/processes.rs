@@ -1,114 +1,67 @@
-//! `demo --processes N`: the sweep's runs trained by N child processes of this binary, each
-//! a [`RemoteStore`] client of a [`Server`] this process runs on the store's default socket
-//! (so `ls`, `show`, `get`, `stats` and `verify` read the store while the sweep runs).
+//! `demo --processes N`: the sweep's runs trained by N child processes of this binary
+//! (`demo-worker --store PATH`, a hidden subcommand), each of which opens the store with
+//! `sweepstore::open` — a client of whichever process serves it (this demo, usually) — and
+//! claims runs as worker threads do (`claims.rs`), so `ls`, `show`, `get`, `stats` and
+//! `verify` read the store while the sweep runs, and a second demo on the store cooperates.
 //!
-//! Protocol between the demo and its workers: worker `i` of `N` (`demo-worker --socket S
-//! --shard i/N`, a hidden subcommand) trains the grid points whose index is `i` modulo `N`
-//! and are not finished, each exactly as a worker thread does, and prints `trained INDEX` on
-//! stdout only after the run is finished (its state acknowledged by the server), then `done`
-//! once its share is complete. The demo reads those lines, loads the run's metrics from the
-//! store and reports the run as the threads mode does; a worker whose output ends without
-//! `done` failed (its error is on the shared stderr), which stops the sweep.
+//! Protocol between the demo and its workers: a worker trains grid points it claims and
+//! prints `trained INDEX` on stdout only after the run is finished (its state acknowledged),
+//! then `done` once no grid point is left, or `stopped` if it was stopped first. It stops
+//! (after its run in progress) when its stdin ends — the demo closes it on Ctrl-C, and it
+//! ends by itself if the demo dies — or on its own SIGINT (a terminal's Ctrl-C reaches the
+//! whole process group). The demo reads those lines, loads the run's metrics from the store
+//! and reports the run as the threads mode does; a worker whose output ends without `done`
+//! or `stopped` failed (its error is on the shared stderr), which stops the sweep.
 //!
 //! Invariants: the resume protocol is the threads mode's (a run is finished only after its
 //! three results and its state were acknowledged), so a sweep killed at any moment — the
 //! demo, a worker, or both — resumes on the next invocation with nothing lost and no
-//! finished run trained twice; a worker exits when the server goes away (its next request
-//! fails), so killing the demo ends its workers; on the demo's first error its workers are
-//! killed; the server is stopped gracefully (checkpoint, socket removed) when the sweep ends
-//! or fails.
+//! finished run trained twice; on the demo's first error its workers are killed; the store's
+//! socket is removed when the process that serves it closes it (the demo, once its workers
+//! are done), so a finished `demo --processes` leaves no `serve.sock` behind.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use clap::Args;
 use crossbeam_channel::Sender;
-use sweepstore::{Error, RedbStore, RemoteStore, ResultsStore, Server, Stopper, StoreExt};
+use signal_hook::consts::SIGINT;
+use sweepstore::{Error, OpenOptions, ResultsStore, StoreExt};
 
+use super::claims::{self, Queue};
 use super::learn::{Dataset, Metrics};
-use super::{Count, Event, TASK, collect, grid, train_one};
+use super::{Event, TASK, Work, collect, grid};
 use crate::cli::error::CommandError;
 use crate::cli::{CliError, Out, Status};
 
-/// A server on the demo's store, on a thread of this process.
-pub struct Served {
-    socket: PathBuf,
-    stopper: Stopper,
-    thread: Option<JoinHandle<sweepstore::Result<()>>>,
-}
+/// How often the demo looks whether Ctrl-C asked it to stop its workers.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
-impl Served {
-    /// Serves `store` (a handle on the store at `path`) on the store's default socket.
-    pub fn start(store: &RedbStore, path: &Path) -> Result<Served, Error> {
-        let server = Server::bind(store.clone(), Server::default_socket(path))?;
-        let socket = server.socket().to_owned();
-        let stopper = server.stopper();
-        let thread = std::thread::Builder::new()
-            .name("sweepstore-demo-server".to_owned())
-            .spawn(move || server.run())
-            .map_err(|source| Error::Stream {
-                op: "start the demo's server thread",
-                source,
-            })?;
-        Ok(Served {
-            socket,
-            stopper,
-            thread: Some(thread),
-        })
-    }
-
-    /// The socket the workers connect to.
-    pub fn socket(&self) -> &Path {
-        &self.socket
-    }
-
-    /// Stops the server gracefully (which closes the store) and reports its error.
-    pub fn stop(mut self) -> Result<(), CliError> {
-        self.stopper.stop();
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(result)) => Ok(result?),
-            Some(Err(_)) => Err("the demo's server thread panicked".into()),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.stopper.stop();
-        if let Some(thread) = self.thread.take() {
-            // Its error (or panic, already reported by the panic hook) is not the first one.
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Trains the unfinished runs in `workers` child processes served on `socket`; reports
-/// each finished run; returns how many were trained (`to_train` of them, unless one failed).
+/// Trains the unfinished runs in `work.workers` child processes on the store `store` is
+/// open on; reports each finished run; returns how many were trained.
 pub fn train_all(
-    store: &(impl ResultsStore + ?Sized),
-    socket: &Path,
-    workers: usize,
-    to_train: usize,
-    count: Count,
+    store: &sweepstore::Store,
+    work: Work<'_>,
     out: &mut Out<'_>,
 ) -> Result<usize, CliError> {
     let exe = std::env::current_exe().map_err(|source| Error::Stream {
         op: "find this program to start the worker processes",
         source,
     })?;
+    let workers = work.workers;
     let mut children: Vec<Child> = Vec::new();
     let mut outputs = Vec::new();
-    for shard in 0..workers {
+    let mut inputs = Vec::new();
+    for _ in 0..workers {
         let spawned = Command::new(&exe)
             .arg("demo-worker")
-            .arg("--socket")
-            .arg(socket)
-            .arg("--shard")
-            .arg(format!("{shard}/{workers}"))
-            .stdin(Stdio::null())
+            .arg("--store")
+            .arg(store.path())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn();
@@ -124,8 +77,11 @@ pub fn train_all(
             }
         };
         outputs.push(child.stdout.take());
+        inputs.push(child.stdin.take());
         children.push(child);
     }
+    let inputs: Mutex<Vec<Option<ChildStdin>>> = Mutex::new(inputs);
+    let collected = AtomicBool::new(false);
     let (event_tx, event_rx) = crossbeam_channel::unbounded();
     let trained = std::thread::scope(|scope| {
         for (shard, output) in outputs.into_iter().enumerate() {
@@ -135,9 +91,25 @@ pub fn train_all(
             scope.spawn(move || follow(store, worker, output, &events));
         }
         drop(event_tx);
-        collect(&event_rx, to_train, count, out, &mut || {
+        let (inputs, collected, stop) = (&inputs, &collected, work.stop);
+        scope.spawn(move || {
+            while !collected.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) {
+                    // Their stdin ends: each worker stops after its run in progress.
+                    inputs
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clear();
+                    return;
+                }
+                std::thread::sleep(STOP_POLL);
+            }
+        });
+        let trained = collect(&event_rx, work.pending.len(), work.count, out, &mut || {
             kill_all(&mut children)
-        })
+        });
+        collected.store(true, Ordering::Relaxed);
+        trained
     });
     // Every worker has closed its stdout; wait for their exit statuses.
     let mut failed = None;
@@ -193,7 +165,7 @@ fn follow(
     };
     for line in BufReader::new(output).lines() {
         let event = match line {
-            Ok(line) if line == "done" => return,
+            Ok(line) if line == "done" || line == "stopped" => return,
             Ok(line) => trained_event(store, &jobs, &line).unwrap_or_else(Event::Failed),
             Err(e) => Event::Failed(e.into()),
         };
@@ -231,42 +203,45 @@ fn trained_event(
     })
 }
 
-/// A share of the demo's sweep, trained through a server (started by `demo --processes`).
+/// A worker of `demo --processes` (started by the demo, not by hand).
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// The server's socket.
+    /// The store directory.
     #[arg(long)]
-    socket: PathBuf,
-    /// Which share: I/N trains the grid points whose index is I modulo N.
-    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
-    shard: (usize, usize),
+    store: PathBuf,
 }
 
-fn parse_shard(text: &str) -> Result<(usize, usize), String> {
-    let bad = || format!("`{text}` is not a shard I/N with 0 <= I < N");
-    let (i, n) = text.split_once('/').ok_or_else(bad)?;
-    let (i, n) = (
-        i.parse::<usize>().map_err(|_| bad())?,
-        n.parse::<usize>().map_err(|_| bad())?,
-    );
-    if i < n { Ok((i, n)) } else { Err(bad()) }
-}
-
-/// `demo-worker`: trains this worker's share of the grid through the server, printing
-/// `trained INDEX` after each finished run.
+/// `demo-worker`: claims and trains grid points of the store until none is left, printing
+/// `trained INDEX` after each finished run; stops when its stdin ends or on SIGINT.
 pub fn run_worker(args: &WorkerArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
-    let store = RemoteStore::connect(&args.socket)?;
-    let (shard, workers) = args.shard;
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(SIGINT, stop.clone())?;
+    let watched = stop.clone();
+    std::thread::Builder::new()
+        .name("demo-worker-stdin".to_owned())
+        .spawn(move || {
+            // Any end of stdin (closed, or an error) means: stop.
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            watched.store(true, Ordering::Relaxed);
+        })?;
+    let store = sweepstore::open(&args.store, OpenOptions::default())?;
+    let jobs = grid()?;
+    let queue = Queue::new(0..jobs.len());
     let data = Dataset::synthetic();
-    for (index, job) in grid()?.iter().enumerate() {
-        if index % workers != shard || store.run(TASK, &job.config)?.is_finished()? {
-            continue;
-        }
-        train_one(&store, &data, job)?;
-        writeln!(out, "trained {index}")?;
-        out.flush()?;
-    }
-    writeln!(out, "done")?;
+    claims::work(&store, &data, &jobs, &queue, &stop, &mut |index, _, _| {
+        writeln!(out, "trained {index}")
+            .and_then(|()| out.flush())
+            .map_err(|source| Error::Stream {
+                op: "report a trained run to the demo",
+                source,
+            })
+    })?;
+    let end = if stop.load(Ordering::Relaxed) {
+        "stopped"
+    } else {
+        "done"
+    };
+    writeln!(out, "{end}")?;
     out.flush()?;
     Ok(Status::Success)
 }
@@ -306,6 +281,8 @@ mod tests {
             .save("metrics", "json", &metrics)?;
 
         assert_eq!(followed(&store, "trained 1\ndone\n"), [Ok(60)]);
+        // A worker stopped by Ctrl-C ends cleanly too.
+        assert_eq!(followed(&store, "trained 1\nstopped\n"), [Ok(60)]);
         let ended = followed(&store, "trained 1\n");
         assert_eq!(ended[0], Ok(60));
         let failure = ended[1].as_ref().err().ok_or("no failure")?;
@@ -316,14 +293,5 @@ mod tests {
         assert_eq!(bad.len(), 2);
         assert!(bad.iter().all(Result::is_err), "{bad:?}");
         Ok(())
-    }
-
-    #[test]
-    fn shards_are_checked() {
-        assert_eq!(parse_shard("0/1"), Ok((0, 1)));
-        assert_eq!(parse_shard("3/4"), Ok((3, 4)));
-        for bad in ["4/4", "1", "a/2", "1/0", "-1/2"] {
-            assert!(parse_shard(bad).is_err(), "{bad}");
-        }
     }
 }

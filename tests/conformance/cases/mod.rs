@@ -2,6 +2,7 @@
 //! the backend, given a fresh empty store, returning `Result<()>`.
 
 pub mod bad_input;
+pub mod claims;
 pub mod concurrency;
 pub mod files;
 pub mod lookup;
