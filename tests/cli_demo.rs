@@ -120,7 +120,7 @@ fn interrupted(store: &Path, after: usize, how: Interrupt, extra: &[&str]) -> Te
             break;
         }
         let line = line.trim_end_matches('\n');
-        seen.push_str(&line);
+        seen.push_str(line);
         seen.push('\n');
         if line.starts_with("trained ") {
             reported += 1;

@@ -38,6 +38,13 @@ fn stream(op: &'static str) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Stream { op, source }
 }
 
+/// A config number a child printed.
+fn number(word: &str) -> Result<u32> {
+    word.parse().map_err(|_| Error::NotFound {
+        what: format!("a config number, not {word:?}"),
+    })
+}
+
 /// One pass of a child over the grid: `Ok(true)` once every config is finished.
 fn sweep_pass(store: &MongoStore, id: u32) -> Result<bool> {
     let mut all_finished = true;
@@ -163,12 +170,9 @@ fn machines_sweep_with_claims_through_a_server_restart() -> Result<()> {
             let mut words = line.split_whitespace().rev();
             let (arg, kind) = (words.next(), words.next());
             match (kind, arg) {
-                (Some("TRAIN"), Some(i)) => trained
-                    .entry(i.parse().expect("a config number"))
-                    .or_default()
-                    .push(id as u32),
+                (Some("TRAIN"), Some(i)) => trained.entry(number(i)?).or_default().push(id as u32),
                 (Some("ACK"), Some(i)) => {
-                    acked.insert(i.parse::<u32>().expect("a config number"));
+                    acked.insert(number(i)?);
                 }
                 (Some("ERR"), Some(variant)) => errors.push(variant.to_owned()),
                 _ => {}

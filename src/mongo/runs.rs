@@ -83,10 +83,10 @@ pub(crate) fn write_run(
     }
     let mut update_first = shared.known.contains(&run.key());
     for _ in 0..ATTEMPTS {
-        if update_first {
-            if let Some(written) = update(shared, run, &filter, condition.is_some(), &set)? {
-                return Ok(written);
-            }
+        if update_first
+            && let Some(written) = update(shared, run, &filter, condition.is_some(), &set)?
+        {
+            return Ok(written);
         }
         update_first = true;
         let counter = shared.counters_pool.take(shared, run.task())?;
