@@ -12,6 +12,11 @@
 //! - load: `run.load::<Vec<u8>>("metrics")` (exact lookup by run key, document checks,
 //!   blake3 verification).
 //!
+//! At 8, the raw insert and the first save are also measured from 8 *processes* (the
+//! multi-machine case): this binary re-executed with `--child raw|first <db> <count> <id>`,
+//! each connecting on its own, then waiting for a line on stdin so all start together; the
+//! rate is all their operations over the wall time from that line to the last one's exit.
+//!
 //! Raw and store writes use the same write concern: `j: true` (the store's default), or the
 //! server's default with `--no-journal` (and `MongoOptions::journal = false`). Each
 //! figure is the median over `--reps` repetitions (default 3) with min–max; a ratio is the
@@ -27,6 +32,8 @@
 
 use std::error::Error;
 use std::fmt::Write as _;
+use std::io::{BufRead, Write as _};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use mongodb::bson::{Binary, Document, doc, spec::BinarySubtype};
@@ -92,6 +99,67 @@ struct Figures {
     first_save: f64,
     raw_find: f64,
     load: f64,
+    /// From as many processes as threads (0 when not measured).
+    raw_insert_processes: f64,
+    first_save_processes: f64,
+}
+
+/// In a child process: connects, says `ready`, waits for a line on stdin, then does `count`
+/// raw inserts or first saves of new runs (as process `id`).
+fn child(uri: &str, kind: &str, db: &str, count: usize, id: usize) -> Result {
+    let store = MongoStore::connect(uri, db, "runs")?;
+    let raw = mongodb::sync::Client::with_uri_str(uri)?
+        .database(db)
+        .collection::<Document>("raw_processes");
+    let bytes: Vec<Vec<u8>> = (0..count).map(value).collect();
+    println!("ready");
+    std::io::stdout().flush()?;
+    std::io::stdin().lock().read_line(&mut String::new())?;
+    for (i, value) in bytes.iter().enumerate() {
+        if kind == "raw" {
+            let data = Binary {
+                subtype: BinarySubtype::Generic,
+                bytes: value.clone(),
+            };
+            raw.insert_one(doc! { "_id": format!("{id}-{i}"), "data": data })
+                .run()?;
+        } else {
+            store
+                .run("processes", &config(id, i)?)?
+                .save_bytes("metrics", "bytes", value)?;
+        }
+    }
+    Ok(())
+}
+
+/// `processes` children doing `kind` at once; operations per second over all of them.
+fn process_rate(uri: &str, kind: &str, db: &str, processes: usize, count: usize) -> Result<f64> {
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    for id in 0..processes {
+        let mut c = Command::new(&exe)
+            .args(["--child", kind, db, &count.to_string(), &id.to_string()])
+            .env("SWEEPSTORE_MONGO_URI", uri)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        std::io::BufReader::new(c.stdout.take().ok_or("no child stdout")?).read_line(&mut line)?;
+        if line.trim() != "ready" {
+            return Err(format!("a child did not get ready: {line:?}").into());
+        }
+        children.push(c);
+    }
+    let start = Instant::now();
+    for c in &mut children {
+        writeln!(c.stdin.take().ok_or("no child stdin")?, "go")?;
+    }
+    for mut c in children {
+        if !c.wait()?.success() {
+            return Err("a child process failed".into());
+        }
+    }
+    Ok((processes * count) as f64 / start.elapsed().as_secs_f64())
 }
 
 fn repetition(
@@ -163,6 +231,10 @@ fn repetition(
         }
         Ok(())
     })?;
+    if threads > 1 {
+        figures.raw_insert_processes = process_rate(uri, "raw", &db, threads, per_thread)?;
+        figures.first_save_processes = process_rate(uri, "first", &db, threads, per_thread)?;
+    }
     client.database(&db).drop().run()?;
     Ok(figures)
 }
@@ -178,6 +250,13 @@ fn main() -> Result {
             "--quick" => quick = true,
             "--no-journal" => journal = false,
             "--bench" => {}
+            "--child" => {
+                let mut next = || args.next().ok_or("--child needs kind, db, count, id");
+                let (kind, db) = (next()?, next()?);
+                let (count, id) = (next()?.parse()?, next()?.parse()?);
+                let uri = std::env::var("SWEEPSTORE_MONGO_URI")?;
+                return child(&uri, &kind, &db, count, id);
+            }
             "--help" | "-h" => {
                 println!("tests/run.sh bench [--reps N] [--quick] [--no-journal]");
                 return Ok(());
@@ -209,7 +288,7 @@ fn main() -> Result {
             eprintln!("threads {threads}, repetition {}/{reps}", rep + 1);
             all.push(repetition(&uri, journal, rep, threads, per_thread)?);
         }
-        let rows: [(&str, Pick, Pick); 3] = [
+        let mut rows: Vec<(&str, Pick, Pick)> = vec![
             (
                 "save (overwrite) ÷ raw insert_one",
                 |f| f.save,
@@ -222,6 +301,13 @@ fn main() -> Result {
             ),
             ("load ÷ raw find_one by _id", |f| f.load, |f| f.raw_find),
         ];
+        if threads > 1 {
+            rows.push((
+                "first save of a new run ÷ raw insert_one, from processes",
+                |f| f.first_save_processes,
+                |f| f.raw_insert_processes,
+            ));
+        }
         for (name, ours, base) in rows {
             let ours: Vec<f64> = all.iter().map(ours).collect();
             let base: Vec<f64> = all.iter().map(base).collect();

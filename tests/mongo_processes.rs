@@ -1,6 +1,7 @@
 //! Several OS processes (standing in for several machines) saving into the same runs of one
-//! MongoStore at once lose nothing, create each run document once with gap-free counters,
-//! and store a large value they all upload once. Needs the server of `tests/run.sh`.
+//! MongoStore at once lose nothing, create each run document once with unique counters (not
+//! gap-free: each process reserves counters in blocks, `docs/design.md` §15.4), and store a
+//! large value they all upload once. Needs the server of `tests/run.sh`.
 //!
 //! Children are this test binary re-executed with `--exact child_saves_into_shared_runs` and
 //! environment variables naming the database and the child; without them the child test
@@ -124,12 +125,13 @@ fn processes_saving_the_same_runs_at_once_lose_nothing_and_duplicate_nothing() -
         );
         counters.push(run.get_context()?.sweep_counter);
     }
-    counters.sort();
-    let expected: Vec<_> = (0..RUNS).map(|c| Some(format!("{c:03}"))).collect();
+    let distinct: std::collections::BTreeSet<_> = counters.iter().collect();
     assert_eq!(
-        counters, expected,
-        "one run per config, counters without gaps"
+        distinct.len(),
+        counters.len(),
+        "one counter per run: {counters:?}"
     );
+    assert!(counters.iter().all(Option::is_some), "{counters:?}");
 
     let db = raw_db(&uri(), &db_name)?;
     let count = |coll: &str, filter: Document| {

@@ -8,8 +8,8 @@
 //! running out of it is [`Error::MongoUnreachable`].
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mongodb::IndexModel;
@@ -21,7 +21,9 @@ use mongodb::sync::{Client, Collection};
 use crate::blob::BlobLayout;
 use crate::codec::TypeRegistry;
 use crate::error::{Error, Result};
+use crate::mongo::counters::Counters;
 use crate::mongo::options::MongoOptions;
+use crate::mongo::runs::KnownRuns;
 use crate::vfs::{Fs, RealFs};
 
 /// The server's error code for a duplicate key in a unique index.
@@ -41,9 +43,10 @@ pub(crate) struct Shared {
     pub(crate) chunks: Collection<Document>,
     pub(crate) options: MongoOptions,
     pub(crate) types: TypeRegistry,
-    /// Held while this store creates a run, so its own threads never race each other for a
-    /// sweep counter (other processes still can; the unique index settles those races).
-    pub(crate) creating: Mutex<()>,
+    /// Sweep counters this store reserved and has not handed out yet.
+    pub(crate) counters_pool: Counters,
+    /// Runs this store created or wrote: their writes try an update first.
+    pub(crate) known: KnownRuns,
     /// `database.collection`, for messages.
     pub(crate) namespace: String,
     hosts: String,
@@ -173,7 +176,8 @@ pub(crate) fn connect(
         files,
         chunks,
         types: TypeRegistry::default(),
-        creating: Mutex::new(()),
+        counters_pool: Counters::default(),
+        known: KnownRuns::default(),
         namespace: format!("{database}.{collection}"),
         hosts,
         fs,

@@ -4,11 +4,14 @@
 //!
 //! `client.rs` connects (one client per store) and maps driver errors; `documents.rs` owns
 //! the run document's shape; `lookup.rs` the server-side subset lookup; `runs.rs` run
-//! creation and sweep counters; `content.rs` inline values and GridFS; `store.rs` the
-//! handle (its streaming writes use the shared staged-file backend of `blob/file.rs`).
+//! creation; `counters.rs` sweep counters reserved in blocks; `claims.rs` run claims;
+//! `content.rs` inline values and GridFS; `store.rs` the handle (its streaming writes use
+//! the shared staged-file backend of `blob/file.rs`).
 
+mod claims;
 mod client;
 mod content;
+mod counters;
 mod documents;
 mod lookup;
 mod options;

@@ -16,16 +16,19 @@ use mongodb::bson::doc;
 use crate::blob::BlobWriter;
 use crate::blob::file::{PublishStaged, open_staged};
 use crate::blob::writer::Finished;
+use crate::claim::ClaimOutcome;
 use crate::codec::TypeRegistry;
 use crate::error::{Error, Result};
 use crate::file::{File, OpenMode};
 use crate::key::ContentHash;
+use crate::mongo::claims;
 use crate::mongo::client::{self, Shared};
 use crate::mongo::content::{GridFsContent, InlineContent, upload};
+use crate::mongo::counters::raise_next;
 use crate::mongo::documents::{Entry, Results, parse_run, projection, result_field, state_name};
 use crate::mongo::lookup::{exact, lookup};
 use crate::mongo::options::MongoOptions;
-use crate::mongo::runs::{Written, ensure_run, raise_next, write_run};
+use crate::mongo::runs::{Written, ensure_run, write_run};
 use crate::names::{ResultName, TaskName};
 use crate::promise::{ContentSource, LazySweep, LazySweeps, Promise};
 use crate::store::{
@@ -207,7 +210,7 @@ impl ResultsStore for MongoStore {
         };
         // Its counter must never be handed out again, even if its creator died before
         // raising the task's counter past it.
-        raise_next(&self.inner, run, doc.counter)?;
+        raise_next(&self.inner, run.task(), doc.counter)?;
         let deleted = self
             .inner
             .runs
@@ -240,8 +243,19 @@ impl ResultsStore for MongoStore {
     }
 
     fn set_run_state(&self, run: &RunId, state: RunState) -> Result<()> {
-        write_run(&self.inner, run, None, doc! { "state": state_name(state) })?;
+        // A state change releases any claim (§18.5).
+        let set = doc! { "state": state_name(state), "claim": mongodb::bson::Bson::Null };
+        write_run(&self.inner, run, None, set)?;
         Ok(())
+    }
+
+    fn claim_run(
+        &self,
+        run: &RunId,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<ClaimOutcome> {
+        claims::claim(&self.inner, run, owner, lease)
     }
 
     fn open(

@@ -255,6 +255,8 @@ fn mongo_fixture() -> sweepstore::Result<Fixture<sweepstore::MongoStore>> {
 
 #[cfg(feature = "mongodb")]
 conformance!(mongo, mongo_fixture);
+#[cfg(feature = "mongodb")]
+claims!(mongo_claims, mongo_fixture);
 
 /// A `Store` that `sweepstore::open` made a client: another handle (the guard, standing in
 /// for another process) opened the store first and serves it from its thread.
