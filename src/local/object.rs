@@ -36,8 +36,8 @@ use crate::local::layout::{
     INFO_SUFFIX, META_DIR, OLD_META_DIR, PICKLE_INFO_SUFFIX, RunDir, deferred, ensure_dirs, lock,
     maybe_shortened, read_optional, real_dir, remove_any, sync_dir, temp_name,
 };
-use crate::pickle;
 use crate::names::ResultName;
+use crate::pickle;
 
 /// How often a reader retries when commits keep moving the content it opens.
 const READ_ATTEMPTS: usize = 16;
