@@ -24,7 +24,12 @@ fn class_of(error: &Error) -> &'static str {
         | Error::NeedsPath { .. }
         | Error::TooLarge { .. }
         | Error::BadAddress { .. } => "InvalidInput",
-        Error::WrongRustType { .. } | Error::Encode { .. } => "EncodeError",
+        Error::FileInTheWay { .. } | Error::InvalidClaim { .. } | Error::Unsupported { .. } => {
+            "InvalidInput"
+        }
+        Error::WrongRustType { .. } | Error::Encode { .. } | Error::NestedTooDeep { .. } => {
+            "EncodeError"
+        }
         Error::Decode { .. } => "DecodeError",
         Error::NotFound { .. } => "NotFound",
         Error::AlreadyExists { .. } => "AlreadyExists",

@@ -190,6 +190,14 @@ def test_bad_input_raises_the_documented_exception_and_harms_nothing(store):
         store.save("text", "m", "bytes", "train", CFG)
     with pytest.raises(sweepstore.UnknownType):
         store.save(1, "m", "no-such-type", "train", CFG)
+    # Nesting past the store's limit (64 levels, docs/design.md §1.1) is refused at the door.
+    deep = 1
+    for _ in range(200):
+        deep = [deep]
+    with pytest.raises(sweepstore.EncodeError):
+        store.save(deep, "m", "json", "train", CFG)
+    with pytest.raises(sweepstore.InvalidConfig):
+        store.save(1, "m", "json", "train", {"deep": deep})
     with pytest.raises(sweepstore.InvalidInput):
         store.open("m", "train", CFG, mode="rw")
     # Every exception is a SweepstoreError and, for bad arguments, a ValueError.
