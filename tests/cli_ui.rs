@@ -376,6 +376,36 @@ fn every_page_of_a_local_file_store_leaves_it_untouched() -> TestResult {
 }
 
 #[test]
+fn every_page_of_a_redb_store_leaves_it_untouched() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let base = dir.path().join("store");
+    let key = make_store(&base)?;
+    let before = snapshot(&base)?;
+    let ui = Dashboard::start(&base)?;
+    for page in [
+        "/".to_owned(),
+        "/task/t".to_owned(),
+        format!("/task/t/run/{key}"),
+        "/api/tasks".to_owned(),
+        "/api/table?task=t&sort=-loss".to_owned(),
+        format!("/api/run?task=t&run={key}"),
+        format!("/raw/t/{key}/log"),
+        "/api/version".to_owned(),
+    ] {
+        assert_eq!(ui.get(&page)?.status, 200, "{page}");
+    }
+    drop(ui);
+    // The store was opened read-only (issue 17): no checkpoint, no WAL segment, no LOCK
+    // written; every file's bytes and time are as they were, and no file appeared or went.
+    let after = snapshot(&base)?;
+    let changed: std::collections::BTreeSet<_> = (before.keys().chain(after.keys()))
+        .filter(|path| before.get(*path) != after.get(*path))
+        .collect();
+    assert!(changed.is_empty(), "the dashboard changed {changed:?}");
+    Ok(())
+}
+
+#[test]
 fn the_dashboard_follows_a_sweep_writing_through_its_server() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = dir.path().join("s");
