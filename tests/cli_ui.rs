@@ -406,6 +406,30 @@ fn every_page_of_a_redb_store_leaves_it_untouched() -> TestResult {
 }
 
 #[test]
+fn a_sweep_started_after_the_dashboard_opens_the_store_and_the_dashboard_follows_it() -> TestResult
+{
+    let dir = tempfile::tempdir()?;
+    let base = dir.path().join("store");
+    make_store(&base)?;
+    let ui = Dashboard::start(&base)?;
+    let runs =
+        |ui: &Dashboard| -> TestResult<Value> { Ok(ui.json("/api/tasks")?[0]["runs"].clone()) };
+    assert_eq!(runs(&ui)?, 1);
+    // The dashboard holds no lock between requests: a sweep that starts now owns the store
+    // (no `AlreadyOpen`, no waiting) and serves it; the dashboard reads through its server.
+    let sweep = sweepstore::open(&base, sweepstore::OpenOptions::default())?;
+    assert!(sweep.is_owner(), "the sweep owns the store");
+    sweep
+        .run("t", &UniqueConfig::new(json!({"a": 2}))?)?
+        .finish()?;
+    assert_eq!(runs(&ui)?, 2);
+    // The sweep ends (its server stops); the dashboard goes on reading the store directly.
+    drop(sweep);
+    assert_eq!(runs(&ui)?, 2);
+    Ok(())
+}
+
+#[test]
 fn the_dashboard_follows_a_sweep_writing_through_its_server() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = dir.path().join("s");

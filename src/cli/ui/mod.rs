@@ -58,7 +58,8 @@ pub struct UiArgs {
 }
 
 pub fn run(args: &UiArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
-    let store = open_existing(&args.store)?;
+    // Fails here, before listening, if the path holds no store or it cannot be read.
+    drop(open_existing(&args.store)?);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, args.port)).map_err(|e| {
         format!(
             "cannot listen on 127.0.0.1:{}: {e} (choose another with --port; 0 takes any free port)",
@@ -79,7 +80,7 @@ pub fn run(args: &UiArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
         open_browser(&url);
     }
     let ui = Ui {
-        store,
+        path: args.store.clone(),
         guard,
         label: args.store.display().to_string(),
     };

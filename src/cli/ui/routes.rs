@@ -16,6 +16,8 @@
 //! Invariant: nothing but the guard's verdict decides whether a request is answered, and no
 //! route calls anything that writes to the store.
 
+use std::path::PathBuf;
+
 use serde_json::json;
 use sweepstore::Error;
 
@@ -24,12 +26,15 @@ use super::guard::{Guard, Verdict};
 use super::http::{RAW_POLICY, Request, Response, percent_encode};
 use super::pages::{self, Page};
 use super::table;
-use crate::cli::store::Store;
+use crate::cli::store::open_existing;
 
 /// Everything a request handler needs.
 pub struct Ui {
-    /// The store, reached as the CLI's read commands reach it.
-    pub store: Store,
+    /// The store's directory. Every request that reads the store opens it again, as the CLI's
+    /// read commands do (through its server if one answers, else read-only), and lets go of
+    /// it when answered: the dashboard holds no lock between requests, so a sweep may start
+    /// (and serve) while it runs, and a served sweep may end.
+    pub path: PathBuf,
     /// Who may read it.
     pub guard: Guard,
     /// The store's path as the user gave it (shown in the header).
@@ -75,11 +80,20 @@ fn not_found(ui: &Ui, what: String) -> Response {
 }
 
 fn route(ui: &Ui, request: &Request) -> Result<Response, Error> {
-    let store = ui.store.get();
     let segments: Vec<&str> = request.segments.iter().map(String::as_str).collect();
+    match segments.as_slice() {
+        [] => return Ok(pages::shell(&Page::Tasks, &ui.label)),
+        ["assets", "app.js"] => return Ok(asset("text/javascript", include_str!("assets/app.js"))),
+        ["assets", "plots.js"] => {
+            return Ok(asset("text/javascript", include_str!("assets/plots.js")));
+        }
+        ["assets", "style.css"] => return Ok(asset("text/css", include_str!("assets/style.css"))),
+        _ => {}
+    }
+    let opened = open_existing(&ui.path)?;
+    let store = opened.get();
     let task_param = request.param("task").unwrap_or_default();
     Ok(match segments.as_slice() {
-        [] => pages::shell(&Page::Tasks, &ui.label),
         ["task", task] if data::task_exists(store, task)? => {
             pages::shell(&Page::Task(task), &ui.label)
         }
@@ -108,9 +122,6 @@ fn route(ui: &Ui, request: &Request) -> Result<Response, Error> {
             }
             _ => not_found(ui, format!("no result `{name}` in run `{key}` of `{task}`")),
         },
-        ["assets", "app.js"] => asset("text/javascript", include_str!("assets/app.js")),
-        ["assets", "plots.js"] => asset("text/javascript", include_str!("assets/plots.js")),
-        ["assets", "style.css"] => asset("text/css", include_str!("assets/style.css")),
         _ => not_found(ui, format!("nothing here: /{}", segments.join("/"))),
     })
 }
