@@ -6,7 +6,7 @@
 //! never depends on storage order; [`Browse::find_run`] applies the store's own lookup rule
 //! (exact run, then best subset), the same as a load.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::UniqueConfig;
 use crate::error::Result;
@@ -14,8 +14,9 @@ use crate::key::{ContentHash, RunKey};
 use crate::names::{ResultName, SubDir, TaskName};
 use crate::store::RunState;
 
-/// Read-only enumeration of what a store holds ([`RedbStore`](crate::RedbStore) and
-/// [`LocalFileStore`](crate::LocalFileStore) implement it).
+/// Read-only enumeration of what a store holds ([`RedbStore`](crate::RedbStore),
+/// [`LocalFileStore`](crate::LocalFileStore) and [`InMemoryStore`](crate::InMemoryStore)
+/// implement it).
 pub trait Browse {
     /// Every task with at least one run, with its number of runs, sorted by task name.
     ///
@@ -179,6 +180,17 @@ impl ResultSummary {
             sub_dir,
         }
     }
+}
+
+/// A recorded time (ms since the Unix epoch) as a [`SystemTime`].
+pub(crate) fn at_ms(unix_ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(unix_ms)
+}
+
+/// The finished time a run has after its state is set to `state` at `unix_ms`: that time
+/// for finished, none for any other state (the rule every backend's times follow).
+pub(crate) fn finished_at(state: RunState, unix_ms: u64) -> Option<u64> {
+    (state == RunState::Finished).then_some(unix_ms)
 }
 
 /// Sorts runs by key, as [`Browse::runs`] promises.

@@ -4,13 +4,17 @@
 //! operation is atomic with respect to the others. Values are shared `Arc<[u8]>`; a promise
 //! holds its own reference, so it stays valid after the name is overwritten or deleted.
 //! Sweep counters only grow: a deleted run's counter is never reused. It has no directories,
-//! so `sub_dir` options are accepted and ignored.
+//! so `sub_dir` options are accepted and ignored. Each run records when it was created and
+//! when its state last became finished (cleared by any other state), as RedbStore does.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use crate::browse::{
+    Browse, ResultSummary, RunSummary, TaskSummary, at_ms, finished_at, sort_runs,
+};
 use crate::claim::{ClaimOutcome, Lease, check_owner, decide, now_ms};
 
 use crate::codec::TypeRegistry;
@@ -54,6 +58,10 @@ struct RunRecord {
     /// The run's claim, if held (released by any state change).
     claim: Option<Lease>,
     results: BTreeMap<ResultName, Stored>,
+    /// When the run was created (ms since the Unix epoch).
+    created_ms: u64,
+    /// When its state last became finished; `None` while it is not finished.
+    finished_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +116,8 @@ impl State {
                 state: RunState::Running,
                 claim: None,
                 results: BTreeMap::new(),
+                created_ms: now_ms(),
+                finished_ms: None,
             }
         })
     }
@@ -242,6 +252,7 @@ impl ResultsStore for InMemoryStore {
         let record = guard.exact_mut(run);
         record.state = state;
         record.claim = None;
+        record.finished_ms = finished_at(state, now_ms());
         Ok(())
     }
 
@@ -260,6 +271,7 @@ impl ResultsStore for InMemoryStore {
             let record = guard.exact_mut(run);
             record.state = RunState::Running;
             record.claim = Some(granted);
+            record.finished_ms = None;
         }
         Ok(outcome)
     }
@@ -320,6 +332,56 @@ impl ResultsStore for InMemoryStore {
             }
         }
         Ok(LazySweeps::new(sweeps.into_iter()))
+    }
+}
+
+impl RunRecord {
+    /// This run as [`Browse`] describes it.
+    fn summary(&self, task: &TaskName) -> RunSummary {
+        let results = self
+            .results
+            .iter()
+            .map(|(name, stored)| {
+                let size = stored.bytes.len() as u64;
+                let type_name = stored.type_name.clone();
+                ResultSummary::new(name.clone(), type_name, size, Some(stored.hash), None)
+            })
+            .collect();
+        RunSummary::new(task.clone(), self.config.clone(), Some(self.state), results)
+            .with_times(Some(at_ms(self.created_ms)), self.finished_ms.map(at_ms))
+    }
+}
+
+impl Browse for InMemoryStore {
+    fn tasks(&self) -> Result<Vec<TaskSummary>> {
+        let state = self.read();
+        let mut tasks: Vec<TaskSummary> = state
+            .tasks
+            .iter()
+            .filter(|(_, runs)| !runs.runs.is_empty())
+            .map(|(name, runs)| TaskSummary::new(name.clone(), runs.runs.len() as u64))
+            .collect();
+        tasks.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(tasks)
+    }
+
+    fn runs(&self, task: &TaskName) -> Result<Vec<RunSummary>> {
+        let state = self.read();
+        let mut runs: Vec<RunSummary> = state.tasks.get(task).map_or_else(Vec::new, |t| {
+            t.runs
+                .values()
+                .filter_map(|key| state.runs.get(key))
+                .map(|record| record.summary(task))
+                .collect()
+        });
+        sort_runs(&mut runs);
+        Ok(runs)
+    }
+
+    fn find_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {
+        let run = RunId::new(task.clone(), config.clone());
+        let state = self.read();
+        Ok(state.lookup_record(&run).map(|record| record.summary(task)))
     }
 }
 

@@ -1,11 +1,13 @@
 //! [`Browse`] on every browsable backend: the same fill, the same expected listings.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use sweepstore::{
-    Browse, ContentHash, Error, LocalFileStore, RedbOptions, RedbStore, Result, ResultName,
-    ResultsStore, RunId, RunState, SaveOptions, StoreExt, SubDir, TaskName, UniqueConfig,
+    Browse, ContentHash, Error, InMemoryStore, LocalFileStore, RedbOptions, RedbStore, Result,
+    ResultName, ResultsStore, RunId, RunState, SaveOptions, StoreExt, SubDir, TaskName,
+    UniqueConfig,
 };
 
 fn tempdir() -> Result<tempfile::TempDir> {
@@ -75,6 +77,20 @@ fn check(store: &(impl ResultsStore + Browse)) -> Result<()> {
         assert_eq!(hash, sweepstore::ContentHash::of(&stored));
     }
 
+    // Times: every run has its creation time; only the finished run a finished time, not
+    // before its creation.
+    for run in &runs {
+        let created = run.created.ok_or(Error::Closed)?;
+        match run.finished {
+            Some(done) => {
+                assert_eq!(run.state, Some(RunState::Finished));
+                assert!(created <= done, "created after finished");
+            }
+            None => assert_ne!(run.state, Some(RunState::Finished)),
+        }
+    }
+    assert!(finished.finished.is_some());
+
     // The lookup rule: exact, then the most specific subset run.
     let exact = store
         .find_run(&train, &config(json!({"lr": 0.01, "seed": 0}))?)?
@@ -100,6 +116,93 @@ fn check(store: &(impl ResultsStore + Browse)) -> Result<()> {
     assert_eq!(found[0].key, exact.key);
     assert_eq!(store.runs_by_key_prefix(&train, "")?.len(), 3);
     assert!(store.runs_by_key_prefix(&train, "not hex")?.is_empty());
+    Ok(())
+}
+
+/// A run's times follow its state: created when first saved, finished when finished, no
+/// finished time once set back to running (the creation time kept), a new one when finished
+/// again.
+fn check_times(store: &(impl ResultsStore + Browse)) -> Result<()> {
+    // Recorded in whole milliseconds, truncated: allow for that.
+    let before = SystemTime::now() - Duration::from_millis(1);
+    let task = TaskName::new("timed")?;
+    let config = config(json!({"n": 1}))?;
+    let run = store.run("timed", &config)?;
+    run.save("metrics", "json", &json!({"loss": 1}))?;
+    let summary = |store: &dyn Browse| -> Result<sweepstore::RunSummary> {
+        store.find_exact_run(&task, &config)?.ok_or(Error::Closed)
+    };
+    let created = summary(store)?.created.ok_or(Error::Closed)?;
+    assert!(
+        created >= before,
+        "created {created:?} before the run was made"
+    );
+    assert_eq!(summary(store)?.finished, None);
+    run.finish()?;
+    let finished = summary(store)?.finished.ok_or(Error::Closed)?;
+    assert!(created <= finished);
+    run.set_state(RunState::Running)?;
+    let back = summary(store)?;
+    assert_eq!((back.created, back.finished), (Some(created), None));
+    run.finish()?;
+    let again = summary(store)?.finished.ok_or(Error::Closed)?;
+    assert!(again >= finished);
+    assert!(again <= SystemTime::now());
+    Ok(())
+}
+
+#[test]
+fn in_memory_store_lists_tasks_runs_and_results() -> Result<()> {
+    let store = InMemoryStore::new();
+    fill(&store)?;
+    check(&store)?;
+    check_times(&store)
+}
+
+#[test]
+fn every_browsable_backend_records_run_times() -> Result<()> {
+    check_times(&InMemoryStore::new())?;
+    let dir = tempdir()?;
+    check_times(&RedbStore::open(dir.path(), RedbOptions::default())?)?;
+    let dir = tempdir()?;
+    check_times(&LocalFileStore::new(dir.path())?)?;
+    // A fresh handle reads the same times from the directory.
+    let store = LocalFileStore::new(dir.path())?;
+    let run = store.runs(&TaskName::new("timed")?)?;
+    assert!(run[0].created.is_some() && run[0].finished.is_some());
+    Ok(())
+}
+
+/// A LocalFileStore run made before times were recorded (no times file) reads with both
+/// times unknown, and finishing it then records a finished time but no invented creation.
+#[test]
+fn a_local_run_without_a_times_file_has_unknown_times() -> Result<()> {
+    let dir = tempdir()?;
+    let store = LocalFileStore::new(dir.path())?;
+    let config = config(json!({"old": true}))?;
+    let run = store.run("old", &config)?;
+    run.save("metrics", "json", &json!(1))?;
+    let task = TaskName::new("old")?;
+    let times_files: Vec<PathBuf> = files_under(dir.path())?
+        .into_iter()
+        .map(|(path, _)| path)
+        .filter(|path| path.ends_with(".fluidml/sweepstore_times.json"))
+        .collect();
+    // Control: this build wrote exactly one, and the run reads as created.
+    assert_eq!(times_files.len(), 1, "{times_files:?}");
+    assert!(store.runs(&task)?[0].created.is_some());
+    std::fs::remove_file(&times_files[0]).map_err(|source| Error::Stream {
+        op: "remove the times file",
+        source,
+    })?;
+    let fresh = LocalFileStore::new(dir.path())?;
+    let old = &fresh.runs(&task)?[0];
+    assert_eq!((old.created, old.finished), (None, None));
+    assert_eq!(old.state, Some(RunState::Running));
+    fresh.run("old", &config)?.finish()?;
+    let finished = &fresh.runs(&task)?[0];
+    assert_eq!(finished.created, None);
+    assert!(finished.finished.is_some());
     Ok(())
 }
 

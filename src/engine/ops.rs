@@ -278,10 +278,8 @@ impl WriteTables<'_> {
         if creates {
             times.created = Some(unix_ms);
         }
-        match state {
-            Some(RunState::Finished) => times.finished = Some(unix_ms),
-            Some(_) => times.finished = None,
-            None => {}
+        if let Some(state) = state {
+            times.finished = crate::browse::finished_at(state, unix_ms);
         }
         self.run_times
             .insert(run.as_bytes(), times.encode())

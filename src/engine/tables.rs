@@ -103,7 +103,7 @@ impl RunTimes {
     pub(crate) fn system_times(
         self,
     ) -> (Option<std::time::SystemTime>, Option<std::time::SystemTime>) {
-        let at = |ms: u64| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+        let at = crate::browse::at_ms;
         (self.created.map(at), self.finished.map(at))
     }
 }

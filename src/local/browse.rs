@@ -6,21 +6,22 @@
 //! described from their load information and a `stat` of their object, never by reading the
 //! object, so a result's hash is the one recorded at save time, or `None` for fluidml's
 //! results (which record none); a damaged run directory or load-information file is an
-//! error, not skipped (`runs_each` gives it as that run's own error).
+//! error, not skipped (`runs_each` gives it as that run's own error). Times come from the
+//! run's times file; a finished time is reported only while the run's state is finished.
 
 use std::fs;
 use std::io;
 
-use crate::browse::{Browse, ResultSummary, RunSummary, TaskSummary, sort_runs};
+use crate::browse::{Browse, ResultSummary, RunSummary, TaskSummary, at_ms, sort_runs};
 use crate::config::UniqueConfig;
 use crate::error::{Error, Result};
 use crate::local::index::{OverLimit, read_config};
-use crate::local::info::{corrupt, read_load_info, read_state};
+use crate::local::info::{corrupt, read_load_info, read_state, read_times};
 use crate::local::layout::{RunDir, real_dir};
 use crate::local::object;
 use crate::local::store::LocalFileStore;
 use crate::names::{SubDir, TaskName};
-use crate::store::{ResultsStore, RunId};
+use crate::store::{ResultsStore, RunId, RunState};
 
 impl LocalFileStore {
     /// The summary of the run in `dir` with `config`.
@@ -52,7 +53,14 @@ impl LocalFileStore {
                 sub_dir,
             ));
         }
-        Ok(RunSummary::new(task.clone(), config, state, results))
+        // Another writer (an older sweepstore, fluidml) may have changed the state without
+        // touching the times: a finished time counts only while the run is finished.
+        let times = read_times(dir)?;
+        let finished = times
+            .finished_ms
+            .filter(|_| state == Some(RunState::Finished));
+        Ok(RunSummary::new(task.clone(), config, state, results)
+            .with_times(times.created_ms.map(at_ms), finished.map(at_ms)))
     }
 
     /// Each run of `task` in creation order, a damaged one as its error.

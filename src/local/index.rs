@@ -29,10 +29,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use crate::claim::now_ms;
 use crate::config::UniqueConfig;
 use crate::error::{Error, Result};
 use crate::key::RunKey;
-use crate::local::info::{RunRecord, corrupt, is_ours, pretty_json};
+use crate::local::info::{RunRecord, RunTimes, corrupt, is_ours, pretty_json};
 use crate::local::layout::{
     KEYS_DIR, Layout, RunDir, TRASH_DIR, TaskPaths, claim_run_dir, counter_of, deferred,
     ensure_dirs, lock, read_optional, real_dir, remove_any, sync_dir, temp_name,
@@ -226,7 +227,14 @@ impl Index {
         let meta = dir.meta_dir();
         fs::create_dir(&meta).map_err(|e| Error::io("create directory", &meta, e))?;
         let record = RunRecord::new(RunState::Running);
-        write_file(&dir.record_file(), &record.to_bytes(&dir.record_file())?)?;
+        let times = RunTimes::created(now_ms());
+        write_files(
+            &[],
+            &[
+                (dir.times_file(), times.to_bytes(&dir.times_file())?),
+                (dir.record_file(), record.to_bytes(&dir.record_file())?),
+            ],
+        )?;
         write_file(&dir.config_file(), &pretty_json(run.config().as_map())?)?;
         write_file(&task.key_file(run.key()), dir.name.as_bytes())?;
         write_file(&task.next_file(), format!("{}\n", counter + 1).as_bytes())?;

@@ -327,6 +327,53 @@ impl RunRecord {
     }
 }
 
+/// When a run was created and last finished: `.fluidml/sweepstore_times.json`, a file of
+/// its own beside the run record, because older sweepstore versions read the record with
+/// unknown fields denied and would fail on a record with times in it; they ignore this file
+/// (it is no load information). Unknown fields are accepted here, so later versions may add
+/// some. A run without the file (made before times were recorded, or by fluidml) has both
+/// times unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RunTimes {
+    /// Always [`FORMAT`].
+    pub(crate) format: u32,
+    /// When the run was created (ms since the Unix epoch); `None` if unknown.
+    pub(crate) created_ms: Option<u64>,
+    /// When its state last became finished; `None` if it is not finished or it is unknown.
+    pub(crate) finished_ms: Option<u64>,
+}
+
+impl RunTimes {
+    /// The times of a run created at `unix_ms`.
+    pub(crate) fn created(unix_ms: u64) -> Self {
+        RunTimes {
+            format: FORMAT,
+            created_ms: Some(unix_ms),
+            finished_ms: None,
+        }
+    }
+
+    pub(crate) fn to_bytes(self, path: &Path) -> Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec(&self).map_err(|e| corrupt(path, e))?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+}
+
+/// The recorded times of `run` (both unknown without a times file).
+pub(crate) fn read_times(run: &RunDir) -> Result<RunTimes> {
+    let path = run.times_file();
+    let Some(bytes) = read_optional(&path)? else {
+        return Ok(RunTimes::default());
+    };
+    let times: RunTimes = serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e))?;
+    if times.format != FORMAT {
+        let reason = format!("format {}; this sweepstore reads {FORMAT}", times.format);
+        return Err(corrupt(&path, reason));
+    }
+    Ok(times)
+}
+
 /// The state of `run`: the newer of our record and fluidml's `fluidml_info.json` (ours on a
 /// tie; the shared-directory rule of `docs/design.md` §12.3); `None` if it has neither.
 pub(crate) fn read_state(run: &RunDir) -> Result<Option<RunState>> {

@@ -155,6 +155,11 @@ impl RunDir {
         self.meta_dir().join("sweepstore_run.json")
     }
 
+    /// Our record of when the run was created and finished (`info::RunTimes`).
+    pub(crate) fn times_file(&self) -> PathBuf {
+        self.meta_dir().join("sweepstore_times.json")
+    }
+
     /// The lock held while a result of the run is committed.
     pub(crate) fn lock_file(&self) -> PathBuf {
         self.meta_dir().join("sweepstore.lock")

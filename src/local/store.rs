@@ -12,6 +12,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use crate::browse::finished_at;
+use crate::claim::now_ms;
 use crate::codec::TypeRegistry;
 use crate::engine::GcReport;
 use crate::error::{Error, Result};
@@ -20,7 +22,9 @@ use crate::key::ContentHash;
 use crate::local::file::{LocalFile, Pinned};
 use crate::local::gc;
 use crate::local::index::{Index, OverLimit, write_file, write_files};
-use crate::local::info::{FORMAT, LoadInfo, RunRecord, fluidml_bookkeeping, read_state};
+use crate::local::info::{
+    FORMAT, LoadInfo, RunRecord, fluidml_bookkeeping, read_state, read_times,
+};
 #[cfg(target_os = "linux")]
 use crate::local::layout::sync_file_system;
 use crate::local::layout::{
@@ -443,10 +447,16 @@ impl ResultsStore for LocalFileStore {
         // fluidml's files first (not synced: sweepstore never depends on them), our record
         // last: on a tie of modification times ours wins.
         let fluidml = fluidml_bookkeeping(&dir, state, &names)?;
-        let path = dir.record_file();
+        let mut times = read_times(&dir)?;
+        times.format = FORMAT;
+        times.finished_ms = finished_at(state, now_ms());
+        let (times_path, path) = (dir.times_file(), dir.record_file());
         write_files(
             &fluidml,
-            &[(path.clone(), RunRecord::new(state).to_bytes(&path)?)],
+            &[
+                (times_path.clone(), times.to_bytes(&times_path)?),
+                (path.clone(), RunRecord::new(state).to_bytes(&path)?),
+            ],
         )
     }
 
