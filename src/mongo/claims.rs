@@ -61,6 +61,7 @@ pub(crate) fn claim(
         let set = doc! {
             "state": state_name(RunState::Running),
             "claim": { "owner": &granted.owner, "expires": size_to_bson(granted.expires_ms)? },
+            "finished": Bson::Null,
         };
         if write_run(shared, run, Some(condition), set)? == Written::Applied {
             return Ok(outcome);

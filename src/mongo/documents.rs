@@ -12,10 +12,12 @@
 use std::collections::BTreeMap;
 
 use mongodb::bson::spec::BinarySubtype;
-use mongodb::bson::{Binary, Bson, Document, doc};
+use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
 use serde_json::Value;
 
+use crate::browse::finished_at;
 use crate::canonical;
+use crate::claim::now_ms;
 use crate::config::UniqueConfig;
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
@@ -166,6 +168,15 @@ pub(crate) fn new_run(run: &RunId, counter: u64) -> Result<Document> {
         "pairs": pairs(run.config())?,
         "counter": size_to_bson(counter)?,
         "state": state_name(RunState::Running),
+        "created": DateTime::now(),
+    })
+}
+
+/// The `finished` field a run has after its state is set to `state` now: the time for
+/// finished, `null` for any other state (the rule of every backend, `browse::finished_at`).
+pub(crate) fn finished_field(state: RunState) -> Bson {
+    finished_at(state, now_ms()).map_or(Bson::Null, |ms| {
+        Bson::DateTime(DateTime::from_millis(i64::try_from(ms).unwrap_or(i64::MAX)))
     })
 }
 
@@ -326,6 +337,19 @@ mod tests {
         let pairs = pairs(&config)?;
         assert_eq!(format!("{{{}}}", pairs.join(",")), config.canonical());
         assert_eq!(pairs.len(), 3);
+        Ok(())
+    }
+
+    #[test]
+    fn a_new_run_records_its_creation_and_only_finished_has_a_finished_time() -> Result<()> {
+        let before = DateTime::now();
+        let run = RunId::new(TaskName::new("train")?, UniqueConfig::parse("{}")?);
+        let created = new_run(&run, 0)?.get_datetime("created").copied();
+        assert!(created.is_ok_and(|at| at >= before && at <= DateTime::now()));
+        let finished = finished_field(RunState::Finished);
+        assert!(matches!(finished, Bson::DateTime(at) if at >= before));
+        assert_eq!(finished_field(RunState::Running), Bson::Null);
+        assert_eq!(finished_field(RunState::Failed), Bson::Null);
         Ok(())
     }
 

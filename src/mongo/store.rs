@@ -25,7 +25,9 @@ use crate::mongo::claims;
 use crate::mongo::client::{self, Shared};
 use crate::mongo::content::{GridFsContent, InlineContent, upload};
 use crate::mongo::counters::raise_next;
-use crate::mongo::documents::{Entry, Results, parse_run, projection, result_field, state_name};
+use crate::mongo::documents::{
+    Entry, Results, finished_field, parse_run, projection, result_field, state_name,
+};
 use crate::mongo::lookup::{exact, lookup};
 use crate::mongo::options::MongoOptions;
 use crate::mongo::runs::{Written, ensure_run, write_run};
@@ -243,8 +245,12 @@ impl ResultsStore for MongoStore {
     }
 
     fn set_run_state(&self, run: &RunId, state: RunState) -> Result<()> {
-        // A state change releases any claim (§18.5).
-        let set = doc! { "state": state_name(state), "claim": mongodb::bson::Bson::Null };
+        // A state change releases any claim (§18.5) and sets or clears the finished time.
+        let set = doc! {
+            "state": state_name(state),
+            "claim": mongodb::bson::Bson::Null,
+            "finished": finished_field(state),
+        };
         write_run(&self.inner, run, None, set)?;
         Ok(())
     }
