@@ -579,6 +579,49 @@ fn runs_record_when_they_were_created_and_finished() -> TestResult {
     Ok(())
 }
 
+#[test]
+fn a_local_file_store_directory_shows_run_times_and_unknown_for_runs_without() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("s");
+    make_sweep(&store)?;
+    let local = dir.path().join("local");
+    run(args(&store, &["export", local.to_str().ok_or("path")?]))?.ok()?;
+    let rows = json_rows(&local, &["table", "train", "--sort", "loss", "--json"])?;
+    for row in &rows {
+        assert!(row["created"].as_str().is_some(), "{row}");
+    }
+    for row in &rows[..3] {
+        assert!(row["duration"].as_f64().is_some(), "{row}");
+    }
+    assert!(rows[3].get("finished").is_none(), "{}", rows[3]);
+
+    // A directory written before times were recorded has no times files: unknown.
+    let mut removed = 0;
+    for (path, _, _) in snapshot(&local)? {
+        if path.ends_with(".fluidml/sweepstore_times.json") {
+            std::fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    assert_eq!(removed, 5, "one times file per run");
+    let rows = json_rows(&local, &["table", "train", "--json"])?;
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        let times = ["created", "finished", "duration"].map(|c| row.get(c));
+        assert_eq!(times, [None, None, None], "{row}");
+    }
+    let a = r#"{"Train": {"opt": "adam", "lr": 0.1}, "seed": 0}"#;
+    let shown = run(args(&local, &["show", "train", "--config", a]))?.ok()?;
+    assert!(
+        shown
+            .stdout
+            .contains("created:  unknown\nfinished: unknown"),
+        "{}",
+        shown.stdout
+    );
+    Ok(())
+}
+
 /// The UTC year of `time`, as text.
 fn humantime_year(time: std::time::SystemTime) -> String {
     let secs = time
