@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import pickle
 import threading
 from fractions import Fraction
@@ -237,9 +238,19 @@ def test_a_damaged_value_is_a_corrupt_error_never_other_bytes(tmp_path):
     store.save("kept", "other", "text", "train", CFG)
     lazy = store.load("note", "train", CFG, lazy=True)
     (path,) = (tmp_path / "files").rglob("note.txt")
-    path.write_text("hellO world")  # same size, one byte changed
+    # Same size, one byte changed, and the modification time kept: damage, not an edit (an
+    # object changed after its record is an external write, re-hashed and accepted:
+    # docs/design.md §12.3; the end of this test checks that).
+    before = os.stat(path)
+    path.write_text("hellO world")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     with pytest.raises(sweepstore.CorruptError):
         store.load("note", "train", CFG)
     with pytest.raises(sweepstore.CorruptError):
         lazy.load()
     assert store.load("other", "train", CFG) == "kept"
+    # A later modification time marks an edit made outside sweepstore: the new bytes count.
+    path.write_text("hello there")
+    later = before.st_mtime_ns + 5_000_000_000
+    os.utime(path, ns=(later, later))
+    assert store.load("note", "train", CFG) == "hello there"
