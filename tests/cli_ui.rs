@@ -169,6 +169,17 @@ const BLOB_LEN: usize = 100 << 10;
 /// The start of a PNG file (what the dashboard recognises one by).
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
 
+/// Fails naming every file under `dir` whose bytes or time differ from `before`, or that
+/// appeared or went.
+fn assert_unchanged(before: &BTreeMap<PathBuf, (Vec<u8>, SystemTime)>, dir: &Path) -> TestResult {
+    let after = snapshot(dir)?;
+    let changed: std::collections::BTreeSet<_> = (before.keys().chain(after.keys()))
+        .filter(|path| before.get(*path) != after.get(*path))
+        .collect();
+    assert!(changed.is_empty(), "the dashboard changed {changed:?}");
+    Ok(())
+}
+
 /// One run of task `t` with a result of each kind the run page shows, one of them damaged (a
 /// blob file with a flipped byte); returns the run key.
 fn make_store(path: &Path) -> TestResult<String> {
@@ -367,12 +378,7 @@ fn every_page_of_a_local_file_store_leaves_it_untouched() -> TestResult {
     ui.json("/api/version")?;
     drop(ui);
     // Nothing changed: every file's bytes and time, and no file appeared or went.
-    let after = snapshot(&base)?;
-    let changed: std::collections::BTreeSet<_> = (before.keys().chain(after.keys()))
-        .filter(|path| before.get(*path) != after.get(*path))
-        .collect();
-    assert!(changed.is_empty(), "the dashboard changed {changed:?}");
-    Ok(())
+    assert_unchanged(&before, &base)
 }
 
 #[test]
@@ -397,12 +403,7 @@ fn every_page_of_a_redb_store_leaves_it_untouched() -> TestResult {
     drop(ui);
     // The store was opened read-only (issue 17): no checkpoint, no WAL segment, no LOCK
     // written; every file's bytes and time are as they were, and no file appeared or went.
-    let after = snapshot(&base)?;
-    let changed: std::collections::BTreeSet<_> = (before.keys().chain(after.keys()))
-        .filter(|path| before.get(*path) != after.get(*path))
-        .collect();
-    assert!(changed.is_empty(), "the dashboard changed {changed:?}");
-    Ok(())
+    assert_unchanged(&before, &base)
 }
 
 #[test]
