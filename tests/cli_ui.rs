@@ -169,6 +169,18 @@ const BLOB_LEN: usize = 100 << 10;
 /// The start of a PNG file (what the dashboard recognises one by).
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
 
+/// `sweepstore serve STORE`, once it has printed its first line (it is serving).
+fn start_serve(store: &Path) -> TestResult<Child> {
+    let mut server = sweepstore()
+        .arg("serve")
+        .arg(store)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(server.stdout.as_mut().ok_or("no stdout")?).read_line(&mut line)?;
+    Ok(server)
+}
+
 /// Fails naming every file under `dir` whose bytes or time differ from `before`, or that
 /// appeared or went.
 fn assert_unchanged(before: &BTreeMap<PathBuf, (Vec<u8>, SystemTime)>, dir: &Path) -> TestResult {
@@ -439,13 +451,7 @@ fn the_dashboard_follows_a_sweep_writing_through_its_server() -> TestResult {
         .run("t", &UniqueConfig::new(json!({"a": 1}))?)?
         .finish()?;
     opened.close()?;
-    let mut server = sweepstore()
-        .arg("serve")
-        .arg(&store)
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(server.stdout.as_mut().ok_or("no stdout")?).read_line(&mut line)?;
+    let mut server = start_serve(&store)?;
     let served = (|| -> TestResult {
         let ui = Dashboard::start(&store)?;
         let version =
@@ -488,13 +494,7 @@ fn the_page_refreshes_itself_when_a_sweep_adds_a_run() -> TestResult {
     first.save("metrics", "json", &json!({"loss": 2.0}))?;
     first.finish()?;
     opened.close()?;
-    let mut server = sweepstore()
-        .arg("serve")
-        .arg(&store)
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(server.stdout.as_mut().ok_or("no stdout")?).read_line(&mut line)?;
+    let mut server = start_serve(&store)?;
     let watched = (|| -> TestResult {
         // The dashboard logs each answered request (debug level), which tells the test when
         // the page has drawn its first table and started polling.
