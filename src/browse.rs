@@ -12,7 +12,7 @@ use crate::config::UniqueConfig;
 use crate::error::Result;
 use crate::key::{ContentHash, RunKey};
 use crate::names::{ResultName, SubDir, TaskName};
-use crate::store::RunState;
+use crate::run::RunState;
 
 /// Read-only enumeration of what a store holds ([`RedbStore`](crate::RedbStore),
 /// [`LocalFileStore`](crate::LocalFileStore) and [`InMemoryStore`](crate::InMemoryStore)

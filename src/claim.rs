@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::store::RunState;
+use crate::run::RunState;
 
 /// Longest owner name of a claim, in bytes.
 pub const MAX_OWNER_LEN: usize = 256;

@@ -8,7 +8,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
-use crate::names::{NameKind, NameProblem};
+use crate::name_problem::{NameKind, NameProblem};
 
 /// Result with the crate's [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

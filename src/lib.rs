@@ -7,11 +7,14 @@
 //! run saves named *results* with a *type* (`json`, `binary`, `text`, `bytes` or a custom
 //! [`TypeInfo`]); later tasks load them again, often lazily and across all runs of a sweep.
 //!
-//! Every store implements [`ResultsStore`] (the contract is documented there); [`StoreExt`]
+//! Every store implements [`ResultsStore`] (the contract is documented there; the trait is
+//! sealed: the stores below are its only implementations); [`StoreExt`]
 //! adds typed, string-taking handles ([`Task`], [`Run`]). Backends: [`InMemoryStore`],
 //! [`LocalFileStore`] (browsable files in fluidml's layout) and [`RedbStore`] (the engine);
 //! on Unix, [`RemoteStore`] reaches a `RedbStore` that `sweepstore serve` ([`Server`]) serves
-//! to other processes.
+//! to other processes. The served-store protocol's numbers (version, frame limits, socket
+//! name) are in [`remote::wire`]; fuzzing and simulated-disk harnesses in `sim` (feature
+//! `sim`).
 //!
 //! ```
 //! use serde::{Deserialize, Serialize};
@@ -63,16 +66,13 @@
 
 mod blob;
 mod browse;
-mod canonical;
 mod claim;
 mod codec;
 mod config;
-mod config_text;
 mod durable;
 mod engine;
 mod error;
 mod file;
-mod handle;
 mod key;
 mod limits;
 mod local;
@@ -82,49 +82,72 @@ mod memory;
 mod mongo;
 #[cfg(unix)]
 mod multi;
+mod name_problem;
 mod names;
 mod pickle;
 mod promise;
 #[cfg(unix)]
-mod remote;
+pub mod remote;
+mod run;
+mod sealed;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod store;
+mod store_ext;
 mod transfer;
 mod vfs;
 mod wal;
 
-pub use browse::{Browse, Progress, ResultSummary, RunSummary, TaskSummary};
-pub use claim::{ClaimOutcome, MAX_OWNER_LEN};
-pub use codec::{BINARY, BYTES, JSON, PICKLE, PYTHON_PICKLE, TEXT, TypeInfo, TypeRegistry};
-pub use config::{ConfigError, UniqueConfig};
-pub use engine::{Durability, GcReport, Problem, RedbOptions, RedbStore, StoreStats, VerifyReport};
-pub use error::{Error, Result};
-pub use file::{Existence, File, OpenMode};
-pub use handle::{Run, StoreExt, Task};
-pub use key::{ContentHash, RUN_KEY_CONTEXT, RunKey};
-pub use limits::{MAX_CONFIG_LEN, MAX_DEPTH};
+// The contract every store keeps, and the typed handles over it.
+pub use run::{RunId, RunState, SaveOptions, StoreContext};
+pub use store::ResultsStore;
+pub use store_ext::{Run, StoreExt, Task};
+
+// Stores.
+pub use engine::{Durability, RedbOptions, RedbStore};
 pub use local::{BulkWrite, FilePromise, LocalFileStore};
 pub use memory::InMemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::{MongoOptions, MongoStore};
 #[cfg(unix)]
 pub use multi::{OpenOptions, Store, StoreAddress, open, open_address};
-pub use names::{
-    MAX_NAME_LEN, MAX_SUB_DIR_LEN, NameKind, NameProblem, ResultName, RunName, SubDir, TaskName,
-};
-pub use promise::{LazySweep, LazySweeps, Promise, Sweep, Sweeps};
-/// Fuzzing and corpus replay of the server's input handling (feature `sim`).
-#[cfg(all(unix, feature = "sim"))]
-#[doc(hidden)]
-pub use remote::fuzz::{fuzz_server_input, fuzz_server_seeds};
 #[cfg(unix)]
-pub use remote::{
-    DEFAULT_SOCKET_NAME, MAX_CHUNK, MAX_CONNECTIONS, MAX_FRAME, PROTOCOL_VERSION, RemoteOptions,
-    RemoteStore, Server, Stopper, WRITE_TIMEOUT,
-};
-pub use store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext};
+pub use remote::{RemoteOptions, RemoteStore, Server, Stopper};
+
+// What identifies a run: configs, names and keys, with their limits.
+pub use config::{ConfigError, UniqueConfig};
+pub use key::{ContentHash, RUN_KEY_CONTEXT, RunKey};
+pub use limits::{MAX_CONFIG_LEN, MAX_DEPTH};
+pub use name_problem::{NameKind, NameProblem};
+pub use names::{MAX_NAME_LEN, MAX_SUB_DIR_LEN, ResultName, RunName, SubDir, TaskName};
+
+// Values: types, lazy loads, sweeps and streams.
+pub use codec::{BINARY, BYTES, JSON, PICKLE, PYTHON_PICKLE, TEXT, TypeInfo, TypeRegistry};
+pub use file::{Existence, File, OpenMode};
+pub use promise::{LazySweep, LazySweeps, Promise, Sweep, Sweeps};
+
+// Running a sweep across processes: run claims.
+pub use claim::{ClaimOutcome, MAX_OWNER_LEN};
+
+// Browsing, copying and upkeep of stored runs.
+pub use browse::{Browse, Progress, ResultSummary, RunSummary, TaskSummary};
+pub use engine::{GcReport, Problem, StoreStats, VerifyReport};
 pub use transfer::{CopyPlan, TransferReport, copy_planned, copy_store};
+
+// Errors.
+pub use error::{Error, Result};
+
+// `ResultsStore` is sealed: the backends of this crate are its only implementations (see the
+// trait's docs for why). Kept here, beside the list of stores, so `store.rs` names none of them.
+impl sealed::Sealed for InMemoryStore {}
+impl sealed::Sealed for RedbStore {}
+impl sealed::Sealed for LocalFileStore {}
+#[cfg(feature = "mongodb")]
+impl sealed::Sealed for MongoStore {}
+#[cfg(unix)]
+impl sealed::Sealed for RemoteStore {}
+#[cfg(unix)]
+impl sealed::Sealed for Store {}
 
 /// The README's example is compiled and run as a doc test.
 #[cfg(doctest)]

@@ -25,9 +25,8 @@ use crate::key::{ContentHash, RunKey};
 use crate::lookup::best_subset;
 use crate::names::{ResultName, TaskName};
 use crate::promise::{ContentReader, ContentSource, LazySweep, LazySweeps, Promise};
-use crate::store::{
-    ResultsStore, RunId, RunState, SaveOptions, StoreContext, describe_result, sweep_counter,
-};
+use crate::run::{RunId, RunState, SaveOptions, StoreContext, describe_result, sweep_counter};
+use crate::store::ResultsStore;
 
 /// An in-memory results store (fluidml's `InMemoryStore`): nothing survives the process.
 /// Clones share the same data.

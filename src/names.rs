@@ -11,68 +11,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::name_problem::{NameKind, NameProblem};
 
 /// Longest task or result name, in bytes (the usual file-name limit).
 pub const MAX_NAME_LEN: usize = 255;
 /// Longest `sub_dir`, in bytes.
 pub const MAX_SUB_DIR_LEN: usize = 1024;
-
-/// Which kind of name an [`Error::InvalidName`] is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NameKind {
-    /// A task name.
-    Task,
-    /// A result name.
-    Result,
-    /// A `sub_dir` path.
-    SubDir,
-    /// A run name (the prefix of a run directory, `<run name>-<counter>`).
-    Run,
-}
-
-impl fmt::Display for NameKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            NameKind::Task => "task name",
-            NameKind::Result => "result name",
-            NameKind::SubDir => "sub_dir",
-            NameKind::Run => "run name",
-        })
-    }
-}
-
-/// Why a name was rejected; each problem is its own variant.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum NameProblem {
-    /// The name is empty.
-    #[error("it is empty")]
-    Empty,
-    /// The name is longer than allowed.
-    #[error("it is {len} bytes long; the limit is {max}")]
-    TooLong {
-        /// Its length in bytes.
-        len: usize,
-        /// The limit in bytes.
-        max: usize,
-    },
-    /// The name contains a NUL byte.
-    #[error("it contains a NUL byte")]
-    ContainsNul,
-    /// A name contains a path separator.
-    #[error("it contains the path separator {0:?}; names cannot contain `/` or `\\`")]
-    ContainsSeparator(char),
-    /// The name is `.` or `..`.
-    #[error("`.` and `..` are reserved directory names")]
-    DotName,
-    /// A `sub_dir` contains a `..` component.
-    #[error("it contains `..`; a sub_dir must stay inside its run")]
-    ParentDir,
-    /// A `sub_dir` is an absolute path.
-    #[error("it is an absolute path; a sub_dir must be relative to its run")]
-    Absolute,
-}
 
 fn invalid(kind: NameKind, name: &str, problem: NameProblem) -> Error {
     Error::InvalidName {

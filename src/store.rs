@@ -24,124 +24,29 @@
 //!   rejected when they are accepted, so every stored one is readable by every reader.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
+use crate::claim::ClaimOutcome;
 use crate::codec::TypeRegistry;
-use crate::config::UniqueConfig;
 use crate::error::{Error, Result};
 use crate::file::{File, OpenMode};
-use crate::key::RunKey;
-use crate::names::{ResultName, SubDir, TaskName};
+use crate::names::{ResultName, TaskName};
 use crate::promise::{LazySweeps, Promise};
-
-/// One run's address: task, config and the key derived from them (computed once).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RunId {
-    task: TaskName,
-    /// Shared, so the per-command clones a store makes (one per save sent to an actor) copy
-    /// a pointer, not the config's map.
-    config: Arc<UniqueConfig>,
-    key: RunKey,
-}
-
-impl RunId {
-    /// The run of `task` with `config`.
-    pub fn new(task: TaskName, config: UniqueConfig) -> Self {
-        let key = RunKey::new(&task, &config);
-        RunId {
-            task,
-            config: Arc::new(config),
-            key,
-        }
-    }
-
-    /// The task name.
-    pub fn task(&self) -> &TaskName {
-        &self.task
-    }
-
-    /// The unique config.
-    pub fn config(&self) -> &UniqueConfig {
-        &self.config
-    }
-
-    /// The run key.
-    pub fn key(&self) -> RunKey {
-        self.key
-    }
-}
-
-/// The state of a run, so sweeps can resume (fluidml's `is_finished`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunState {
-    /// Created, not yet marked finished or failed.
-    Running,
-    /// Marked finished: a resumed sweep skips it.
-    Finished,
-    /// Marked failed.
-    Failed,
-}
-
-/// A run's store-specific context (fluidml's `StoreContext`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StoreContext {
-    /// The run's directory, for stores that have one.
-    pub run_dir: Option<PathBuf>,
-    /// The run's sweep counter within its task (`000`, `001`, ...).
-    pub sweep_counter: Option<String>,
-}
-
-/// Formats a sweep counter as fluidml does: at least three digits.
-pub(crate) fn sweep_counter(counter: u64) -> String {
-    format!("{counter:03}")
-}
-
-/// Options of a save or a write-open (fluidml's `sub_dir`, `open_kwargs`, `load_kwargs`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SaveOptions {
-    /// A sub-directory of the run to keep the result in (default: none). Stores without
-    /// directories ignore it.
-    pub sub_dir: Option<SubDir>,
-    /// Options for opening the result's file, kept with the result (default: empty). Stores
-    /// without files ignore them; [`LocalFileStore`](crate::LocalFileStore) records them in
-    /// the result's load information, as fluidml records its `open_kwargs`.
-    pub open_options: Map<String, Value>,
-    /// Options for loading the result, kept with it and applied by later loads that do not
-    /// override them (default: empty; fluidml's `load_kwargs`). Stores without files ignore
-    /// them; see [`FilePromise::load_with`](crate::FilePromise::load_with).
-    pub load_options: Map<String, Value>,
-}
-
-impl SaveOptions {
-    /// Options with `sub_dir` set.
-    pub fn in_sub_dir(sub_dir: SubDir) -> Self {
-        SaveOptions {
-            sub_dir: Some(sub_dir),
-            ..SaveOptions::default()
-        }
-    }
-
-    /// These options with `open_options` set.
-    pub fn with_open_options(mut self, open_options: Map<String, Value>) -> Self {
-        self.open_options = open_options;
-        self
-    }
-
-    /// These options with `load_options` set.
-    pub fn with_load_options(mut self, load_options: Map<String, Value>) -> Self {
-        self.load_options = load_options;
-        self
-    }
-}
+use crate::run::{RunId, RunState, SaveOptions, StoreContext};
 
 /// A results store (fluidml's `ResultsStore`). See the module docs for the contract.
-pub trait ResultsStore: Send + Sync {
+///
+/// **Sealed**: only this crate's stores implement it ([`InMemoryStore`](crate::InMemoryStore),
+/// [`RedbStore`](crate::RedbStore), [`LocalFileStore`](crate::LocalFileStore),
+/// [`RemoteStore`](crate::RemoteStore), [`Store`](crate::Store) and `MongoStore`); use it
+/// through `dyn ResultsStore`, generics or [`StoreExt`](crate::StoreExt). Why not open it:
+/// a store hands out [`Promise`]s, [`LazySweeps`] and [`File`]s, which are built from the
+/// crate-private content-source and stream-backend traits; making those public would freeze
+/// them as API together with the whole contract above (read-your-writes, lookup order, crash
+/// safety), which only the conformance and crash suites of this crate check. A wrapper that
+/// adds behaviour around a store holds one and offers its own methods; it cannot stand in
+/// for a `dyn ResultsStore`.
+pub trait ResultsStore: Send + Sync + crate::sealed::Sealed {
     /// The store's type registry; register custom types here.
     fn types(&self) -> &TypeRegistry;
 
@@ -299,7 +204,7 @@ pub trait ResultsStore: Send + Sync {
         run: &RunId,
         owner: &str,
         lease: std::time::Duration,
-    ) -> Result<crate::claim::ClaimOutcome> {
+    ) -> Result<ClaimOutcome> {
         let _ = (run, owner, lease);
         Err(Error::Unsupported {
             what: "run claims",
@@ -313,28 +218,5 @@ pub trait ResultsStore: Send + Sync {
     /// Backend errors.
     fn is_finished(&self, run: &RunId) -> Result<bool> {
         Ok(self.run_state(run)? == Some(RunState::Finished))
-    }
-}
-
-/// Names a result in messages: ``result `m` of task `t` with config {..}``.
-pub(crate) fn describe_result(run: &RunId, name: &ResultName) -> String {
-    format!(
-        "result `{name}` of task `{}` with config {}",
-        run.task(),
-        run.config()
-    )
-}
-
-/// The type name a write-open uses when the caller gives none.
-pub(crate) fn default_write_type(
-    mode: OpenMode,
-    given: Option<&str>,
-    stored: Option<&str>,
-) -> String {
-    match (given, stored) {
-        (Some(given), _) => given.to_owned(),
-        (None, Some(stored)) if mode.keeps_content() => stored.to_owned(),
-        (None, _) if mode.is_binary() => crate::codec::BYTES.to_owned(),
-        (None, _) => crate::codec::TEXT.to_owned(),
     }
 }

@@ -24,7 +24,8 @@ use crate::codec::TypeInfo;
 use crate::error::{Error, Result};
 use crate::file::OpenMode;
 use crate::key::ContentHash;
-use crate::store::{ResultsStore, RunId, SaveOptions, describe_result};
+use crate::run::{RunId, SaveOptions, describe_result};
+use crate::store::ResultsStore;
 
 /// What [`copy_store`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -480,7 +480,11 @@ fn a_store_locked_without_a_server_is_waited_for_a_bounded_time_then_refused() -
     let path = dir.path().join("store");
     let holder = sweepstore::open(&path, OpenOptions::default().serve(false))?;
     assert!(holder.is_owner());
-    assert!(!path.join(sweepstore::DEFAULT_SOCKET_NAME).exists());
+    assert!(
+        !path
+            .join(sweepstore::remote::wire::DEFAULT_SOCKET_NAME)
+            .exists()
+    );
     let wait = Duration::from_millis(400);
     let started = Instant::now();
     let waited = sweepstore::open(&path, OpenOptions::default().wait(wait));

@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 
 use remote_support::{HANG, InProcess, Raw, frame, hello_frame, io_err, plumbing, tempdir};
 use serde_json::json;
-use sweepstore::{
-    Error, MAX_CHUNK, MAX_FRAME, RemoteStore, Result, ResultsStore, StoreExt, UniqueConfig,
-};
+use sweepstore::remote::wire::{MAX_CHUNK, MAX_FRAME};
+use sweepstore::{Error, RemoteStore, Result, ResultsStore, StoreExt, UniqueConfig};
 
 const UPLOAD_ENV: &str = "SWEEPSTORE_TEST_REMOTE_UPLOAD_SOCKET";
 const SAVER_ENV: &str = "SWEEPSTORE_TEST_REMOTE_SAVER_SOCKET";

@@ -1,7 +1,7 @@
 //! The server's input handling under arbitrary bytes, on stable Rust (issue 9, item 3): the
 //! seeds and the corpus of the cargo-fuzz target `remote_frames` (`fuzz/corpus/remote_frames/`)
 //! and a few hundred fixed-seed mutations and random inputs go through the same harness the
-//! fuzz target calls, `sweepstore::fuzz_server_input`: a real session against a store on a
+//! fuzz target calls, `sweepstore::sim::fuzz::fuzz_server_input`: a real session against a store on a
 //! simulated disk, which must not panic, must end when its input does, must answer only with
 //! well-formed frames, and must leave the store working.
 //!
@@ -14,7 +14,7 @@ mod test_rng;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
-use sweepstore::{fuzz_server_input, fuzz_server_seeds};
+use sweepstore::sim::fuzz::{fuzz_server_input, fuzz_server_seeds};
 use test_rng::Rng;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;

@@ -26,9 +26,9 @@ use remote_support::{
     stale_socket, tempdir, wait_exit, wait_until_served, within,
 };
 use serde_json::json;
+use sweepstore::remote::wire::MAX_CHUNK;
 use sweepstore::{
-    Error, MAX_CHUNK, RedbOptions, RedbStore, RemoteOptions, RemoteStore, Result, StoreExt,
-    UniqueConfig,
+    Error, RedbOptions, RedbStore, RemoteOptions, RemoteStore, Result, StoreExt, UniqueConfig,
 };
 
 const CLIENTS: u64 = 4;
@@ -292,7 +292,7 @@ fn the_default_socket_is_in_the_store_directory_with_mode_0600() -> Result<()> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(io_err("start `sweepstore serve`"))?;
-    let socket = store_dir.join(sweepstore::DEFAULT_SOCKET_NAME);
+    let socket = store_dir.join(sweepstore::remote::wire::DEFAULT_SOCKET_NAME);
     wait_until_served(&mut server, &socket)?;
     let mode = std::fs::metadata(&socket).map_err(io_err("stat the socket"))?;
     assert_eq!(mode.permissions().mode() & 0o777, 0o600);

@@ -6,7 +6,6 @@
 //! and never modified; a blob exists durably before any WAL record refers to it; readers
 //! verify the hash (see `Promise`).
 
-pub(crate) mod file;
 mod hasher;
 mod layout;
 pub(crate) mod writer;

@@ -30,7 +30,7 @@ use crate::engine::shared::Shared;
 use crate::engine::tables::{META, META_APPLIED_LSN, META_CHECKPOINT_AT, META_WAL_HEAD};
 use crate::error::{Error, Result};
 use crate::names::ResultName;
-use crate::store::{RunId, RunState};
+use crate::run::{RunId, RunState};
 use crate::wal::WalWriter;
 
 /// A reply waiting for its batch's outcome (`Err` carries the poison cause).

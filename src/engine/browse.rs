@@ -19,7 +19,7 @@ use crate::engine::tables::RunRecord;
 use crate::error::{Error, Result};
 use crate::key::RunKey;
 use crate::names::{ResultName, TaskName};
-use crate::store::RunId;
+use crate::run::RunId;
 
 /// Reads the summary of run `key`, or `None` if it does not exist.
 pub(crate) fn run_summary(reader: &Reader, key: &RunKey) -> Result<Option<RunSummary>> {

@@ -7,7 +7,7 @@ use crate::engine::gc::GcReport;
 use crate::error::Result;
 use crate::key::ContentHash;
 use crate::names::ResultName;
-use crate::store::{RunId, RunState};
+use crate::run::{RunId, RunState};
 
 /// A value to save: bytes travelling with the command, or a blob already durable.
 #[derive(Debug)]

@@ -15,7 +15,6 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Sender;
 
 use crate::blob::BlobWriter;
-use crate::blob::file::{PublishStaged, open_staged};
 use crate::blob::writer::Finished;
 use crate::codec::TypeRegistry;
 use crate::durable;
@@ -32,11 +31,13 @@ use crate::engine::reply::{self, Reply};
 use crate::engine::shared::Shared;
 use crate::engine::tables::ResultEntry;
 use crate::error::{Error, Result};
+use crate::file::staged::{PublishStaged, open_staged};
 use crate::file::{File, OpenMode};
 use crate::key::ContentHash;
 use crate::names::{ResultName, TaskName};
 use crate::promise::{ContentSource, LazySweep, LazySweeps, Promise, check_hash};
-use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext, sweep_counter};
+use crate::run::{RunId, RunState, SaveOptions, StoreContext, sweep_counter};
+use crate::store::ResultsStore;
 use crate::vfs::{Fs, OverlayFs, RealFs};
 
 /// The embedded, crash-safe results store: a redb database written only by one storage

@@ -18,7 +18,7 @@ use crate::engine::tables::{
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
 use crate::lookup::best_subset;
-use crate::store::{RunId, RunState};
+use crate::run::{RunId, RunState};
 
 fn storage(op: &'static str) -> impl FnOnce(redb::StorageError) -> Error {
     move |e| Error::storage(op, e)

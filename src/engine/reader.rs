@@ -17,7 +17,7 @@ use crate::engine::tables::{
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
 use crate::names::ResultName;
-use crate::store::RunId;
+use crate::run::RunId;
 
 type RunsTable = ReadOnlyTable<&'static [u8; 32], &'static [u8]>;
 type ResultsTable = ReadOnlyTable<(&'static [u8; 32], &'static str), &'static [u8]>;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::claim::Lease;
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
-use crate::store::RunState;
+use crate::run::RunState;
 
 /// A run being created by an op: what its records need.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

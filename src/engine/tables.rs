@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
-use crate::store::RunState;
+use crate::run::RunState;
 
 /// The on-disk format version this build reads and writes.
 pub(crate) const FORMAT_VERSION: u64 = 1;

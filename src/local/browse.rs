@@ -21,7 +21,8 @@ use crate::local::layout::{RunDir, real_dir};
 use crate::local::object;
 use crate::local::store::LocalFileStore;
 use crate::names::{SubDir, TaskName};
-use crate::store::{ResultsStore, RunId, RunState};
+use crate::run::{RunId, RunState};
+use crate::store::ResultsStore;
 
 impl LocalFileStore {
     /// The summary of the run in `dir` with `config`.

@@ -40,7 +40,7 @@ use crate::local::layout::{
 };
 use crate::lookup::best_subset;
 use crate::names::{ResultName, RunName, TaskName};
-use crate::store::{RunId, RunState};
+use crate::run::{RunId, RunState};
 use crate::vfs::{Fs, RealFs};
 
 /// How much older than a scan a task directory's modification time must be for the scan to

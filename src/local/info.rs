@@ -28,7 +28,7 @@ use crate::local::layout::{
 };
 use crate::names::{ResultName, SubDir};
 use crate::pickle;
-use crate::store::RunState;
+use crate::run::RunState;
 
 /// The format version of our JSON files.
 pub(crate) const FORMAT: u32 = 1;

@@ -210,7 +210,7 @@ pub(crate) fn counter_of(dir_name: &str) -> Option<u64> {
 
 /// A run directory name: `007`, or `<run name>-007`.
 pub(crate) fn run_dir_name(run_name: Option<&RunName>, counter: u64) -> String {
-    let counter = crate::store::sweep_counter(counter);
+    let counter = crate::run::sweep_counter(counter);
     match run_name {
         Some(run_name) => format!("{run_name}-{counter}"),
         None => counter,

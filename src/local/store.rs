@@ -35,7 +35,8 @@ use crate::local::object::{self, Found, Staged};
 use crate::local::promise::FilePromise;
 use crate::names::{ResultName, RunName, TaskName};
 use crate::promise::{LazySweep, LazySweeps, Promise, check_hash};
-use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext, describe_result};
+use crate::run::{RunId, RunState, SaveOptions, StoreContext, describe_result};
+use crate::store::ResultsStore;
 
 /// A results store of plain files under a base directory (fluidml's `LocalFileStore`), in
 /// fluidml's layout so results stay browsable:

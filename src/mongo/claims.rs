@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::mongo::client::Shared;
 use crate::mongo::documents::{as_u64, size_to_bson, state_name};
 use crate::mongo::runs::{Written, write_run};
-use crate::store::{RunId, RunState};
+use crate::run::{RunId, RunState};
 
 /// How often a claim reads again after another claimer's write won.
 const ATTEMPTS: usize = 1000;

@@ -16,13 +16,13 @@ use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
 use serde_json::Value;
 
 use crate::browse::finished_at;
-use crate::canonical;
 use crate::claim::now_ms;
 use crate::config::UniqueConfig;
+use crate::config::canonical;
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
 use crate::names::{ResultName, TaskName};
-use crate::store::{RunId, RunState};
+use crate::run::{RunId, RunState};
 
 /// The run document format this build writes and reads.
 pub(crate) const FORMAT: i32 = 1;

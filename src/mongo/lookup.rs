@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::lookup::best_subset;
 use crate::mongo::client::Shared;
 use crate::mongo::documents::{Results, RunDoc, pairs, parse_run, projection};
-use crate::store::RunId;
+use crate::run::RunId;
 
 /// The run document of exactly `run`, with the result entries `results` asks for.
 ///

@@ -26,7 +26,7 @@ use crate::key::RunKey;
 use crate::mongo::client::{Shared, is_duplicate_key};
 use crate::mongo::documents::{Results, new_run};
 use crate::mongo::lookup::exact;
-use crate::store::RunId;
+use crate::run::RunId;
 
 /// How often a write retries after losing a creation race before giving up. Each round of
 /// racing creators has one winner, so this bounds the creators of one task at one moment.

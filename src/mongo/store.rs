@@ -14,11 +14,11 @@ use std::sync::Arc;
 use mongodb::bson::doc;
 
 use crate::blob::BlobWriter;
-use crate::blob::file::{PublishStaged, open_staged};
 use crate::blob::writer::Finished;
 use crate::claim::ClaimOutcome;
 use crate::codec::TypeRegistry;
 use crate::error::{Error, Result};
+use crate::file::staged::{PublishStaged, open_staged};
 use crate::file::{File, OpenMode};
 use crate::key::ContentHash;
 use crate::mongo::claims;
@@ -33,9 +33,8 @@ use crate::mongo::options::MongoOptions;
 use crate::mongo::runs::{Written, ensure_run, write_run};
 use crate::names::{ResultName, TaskName};
 use crate::promise::{ContentSource, LazySweep, LazySweeps, Promise};
-use crate::store::{
-    ResultsStore, RunId, RunState, SaveOptions, StoreContext, describe_result, sweep_counter,
-};
+use crate::run::{RunId, RunState, SaveOptions, StoreContext, describe_result, sweep_counter};
+use crate::store::ResultsStore;
 
 /// A results store in a MongoDB database, shared by every process and machine that
 /// connects to it (fluidml's `MongoDBStore`). Feature `mongodb`.

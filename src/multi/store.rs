@@ -27,7 +27,8 @@ use crate::multi::options::{OpenOptions, StoreAddress};
 use crate::multi::retry::{Failure, Retry};
 use crate::names::{ResultName, TaskName};
 use crate::promise::{LazySweeps, Promise};
-use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext, describe_result};
+use crate::run::{RunId, RunState, SaveOptions, StoreContext, describe_result};
+use crate::store::ResultsStore;
 
 /// Opens the store in directory `path` (creating it if the directory does not exist or is
 /// empty) or joins the process that serves it: if a server answers on the store's default

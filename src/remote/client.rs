@@ -23,7 +23,8 @@ use crate::remote::protocol::{
     Item, Request, Response, WireOptions, WirePromise, WireRun, path_from_bytes,
 };
 use crate::remote::stream::{RemoteContent, RemoteFile};
-use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext};
+use crate::run::{RunId, RunState, SaveOptions, StoreContext};
+use crate::store::ResultsStore;
 
 /// A results store served by another process (`sweepstore serve`), reached over its Unix
 /// socket. Cheap to clone; clones share a small pool of connections, so many threads of one

@@ -5,7 +5,7 @@
 //! Contract checked: no panic; the session ends when the bytes do (no hang); everything the
 //! server wrote is a sequence of well-formed response frames; the store keeps working for
 //! the next client. Allocation stays bounded because frames are capped at
-//! [`MAX_FRAME`](super::MAX_FRAME) and bodies are read as their bytes arrive (libFuzzer's
+//! [`MAX_FRAME`](super::frame::MAX_FRAME) and bodies are read as their bytes arrive (libFuzzer's
 //! `-rss_limit_mb` would report otherwise).
 
 use std::io::{self, Read, Write};
@@ -18,8 +18,9 @@ use crate::remote::protocol::{
     FileOp, Hello, MAGIC, PROTOCOL_VERSION, Request, Response, WireOptions, WireRun,
 };
 use crate::remote::session;
+use crate::run::{RunId, RunState, SaveOptions};
 use crate::sim::SimDisk;
-use crate::store::{ResultsStore, RunId, RunState, SaveOptions};
+use crate::store::ResultsStore;
 
 /// One side of a connection: reads come from the input, writes are collected (also used by
 /// the session's unit tests).

@@ -7,13 +7,14 @@
 //! `session.rs` (one server connection), `server.rs` (accept loop, shutdown), `socket.rs`
 //! (the 0600 socket file, stale sockets), `pool.rs` (client connections), `client.rs`
 //! ([`RemoteStore`]), `inspect.rs` (the browsing requests: `Browse`, stats, verify),
-//! `stream.rs` (chunked content reads and write-open streams).
+//! `stream.rs` (chunked content reads and write-open streams), `wire.rs` (the protocol's
+//! public numbers: version, limits, socket name).
 //!
 //! Invariants: the server replies to a write only after the engine acknowledged it, so an
 //! acknowledgement means what it means in-process; a client that dies mid-request leaves
 //! nothing half-stored (a write-open publishes only on its close request); a peer that breaks
 //! the protocol gets one error frame and is disconnected, without affecting other
-//! connections; memory per connection is bounded by one frame ([`MAX_FRAME`]) and one
+//! connections; memory per connection is bounded by one frame ([`MAX_FRAME`](wire::MAX_FRAME)) and one
 //! listing on both sides.
 
 mod client;
@@ -27,10 +28,8 @@ mod server;
 mod session;
 mod socket;
 mod stream;
+pub mod wire;
 
 pub use client::RemoteStore;
-pub use frame::{MAX_CHUNK, MAX_FRAME};
 pub use pool::RemoteOptions;
-pub use protocol::PROTOCOL_VERSION;
-pub use server::{MAX_CONNECTIONS, Server, Stopper, WRITE_TIMEOUT};
-pub use socket::DEFAULT_SOCKET_NAME;
+pub use server::{Server, Stopper};

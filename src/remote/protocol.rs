@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::key::ContentHash;
 use crate::names::{ResultName, TaskName};
-use crate::store::RunState;
+use crate::run::RunState;
 
 /// The first 8 bytes of every client's hello.
 pub(crate) const MAGIC: [u8; 8] = *b"SWPSTORE";

@@ -32,7 +32,8 @@ use crate::remote::protocol::{
     TIMED_RUNS_VERSION, WireError, WireOptions, WirePromise, WireRun, WireRunSummary, WireRunTimes,
     path_bytes,
 };
-use crate::store::{ResultsStore, RunId, SaveOptions};
+use crate::run::{RunId, SaveOptions};
+use crate::store::ResultsStore;
 
 /// A listing page closes once its items hold about this many bytes.
 const PAGE_BYTES: usize = 256 << 10;
@@ -535,7 +536,7 @@ mod tests {
     use crate::names::TaskName;
     use crate::remote::fuzz::Duplex;
     use crate::remote::protocol::WireRunTimes;
-    use crate::store::RunState;
+    use crate::run::RunState;
 
     /// The responses to a hello of `version` followed by `request`.
     fn exchange(store: &RedbStore, version: u32, request: &Request) -> Result<Vec<Response>> {

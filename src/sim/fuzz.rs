@@ -17,12 +17,17 @@ use std::time::Duration;
 
 use crate::engine::{Durability, RedbOptions, RedbStore};
 use crate::error::Error;
-use crate::handle::StoreExt;
 use crate::sim::model::{
     self, HarnessError, NAMES, Op, ROOT, RUNS, Report, State, TASK, Value, run_ops,
 };
 use crate::sim::{CrashMode, SimDisk};
+use crate::store_ext::StoreExt;
 use crate::{Result as StoreResult, UniqueConfig};
+
+/// The `remote_frames` harness: one client's bytes served by the real session code
+/// (defined beside that code, in `src/remote/fuzz.rs`).
+#[cfg(unix)]
+pub use crate::remote::fuzz::{fuzz_server_input, fuzz_server_seeds};
 
 /// Most ops [`decode_ops`] makes (bounds a fuzz input's running time).
 pub const MAX_OPS: usize = 64;

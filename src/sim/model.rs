@@ -29,9 +29,9 @@ use serde_json::json;
 
 use crate::engine::{Durability, RedbOptions, RedbStore};
 use crate::error::Error;
-use crate::handle::StoreExt;
+use crate::run::RunState;
 use crate::sim::{CrashMode, SimDisk};
-use crate::store::RunState;
+use crate::store_ext::StoreExt;
 use crate::{Result as StoreResult, UniqueConfig};
 
 /// The store's directory on the simulated disk.

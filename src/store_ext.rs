@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::file::{File, OpenMode};
 use crate::names::{ResultName, TaskName};
 use crate::promise::{LazySweeps, Promise, Sweeps};
-use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext};
+use crate::run::{RunId, RunState, SaveOptions, StoreContext};
+use crate::store::ResultsStore;
 
 /// Convenience methods for every [`ResultsStore`].
 pub trait StoreExt: ResultsStore {

@@ -13,7 +13,8 @@ use crate::error::Result;
 use crate::file::{File, FileBackend, OpenMode, OpenRequest, open_file};
 use crate::names::ResultName;
 use crate::promise::Promise;
-use crate::store::{ResultsStore, RunId};
+use crate::run::RunId;
+use crate::store::ResultsStore;
 
 /// A store that can publish a finished temp file as one save.
 pub(crate) trait PublishStaged: Send {

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Number, Value};
 
-use crate::config::ConfigError;
+use super::error::ConfigError;
 
 /// Appends the canonical form of `value` to `out`; `path` names the value in errors.
 pub(crate) fn write_value(out: &mut String, value: &Value, path: &str) -> Result<(), ConfigError> {

@@ -18,7 +18,7 @@ use crate::codec::TypeRegistry;
 use crate::error::{Error, Result};
 use crate::names::ResultName;
 use crate::promise::{ContentReader, Promise};
-use crate::store::{RunId, default_write_type, describe_result};
+use crate::run::{RunId, describe_result};
 
 /// Whether an open must find the result, must not, or may do either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +185,16 @@ pub(crate) struct OpenRequest<'a> {
     pub(crate) types: &'a TypeRegistry,
     /// The stored value: of the looked-up run for mode `r`, of the exact run otherwise.
     pub(crate) existing: Option<Promise>,
+}
+
+/// The type name a write-open uses when the caller gives none.
+fn default_write_type(mode: OpenMode, given: Option<&str>, stored: Option<&str>) -> String {
+    match (given, stored) {
+        (Some(given), _) => given.to_owned(),
+        (None, Some(stored)) if mode.keeps_content() => stored.to_owned(),
+        (None, _) if mode.is_binary() => crate::codec::BYTES.to_owned(),
+        (None, _) => crate::codec::TEXT.to_owned(),
+    }
 }
 
 /// The open protocol every backend shares: checks the mode's existence rule, serves reads

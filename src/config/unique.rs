@@ -1,7 +1,7 @@
 //! Unique configs: the JSON object that identifies one run of a task.
 //!
 //! Invariants: a [`UniqueConfig`] is always a JSON object whose canonical form (RFC 8785, see
-//! `canonical.rs`) exists; equality, hashing and the run key depend only on that canonical
+//! `config/canonical.rs`) exists; equality, hashing and the run key depend only on that canonical
 //! form, so key order and `1` versus `1.0` never matter. The subset relation compares
 //! top-level members by their canonical text. A config nests at most
 //! [`MAX_DEPTH`](crate::MAX_DEPTH) levels and its canonical text is at most
@@ -14,94 +14,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::error::ConfigError;
+use super::{canonical, text};
 use crate::limits::{self, MAX_CONFIG_LEN, MAX_DEPTH};
-use crate::{canonical, config_text};
-
-/// Why a value is not a valid unique config.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The config is valid JSON but not an object.
-    #[error("a unique config must be a JSON object, not {found}")]
-    NotObject {
-        /// What it was instead (`an array`, `a number`, ...).
-        found: &'static str,
-    },
-    /// A number in the config is NaN or infinite.
-    #[error("config value `{path}` is not a finite number; configs must be finite JSON")]
-    NotFinite {
-        /// Where the value sits, e.g. `optim.lr`.
-        path: String,
-    },
-    /// An integer that canonical JSON would change (it has no exact IEEE-754 double).
-    #[error(
-        "config value `{path}` is the integer {value}, which canonical JSON (RFC 8785) would \
-         change to {canonical}; store it as a string or write {canonical}"
-    )]
-    InexactInteger {
-        /// Where the value sits.
-        path: String,
-        /// The integer as written.
-        value: String,
-        /// What canonical JSON would make of it.
-        canonical: String,
-    },
-    /// The config text has an object with two members of the same name (RFC 8785 requires
-    /// input without duplicates; a JSON parser would silently keep one of them).
-    #[error(
-        "config key `{path}` appears twice in the same object; a unique config may name each \
-         key only once"
-    )]
-    DuplicateKey {
-        /// Where the second occurrence sits, e.g. `optim.lr` or `layers[2].units`.
-        path: String,
-    },
-    /// Arrays and objects in the config nest deeper than [`MAX_DEPTH`](crate::MAX_DEPTH)
-    /// levels (the config object itself is level 1).
-    #[error(
-        "config value `{path}` nests arrays and objects deeper than {limit} levels, the limit \
-         every sweepstore reader holds to; flatten the config (or store the nested part as a \
-         string)"
-    )]
-    TooDeep {
-        /// Where the first container past the limit sits.
-        path: String,
-        /// The limit ([`MAX_DEPTH`](crate::MAX_DEPTH)).
-        limit: usize,
-    },
-    /// The config's canonical text is longer than [`MAX_CONFIG_LEN`](crate::MAX_CONFIG_LEN)
-    /// bytes.
-    #[error(
-        "the config's canonical text is {len} bytes, over the limit of {limit} bytes; keep \
-         large data in a result and put a short name for it in the config"
-    )]
-    TooLarge {
-        /// The canonical text's length in bytes.
-        len: usize,
-        /// The limit ([`MAX_CONFIG_LEN`](crate::MAX_CONFIG_LEN)).
-        limit: usize,
-    },
-    /// The config text is not JSON.
-    #[error(
-        "config is not valid JSON ({reason}); configs are JSON objects such as {{\"lr\": 0.01}} \
-         (NaN and Infinity are not JSON)"
-    )]
-    Json {
-        /// What the parser reported.
-        reason: String,
-    },
-}
-
-impl ConfigError {
-    /// Whether this is one of the structural limits ([`ConfigError::TooDeep`],
-    /// [`ConfigError::TooLarge`]) rather than a config that is wrong at any size.
-    pub(crate) fn is_over_limit(&self) -> bool {
-        matches!(
-            self,
-            ConfigError::TooDeep { .. } | ConfigError::TooLarge { .. }
-        )
-    }
-}
 
 /// The configuration that identifies one run of a task, e.g. `{"lr": 0.01, "seed": 3}`.
 ///
@@ -191,7 +106,7 @@ impl UniqueConfig {
     /// `18446744073709551616` (canonical `18446744073709552000`); then as
     /// [`UniqueConfig::new`]. The first problem in text order is reported.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        Self::new(config_text::parse_value(text)?)
+        Self::new(text::parse_value(text)?)
     }
 
     /// The empty config `{}`.

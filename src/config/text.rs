@@ -24,8 +24,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use crate::canonical;
-use crate::config::ConfigError;
+use super::canonical;
+use super::error::ConfigError;
 use crate::limits::MAX_DEPTH;
 
 /// Parses `text` as JSON, rejecting duplicate keys and integer literals canonical JSON would
