@@ -569,6 +569,7 @@ impl TypeRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pickle::fixtures::{OBJECT_P0, PLAIN_P5, unhex};
     use serde::Deserialize;
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -719,6 +720,28 @@ mod tests {
         let path = dir.path().join("v");
         info.save_to_path(&"kept".to_owned(), &path)?;
         assert_eq!(info.load_from_path::<String>(&path)?, "kept");
+        Ok(())
+    }
+
+    #[test]
+    fn the_pickle_type_reads_python_pickles_and_writes_what_it_reads() -> Result<()> {
+        let pickle = TypeRegistry::new().get(PICKLE)?;
+        let value: (f64, Option<u8>, bool, String, (u8,)) = pickle.decode(&unhex(PLAIN_P5))?;
+        assert_eq!(value, (1.5, None, true, "x".to_owned(), (1,)));
+        let written = pickle.encode(&serde_json::json!({"lr": 0.5, "tags": ["a"]}))?;
+        assert_eq!(
+            crate::pickle::decode_value(&written, &serde_json::Map::new()).map_err(|reason| {
+                Error::Decode {
+                    type_name: PICKLE.to_owned(),
+                    reason,
+                }
+            })?,
+            serde_json::json!({"lr": 0.5, "tags": ["a"]})
+        );
+        assert!(matches!(
+            pickle.decode::<serde_json::Value>(&unhex(OBJECT_P0)),
+            Err(Error::Decode { .. })
+        ));
         Ok(())
     }
 }

@@ -62,7 +62,7 @@ impl<'a> Level<'a> {
     }
 }
 
-/// The path (as `canonical.rs` writes paths: `a.b[2]`) of the first array or object, depth
+/// The path (as `config/canonical.rs` writes paths: `a.b[2]`) of the first array or object, depth
 /// first, that nests deeper than `limit` levels in `value`; `None` if there is none.
 pub(crate) fn value_too_deep(value: &Value, limit: usize) -> Option<String> {
     walk(Level::of(value)?, limit)

@@ -264,12 +264,12 @@ fn key_text(key: HashableValue) -> Result<String, String> {
     })
 }
 
+/// Pickles written by Python, shared by the tests here and those of the `pickle` type in
+/// `codec.rs`.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn unhex(hex: &str) -> Vec<u8> {
+pub(crate) mod fixtures {
+    /// The bytes of a hex string.
+    pub(crate) fn unhex(hex: &str) -> Vec<u8> {
         (0..hex.len())
             .step_by(2)
             .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
@@ -277,12 +277,21 @@ mod tests {
     }
 
     /// `pickle.dumps([1.5, None, True, 'x', (1,)], protocol=5)`
-    const PLAIN_P5: &str = "80059518000000000000005d9428473ff80000000000004e888c0178944b018594652e";
+    pub(crate) const PLAIN_P5: &str =
+        "80059518000000000000005d9428473ff80000000000004e888c0178944b018594652e";
+    /// `pickle.dumps(c, protocol=0)` for an object `c` of a class `C` in `__main__`.
+    pub(crate) const OBJECT_P0: &str = "63636f70795f7265670a5f7265636f6e7374727563746f720a70300a28635f5f6d61696e5f5f0a430a70310a635f5f6275696c74696e5f5f0a6f626a6563740a70320a4e7470330a5270340a286470350a56780a70360a49310a73622e";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{OBJECT_P0, PLAIN_P5, unhex};
+    use super::*;
+    use serde_json::json;
+
     /// `pickle.dumps({'s': {1, 2}, 'b': b'ab'}, protocol=2)`: sets and bytes go through the
     /// globals `__builtin__.set` and `_codecs.encode`, which are plain data.
     const SET_AND_BYTES_P2: &str = "80027d7100285801000000737101635f5f6275696c74696e5f5f0a7365740a71025d7103284b014b02658571045271055801000000627106635f636f646563730a656e636f64650a710758020000006162710858060000006c6174696e31710986710a52710b752e";
-    /// `pickle.dumps(c, protocol=0)` for an object `c` of a class `C` in `__main__`.
-    const OBJECT_P0: &str = "63636f70795f7265670a5f7265636f6e7374727563746f720a70300a28635f5f6d61696e5f5f0a430a70310a635f5f6275696c74696e5f5f0a6f626a6563740a70320a4e7470330a5270340a286470350a56780a70360a49310a73622e";
     /// `pickle.dumps(collections.OrderedDict(a=1), protocol=4)`
     const ORDERED_DICT_P4: &str = "80049529000000000000008c0b636f6c6c656374696f6e73948c0b4f726465726564446963749493942952948c0161944b01732e";
 
@@ -356,26 +365,6 @@ mod tests {
         assert_eq!(limits::value_too_deep(&at_limit, MAX_DEPTH), None);
         let refused = decode_value(&nested(MAX_DEPTH + 1), &none);
         assert!(refused.is_err_and(|e| e.contains("64 levels")));
-        Ok(())
-    }
-
-    #[test]
-    fn the_pickle_type_reads_python_pickles_and_writes_what_it_reads() -> crate::Result<()> {
-        let pickle = crate::TypeRegistry::new().get(crate::PICKLE)?;
-        let value: (f64, Option<u8>, bool, String, (u8,)) = pickle.decode(&unhex(PLAIN_P5))?;
-        assert_eq!(value, (1.5, None, true, "x".to_owned(), (1,)));
-        let written = pickle.encode(&json!({"lr": 0.5, "tags": ["a"]}))?;
-        assert_eq!(
-            decode_value(&written, &Map::new()).map_err(|reason| crate::Error::Decode {
-                type_name: crate::PICKLE.to_owned(),
-                reason
-            })?,
-            json!({"lr": 0.5, "tags": ["a"]})
-        );
-        assert!(matches!(
-            pickle.decode::<serde_json::Value>(&unhex(OBJECT_P0)),
-            Err(crate::Error::Decode { .. })
-        ));
         Ok(())
     }
 

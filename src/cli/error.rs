@@ -1,7 +1,12 @@
 //! [`CommandError`]: what a subcommand refuses, in sentences that say what to do instead.
 //! Store errors stay the library's [`sweepstore::Error`]; these are about the command line.
+//! [`CliError`] is what every subcommand returns (here, not in `mod.rs`, so the panic guard
+//! can name it without importing the folder head that uses it).
 
 use std::path::PathBuf;
+
+/// Errors the binary reports; printed once as a chain of causes.
+pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A request the command line cannot carry out as given.
 #[derive(Debug, thiserror::Error)]

@@ -42,8 +42,7 @@ mod transfer;
 mod ui;
 mod verify;
 
-/// Errors the binary reports; printed once as a chain of causes.
-pub type CliError = Box<dyn std::error::Error + Send + Sync>;
+pub use error::CliError;
 
 /// Store and browse the results of machine-learning experiments and hyper-parameter sweeps.
 ///

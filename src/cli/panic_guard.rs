@@ -18,8 +18,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Once;
 
-use super::CliError;
-use super::error::CommandError;
+use super::error::{CliError, CommandError};
 
 thread_local! {
     /// Whether this thread runs a contained command.

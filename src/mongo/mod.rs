@@ -6,7 +6,7 @@
 //! the run document's shape; `lookup.rs` the server-side subset lookup; `runs.rs` run
 //! creation; `counters.rs` sweep counters reserved in blocks; `claims.rs` run claims;
 //! `content.rs` inline values and GridFS; `store.rs` the handle (its streaming writes use
-//! the shared staged-file backend of `blob/file.rs`).
+//! the shared staged-file backend of `file/staged.rs`).
 
 mod claims;
 mod client;

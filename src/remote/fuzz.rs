@@ -8,11 +8,10 @@
 //! [`MAX_FRAME`](super::frame::MAX_FRAME) and bodies are read as their bytes arrive (libFuzzer's
 //! `-rss_limit_mb` would report otherwise).
 
-use std::io::{self, Read, Write};
-
 use crate::engine::{RedbOptions, RedbStore};
 use crate::key::ContentHash;
 use crate::names::{ResultName, TaskName};
+use crate::remote::duplex::Duplex;
 use crate::remote::frame::{self, MAX_FRAME};
 use crate::remote::protocol::{
     FileOp, Hello, MAGIC, PROTOCOL_VERSION, Request, Response, WireOptions, WireRun,
@@ -21,29 +20,6 @@ use crate::remote::session;
 use crate::run::{RunId, RunState, SaveOptions};
 use crate::sim::SimDisk;
 use crate::store::ResultsStore;
-
-/// One side of a connection: reads come from the input, writes are collected (also used by
-/// the session's unit tests).
-pub(crate) struct Duplex<'a> {
-    pub(crate) input: &'a [u8],
-    pub(crate) output: Vec<u8>,
-}
-
-impl Read for Duplex<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.input.read(buf)
-    }
-}
-
-impl Write for Duplex<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.output.extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Serves `data` as a client's bytes; returns how many responses the server sent, or what
 /// went wrong.

@@ -8,7 +8,8 @@
 //! (the 0600 socket file, stale sockets), `pool.rs` (client connections), `client.rs`
 //! ([`RemoteStore`]), `inspect.rs` (the browsing requests: `Browse`, stats, verify),
 //! `stream.rs` (chunked content reads and write-open streams), `wire.rs` (the protocol's
-//! public numbers: version, limits, socket name).
+//! public numbers: version, limits, socket name); with feature `sim`, `fuzz.rs` (the
+//! server's fuzz harness, public as `sim::fuzz`) and `duplex.rs` (an in-memory connection).
 //!
 //! Invariants: the server replies to a write only after the engine acknowledged it, so an
 //! acknowledgement means what it means in-process; a client that dies mid-request leaves
@@ -18,6 +19,8 @@
 //! listing on both sides.
 
 mod client;
+#[cfg(feature = "sim")]
+mod duplex;
 mod frame;
 #[cfg(feature = "sim")]
 pub(crate) mod fuzz;

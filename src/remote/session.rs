@@ -534,7 +534,7 @@ mod tests {
     use super::*;
     use crate::engine::RedbOptions;
     use crate::names::TaskName;
-    use crate::remote::fuzz::Duplex;
+    use crate::remote::duplex::Duplex;
     use crate::remote::protocol::WireRunTimes;
     use crate::run::RunState;
 
