@@ -1,7 +1,7 @@
 //! The [`ResultsStore`] trait: the contract every backend keeps.
 //!
 //! The trait is object-safe and works on validated names ([`TaskName`], [`ResultName`]) and
-//! encoded bytes; the typed, string-taking convenience lives on [`StoreExt`] and its
+//! encoded bytes; the typed, string-taking convenience lives on [`StoreExt`](crate::StoreExt) and its
 //! [`Task`](crate::Task) and [`Run`](crate::Run) handles.
 //!
 //! Contract, for every backend (the conformance suite in `tests/conformance/` checks it):
