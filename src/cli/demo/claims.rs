@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use sweepstore::{ClaimOutcome, Error, ResultsStore, RunKey, StoreExt};
 
 use super::learn::{Dataset, Metrics};
-use super::{Job, TASK, train_one};
+use super::train::{Job, TASK, train_one};
 
 /// How long a claim holds without its owner finishing the run: one run trains in
 /// milliseconds, so this is only how long the runs of a killed demo wait for another one.

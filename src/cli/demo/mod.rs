@@ -6,9 +6,9 @@
 //! Resume protocol: a run is *finished* only after its log, weights and metrics were saved
 //! (each save acknowledged durably by the store) and its state set to finished. At start the
 //! demo skips every run of the grid whose state is finished; the others are claimed one by
-//! one before they are trained (`claims.rs`), so several demos on one store split the grid
-//! and never train a config at the same time; a run interrupted midway is trained again from
-//! scratch (mode `w` and plain saves overwrite it). So after a kill at any moment, the next
+//! one before they are trained (`claims.rs`; training one run is `train.rs`), so several
+//! demos on one store split the grid and never train a config at the same time; a run
+//! interrupted midway is trained again from scratch (mode `w` and plain saves overwrite it). So after a kill at any moment, the next
 //! invocation trains exactly the runs not yet finished: none is lost and no finished run is
 //! trained twice.
 //!
@@ -44,15 +44,15 @@ mod claims;
 mod learn;
 mod processes;
 mod reduce;
+mod train;
 
 use claims::Queue;
 
 pub use processes::{WorkerArgs, run_worker};
 
-use learn::{Dataset, EpochReport, Hyper, Metrics};
+use learn::{Dataset, Hyper, Metrics};
+use train::{Job, TASK};
 
-/// The task every demo run belongs to.
-pub const TASK: &str = "train";
 /// Learning rates of the grid.
 const LRS: [f64; 4] = [0.01, 0.03, 0.1, 0.3];
 /// L2 penalties of the grid.
@@ -83,12 +83,6 @@ pub struct DemoArgs {
     /// Rows in the table of best configurations.
     #[arg(long, default_value = "5", value_parser = at_least_one)]
     top: NonZeroUsize,
-}
-
-/// One point of the grid.
-struct Job {
-    hyper: Hyper,
-    config: UniqueConfig,
 }
 
 /// What a worker reports.
@@ -316,43 +310,6 @@ fn collect(
         Some(e) => Err(e),
         None => Ok(trained),
     }
-}
-
-/// Trains one run and stores it: the log streamed while training, then weights, metrics and
-/// the finished state — in that order, so a finished run always has all three.
-fn train_one<S: ResultsStore + ?Sized>(
-    store: &S,
-    data: &Dataset,
-    job: &Job,
-) -> Result<(RunKey, Metrics), Error> {
-    let run = store.run(TASK, &job.config)?;
-    let mut log = run.open("log", "w", Some("text"))?;
-    let Hyper { lr, l2, seed } = job.hyper;
-    let write = |log: &mut sweepstore::File, line: String| {
-        log.write_all(line.as_bytes())
-            .map_err(|source| Error::Stream {
-                op: "write the training log",
-                source,
-            })
-    };
-    write(
-        &mut log,
-        format!("# logistic regression, lr={lr} l2={l2} seed={seed}\n"),
-    )?;
-    let (weights, metrics) = learn::train(data, job.hyper, |r: &EpochReport| {
-        write(
-            &mut log,
-            format!(
-                "epoch {:>3}  train_loss {:.4}  val_loss {:.4}  val_acc {:.4}\n",
-                r.epoch, r.train_loss, r.val_loss, r.val_accuracy
-            ),
-        )
-    })?;
-    log.close()?;
-    run.save("weights", "binary", &weights)?;
-    run.save("metrics", "json", &metrics)?;
-    run.finish()?;
-    Ok((run.id().key(), metrics))
 }
 
 /// One line per trained run when stdout is not a terminal (the bar shows progress otherwise).
