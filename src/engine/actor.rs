@@ -3,9 +3,10 @@
 //! Group commit, visible in [`Actor::run`]: block for the first command, drain more without
 //! blocking up to `max_batch`, then for the batch: resolve each command against the write
 //! transaction (`engine::resolve`; lookups see earlier commands of the same batch), apply it
-//! and append its WAL record; record the last LSN applied (`engine::meta`); write all records with one write and one `fdatasync` (Immediate durability); commit
-//! the redb transaction with `Durability::None`; retire the shared read snapshot; reply to
-//! every caller in log order.
+//! and append its WAL record; record the last LSN applied (`engine::meta`); write all
+//! records with one write and one `fdatasync` (Immediate durability); commit the redb
+//! transaction with `Durability::None`; retire the shared read snapshot; reply to every
+//! caller in log order.
 //!
 //! Invariants: nothing is acknowledged before its WAL record is synced (Immediate) or written
 //! (Relaxed); a failed WAL write/sync or commit poisons the store and every caller of that
