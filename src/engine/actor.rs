@@ -2,10 +2,11 @@
 //!
 //! Group commit, visible in [`Actor::run`]: block for the first command, drain more without
 //! blocking up to `max_batch`, then for the batch: resolve each command against the write
-//! transaction (lookups see earlier commands of the same batch), apply it and append its WAL
-//! record; write all records with one write and one `fdatasync` (Immediate durability); commit
-//! the redb transaction with `Durability::None`; retire the shared read snapshot; reply to
-//! every caller in log order.
+//! transaction (`engine::resolve`; lookups see earlier commands of the same batch), apply it
+//! and append its WAL record; record the last LSN applied (`engine::meta`); write all
+//! records with one write and one `fdatasync` (Immediate durability); commit the redb
+//! transaction with `Durability::None`; retire the shared read snapshot; reply to every
+//! caller in log order.
 //!
 //! Invariants: nothing is acknowledged before its WAL record is synced (Immediate) or written
 //! (Relaxed); a failed WAL write/sync or commit poisons the store and every caller of that
@@ -13,37 +14,26 @@
 //! recording the last applied LSN, after which older WAL segments are removed.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-
-use crate::engine::reply::Reply;
 use redb::{Durability as RedbDurability, WriteTransaction};
 
-use crate::claim::{ClaimOutcome, decide, now_ms};
-use crate::engine::command::{Command, Content};
+use crate::engine::command::Command;
 use crate::engine::gc::{self, GcReport};
-use crate::engine::ops::{self, WriteTables};
+use crate::engine::meta::set_applied_lsn;
+use crate::engine::ops;
 use crate::engine::options::Durability;
-use crate::engine::record::{self, WalOp};
+use crate::engine::record;
+use crate::engine::reply::Reply;
+use crate::engine::resolve::{self, Logged};
 use crate::engine::shared::Shared;
-use crate::engine::tables::{META, META_APPLIED_LSN, META_CHECKPOINT_AT, META_WAL_HEAD};
+use crate::engine::tables::WriteTables;
 use crate::error::{Error, Result};
-use crate::names::ResultName;
-use crate::run::{RunId, RunState};
 use crate::wal::WalWriter;
 
 /// A reply waiting for its batch's outcome (`Err` carries the poison cause).
 type Pending = Box<dyn FnOnce(&Result<(), String>) + Send>;
-
-/// The task and sweep counter of a deleted run (for removing its directory).
-type DeletedRun = Option<(String, u64)>;
-
-/// An op to log and apply.
-struct Logged {
-    op: WalOp,
-    inline: Option<Vec<u8>>,
-}
 
 /// The actor's state.
 pub(crate) struct Actor {
@@ -62,26 +52,6 @@ pub(crate) struct Actor {
 /// Errors that leave the batch's state unknown: they poison the store.
 fn is_fatal(e: &Error) -> bool {
     !matches!(e, Error::AlreadyExists { .. })
-}
-
-/// Records `lsn` as applied in `txn`, and, for a checkpoint, the newest WAL segment.
-pub(crate) fn set_applied_lsn(txn: &WriteTransaction, lsn: u64, head: Option<u64>) -> Result<()> {
-    let mut meta = txn
-        .open_table(META)
-        .map_err(|e| Error::storage("open a table", e))?;
-    meta.insert(META_APPLIED_LSN, lsn)
-        .map_err(|e| Error::storage("write the applied LSN", e))?;
-    if let Some(head) = head {
-        meta.insert(META_WAL_HEAD, head)
-            .map_err(|e| Error::storage("write the WAL head", e))?;
-        // A clock before 1970 records 0: the time is informational only.
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        meta.insert(META_CHECKPOINT_AT, now)
-            .map_err(|e| Error::storage("write the checkpoint time", e))?;
-    }
-    Ok(())
 }
 
 /// Queues `reply` to receive `value` if the batch commits.
@@ -306,23 +276,23 @@ impl Actor {
                 exclusive,
                 reply,
             } => {
-                let resolved = save(tables, &run, &name, type_name, content, exclusive);
+                let resolved = resolve::save(tables, &run, &name, type_name, content, exclusive);
                 self.finish(tables, resolved, reply, pending)
             }
             Command::SetState { run, state, reply } => {
-                let resolved = set_state(tables, &run, state);
+                let resolved = resolve::set_state(tables, &run, state);
                 self.finish(tables, resolved, reply, pending)
             }
             Command::Context { run, reply } => {
-                let resolved = context(tables, &run);
+                let resolved = resolve::context(tables, &run);
                 self.finish(tables, resolved, reply, pending)
             }
             Command::Delete { run, name, reply } => {
-                let resolved = delete(tables, &run, &name);
+                let resolved = resolve::delete(tables, &run, &name);
                 self.finish(tables, resolved, reply, pending)
             }
             Command::DeleteRun { run, reply } => {
-                let resolved = delete_run(tables, &run);
+                let resolved = resolve::delete_run(tables, &run);
                 self.finish(tables, resolved, reply, pending)
             }
             Command::Claim {
@@ -331,7 +301,7 @@ impl Actor {
                 lease,
                 reply,
             } => {
-                let resolved = claim(tables, &run, &owner, lease);
+                let resolved = resolve::claim(tables, &run, &owner, lease);
                 self.finish(tables, resolved, reply, pending)
             }
             control => {
@@ -469,144 +439,5 @@ fn reject(command: Command, err: impl Fn() -> Error) {
         Command::Gc { reply, .. } => {
             reply.send(Err(err()));
         }
-    }
-}
-
-/// `None` if the exact run exists, else what creating it takes.
-fn new_run_if_missing(tables: &WriteTables<'_>, run: &RunId) -> Result<Option<record::NewRun>> {
-    if ops::run_exists(&tables.runs, &run.key())? {
-        Ok(None)
-    } else {
-        ops::new_run(&tables.tasks, run).map(Some)
-    }
-}
-
-fn save(
-    tables: &WriteTables<'_>,
-    run: &RunId,
-    name: &ResultName,
-    type_name: String,
-    content: Content,
-    exclusive: bool,
-) -> Result<(Option<Logged>, ())> {
-    let new_run = new_run_if_missing(tables, run)?;
-    if exclusive
-        && new_run.is_none()
-        && ops::get_result(&tables.results, &run.key(), name.as_str())?.is_some()
-    {
-        return Err(Error::AlreadyExists {
-            what: format!(
-                "result `{name}` of task `{}` with config {}",
-                run.task(),
-                run.config()
-            ),
-        });
-    }
-    let (hash, size, inline) = match content {
-        Content::Inline { hash, bytes } => (hash, bytes.len() as u64, Some(bytes)),
-        Content::Blob { hash, size } => (hash, size, None),
-    };
-    let op = WalOp::Put {
-        run: run.key(),
-        new_run,
-        name: name.as_str().to_owned(),
-        type_name,
-        hash,
-        size,
-        inline: inline.is_some(),
-    };
-    Ok((Some(Logged { op, inline }), ()))
-}
-
-fn set_state(
-    tables: &WriteTables<'_>,
-    run: &RunId,
-    state: RunState,
-) -> Result<(Option<Logged>, ())> {
-    let new_run = new_run_if_missing(tables, run)?;
-    let op = WalOp::SetState {
-        run: run.key(),
-        new_run,
-        state,
-    };
-    Ok((Some(Logged { op, inline: None }), ()))
-}
-
-fn context(tables: &WriteTables<'_>, run: &RunId) -> Result<(Option<Logged>, u64)> {
-    if let Some(existing) = ops::get_run(&tables.runs, &run.key())? {
-        return Ok((None, existing.counter));
-    }
-    let new_run = ops::new_run(&tables.tasks, run)?;
-    let counter = new_run.counter;
-    let op = WalOp::CreateRun {
-        run: run.key(),
-        new_run,
-    };
-    Ok((Some(Logged { op, inline: None }), counter))
-}
-
-fn delete(
-    tables: &WriteTables<'_>,
-    run: &RunId,
-    name: &ResultName,
-) -> Result<(Option<Logged>, bool)> {
-    match ops::lookup(&tables.runs, &tables.task_runs, run)? {
-        Some(key) if ops::get_result(&tables.results, &key, name.as_str())?.is_some() => {
-            let op = WalOp::Delete {
-                run: key,
-                name: name.as_str().to_owned(),
-            };
-            Ok((Some(Logged { op, inline: None }), true))
-        }
-        _ => Ok((None, false)),
-    }
-}
-
-/// Decides a claim by the claim rule against the run as this batch left it; logs it only if
-/// granted (the decision, with its expiry, is what replay applies).
-fn claim(
-    tables: &WriteTables<'_>,
-    run: &RunId,
-    owner: &str,
-    lease: Duration,
-) -> Result<(Option<Logged>, ClaimOutcome)> {
-    let record = ops::get_run(&tables.runs, &run.key())?;
-    let held = ops::get_claim(&tables.claims, &run.key())?;
-    let (outcome, granted) = decide(
-        record.as_ref().map(|r| r.state),
-        held.as_ref(),
-        owner,
-        lease,
-        now_ms(),
-    );
-    let Some(lease) = granted else {
-        return Ok((None, outcome));
-    };
-    let new_run = match record {
-        Some(_) => None,
-        None => Some(ops::new_run(&tables.tasks, run)?),
-    };
-    let op = WalOp::Claim {
-        run: run.key(),
-        new_run,
-        lease,
-    };
-    Ok((Some(Logged { op, inline: None }), outcome))
-}
-
-fn delete_run(tables: &WriteTables<'_>, run: &RunId) -> Result<(Option<Logged>, DeletedRun)> {
-    let found = match ops::lookup(&tables.runs, &tables.task_runs, run)? {
-        Some(key) => ops::get_run(&tables.runs, &key)?.map(|record| (key, record)),
-        None => None,
-    };
-    match found {
-        Some((key, record)) => {
-            let op = WalOp::DeleteRun { run: key };
-            Ok((
-                Some(Logged { op, inline: None }),
-                Some((record.task, record.counter)),
-            ))
-        }
-        None => Ok((None, None)),
     }
 }

@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use redb::ReadableTable;
 
 use crate::blob::BlobLayout;
-use crate::engine::ops::{ContentRow, WriteTables, get_content};
+use crate::engine::ops::{ContentRow, get_content};
 use crate::engine::shared::Shared;
-use crate::engine::tables::ResultEntry;
+use crate::engine::tables::{ResultEntry, WriteTables};
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
 

@@ -114,21 +114,6 @@ impl RedbStore {
         Self::open_with_fs(path, options, Arc::new(OverlayFs::default()))
     }
 
-    /// Opens the store at absolute `path` on a simulated disk (feature `sim`, for crash and
-    /// fault-injection tests).
-    ///
-    /// # Errors
-    /// As [`RedbStore::open`].
-    #[cfg(feature = "sim")]
-    pub fn open_simulated(
-        path: impl AsRef<Path>,
-        options: RedbOptions,
-        disk: &crate::sim::SimDisk,
-    ) -> Result<Self> {
-        let fs = Arc::new(crate::sim::SimFs::new(disk.clone()));
-        Self::open_with_fs(path.as_ref(), options, fs)
-    }
-
     pub(crate) fn open_with_fs(path: &Path, options: RedbOptions, fs: Arc<dyn Fs>) -> Result<Self> {
         Self::open_with_types(path, options, fs, TypeRegistry::new())
     }

@@ -12,16 +12,16 @@ use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Durability as RedbDurability, ReadableTable};
+use redb::Durability as RedbDurability;
 
 use crate::blob::BlobLayout;
 use crate::codec::TypeRegistry;
-use crate::engine::actor::set_applied_lsn;
-use crate::engine::ops::{self, WriteTables};
+use crate::engine::meta::{WalPosition, check_format, set_applied_lsn};
+use crate::engine::ops;
 use crate::engine::options::{Durability, RedbOptions};
 use crate::engine::record::{self, WalOp};
 use crate::engine::shared::Shared;
-use crate::engine::tables::{FORMAT_VERSION, META, META_APPLIED_LSN, META_FORMAT, META_WAL_HEAD};
+use crate::engine::tables::WriteTables;
 use crate::error::{Error, Result};
 use crate::vfs::Fs;
 use crate::wal::{self, WalWriter, segment_path};
@@ -104,49 +104,6 @@ fn create_database(fs: &dyn Fs, root: &Path) -> Result<()> {
     // IMPORTANT: without this the database file itself may vanish on power loss.
     fs.sync_dir(root)
         .map_err(|e| Error::io("sync directory", root, e))
-}
-
-/// Where the last checkpoint left the log.
-struct WalPosition {
-    applied: u64,
-    head: Option<u64>,
-}
-
-/// Creates the tables if needed, checks the format version, and returns the WAL position.
-fn check_format(db: &redb::Database, root: &Path) -> Result<WalPosition> {
-    let txn = db
-        .begin_write()
-        .map_err(|e| Error::storage("begin a write transaction", e))?;
-    let applied = {
-        let open = |e: redb::TableError| Error::storage("open a table", e);
-        let mut meta = txn.open_table(META).map_err(open)?;
-        // Creates every table a store has (`claims` too, in a store made before it existed).
-        drop(WriteTables::open(&txn)?);
-        let read = |e: redb::StorageError| Error::storage("read the format version", e);
-        let format = meta.get(META_FORMAT).map_err(read)?.map(|v| v.value());
-        match format {
-            Some(FORMAT_VERSION) => {}
-            Some(found) => {
-                return Err(Error::UnsupportedFormat {
-                    path: root.to_owned(),
-                    found: u32::try_from(found).unwrap_or(u32::MAX),
-                    supported: FORMAT_VERSION as u32,
-                });
-            }
-            None => {
-                meta.insert(META_FORMAT, FORMAT_VERSION)
-                    .map_err(|e| Error::storage("write the format version", e))?;
-            }
-        }
-        let applied = meta.get(META_APPLIED_LSN).map_err(read)?;
-        let head = meta.get(META_WAL_HEAD).map_err(read)?;
-        WalPosition {
-            applied: applied.map_or(0, |v| v.value()),
-            head: head.map(|v| v.value()),
-        }
-    };
-    txn.commit().map_err(|e| Error::storage("commit", e))?;
-    Ok(applied)
 }
 
 /// Replays the WAL after the checkpoint, checkpoints, and returns the writer of a new

@@ -6,14 +6,13 @@
 //! write, plus one `content` write when the content is new; creating a run adds one `tasks`
 //! read and one `runs`, one `task_runs` and one `tasks` write.
 
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::ReadableTable;
 
 use crate::claim::Lease;
 use crate::config::UniqueConfig;
 use crate::engine::record::{NewRun, WalOp};
 use crate::engine::tables::{
-    CLAIMS, CONTENT, CONTENT_BLOB, CONTENT_INLINE, RESULTS, RUN_TIMES, RUNS, ResultEntry,
-    RunRecord, RunTimes, TASK_RUNS, TASKS,
+    CONTENT_BLOB, CONTENT_INLINE, ResultEntry, ResultKey, RunRecord, RunTimes, WriteTables,
 };
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
@@ -23,9 +22,6 @@ use crate::run::{RunId, RunState};
 fn storage(op: &'static str) -> impl FnOnce(redb::StorageError) -> Error {
     move |e| Error::storage(op, e)
 }
-
-/// The key type of the `results` table.
-type ResultKey = (&'static [u8; 32], &'static str);
 
 /// Reads one result entry.
 pub(crate) fn get_result(
@@ -226,33 +222,6 @@ pub(crate) fn decode_content(hash: &ContentHash, bytes: &[u8]) -> Result<Content
             what: format!("content {hash}"),
             reason: "unknown row tag".to_owned(),
         }),
-    }
-}
-
-/// The tables an op writes.
-pub(crate) struct WriteTables<'t> {
-    pub(crate) runs: Table<'t, &'static [u8; 32], &'static [u8]>,
-    pub(crate) results: Table<'t, ResultKey, &'static [u8]>,
-    pub(crate) task_runs: Table<'t, (&'static str, u64), &'static [u8; 32]>,
-    pub(crate) tasks: Table<'t, &'static str, u64>,
-    pub(crate) content: Table<'t, &'static [u8; 32], &'static [u8]>,
-    pub(crate) run_times: Table<'t, &'static [u8; 32], [u8; 16]>,
-    pub(crate) claims: Table<'t, &'static [u8; 32], &'static [u8]>,
-}
-
-impl<'t> WriteTables<'t> {
-    /// Opens (creating where missing) every table an op may write, in `txn`.
-    pub(crate) fn open(txn: &'t WriteTransaction) -> Result<Self> {
-        let open = |e: redb::TableError| Error::storage("open a table", e);
-        Ok(WriteTables {
-            runs: txn.open_table(RUNS).map_err(open)?,
-            results: txn.open_table(RESULTS).map_err(open)?,
-            task_runs: txn.open_table(TASK_RUNS).map_err(open)?,
-            tasks: txn.open_table(TASKS).map_err(open)?,
-            content: txn.open_table(CONTENT).map_err(open)?,
-            run_times: txn.open_table(RUN_TIMES).map_err(open)?,
-            claims: txn.open_table(CLAIMS).map_err(open)?,
-        })
     }
 }
 
@@ -477,11 +446,10 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
 #[cfg(test)]
 mod tests {
     use redb::backends::InMemoryBackend;
-    use redb::{Builder, Database, ReadableDatabase};
+    use redb::{Builder, Database};
     use serde_json::json;
 
     use super::*;
-    use crate::engine::tables::{RUN_TIMES, RUNS, TASK_RUNS};
     use crate::names::TaskName;
 
     fn run(task: &str, config: serde_json::Value) -> Result<RunId> {
@@ -526,13 +494,17 @@ mod tests {
         }
     }
 
+    /// Runs `check` over the tables of `db`, in a write transaction that is dropped
+    /// uncommitted.
+    fn inspect<T>(db: &Database, check: impl FnOnce(&WriteTables<'_>) -> Result<T>) -> Result<T> {
+        let txn = db.begin_write().map_err(|e| Error::storage("begin", e))?;
+        let tables = WriteTables::open(&txn)?;
+        check(&tables)
+    }
+
     /// The recorded times of `run` in `db`.
     fn times_of(db: &Database, run: &RunId) -> Result<RunTimes> {
-        let txn = db.begin_read().map_err(|e| Error::storage("begin", e))?;
-        let table = txn
-            .open_table(RUN_TIMES)
-            .map_err(|e| Error::storage("open", e))?;
-        get_run_times(&table, &run.key())
+        inspect(db, |tables| get_run_times(&tables.run_times, &run.key()))
     }
 
     fn at(unix_ms: u64, op: WalOp) -> WalOp {
@@ -638,19 +610,17 @@ mod tests {
         ];
         apply_all(&db, &ops)?;
         apply_all(&db, &ops)?;
-        let txn = db.begin_write().map_err(|e| Error::storage("begin", e))?;
-        let results = txn
-            .open_table(RESULTS)
-            .map_err(|e| Error::storage("open", e))?;
-        let tasks = txn
-            .open_table(TASKS)
-            .map_err(|e| Error::storage("open", e))?;
-        let entry = get_result(&results, &a.key(), "m")?.ok_or(Error::Closed)?;
-        assert_eq!(entry.hash, ContentHash::of(b"two"));
-        assert_eq!(run_results(&results, &a.key())?.len(), 1);
-        // The next counter is past the one run created, however often it was applied.
-        assert_eq!(new_run(&tasks, &run("t", json!({"b": 2}))?)?.counter, 1);
-        Ok(())
+        inspect(&db, |tables| {
+            let entry = get_result(&tables.results, &a.key(), "m")?.ok_or(Error::Closed)?;
+            assert_eq!(entry.hash, ContentHash::of(b"two"));
+            assert_eq!(run_results(&tables.results, &a.key())?.len(), 1);
+            // The next counter is past the one run created, however often it was applied.
+            assert_eq!(
+                new_run(&tables.tasks, &run("t", json!({"b": 2}))?)?.counter,
+                1
+            );
+            Ok(())
+        })
     }
 
     #[test]
@@ -676,18 +646,14 @@ mod tests {
                 ),
             ],
         )?;
-        let txn = db.begin_write().map_err(|e| Error::storage("begin", e))?;
-        let runs = txn
-            .open_table(RUNS)
-            .map_err(|e| Error::storage("open", e))?;
-        let index = txn
-            .open_table(TASK_RUNS)
-            .map_err(|e| Error::storage("open", e))?;
         let query = run("t", json!({"a": 1, "b": 2, "c": 3}))?;
-        assert_eq!(lookup(&runs, &index, &query)?, Some(big.key()));
-        assert_eq!(lookup(&runs, &index, &small)?, Some(small.key()));
-        assert_eq!(lookup(&runs, &index, &run("t", json!({"z": 0}))?)?, None);
-        Ok(())
+        inspect(&db, |tables| {
+            let (runs, index) = (&tables.runs, &tables.task_runs);
+            assert_eq!(lookup(runs, index, &query)?, Some(big.key()));
+            assert_eq!(lookup(runs, index, &small)?, Some(small.key()));
+            assert_eq!(lookup(runs, index, &run("t", json!({"z": 0}))?)?, None);
+            Ok(())
+        })
     }
 
     #[test]
@@ -701,25 +667,14 @@ mod tests {
                 (WalOp::DeleteRun { run: a.key() }, None),
             ],
         )?;
-        let txn = db.begin_write().map_err(|e| Error::storage("begin", e))?;
-        let runs = txn
-            .open_table(RUNS)
-            .map_err(|e| Error::storage("open", e))?;
-        let results = txn
-            .open_table(RESULTS)
-            .map_err(|e| Error::storage("open", e))?;
-        let index = txn
-            .open_table(TASK_RUNS)
-            .map_err(|e| Error::storage("open", e))?;
-        let content = txn
-            .open_table(CONTENT)
-            .map_err(|e| Error::storage("open", e))?;
-        assert!(!run_exists(&runs, &a.key())?);
-        assert!(run_results(&results, &a.key())?.is_empty());
-        assert!(task_runs(&index, "t")?.is_empty());
-        // Content is collected by gc, never by a delete.
-        assert!(get_content(&content, &ContentHash::of(b"v"))?.is_some());
-        Ok(())
+        inspect(&db, |tables| {
+            assert!(!run_exists(&tables.runs, &a.key())?);
+            assert!(run_results(&tables.results, &a.key())?.is_empty());
+            assert!(task_runs(&tables.task_runs, "t")?.is_empty());
+            // Content is collected by gc, never by a delete.
+            assert!(get_content(&tables.content, &ContentHash::of(b"v"))?.is_some());
+            Ok(())
+        })
     }
 
     #[test]

@@ -19,8 +19,12 @@
 //! store opened by this build gets the table (empty) on open.
 //! Results live in their own table so that a save costs the same however many results its
 //! run already has.
+//!
+//! Every write transaction opens its tables here, in one place: [`WriteTables::open`] (the
+//! tables an op writes; it also creates them in a new or older store) and [`open_meta`].
+//! Readers open them lazily in `engine::reader`.
 
-use redb::TableDefinition;
+use redb::{Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -43,6 +47,44 @@ pub(crate) const CONTENT: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::n
 pub(crate) const RUN_TIMES: TableDefinition<&[u8; 32], [u8; 16]> =
     TableDefinition::new("run_times");
 pub(crate) const CLAIMS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("claims");
+
+/// The key type of the `results` table: (run key, result name).
+pub(crate) type ResultKey = (&'static [u8; 32], &'static str);
+
+/// The tables an op writes, open in one write transaction.
+pub(crate) struct WriteTables<'t> {
+    pub(crate) runs: Table<'t, &'static [u8; 32], &'static [u8]>,
+    pub(crate) results: Table<'t, ResultKey, &'static [u8]>,
+    pub(crate) task_runs: Table<'t, (&'static str, u64), &'static [u8; 32]>,
+    pub(crate) tasks: Table<'t, &'static str, u64>,
+    pub(crate) content: Table<'t, &'static [u8; 32], &'static [u8]>,
+    pub(crate) run_times: Table<'t, &'static [u8; 32], [u8; 16]>,
+    pub(crate) claims: Table<'t, &'static [u8; 32], &'static [u8]>,
+}
+
+fn open_error(e: redb::TableError) -> Error {
+    Error::storage("open a table", e)
+}
+
+impl<'t> WriteTables<'t> {
+    /// Opens (creating where missing) every table an op may write, in `txn`.
+    pub(crate) fn open(txn: &'t WriteTransaction) -> Result<Self> {
+        Ok(WriteTables {
+            runs: txn.open_table(RUNS).map_err(open_error)?,
+            results: txn.open_table(RESULTS).map_err(open_error)?,
+            task_runs: txn.open_table(TASK_RUNS).map_err(open_error)?,
+            tasks: txn.open_table(TASKS).map_err(open_error)?,
+            content: txn.open_table(CONTENT).map_err(open_error)?,
+            run_times: txn.open_table(RUN_TIMES).map_err(open_error)?,
+            claims: txn.open_table(CLAIMS).map_err(open_error)?,
+        })
+    }
+}
+
+/// Opens (creating where missing) the `meta` table in `txn`.
+pub(crate) fn open_meta(txn: &WriteTransaction) -> Result<Table<'_, &'static str, u64>> {
+    txn.open_table(META).map_err(open_error)
+}
 
 /// `meta` key of the format version.
 pub(crate) const META_FORMAT: &str = "format";

@@ -15,6 +15,10 @@
 //! The model is that of SQLite's crash VFS (`src/test6.c`) and redb's crash-consistency tests,
 //! reduced to what the engine uses: whole-file `fdatasync`, rename, directory sync.
 //!
+//! [`RedbStore::open_simulated`](crate::RedbStore::open_simulated) opens the engine on a
+//! [`SimDisk`] (`open.rs`): the hook is reached from here, the engine imports nothing of
+//! `sim`.
+//!
 //! Test support built on it: [`model`] (a reference model of the store with acknowledged and
 //! durable views, and an executor of operation sequences with crashes) and [`fuzz`] (the
 //! fuzz harnesses as functions of a byte slice, shared by `fuzz/`, the corpus replay test
@@ -25,6 +29,6 @@ mod disk;
 mod fs;
 pub mod fuzz;
 pub mod model;
+mod open;
 
 pub use disk::{CrashMode, IoFault, SimDisk};
-pub(crate) use fs::SimFs;

@@ -245,9 +245,8 @@ pub(crate) fn missing_segment(path: &Path, expected: u64, first: u64) -> Error {
 mod tests {
     use super::*;
     use crate::vfs::RealFs;
-    use crate::wal::WalWriter;
     use crate::wal::frame::encode_record;
-    use crate::wal::writer::segment_path;
+    use crate::wal::writer::{WalWriter, segment_path};
     use std::sync::Arc;
 
     fn write_log(dir: &Path, first: u64, payloads: &[&[u8]]) -> Result<PathBuf> {

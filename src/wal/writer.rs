@@ -14,9 +14,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::vfs::{Fs, FsFile};
-use crate::wal::SEGMENT_EXT;
 use crate::wal::frame::{SegmentHeader, encode_header, encode_record};
 
+/// The extension of segment files: `wal/<first LSN, 20 digits>.wal`.
+const SEGMENT_EXT: &str = "wal";
 /// The extension of a segment being created (renamed to `.wal` once its header is synced).
 const TMP_EXT: &str = "tmp";
 
