@@ -3,7 +3,7 @@
 //! key prefix, result printing, and the error paths (no store, store in use, bad filters and
 //! selections, missing results, a closed pipe).
 
-mod cli_support;
+use crate::shared::cli as cli_support;
 // `table`, `diff`, `rm`, filters and the first-time-user fixes.
 mod cli_query;
 
@@ -15,9 +15,7 @@ use cli_support::{TestResult, arg, run, sweepstore};
 use serde_json::{Value, json};
 use sweepstore::{ContentHash, RedbOptions, RedbStore, RunKey, StoreExt, TaskName, UniqueConfig};
 
-fn config(value: Value) -> TestResult<UniqueConfig> {
-    Ok(UniqueConfig::new(value)?)
-}
+use crate::shared::config;
 
 fn key(task: &str, config: &UniqueConfig) -> TestResult<String> {
     Ok(RunKey::new(&TaskName::new(task)?, config).to_hex())

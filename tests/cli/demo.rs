@@ -11,7 +11,7 @@
 //! The grid below is the one the demo documents (4 learning rates × 4 L2 penalties × 8
 //! seeds); run keys are computed here from it, independently of the binary.
 
-mod cli_support;
+use crate::shared::cli as cli_support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};

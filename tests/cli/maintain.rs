@@ -2,7 +2,7 @@
 //! stored, a dry run that changes nothing, and damage that verify must report (with a control
 //! run on the same store before the damage).
 
-mod cli_support;
+use crate::shared::cli as cli_support;
 
 use std::path::Path;
 

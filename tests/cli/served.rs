@@ -7,8 +7,8 @@
 //! and a rerun skips every run; the demo on a store `sweepstore serve` serves trains through
 //! that server (worker processes or threads).
 
-mod cli_support;
-mod remote_support;
+use crate::shared::cli as cli_support;
+use crate::shared::remote as remote_support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -18,11 +18,9 @@ use std::process::{Child, Stdio};
 use cli_support::{Ran, TestResult, arg, run, sweepstore};
 
 use serde_json::{Value, json};
-use sweepstore::{RedbOptions, RedbStore, RunKey, StoreExt, UniqueConfig};
+use sweepstore::{RedbOptions, RedbStore, RunKey, StoreExt};
 
-fn config(value: Value) -> TestResult<UniqueConfig> {
-    Ok(UniqueConfig::new(value)?)
-}
+use crate::shared::config;
 
 /// Two tasks; results of every printable and binary kind; one large value (a blob file).
 fn make_store(path: &Path) -> TestResult {

@@ -3,7 +3,7 @@
 //! fluidml's own directories imported without being changed; a corrupt value stops the copy;
 //! swapped arguments refused.
 
-mod cli_support;
+use crate::shared::cli as cli_support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@
 //! time budget) and `--screenshot`; it downloads nothing. Without Chromium these browser
 //! checks are skipped with a message, except under `CI=true`, where that is a failure.
 
-mod cli_support;
+use crate::shared::cli as cli_support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

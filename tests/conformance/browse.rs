@@ -7,19 +7,9 @@ use serde_json::json;
 use sweepstore::{
     Browse, ContentHash, Error, InMemoryStore, LocalFileStore, RedbOptions, RedbStore, Result,
     ResultName, ResultsStore, RunId, RunState, SaveOptions, StoreExt, SubDir, TaskName,
-    UniqueConfig,
 };
 
-fn tempdir() -> Result<tempfile::TempDir> {
-    tempfile::tempdir().map_err(|source| Error::Stream {
-        op: "create a temporary directory",
-        source,
-    })
-}
-
-fn config(value: serde_json::Value) -> Result<UniqueConfig> {
-    Ok(UniqueConfig::new(value)?)
-}
+use crate::shared::{config, tempdir};
 
 /// Two tasks: `train` with three runs (one finished, one failed), `eval` with one.
 fn fill(store: &dyn ResultsStore) -> Result<()> {

@@ -35,35 +35,16 @@ fn task(name: &str) -> Result<TaskName, TestCaseError> {
 // ---------------------------------------------------------------------------------------
 // A deterministic shuffler, so one generated seed fixes one spelling of the text.
 
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n`; `n` must be positive.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn coin(&mut self) -> bool {
-        self.next() & 1 == 1
-    }
-}
+use crate::shared::rng::Rng;
 
 // ---------------------------------------------------------------------------------------
 // Writing JSON text in a random but equivalent spelling.
 
-fn whitespace(out: &mut String, rng: &mut SplitMix) {
+fn whitespace(out: &mut String, rng: &mut Rng) {
     out.push_str(["", "", "", " ", "\n", "\t ", "\r\n  "][rng.below(7)]);
 }
 
-fn hex_escape(out: &mut String, unit: u16, rng: &mut SplitMix) {
+fn hex_escape(out: &mut String, unit: u16, rng: &mut Rng) {
     if rng.coin() {
         out.push_str(&format!("\\u{unit:04x}"));
     } else {
@@ -71,7 +52,7 @@ fn hex_escape(out: &mut String, unit: u16, rng: &mut SplitMix) {
     }
 }
 
-fn write_string(out: &mut String, s: &str, rng: &mut SplitMix) {
+fn write_string(out: &mut String, s: &str, rng: &mut Rng) {
     out.push('"');
     for c in s.chars() {
         let short = match c {
@@ -100,7 +81,7 @@ fn write_string(out: &mut String, s: &str, rng: &mut SplitMix) {
     out.push('"');
 }
 
-fn write_integer(out: &mut String, i: i64, rng: &mut SplitMix) {
+fn write_integer(out: &mut String, i: i64, rng: &mut Rng) {
     let suffix = ["", "", ".0", "e0", ".000", "E+0", "0e-1", "00E-2"][rng.below(8)];
     if i == 0 && suffix.starts_with('0') {
         // `00e-1` would have a leading zero, which JSON forbids.
@@ -110,7 +91,7 @@ fn write_integer(out: &mut String, i: i64, rng: &mut SplitMix) {
     }
 }
 
-fn write_double(out: &mut String, d: f64, rng: &mut SplitMix) {
+fn write_double(out: &mut String, d: f64, rng: &mut Rng) {
     // Every spelling has a `.` or an exponent, so it parses as a double: an integral double
     // beyond 2^53 written as bare digits would parse as an integer, which the crate
     // (stricter than RFC 8785) rejects unless its digits are already canonical.
@@ -131,7 +112,7 @@ fn write_double(out: &mut String, d: f64, rng: &mut SplitMix) {
     out.push_str(&text);
 }
 
-fn write_json(out: &mut String, value: &Value, rng: &mut SplitMix) {
+fn write_json(out: &mut String, value: &Value, rng: &mut Rng) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -161,7 +142,7 @@ fn write_json(out: &mut String, value: &Value, rng: &mut SplitMix) {
     }
 }
 
-fn write_object(out: &mut String, map: &Map<String, Value>, rng: &mut SplitMix) {
+fn write_object(out: &mut String, map: &Map<String, Value>, rng: &mut Rng) {
     let mut members: Vec<(&String, &Value)> = map.iter().collect();
     // Fisher–Yates.
     for i in (1..members.len()).rev() {
@@ -187,7 +168,7 @@ fn write_object(out: &mut String, map: &Map<String, Value>, rng: &mut SplitMix) 
 /// by `seed`.
 fn spell(map: &Map<String, Value>, seed: u64) -> String {
     let mut out = String::new();
-    write_object(&mut out, map, &mut SplitMix(seed));
+    write_object(&mut out, map, &mut Rng::new(seed));
     out
 }
 
@@ -352,7 +333,7 @@ proptest! {
     fn every_spelling_of_a_double_has_one_key(d in arb_double(), seed in any::<u64>()) {
         let train = task("train")?;
         let shortest = parse(&format!(r#"{{"x":{}}}"#, Value::from(d)))?;
-        let mut rng = SplitMix(seed);
+        let mut rng = Rng::new(seed);
         for _ in 0..4 {
             let mut text = String::from(r#"{"x":"#);
             write_double(&mut text, d, &mut rng);
@@ -458,7 +439,7 @@ proptest! {
     ) {
         prop_assume!(!map.is_empty());
         let key = map.keys().nth(pick.index(map.len())).ok_or_else(|| fail("no key"))?;
-        let mut rng = SplitMix(seed);
+        let mut rng = Rng::new(seed);
         // The spelled object with one more member, `key` again, spliced in before its `}`.
         let mut text = spell(&map, seed);
         text.pop();

@@ -7,7 +7,7 @@
 //! everything after, and the reopened store holds every acknowledged operation and, per key,
 //! nothing but an acknowledged or a failed-and-unknown value.
 
-mod common;
+use crate::workload as common;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -50,6 +50,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::shared::child_test;
 use serde_json::json;
 use sweepstore::{
     Error, RedbOptions, RedbStore, Result, ResultName, ResultsStore, RunState, StoreExt,
@@ -108,43 +109,7 @@ fn hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
 
-/// A small deterministic PRNG (xorshift64*), seeded through splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(n + 8);
-        while out.len() < n {
-            out.extend_from_slice(&self.next().to_le_bytes());
-        }
-        out.truncate(n);
-        out
-    }
-
-    fn letters(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(b'a' + (self.below(26) as u8)))
-            .collect()
-    }
-}
+use crate::shared::rng::Rng;
 
 /// A stored value as the oracle knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,24 +261,24 @@ fn pooled(i: u64) -> Vec<u8> {
 
 /// Picks the next operation of worker `w`, with the value to save if it is a save.
 fn next_op(rng: &mut Rng, seed: u64, w: u32, seq: u64) -> (Op, Option<Payload>) {
-    let run = rng.below(u64::from(RUNS)) as u32;
-    let name = rng.below(u64::from(NAMES)) as u32;
-    let roll = rng.below(100);
+    let run = rng.below_u64(u64::from(RUNS)) as u32;
+    let name = rng.below_u64(u64::from(NAMES)) as u32;
+    let roll = rng.below_u64(100);
     let payload = match roll {
         0..=44 => {
-            let pad = rng.below(3_000) as usize;
+            let pad = rng.below_u64(3_000) as usize;
             let value = json!({ "worker": w, "seed": seed, "seq": seq, "pad": rng.letters(pad) });
             Payload::Json(value)
         }
         45..=59 => {
-            let len = 1 + rng.below(16 * 1024) as usize;
+            let len = 1 + rng.below_u64(16 * 1024) as usize;
             Payload::Bytes(rng.bytes(len))
         }
         60..=64 => {
-            let len = INLINE_LIMIT + 1 + rng.below(32 * 1024) as usize;
+            let len = INLINE_LIMIT + 1 + rng.below_u64(32 * 1024) as usize;
             Payload::Bytes(rng.bytes(len))
         }
-        65..=69 => Payload::Bytes(pooled(rng.below(4))),
+        65..=69 => Payload::Bytes(pooled(rng.below_u64(4))),
         70..=83 => return (Op::Delete { run, name }, None),
         84..=89 => return (Op::Finish { run }, None),
         90..=94 => return (Op::DeleteRun { run }, None),
@@ -498,12 +463,12 @@ enum Mix {
 impl Plan {
     /// `open_time`: how long a child's open has been taking (spawn to `opened`).
     fn pick(rng: &mut Rng, mix: Mix, open_time: Duration) -> Self {
-        let micros = |rng: &mut Rng, max: u64| Duration::from_micros(rng.below(max));
+        let micros = |rng: &mut Rng, max: u64| Duration::from_micros(rng.below_u64(max));
         if mix == Mix::Recovery {
             let span = open_time.as_micros() as u64 * 5 / 4;
             return Plan::Spawn(micros(rng, span.max(1)));
         }
-        match rng.below(100) {
+        match rng.below_u64(100) {
             0..=9 => Plan::Opened(micros(rng, 40_000)),
             10..=34 => Plan::Ready(micros(rng, 2_000)),
             35..=69 => Plan::Ready(micros(rng, 30_000)),
@@ -641,7 +606,12 @@ impl Supervisor {
         let store = self.dir.join("store");
         let spawned = Instant::now();
         let mut child = Command::new(&self.exe)
-            .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                &child_test(module_path!(), CHILD_TEST),
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(STORE_ENV, &store)
             .env(SEED_ENV, seed.to_string())
             .env(MODE_ENV, mode)

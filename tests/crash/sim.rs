@@ -10,7 +10,7 @@
 //! tested too. Controls: every crash point is reached and interrupts the workload, and power
 //! loss has unsynced writes to lose.
 
-mod common;
+use crate::workload as common;
 
 use common::{ROOT, check_recovered, config, run_workload};
 use sweepstore::sim::{CrashMode, SimDisk};

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use crate::shared::child_test;
 use serde_json::json;
 use sweepstore::{Error, RedbOptions, RedbStore, Result, StoreExt, UniqueConfig};
 
@@ -58,12 +59,7 @@ fn plumbing(op: &'static str, message: String) -> Error {
     }
 }
 
-fn tempdir() -> Result<tempfile::TempDir> {
-    tempfile::tempdir().map_err(|source| Error::Stream {
-        op: "create a temporary directory",
-        source,
-    })
-}
+use crate::shared::tempdir;
 
 fn options() -> RedbOptions {
     RedbOptions::default().checkpoint_wal_bytes(u64::MAX)
@@ -215,7 +211,12 @@ fn pristine() -> Result<Pristine> {
     let dir = tempdir()?;
     let exe = std::env::current_exe().map_err(io("find the test binary", dir.path()))?;
     let output = Command::new(exe)
-        .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            &child_test(module_path!(), CHILD_TEST),
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, dir.path())
         .output()
         .map_err(io("run the child", dir.path()))?;
@@ -561,25 +562,7 @@ fn a_flipped_byte_in_an_earlier_record_is_refused_naming_segment_and_offset_and_
     Ok(())
 }
 
-/// A small deterministic PRNG (xorshift64*) for garbage bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next() >> 56) as u8).collect()
-    }
-}
+use crate::shared::rng::Rng;
 
 const TAIL_LENGTHS: [usize; 11] = [1, 4, 12, 19, 20, 21, 31, 32, 100, 512, 4096];
 

@@ -1,7 +1,7 @@
 //! The deterministic workload, its oracle model and the recovery check shared by the
-//! simulated-disk suites (`crash_sim.rs`, `fault_injection.rs`).
+//! simulated-disk suites (`sim.rs`, `fault_injection.rs`).
 
-// Each test crate uses a different part of this module.
+// Each suite uses a different part of this module.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

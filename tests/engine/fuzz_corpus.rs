@@ -7,7 +7,7 @@
 //!
 //! How to fuzz for longer: `fuzz/README.md`.
 
-mod test_rng;
+use crate::shared::rng as test_rng;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

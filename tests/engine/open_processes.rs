@@ -23,6 +23,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use crate::shared::child_test;
 use serde_json::json;
 use sweepstore::{Error, OpenOptions, RedbOptions, RedbStore, Result, StoreExt, UniqueConfig};
 
@@ -130,7 +131,12 @@ struct Worker {
 impl Worker {
     fn spawn(exe: &Path, store: &Path, id: u32, saves: u64) -> Result<Worker> {
         let mut child = Command::new(exe)
-            .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                &child_test(module_path!(), CHILD_TEST),
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(STORE_ENV, store)
             .env(WORKER_ENV, id.to_string())
             .env(SAVES_ENV, saves.to_string())

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::shared::child_test;
 use serde_json::json;
 use sweepstore::{Error, RedbOptions, RedbStore, Result, ResultsStore, StoreExt, UniqueConfig};
 
@@ -18,12 +19,7 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Er
     }
 }
 
-fn tempdir() -> Result<tempfile::TempDir> {
-    tempfile::tempdir().map_err(|source| Error::Stream {
-        op: "create a temporary directory",
-        source,
-    })
-}
+use crate::shared::tempdir;
 
 fn config(seed: u64) -> Result<UniqueConfig> {
     Ok(UniqueConfig::new(json!({ "lr": 0.01, "seed": seed }))?)
@@ -428,7 +424,7 @@ fn crash_child(dir: &Path) -> Result<()> {
     let status = Command::new(exe)
         .args([
             "--exact",
-            "child_saves_then_aborts",
+            &child_test(module_path!(), "child_saves_then_aborts"),
             "--nocapture",
             "--test-threads=1",
         ])
@@ -597,7 +593,11 @@ fn a_second_process_gets_already_open_and_can_open_after_close() -> Result<()> {
     let try_open = || -> Result<Option<i32>> {
         let exe = std::env::current_exe().map_err(io("find test binary", dir.path()))?;
         let output = Command::new(exe)
-            .args(["--exact", "child_tries_to_open", "--test-threads=1"])
+            .args([
+                "--exact",
+                &child_test(module_path!(), "child_tries_to_open"),
+                "--test-threads=1",
+            ])
             .env(OPEN_CHILD_ENV, dir.path())
             .output()
             .map_err(io("run child", dir.path()))?;

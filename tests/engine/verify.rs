@@ -2,7 +2,7 @@
 //! is reported (with a clean store as the control reporting none), and the figures of
 //! `stats` match what was saved.
 
-mod damage;
+use crate::shared::damage;
 
 use std::path::{Path, PathBuf};
 
@@ -17,12 +17,7 @@ use sweepstore::{
 /// The engine's content table (see `src/engine/tables.rs`): hash → tag ‖ bytes or size.
 const CONTENT: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("content");
 
-fn tempdir() -> Result<tempfile::TempDir> {
-    tempfile::tempdir().map_err(|source| Error::Stream {
-        op: "create a temporary directory",
-        source,
-    })
-}
+use crate::shared::tempdir;
 
 const INLINE: &[u8] = b"an inline value of the first run";
 

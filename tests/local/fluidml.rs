@@ -3,7 +3,7 @@
 //! configs, pickled load information, json/text/plain-data pickle results, sub_dirs, run
 //! state, the subset rule, sweeps; and a store can keep writing into it.
 
-#[path = "fluidml/python.rs"]
+#[path = "../fluidml/python.rs"]
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -51,9 +51,7 @@ fn finished() -> Result<UniqueConfig> {
     Ok(UniqueConfig::new(json!({"lr": 0.01, "seed": 1}))?)
 }
 
-fn config(value: Value) -> Result<UniqueConfig> {
-    Ok(UniqueConfig::new(value)?)
-}
+use crate::shared::config;
 
 #[test]
 fn json_and_text_results_written_by_fluidml_load() -> Result {

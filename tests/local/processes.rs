@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::shared::child_test;
 use serde_json::{Value, json};
 use sweepstore::{Error, LocalFileStore, StoreExt, UniqueConfig};
 
@@ -38,7 +39,12 @@ fn spawn_child(test: &str, envs: &[(&str, &str)]) -> Result<Child> {
     let exe = std::env::current_exe().map_err(io("find the test binary", Path::new(".")))?;
     let mut command = Command::new(exe);
     command
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            &child_test(module_path!(), test),
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     for (key, value) in envs {

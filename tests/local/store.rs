@@ -22,9 +22,7 @@ fn store() -> Result<(tempfile::TempDir, LocalFileStore)> {
     Ok((dir, store))
 }
 
-fn config(value: Value) -> Result<UniqueConfig> {
-    Ok(UniqueConfig::new(value)?)
-}
+use crate::shared::config;
 
 fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(io("read"))

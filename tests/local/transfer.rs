@@ -2,29 +2,21 @@
 //! directories included) keep configs, states, types and bytes; copying again copies
 //! nothing; a corrupt source value fails with a typed error and stores nothing.
 
-mod damage;
+use crate::shared::damage;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::shared::child_test;
 use damage::{flip_byte, io};
 use serde_json::json;
 use sweepstore::{
     Browse, ContentHash, Error, LocalFileStore, Progress, RedbOptions, RedbStore, Result,
     ResultName, ResultsStore, RunId, RunState, RunSummary, StoreExt, TaskName, TransferReport,
-    UniqueConfig, copy_store,
+    copy_store,
 };
 
-fn tempdir() -> Result<tempfile::TempDir> {
-    tempfile::tempdir().map_err(|source| Error::Stream {
-        op: "create a temporary directory",
-        source,
-    })
-}
-
-fn config(value: serde_json::Value) -> Result<UniqueConfig> {
-    Ok(UniqueConfig::new(value)?)
-}
+use crate::shared::{config, tempdir};
 
 /// 300 kB: a blob in a RedbStore, streamed in several buffers.
 fn weights() -> Vec<u8> {
@@ -337,7 +329,7 @@ fn an_import_killed_midway_leaves_no_finished_run_incomplete_and_a_rerun_complet
     let status = std::process::Command::new(exe)
         .args([
             "--exact",
-            "child_imports_then_aborts",
+            &child_test(module_path!(), "child_imports_then_aborts"),
             "--nocapture",
             "--test-threads=1",
         ])

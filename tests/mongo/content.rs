@@ -5,8 +5,7 @@
 
 #![cfg(feature = "mongodb")]
 
-#[path = "mongo_support/mod.rs"]
-mod mongo_support;
+use crate::shared::mongo as mongo_support;
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Barrier;

@@ -6,8 +6,7 @@
 
 #![cfg(feature = "mongodb")]
 
-#[path = "mongo_support/mod.rs"]
-mod mongo_support;
+use crate::shared::mongo as mongo_support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -4,8 +4,7 @@
 
 #![cfg(feature = "mongodb")]
 
-#[path = "mongo_support/mod.rs"]
-mod mongo_support;
+use crate::shared::mongo as mongo_support;
 
 use std::collections::BTreeSet;
 
@@ -15,9 +14,7 @@ use sweepstore::{Result, StoreExt, UniqueConfig};
 
 use mongo_support::{COLLECTION, raw_db, raw_err, unique_db, uri};
 
-fn config(value: Value) -> Result<UniqueConfig> {
-    Ok(UniqueConfig::new(value)?)
-}
+use crate::shared::config;
 
 /// The `_id`s a raw query selects.
 fn ids(coll: &mongodb::sync::Collection<Document>, filter: Document) -> Result<BTreeSet<String>> {
@@ -110,32 +107,21 @@ fn fluidml_lte_query_matches_a_non_subset_and_ours_does_not() -> Result<()> {
     Ok(())
 }
 
-/// A small deterministic generator (no extra dependency).
-struct Lcg(u64);
+use crate::shared::rng::Rng;
 
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
-
-fn random_config(rng: &mut Lcg) -> Result<UniqueConfig> {
+fn random_config(rng: &mut Rng) -> Result<UniqueConfig> {
     let mut map = Map::new();
     for key in ["a", "b", "c", "d"] {
-        match rng.below(4) {
+        match rng.below_u64(4) {
             0 => {}
             1 => {
-                map.insert(key.to_owned(), json!(rng.below(2)));
+                map.insert(key.to_owned(), json!(rng.below_u64(2)));
             }
             2 => {
-                map.insert(key.to_owned(), json!(rng.below(2) as f64 + 0.5));
+                map.insert(key.to_owned(), json!(rng.below_u64(2) as f64 + 0.5));
             }
             _ => {
-                map.insert(key.to_owned(), json!({"n": rng.below(2), "s": "x,y"}));
+                map.insert(key.to_owned(), json!({"n": rng.below_u64(2), "s": "x,y"}));
             }
         }
     }
@@ -146,7 +132,7 @@ fn random_config(rng: &mut Lcg) -> Result<UniqueConfig> {
 fn server_subset_query_selects_exactly_the_subset_runs() -> Result<()> {
     let db_name = unique_db("subset");
     let store = mongo_support::store_in(&db_name, sweepstore::MongoOptions::default())?;
-    let mut rng = Lcg(7);
+    let mut rng = Rng::new(7);
     let mut stored = Vec::new();
     for _ in 0..60 {
         let config = random_config(&mut rng)?;

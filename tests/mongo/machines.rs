@@ -11,13 +11,13 @@
 
 #![cfg(feature = "mongodb")]
 
-#[path = "mongo_support/mod.rs"]
-mod mongo_support;
+use crate::shared::mongo as mongo_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::shared::child_test;
 use serde_json::json;
 use sweepstore::{ClaimOutcome, Error, MongoOptions, MongoStore, Result, StoreExt, UniqueConfig};
 
@@ -120,7 +120,12 @@ fn machines_sweep_with_claims_through_a_server_restart() -> Result<()> {
     let children: Vec<_> = (0..MACHINES)
         .map(|id| {
             Command::new(&exe)
-                .args(["--exact", "child_sweeps", "--test-threads=1", "--nocapture"])
+                .args([
+                    "--exact",
+                    &child_test(module_path!(), "child_sweeps"),
+                    "--test-threads=1",
+                    "--nocapture",
+                ])
                 .env(URI_ENV, daemon.uri())
                 .env(DB_ENV, &db)
                 .env(ID_ENV, id.to_string())

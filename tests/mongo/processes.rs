@@ -9,11 +9,11 @@
 
 #![cfg(feature = "mongodb")]
 
-#[path = "mongo_support/mod.rs"]
-mod mongo_support;
+use crate::shared::mongo as mongo_support;
 
 use std::process::{Command, Stdio};
 
+use crate::shared::child_test;
 use mongodb::bson::{Document, doc};
 use serde_json::json;
 use sweepstore::{ContentHash, Error, MongoOptions, Result, StoreExt, UniqueConfig};
@@ -80,7 +80,7 @@ fn processes_saving_the_same_runs_at_once_lose_nothing_and_duplicate_nothing() -
             Command::new(&exe)
                 .args([
                     "--exact",
-                    "child_saves_into_shared_runs",
+                    &child_test(module_path!(), "child_saves_into_shared_runs"),
                     "--test-threads=1",
                 ])
                 .env(DB_ENV, &db_name)

@@ -4,8 +4,7 @@
 
 #![cfg(feature = "mongodb")]
 
-#[path = "mongo_support/mod.rs"]
-mod mongo_support;
+use crate::shared::mongo as mongo_support;
 
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use serde_json::json;

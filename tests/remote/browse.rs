@@ -2,11 +2,12 @@
 //! over several frames), the lookup rule, key prefixes, statistics and verification answer
 //! exactly what the same store answers when opened directly once the server has stopped.
 
-mod remote_support;
+use crate::shared::remote as remote_support;
 
 use std::path::Path;
 
-use remote_support::{InProcess, io_err, tempdir};
+use crate::shared::tempdir;
+use remote_support::{InProcess, io_err};
 use serde_json::json;
 use sweepstore::{
     Browse, ContentHash, Progress, RedbOptions, RedbStore, RemoteStore, Result, StoreExt, TaskName,

@@ -6,14 +6,16 @@
 //! the socket).
 #![cfg(unix)]
 
-mod remote_support;
+use crate::shared::remote as remote_support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use remote_support::{HANG, InProcess, Raw, frame, hello_frame, io_err, plumbing, tempdir};
+use crate::shared::child_test;
+use crate::shared::tempdir;
+use remote_support::{HANG, InProcess, Raw, frame, hello_frame, io_err, plumbing};
 use serde_json::json;
 use sweepstore::{
     Error, MAX_CHUNK, MAX_FRAME, RemoteStore, Result, ResultsStore, StoreExt, UniqueConfig,
@@ -63,7 +65,7 @@ fn a_client_killed_mid_upload_stores_nothing_and_the_server_keeps_serving() -> R
     let mut child = Command::new(std::env::current_exe().map_err(io_err("find the test binary"))?)
         .args([
             "--exact",
-            "child_uploads_until_killed",
+            &child_test(module_path!(), "child_uploads_until_killed"),
             "--nocapture",
             "--test-threads=1",
         ])
@@ -332,7 +334,7 @@ fn client_processes_saving_at_once_through_one_server_lose_nothing() -> Result<(
             Command::new(&exe)
                 .args([
                     "--exact",
-                    "child_saves_through_the_server",
+                    &child_test(module_path!(), "child_saves_through_the_server"),
                     "--test-threads=1",
                 ])
                 .env(SAVER_ENV, &server.socket)

@@ -9,7 +9,7 @@
 //! rewrites them after a protocol change.
 #![cfg(unix)]
 
-mod test_rng;
+use crate::shared::rng as test_rng;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;

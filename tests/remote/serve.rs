@@ -12,7 +12,8 @@
 //! `Disconnected`, not at connect time).
 #![cfg(all(unix, feature = "cli"))]
 
-mod remote_support;
+use crate::shared::remote as remote_support;
+use crate::shared::tempdir;
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use remote_support::{
     HANG, Raw, create_store, frame, hello_frame, io_err, plumbing, signal, spawn_serve,
-    stale_socket, tempdir, wait_exit, wait_until_served, within,
+    stale_socket, wait_exit, wait_until_served, within,
 };
 use serde_json::json;
 use sweepstore::{

@@ -1,7 +1,5 @@
-//! Running the `sweepstore` binary as a real child process, for the `cli_*` suites.
-
-// Each test crate uses a different part of this module.
-#![allow(dead_code)]
+//! Running the `sweepstore` binary as a real child process, for the suites of
+//! `tests/cli/`.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -1,8 +1,5 @@
 //! Damaging store files on disk, for the suites that check damage is detected
-//! (`verify.rs`, `transfer.rs`).
-
-// Each suite uses a part of this module.
-#![allow(dead_code)]
+//! (`engine/verify.rs`, `local/transfer.rs`).
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;

@@ -6,9 +6,6 @@
 //! Invariant: a missing variable fails the test with a message saying how to run it; the
 //! Mongo tests never skip silently.
 
-// Each test crate uses a different part of this module.
-#![allow(dead_code)]
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

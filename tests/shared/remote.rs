@@ -1,9 +1,6 @@
-//! Shared by the `remote_*` suites: servers in this process or as `sweepstore serve`
+//! Shared by the remote suites (`tests/remote/`, `cli/served.rs`): servers in this process or as `sweepstore serve`
 //! children, raw frames for tests that must break the protocol, and bounded waits (every
 //! wait here has a deadline, so a hang fails the test instead of stalling it).
-
-// Each test crate uses a different part of this module.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -27,10 +24,6 @@ pub fn plumbing(op: &'static str, message: impl Into<String>) -> Error {
 
 pub fn io_err(op: &'static str) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Stream { op, source }
-}
-
-pub fn tempdir() -> Result<tempfile::TempDir> {
-    tempfile::tempdir().map_err(io_err("create a temporary directory"))
 }
 
 /// A server on a thread of this process; dropping it stops it gracefully.
