@@ -44,9 +44,7 @@ fn make_store(path: &Path) -> TestResult {
     Ok(())
 }
 
-fn json_of(stdout: &str) -> TestResult<Value> {
-    Ok(serde_json::from_str(stdout)?)
-}
+use cli_support::json_of;
 
 #[test]
 fn ls_lists_tasks_and_runs_as_text_and_json() -> TestResult {

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
 use cli_support::{TestResult, arg, run, sweepstore};
 use serde_json::{Value, json};
@@ -44,20 +44,7 @@ fn key(config: &UniqueConfig) -> TestResult<RunKey> {
     Ok(RunKey::new(&TaskName::new("train")?, config))
 }
 
-/// The run keys named by `trained ... run=<key>` lines.
-fn trained_keys(stdout: &str) -> TestResult<Vec<RunKey>> {
-    stdout
-        .lines()
-        .filter(|line| line.starts_with("trained "))
-        .map(|line| {
-            let hex = line
-                .rsplit_once(" run=")
-                .ok_or_else(|| format!("no run key in {line:?}"))?
-                .1;
-            Ok(hex.parse()?)
-        })
-        .collect()
-}
+use cli_support::trained_keys;
 
 /// The runs of task `train` whose state is finished, as `ls --task train --json -v` lists
 /// them, and what it logged (opening the store after an interruption recovers it).
@@ -81,15 +68,7 @@ fn finished_in_store(store: &Path) -> TestResult<(BTreeSet<RunKey>, String)> {
     Ok((finished, listed.stderr))
 }
 
-/// Sends signal `name` (`INT`, `STOP`, ...) to `child`.
-fn signal(child: &Child, name: &str) -> TestResult {
-    let sent = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(child.id().to_string())
-        .status()?;
-    assert!(sent.success(), "kill -{name} failed");
-    Ok(())
-}
+use crate::shared::remote::signal;
 
 /// How an invocation is interrupted.
 #[derive(Debug, Clone, Copy)]

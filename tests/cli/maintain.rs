@@ -31,9 +31,7 @@ fn make_store(path: &Path) -> TestResult {
     Ok(())
 }
 
-fn json_of(stdout: &str) -> TestResult<Value> {
-    Ok(serde_json::from_str(stdout)?)
-}
+use cli_support::json_of;
 
 fn gc_json(store: &Path, apply: bool) -> TestResult<Value> {
     let mut args = vec![

@@ -201,17 +201,7 @@ fn a_store_locked_by_a_process_that_serves_nothing_is_in_use() -> TestResult {
     Ok(())
 }
 
-/// The run keys named by `trained ... run=<key>` lines.
-fn trained_keys(stdout: &str) -> TestResult<Vec<RunKey>> {
-    stdout
-        .lines()
-        .filter(|line| line.starts_with("trained "))
-        .map(|line| {
-            let hex = line.rsplit_once(" run=").ok_or("no run key")?.1;
-            Ok(hex.parse()?)
-        })
-        .collect()
-}
+use cli_support::trained_keys;
 
 /// The finished runs of task `train`, as `ls --json` lists them.
 fn finished(store: &Path) -> TestResult<BTreeSet<RunKey>> {

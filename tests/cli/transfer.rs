@@ -36,9 +36,7 @@ fn make_store(path: &Path) -> TestResult {
     Ok(())
 }
 
-fn json_of(stdout: &str) -> TestResult<Value> {
-    Ok(serde_json::from_str(stdout)?)
-}
+use cli_support::json_of;
 
 /// Every run of every task of the RedbStore at `store`, as `ls --task T --json` prints them.
 fn listing(store: &Path) -> TestResult<BTreeMap<String, Value>> {

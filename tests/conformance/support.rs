@@ -55,10 +55,7 @@ impl Metrics {
 
 pub use crate::shared::config;
 
-/// Maps an `io::Error` of step `op` into the crate's error, for `map_err(io_err(".."))?`.
-pub fn io_err(op: &'static str) -> impl FnOnce(io::Error) -> Error {
-    move |source| Error::Stream { op, source }
-}
+pub use crate::shared::io_err;
 
 /// The error for a value a case expected to exist, for `ok_or_else(|| missing(".."))?`.
 pub fn missing(what: &str) -> Error {

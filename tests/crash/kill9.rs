@@ -44,7 +44,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
@@ -72,29 +72,11 @@ const CHILD_LIFETIME: Duration = Duration::from_secs(120);
 /// How long the parent waits for a child to start its workload.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_owned(),
-        source,
-    }
-}
-
-fn stream(op: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-    move |source| Error::Stream { op, source }
-}
+use crate::shared::{io, io_err, plumbing};
 
 /// A check against the oracle failed.
 fn failure(message: impl Into<String>) -> Error {
     plumbing("check the recovered store against the oracle", message)
-}
-
-/// An error of the test's own plumbing (not of the store).
-fn plumbing(op: &'static str, message: impl Into<String>) -> Error {
-    Error::Stream {
-        op,
-        source: std::io::Error::other(message.into()),
-    }
 }
 
 fn config(worker: u32, run: u32) -> Result<UniqueConfig> {
@@ -249,7 +231,7 @@ fn emit(line: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(format!("{line}\n").as_bytes())
         .and_then(|()| out.flush())
-        .map_err(stream("report to the supervising test"))
+        .map_err(io_err("report to the supervising test"))
 }
 
 /// A value shared by all workers (and all children): saved by several names at once, it
@@ -587,7 +569,7 @@ struct Running {
 
 impl Supervisor {
     fn new() -> Result<Self> {
-        let guard = tempfile::tempdir().map_err(stream("create a temporary directory"))?;
+        let guard = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
         let dir = guard.path().to_owned();
         let exe = std::env::current_exe().map_err(io("find the test binary", &dir))?;
         Ok(Supervisor {

@@ -43,21 +43,7 @@ const SEGMENT_HEADER_LEN: usize = 32;
 const RECORD_HEADER_LEN: usize = 20;
 const MAGIC: &[u8; 8] = b"SWSTWAL1";
 
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// An error of the test's own plumbing (not of the store).
-fn plumbing(op: &'static str, message: String) -> Error {
-    Error::Stream {
-        op,
-        source: std::io::Error::other(message),
-    }
-}
+use crate::shared::{copy_tree, files_under, io, plumbing};
 
 use crate::shared::tempdir;
 
@@ -173,37 +159,6 @@ fn parse_segment(bytes: &[u8]) -> Result<(u64, Vec<Span>)> {
         at = end;
     }
     Ok((salt, records))
-}
-
-fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io("list", dir))? {
-        let path = entry.map_err(io("list", dir))?.path();
-        if path.is_dir() {
-            out.extend(files_under(&path)?);
-        } else {
-            out.push(path);
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).map_err(io("create directory", to))?;
-    for entry in std::fs::read_dir(from).map_err(io("list", from))? {
-        let path = entry.map_err(io("list", from))?.path();
-        let Some(file_name) = path.file_name() else {
-            continue;
-        };
-        let target = to.join(file_name);
-        if path.is_dir() {
-            copy_dir(&path, &target)?;
-        } else {
-            std::fs::copy(&path, &target).map_err(io("copy", &path))?;
-        }
-    }
-    Ok(())
 }
 
 /// Builds the pristine store through a child process that saves and aborts.
@@ -427,7 +382,7 @@ impl Sweep {
     ) -> Result<()> {
         let dir = tempdir()?;
         let root = dir.path().join("store");
-        copy_dir(pristine.dir.path(), &root)?;
+        copy_tree(pristine.dir.path(), &root)?;
         let segment = root.join(&pristine.segment);
         let mut bytes = pristine.wal.clone();
         damage(&mut bytes);

@@ -41,9 +41,7 @@ fn fail(message: impl Into<String>) -> Error {
     }
 }
 
-fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-    move |source| Error::Stream { op, source }
-}
+use crate::shared::io_err;
 
 fn run_config(worker: u32) -> Result<UniqueConfig> {
     Ok(UniqueConfig::new(json!({ "w": worker }))?)
@@ -61,7 +59,7 @@ fn say(line: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "@@ {line}")
         .and_then(|()| out.flush())
-        .map_err(io("write to the parent"))
+        .map_err(io_err("write to the parent"))
 }
 
 /// The child's body (see the module docs).
@@ -144,7 +142,7 @@ impl Worker {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(io("spawn a child"))?;
+            .map_err(io_err("spawn a child"))?;
         let out = child.stdout.take().ok_or_else(|| fail("no stdout"))?;
         let stdin = child.stdin.take();
         let (tx, lines) = mpsc::channel();
@@ -197,7 +195,7 @@ impl Worker {
 
     fn send(&mut self, line: &str) -> Result<()> {
         let stdin = self.stdin.as_mut().ok_or_else(|| fail("stdin closed"))?;
-        writeln!(stdin, "{line}").map_err(io("write to a child"))
+        writeln!(stdin, "{line}").map_err(io_err("write to a child"))
     }
 
     /// Acknowledged saves so far.
@@ -212,7 +210,7 @@ impl Worker {
     fn finish(&mut self) -> Result<()> {
         self.stdin = None;
         self.wait_for(|l| l == "done")?;
-        let status = self.child.wait().map_err(io("wait for a child"))?;
+        let status = self.child.wait().map_err(io_err("wait for a child"))?;
         if !status.success() {
             return Err(fail(format!("worker {} exited with {status}", self.id)));
         }
@@ -258,7 +256,7 @@ impl Worker {
 }
 
 fn exe() -> Result<PathBuf> {
-    std::env::current_exe().map_err(io("find the test binary"))
+    std::env::current_exe().map_err(io_err("find the test binary"))
 }
 
 /// Checks the store against what the workers reported (module docs); returns the number of
@@ -316,7 +314,7 @@ fn check_store(store: &Path, workers: &[Worker]) -> Result<usize> {
 #[test]
 fn eight_processes_opening_a_fresh_store_at_once_have_one_owner_and_keep_every_save() -> Result<()>
 {
-    let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
     let store = dir.path().join("store");
     let exe = exe()?;
     let mut workers = (0..8)
@@ -374,8 +372,8 @@ fn stop_the_owner_mid_sweep(store: &Path, kill: bool) -> Result<(Vec<Worker>, Du
         }
     }
     if kill {
-        owner.child.kill().map_err(io("kill the owner"))?;
-        let status = owner.child.wait().map_err(io("wait for the owner"))?;
+        owner.child.kill().map_err(io_err("kill the owner"))?;
+        let status = owner.child.wait().map_err(io_err("wait for the owner"))?;
         // Control: the owner died by SIGKILL (not on its own).
         assert_eq!(status.signal(), Some(9), "{status:?}");
         owner.drain();
@@ -409,7 +407,7 @@ fn stop_the_owner_mid_sweep(store: &Path, kill: bool) -> Result<(Vec<Worker>, Du
 #[test]
 fn killing_the_owner_mid_sweep_lets_a_client_take_over_and_loses_no_acknowledged_save() -> Result<()>
 {
-    let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
     let store = dir.path().join("store");
     let (workers, take_over) = stop_the_owner_mid_sweep(&store, true)?;
     let checked = check_store(&store, &workers)?;
@@ -428,7 +426,7 @@ fn killing_the_owner_mid_sweep_lets_a_client_take_over_and_loses_no_acknowledged
 
 #[test]
 fn a_clean_exit_of_the_owner_hands_over_without_a_failed_request() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
     let store = dir.path().join("store");
     let (workers, hand_over) = stop_the_owner_mid_sweep(&store, false)?;
     for worker in &workers {
@@ -448,12 +446,12 @@ fn a_clean_exit_of_the_owner_hands_over_without_a_failed_request() -> Result<()>
 
 #[test]
 fn a_handle_used_in_a_forked_child_works_as_a_client() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
     let store = sweepstore::open(dir.path().join("store"), OpenOptions::default())?;
     assert!(store.is_owner());
     let config = UniqueConfig::new(json!({"forked": true}))?;
     store.run("t", &config)?.save("parent", "json", &1)?;
-    match fork::fork().map_err(io("fork"))? {
+    match fork::fork().map_err(io_err("fork"))? {
         fork::Fork::Child => {
             // Only `exit` leaves the child: the test harness must not go on in it.
             let worked = (|| -> Result<bool> {
@@ -465,7 +463,7 @@ fn a_handle_used_in_a_forked_child_works_as_a_client() -> Result<()> {
             std::process::exit(if matches!(worked, Ok(true)) { 0 } else { 1 });
         }
         fork::Fork::Parent(pid) => {
-            let status = fork::waitpid(pid).map_err(io("wait for the forked child"))?;
+            let status = fork::waitpid(pid).map_err(io_err("wait for the forked child"))?;
             assert!(
                 fork::WIFEXITED(status) && fork::WEXITSTATUS(status) == 0,
                 "{status}"
@@ -482,7 +480,7 @@ fn a_handle_used_in_a_forked_child_works_as_a_client() -> Result<()> {
 
 #[test]
 fn a_store_locked_without_a_server_is_waited_for_a_bounded_time_then_refused() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
     let path = dir.path().join("store");
     let holder = sweepstore::open(&path, OpenOptions::default().serve(false))?;
     assert!(holder.is_owner());
@@ -510,7 +508,7 @@ fn a_store_locked_without_a_server_is_waited_for_a_bounded_time_then_refused() -
 
 #[test]
 fn an_address_round_trips_through_bytes_and_opens_the_same_store() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
     let options = OpenOptions::default().wait(Duration::from_secs(5));
     let store = sweepstore::open(dir.path().join("store"), options.clone())?;
     let address = store.address();

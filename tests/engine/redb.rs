@@ -11,13 +11,7 @@ use crate::shared::child_test;
 use serde_json::json;
 use sweepstore::{Error, RedbOptions, RedbStore, Result, ResultsStore, StoreExt, UniqueConfig};
 
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_owned(),
-        source,
-    }
-}
+use crate::shared::{files_under, io};
 
 use crate::shared::tempdir;
 
@@ -27,22 +21,6 @@ fn config(seed: u64) -> Result<UniqueConfig> {
 
 fn open(dir: &Path) -> Result<RedbStore> {
     RedbStore::open(dir, RedbOptions::default())
-}
-
-fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    if !dir.exists() {
-        return Ok(out);
-    }
-    for entry in std::fs::read_dir(dir).map_err(io("list", dir))? {
-        let path = entry.map_err(io("list", dir))?.path();
-        if path.is_dir() {
-            out.extend(files_under(&path)?);
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(out)
 }
 
 #[test]

@@ -6,7 +6,8 @@ use crate::shared::damage;
 
 use std::path::{Path, PathBuf};
 
-use damage::{flip_byte, io};
+use crate::shared::io;
+use damage::flip_byte;
 use redb::TableDefinition;
 use serde_json::json;
 use sweepstore::{

@@ -17,9 +17,7 @@ use sweepstore::{
 
 type Result<T = ()> = sweepstore::Result<T>;
 
-fn io(op: &'static str) -> impl Fn(std::io::Error) -> Error {
-    move |source| Error::Stream { op, source }
-}
+use crate::shared::io_err;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fluidml-0.3.4")
@@ -27,25 +25,13 @@ fn fixture() -> PathBuf {
 
 /// A private copy of the fixture (tests that write must not change the committed tree).
 fn copy_of_fixture() -> Result<(tempfile::TempDir, LocalFileStore)> {
-    let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
     copy_tree(&fixture(), dir.path())?;
     let store = LocalFileStore::new(dir.path())?;
     Ok((dir, store))
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result {
-    std::fs::create_dir_all(to).map_err(io("create directory"))?;
-    for entry in std::fs::read_dir(from).map_err(io("list fixture"))? {
-        let entry = entry.map_err(io("list fixture"))?;
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target).map_err(io("copy fixture"))?;
-        }
-    }
-    Ok(())
-}
+use crate::shared::copy_tree;
 
 fn finished() -> Result<UniqueConfig> {
     Ok(UniqueConfig::new(json!({"lr": 0.01, "seed": 1}))?)
@@ -210,7 +196,7 @@ fn saving_into_a_fluidml_run_reuses_its_directory() -> Result {
     run.save("metrics", "json", &json!({"acc": 1.0}))?;
     assert_eq!(run.load::<Value>("metrics")?, Some(json!({"acc": 1.0})));
     let pickle = std::fs::read(dir.path().join("train/000/.fluidml/.metrics_load_info.p"))
-        .map_err(io("read pickle"))?;
+        .map_err(io_err("read pickle"))?;
     assert!(
         pickle.windows(10).any(|w| w == b"sweepstore"),
         "our marked pickle replaced fluidml's"
@@ -227,14 +213,14 @@ fn saving_into_a_fluidml_run_reuses_its_directory() -> Result {
 fn damaged_fluidml_load_information_is_a_typed_error_for_that_result_only() -> Result {
     let (dir, store) = copy_of_fixture()?;
     let info = dir.path().join("train/000/.fluidml/.metrics_load_info.p");
-    let bytes = std::fs::read(&info).map_err(io("read"))?;
-    std::fs::write(&info, &bytes[..bytes.len() / 2]).map_err(io("truncate"))?;
+    let bytes = std::fs::read(&info).map_err(io_err("read"))?;
+    std::fs::write(&info, &bytes[..bytes.len() / 2]).map_err(io_err("truncate"))?;
     let run = store.run("train", &finished()?)?;
     assert!(matches!(
         run.load::<Value>("metrics"),
         Err(Error::CorruptFile { .. })
     ));
-    std::fs::write(&info, b"garbage, not a pickle").map_err(io("overwrite"))?;
+    std::fs::write(&info, b"garbage, not a pickle").map_err(io_err("overwrite"))?;
     assert!(matches!(
         run.load::<Value>("metrics"),
         Err(Error::CorruptFile { .. })
@@ -248,7 +234,7 @@ fn damaged_fluidml_load_information_is_a_typed_error_for_that_result_only() -> R
 
 #[test]
 fn torn_copies_for_fluidml_never_break_what_sweepstore_recorded() -> Result {
-    let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
     let store = LocalFileStore::new(dir.path())?;
     let run = store.run("train", &finished()?)?;
     run.save("metrics", "json", &json!({"acc": 1}))?;
@@ -258,13 +244,13 @@ fn torn_copies_for_fluidml_never_break_what_sweepstore_recorded() -> Result {
     std::thread::sleep(std::time::Duration::from_millis(20));
     let run_dir = dir.path().join("train/000");
     for torn in [".fluidml/.metrics_load_info.p", "fluidml_info.json"] {
-        std::fs::write(run_dir.join(torn), b"").map_err(io("tear"))?;
+        std::fs::write(run_dir.join(torn), b"").map_err(io_err("tear"))?;
     }
     assert_eq!(run.load::<Value>("metrics")?, Some(json!({"acc": 1})));
     assert!(run.is_finished()?);
     // Control: an intact fluidml_info.json that is newer does win (fluidml's later write).
     std::fs::write(run_dir.join("fluidml_info.json"), br#"{"state": "failed"}"#)
-        .map_err(io("write"))?;
+        .map_err(io_err("write"))?;
     assert!(!run.is_finished()?);
     Ok(())
 }

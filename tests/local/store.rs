@@ -12,12 +12,10 @@ use sweepstore::{
 
 type Result<T = ()> = sweepstore::Result<T>;
 
-fn io(op: &'static str) -> impl Fn(std::io::Error) -> Error {
-    move |source| Error::Stream { op, source }
-}
+use crate::shared::io_err;
 
 fn store() -> Result<(tempfile::TempDir, LocalFileStore)> {
-    let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
     let store = LocalFileStore::new(dir.path())?;
     Ok((dir, store))
 }
@@ -25,7 +23,7 @@ fn store() -> Result<(tempfile::TempDir, LocalFileStore)> {
 use crate::shared::config;
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(io("read"))
+    std::fs::read_to_string(path).map_err(io_err("read"))
 }
 
 #[test]
@@ -194,7 +192,7 @@ fn exact_lookups_never_read_other_runs_configs() -> Result {
     for i in 0..30 {
         if i != 17 {
             let path = dir.path().join(format!("train/{i:03}/config.json"));
-            std::fs::write(&path, "[not an object").map_err(io("damage config"))?;
+            std::fs::write(&path, "[not an object").map_err(io_err("damage config"))?;
         }
     }
     let fresh = LocalFileStore::new(dir.path())?;
@@ -248,9 +246,9 @@ fn names_and_sub_dirs_that_try_to_escape_are_rejected() -> Result {
 #[test]
 fn symlinks_below_the_base_dir_are_never_followed() -> Result {
     let (dir, store) = store()?;
-    let outside = tempfile::tempdir().map_err(io("create a temporary directory"))?;
+    let outside = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
     std::os::unix::fs::symlink(outside.path(), dir.path().join("evil"))
-        .map_err(io("make a symlink"))?;
+        .map_err(io_err("make a symlink"))?;
     let run = store.run("evil", &UniqueConfig::empty())?;
     assert!(matches!(
         run.save("m", "json", &1),
@@ -259,14 +257,14 @@ fn symlinks_below_the_base_dir_are_never_followed() -> Result {
     let good = store.run("train", &UniqueConfig::empty())?;
     good.save("m", "json", &1)?;
     std::os::unix::fs::symlink(outside.path(), dir.path().join("train/000/models"))
-        .map_err(io("make a symlink"))?;
+        .map_err(io_err("make a symlink"))?;
     let options = SaveOptions::in_sub_dir(SubDir::new("models/best")?);
     assert!(matches!(
         good.save_with("w", "json", &1, &options),
         Err(Error::SymlinkInStore { .. })
     ));
     let escaped = std::fs::read_dir(outside.path())
-        .map_err(io("list"))?
+        .map_err(io_err("list"))?
         .count();
     assert_eq!(escaped, 0, "nothing was written outside the base directory");
     assert_eq!(good.load::<i32>("m")?, Some(1), "the rest is unaffected");
@@ -297,9 +295,9 @@ fn damaged_load_information_is_a_typed_error_for_that_result_only() -> Result {
     run.save("a", "json", &1)?;
     run.save("b", "json", &2)?;
     let info = dir.path().join("train/000/.fluidml/.a_load_info.json");
-    let bytes = std::fs::read(&info).map_err(io("read"))?;
+    let bytes = std::fs::read(&info).map_err(io_err("read"))?;
     for damage in [&bytes[..bytes.len() / 2], b"\xff\x00garbage"] {
-        std::fs::write(&info, damage).map_err(io("damage"))?;
+        std::fs::write(&info, damage).map_err(io_err("damage"))?;
         assert!(matches!(
             run.load::<i32>("a"),
             Err(Error::CorruptFile { .. })
@@ -317,7 +315,7 @@ fn a_missing_object_file_is_a_typed_error() -> Result {
     let run = store.run("train", &UniqueConfig::empty())?;
     run.save("a", "json", &1)?;
     run.save("b", "json", &2)?;
-    std::fs::remove_file(dir.path().join("train/000/a.json")).map_err(io("remove"))?;
+    std::fs::remove_file(dir.path().join("train/000/a.json")).map_err(io_err("remove"))?;
     match run.load::<i32>("a") {
         Err(Error::CorruptFile { path, .. }) => assert!(path.ends_with("a.json")),
         other => panic!("expected CorruptFile, got {other:?}"),
@@ -332,8 +330,8 @@ fn a_config_json_that_is_not_an_object_is_skipped_by_lookups() -> Result {
     store
         .run("train", &config(json!({"a": 1}))?)?
         .save("m", "json", &1)?;
-    std::fs::create_dir(dir.path().join("train/005")).map_err(io("mkdir"))?;
-    std::fs::write(dir.path().join("train/005/config.json"), "[1, 2]").map_err(io("write"))?;
+    std::fs::create_dir(dir.path().join("train/005")).map_err(io_err("mkdir"))?;
+    std::fs::write(dir.path().join("train/005/config.json"), "[1, 2]").map_err(io_err("write"))?;
     let query = store.run("train", &config(json!({"a": 1, "b": 2}))?)?;
     assert_eq!(query.load::<i32>("m")?, Some(1));
     let new = store.run("train", &config(json!({"a": 9}))?)?;
@@ -350,7 +348,7 @@ fn a_run_with_a_damaged_config_json_is_still_deleted_by_its_exact_config() -> Re
     let (dir, store) = store()?;
     let run = store.run("train", &config(json!({"a": 1}))?)?;
     run.save("m", "json", &1)?;
-    std::fs::write(dir.path().join("train/000/config.json"), "{").map_err(io("damage"))?;
+    std::fs::write(dir.path().join("train/000/config.json"), "{").map_err(io_err("damage"))?;
     assert_eq!(
         run.load::<i32>("m")?,
         Some(1),

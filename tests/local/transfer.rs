@@ -8,7 +8,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::shared::child_test;
-use damage::{flip_byte, io};
+use crate::shared::io;
+use damage::flip_byte;
 use serde_json::json;
 use sweepstore::{
     Browse, ContentHash, Error, LocalFileStore, Progress, RedbOptions, RedbStore, Result,

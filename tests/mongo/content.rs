@@ -30,9 +30,7 @@ fn bytes(seed: u8, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-    move |source| Error::Stream { op, source }
-}
+use crate::shared::io_err;
 
 fn setup(prefix: &str) -> Result<(MongoStore, Database)> {
     let db = unique_db(prefix);
@@ -139,18 +137,19 @@ fn open_streams_a_value_across_chunks_and_seeks_anywhere() -> Result<()> {
     let run = store.run("train", &config(0)?)?;
     let mut file = run.open("trace", "wb", None)?;
     for piece in value.chunks(64 * 1024) {
-        file.write_all(piece).map_err(io("write"))?;
+        file.write_all(piece).map_err(io_err("write"))?;
     }
     file.close()?;
 
     let mut file = run.open("trace", "rb", None)?;
     let mut all = Vec::new();
-    file.read_to_end(&mut all).map_err(io("read"))?;
+    file.read_to_end(&mut all).map_err(io_err("read"))?;
     assert_eq!(all, value);
     for at in [0, CHUNK - 3, 3 * CHUNK + 5, value.len() - 10, 7, 2 * CHUNK] {
-        file.seek(SeekFrom::Start(at as u64)).map_err(io("seek"))?;
+        file.seek(SeekFrom::Start(at as u64))
+            .map_err(io_err("seek"))?;
         let mut buf = vec![0; 20.min(value.len() - at)];
-        file.read_exact(&mut buf).map_err(io("read at"))?;
+        file.read_exact(&mut buf).map_err(io_err("read at"))?;
         assert_eq!(buf, value[at..at + buf.len()], "at {at}");
     }
     Ok(())

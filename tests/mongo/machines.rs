@@ -34,9 +34,7 @@ fn config(i: u32) -> Result<UniqueConfig> {
     Ok(UniqueConfig::new(json!({ "lr": i, "model": "mlp" }))?)
 }
 
-fn stream(op: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-    move |source| Error::Stream { op, source }
-}
+use crate::shared::io_err;
 
 /// A config number a child printed.
 fn number(word: &str) -> Result<u32> {
@@ -112,11 +110,11 @@ fn child_sweeps() -> Result<()> {
 #[test]
 fn machines_sweep_with_claims_through_a_server_restart() -> Result<()> {
     let port = free_port()?;
-    let dir = tempfile::tempdir().map_err(stream("make a temp dir"))?;
+    let dir = tempfile::tempdir().map_err(io_err("make a temp dir"))?;
     let data = dir.path().join("data");
     let mut daemon = Daemon::start(port, &data)?;
     let db = unique_db("machines");
-    let exe = std::env::current_exe().map_err(stream("find the test binary"))?;
+    let exe = std::env::current_exe().map_err(io_err("find the test binary"))?;
     let children: Vec<_> = (0..MACHINES)
         .map(|id| {
             Command::new(&exe)
@@ -132,7 +130,7 @@ fn machines_sweep_with_claims_through_a_server_restart() -> Result<()> {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
-                .map_err(stream("start a child process"))
+                .map_err(io_err("start a child process"))
         })
         .collect::<Result<_>>()?;
 
@@ -163,7 +161,7 @@ fn machines_sweep_with_claims_through_a_server_restart() -> Result<()> {
     for (id, child) in children.into_iter().enumerate() {
         let out = child
             .wait_with_output()
-            .map_err(stream("wait for a child"))?;
+            .map_err(io_err("wait for a child"))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),

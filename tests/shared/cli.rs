@@ -4,6 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use serde_json::Value;
+use sweepstore::RunKey;
+
 /// Errors of test helpers.
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
@@ -75,4 +78,24 @@ pub fn terminate(child: &mut std::process::Child) -> TestResult {
         return Err(format!("the server exited with {status}").into());
     }
     Ok(())
+}
+
+/// The JSON a command printed (`--json`).
+pub fn json_of(stdout: &str) -> TestResult<Value> {
+    Ok(serde_json::from_str(stdout)?)
+}
+
+/// The run keys named by the `trained ... run=<key>` lines `sweepstore demo` prints.
+pub fn trained_keys(stdout: &str) -> TestResult<Vec<RunKey>> {
+    stdout
+        .lines()
+        .filter(|line| line.starts_with("trained "))
+        .map(|line| {
+            let hex = line
+                .rsplit_once(" run=")
+                .ok_or_else(|| format!("no run key in {line:?}"))?
+                .1;
+            Ok(hex.parse()?)
+        })
+        .collect()
 }

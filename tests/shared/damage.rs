@@ -4,16 +4,9 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use sweepstore::{Error, Result};
+use sweepstore::Result;
 
-/// Maps an I/O error on `path` to the crate's error.
-pub fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_owned(),
-        source,
-    }
-}
+use super::io;
 
 /// XORs the byte at `at` of file `path` with `mask`.
 pub fn flip_byte(path: &Path, at: u64, mask: u8) -> Result<()> {

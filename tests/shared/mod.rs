@@ -17,6 +17,8 @@ pub mod mongo;
 pub mod remote;
 pub mod rng;
 
+use std::path::{Path, PathBuf};
+
 use serde_json::Value;
 use sweepstore::{Error, Result, UniqueConfig};
 
@@ -26,6 +28,61 @@ pub fn tempdir() -> Result<tempfile::TempDir> {
         op: "create a temporary directory",
         source,
     })
+}
+
+/// Maps an I/O error of step `op` into the crate's error, for `map_err(io_err(".."))?`.
+pub fn io_err(op: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Stream { op, source }
+}
+
+/// Maps an I/O error of step `op` on `path` into the crate's error, for
+/// `map_err(io("..", path))?`.
+pub fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// An error of the test's own plumbing (not of the store).
+pub fn plumbing(op: &'static str, message: impl Into<String>) -> Error {
+    Error::Stream {
+        op,
+        source: std::io::Error::other(message.into()),
+    }
+}
+
+/// Every file below `dir`, recursively (none when `dir` does not exist).
+pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for entry in std::fs::read_dir(dir).map_err(io("list", dir))? {
+        let path = entry.map_err(io("list", dir))?.path();
+        if path.is_dir() {
+            out.extend(files_under(&path)?);
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+/// Copies the directory tree `from` to `to` (plain copies: no lock travels with `LOCK`).
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(io("create directory", to))?;
+    for entry in std::fs::read_dir(from).map_err(io("list", from))? {
+        let entry = entry.map_err(io("list", from))?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(io("copy", &target))?;
+        }
+    }
+    Ok(())
 }
 
 /// A config from a JSON value (`config(json!({"lr": 0.1}))?`).

@@ -9,22 +9,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use sweepstore::{Error, RedbOptions, RedbStore, Result, Server, Stopper};
+use sweepstore::{RedbOptions, RedbStore, Result, Server, Stopper};
 
 /// How long any single wait of these tests may take before it counts as a hang.
 pub const HANG: Duration = Duration::from_secs(30);
 
-/// An error of the test's own plumbing.
-pub fn plumbing(op: &'static str, message: impl Into<String>) -> Error {
-    Error::Stream {
-        op,
-        source: std::io::Error::other(message.into()),
-    }
-}
-
-pub fn io_err(op: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-    move |source| Error::Stream { op, source }
-}
+pub use super::{io_err, plumbing};
 
 /// A server on a thread of this process; dropping it stops it gracefully.
 pub struct InProcess {

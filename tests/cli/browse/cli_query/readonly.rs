@@ -12,20 +12,7 @@ use sweepstore::{RedbOptions, RedbStore, StoreExt, UniqueConfig};
 use super::super::cli_support::{TestResult, arg, run};
 use super::{args, fill_sweep, snapshot};
 
-/// Copies the directory tree `from` to `to` (plain copies: no lock travels with `LOCK`).
-fn copy_tree(from: &Path, to: &Path) -> TestResult {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
-}
+use crate::shared::copy_tree;
 
 #[test]
 fn browsing_replays_the_wal_in_memory_and_changes_no_file() -> TestResult {
