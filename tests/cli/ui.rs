@@ -747,7 +747,7 @@ fn the_demo_store_in_a_real_browser() -> TestResult {
 /// table page (fetch, 500 rows and 3 plots of every run drawn) against showing a static page
 /// (the 404 page: Chromium's own start and exit), each with a virtual-time budget under the
 /// first poll, so the difference is what the page costs. A measurement, not a check of the
-/// suite: `cargo test --all-features --test cli_ui -- --ignored --nocapture`, with
+/// suite: `cargo test --all-features --test cli -- ui:: --ignored --nocapture`, with
 /// `SWEEPSTORE_UI_BIN=target/release/sweepstore` to measure a release build of the server.
 #[test]
 #[ignore = "a measurement (builds a 10 000-run store); run by hand with --ignored"]

@@ -37,7 +37,7 @@
 //! were rolled back; the number of acknowledged operations checked must be large, and
 //! include blob-sized saves, deletes, `delete_run`s and gcs.
 //!
-//! Counts are printed at the end of each test (`cargo test --test kill9 -- --nocapture`).
+//! Counts are printed at the end of each test (`cargo test --test crash -- kill9:: --nocapture`).
 #![cfg(unix)]
 
 use std::collections::BTreeMap;
@@ -1007,7 +1007,7 @@ fn two_hundred_kill_nines_lose_no_acknowledged_operation_and_tear_no_value() -> 
     Ok(())
 }
 
-/// The long run: `cargo test --test kill9 -- --ignored --nocapture`.
+/// The long run: `cargo test --test crash -- kill9:: --ignored --nocapture`.
 #[test]
 #[ignore = "long: 5000 kill points (run with --ignored)"]
 fn five_thousand_kill_nines_lose_no_acknowledged_operation_and_tear_no_value() -> Result<()> {

@@ -14,7 +14,7 @@
 //! After every op the store is read back and must equal the acknowledged view. Ops are
 //! decoded from bytes by `sweepstore::sim::fuzz::decode_op`, the decoder the `ops` fuzz
 //! target uses, so both explore the same space. `PROPTEST_CASES` overrides the case counts
-//! (e.g. `PROPTEST_CASES=2000 cargo test --release --test crash_model`).
+//! (e.g. `PROPTEST_CASES=2000 cargo test --release --test crash -- model::`).
 
 use std::cell::RefCell;
 use std::time::Duration;

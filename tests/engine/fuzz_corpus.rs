@@ -501,7 +501,7 @@ fn salted(data: &[u8], segment: &[u8]) -> bool {
 
 /// Writes the seed corpus above into `fuzz/corpus/` and `fuzz/known-bugs/`. Run by hand
 /// after a change of the WAL format or of the op decoding:
-/// `cargo test --test fuzz_corpus -- --ignored write_the_seed_corpus`.
+/// `cargo test --test engine -- --ignored write_the_seed_corpus`.
 #[test]
 #[ignore = "writes the seed corpus into fuzz/; run by hand after a format change"]
 fn write_the_seed_corpus() -> TestResult {

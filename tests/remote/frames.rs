@@ -5,7 +5,7 @@
 //! simulated disk, which must not panic, must end when its input does, must answer only with
 //! well-formed frames, and must leave the store working.
 //!
-//! The corpus files are the seeds as bytes; `cargo test --test remote_frames -- --ignored`
+//! The corpus files are the seeds as bytes; `cargo test --test remote -- frames:: --ignored`
 //! rewrites them after a protocol change.
 #![cfg(unix)]
 
