@@ -26,8 +26,8 @@
 //! use the public API.
 //!
 //! The same binary holds the other suites every backend or every store shares: `browse.rs`
-//! ([`Browse`](sweepstore::Browse) on each browsable backend), `conformance/config_props.rs` (property
-//! tests of the canonical config form) and `conformance/golden_keys.rs` (the fixed canonical bytes and
+//! ([`Browse`](sweepstore::Browse) on each browsable backend), `config_props.rs` (property
+//! tests of the canonical config form) and `golden_keys.rs` (the fixed canonical bytes and
 //! run keys of the on-disk format).
 
 mod browse;

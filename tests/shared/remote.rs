@@ -1,6 +1,7 @@
-//! Shared by the remote suites (`tests/remote/`, `cli/served.rs`): servers in this process or as `sweepstore serve`
-//! children, raw frames for tests that must break the protocol, and bounded waits (every
-//! wait here has a deadline, so a hang fails the test instead of stalling it).
+//! Shared by the remote suites (`tests/remote/`, `tests/cli/served.rs`): servers in this
+//! process or as `sweepstore serve` children, raw frames for tests that must break the
+//! protocol, and bounded waits (every wait here has a deadline, so a hang fails the test
+//! instead of stalling it).
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
