@@ -23,13 +23,7 @@ const SWEEP_ID_ENV: &str = "SWEEPSTORE_TEST_LOCAL_SWEEP_ID";
 const BLOB_LEN: usize = 8 << 20;
 const STREAM_LEN: usize = 4 << 20;
 
-fn io(op: &'static str, path: &Path) -> impl Fn(std::io::Error) -> Error {
-    let path = path.to_owned();
-    move |source| Error::Stream {
-        op,
-        source: std::io::Error::new(source.kind(), format!("{}: {source}", path.display())),
-    }
-}
+use crate::shared::io;
 
 fn crash_config() -> Result<UniqueConfig> {
     Ok(UniqueConfig::new(json!({"lr": 0.1}))?)
