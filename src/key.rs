@@ -5,7 +5,7 @@
 //! le64(len(config)) ‖ config`, where `config` is the canonical (RFC 8785) text; the length
 //! prefixes make the encoding injective. A [`ContentHash`] is plain blake3 of the stored
 //! bytes, so `b3sum` of a value agrees with its hash. Changing either is a format change:
-//! the golden tests in `tests/golden_keys.rs` pin them.
+//! the golden tests in `tests/conformance/golden_keys.rs` pin them.
 
 use std::fmt;
 use std::str::FromStr;

@@ -6,7 +6,7 @@
 # against it, and stops the server again. Both suites always run; the exit status is non-zero
 # if the package did not build or either suite failed.
 #
-#   tests/run.sh [extra cargo test arguments]     e.g. tests/run.sh --test mongo_store
+#   tests/run.sh [extra cargo test arguments]     e.g. tests/run.sh --test mongo
 #                                                 (with arguments, pytest is not run)
 #   tests/run.sh bench [extra bench arguments]    the MongoStore benchmark (benches/mongo.rs)
 #
@@ -40,7 +40,7 @@ if [[ ! -x "$daemon" || "$(cat "$stamp" 2>/dev/null)" != "$packages" ]]; then
 fi
 export SWEEPSTORE_TEST_PYTHON="$PWD/$venv/bin/python"
 
-# The dashboard's browser test (tests/cli_ui.rs) drives Debian's headless Chromium; install it
+# The dashboard's browser test (tests/cli/ui.rs) drives Debian's headless Chromium; install it
 # where it is missing (as root, or through sudo). Nothing else is downloaded for it.
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
     echo "== installing chromium (apt-get) for the dashboard's browser test"

@@ -1,5 +1,5 @@
 //! The fuzz harness of the server's input handling (feature `sim`), shared by the cargo-fuzz
-//! target `remote_frames` and the corpus replay in `tests/remote_frames.rs`: arbitrary bytes
+//! target `remote_frames` and the corpus replay in `tests/remote/frames.rs`: arbitrary bytes
 //! are one client's side of a connection, served against a real store on a simulated disk.
 //!
 //! Contract checked: no panic; the session ends when the bytes do (no hang); everything the

@@ -1,6 +1,6 @@
 //! Test support: the fuzz harnesses, as plain functions of a byte slice, so the cargo-fuzz
-//! targets (`fuzz/`), the corpus replay (`tests/fuzz_corpus.rs`) and the property test
-//! (`tests/crash_model.rs`) share one implementation.
+//! targets (`fuzz/`), the corpus replay (`tests/engine/fuzz_corpus.rs`) and the property test
+//! (`tests/crash/model.rs`) share one implementation.
 //!
 //! - [`fuzz_ops`]: bytes → a durability mode and an operation sequence with crash points
 //!   ([`decode_op`]), run against the model ([`crate::sim::model`]).

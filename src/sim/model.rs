@@ -2,8 +2,8 @@
 //! sequences — with crashes and reopens — against a real store on a [`SimDisk`], checking
 //! every observation against the model.
 //!
-//! Shared by the property test (`tests/crash_model.rs`), the fuzz targets (`fuzz/`) and their
-//! corpus replay (`tests/fuzz_corpus.rs`), so there is one model and one executor.
+//! Shared by the property test (`tests/crash/model.rs`), the fuzz targets (`fuzz/`) and their
+//! corpus replay (`tests/engine/fuzz_corpus.rs`), so there is one model and one executor.
 //!
 //! The model has two views. The *acknowledged* view is what every returned operation implies.
 //! The *durable floor* is the newest state that must survive power loss:

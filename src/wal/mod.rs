@@ -29,10 +29,10 @@
 //! | `src/engine/verify.rs` | `check_wal`: what `verify` reports about segments |
 //! | `src/engine/tables.rs` | `FORMAT_VERSION`, when a build that cannot read the new log must refuse the store |
 //! | `src/sim/fuzz.rs` | an independent copy: `WAL_HEADER`, `RECORD_HEADER`, `check8`, `encode_record`, `parse_segment`, the `SWSTWAL1` magic, segment names |
-//! | `tests/wal_damage.rs` | an independent copy: `SEGMENT_HEADER_LEN`, `RECORD_HEADER_LEN`, `MAGIC`, `check8`, the segment parser, the forged-record checks |
-//! | `tests/fuzz_corpus.rs` | the bounded-time regression (a 32-byte header, a 20-byte record header), `salted` (magic ‖ salt), the seed writer |
+//! | `tests/crash/wal_damage.rs` | an independent copy: `SEGMENT_HEADER_LEN`, `RECORD_HEADER_LEN`, `MAGIC`, `check8`, the segment parser, the forged-record checks |
+//! | `tests/engine/fuzz_corpus.rs` | the bounded-time regression (a 32-byte header, a 20-byte record header), `salted` (magic ‖ salt), the seed writer |
 //! | `fuzz/corpus/wal_recovery/`, `fuzz/known-bugs/wal_recovery/` (and `fuzz/corpus/ops/` for a payload change) | seeds holding real segments: rewrite them with `cargo test --all-features --test fuzz_corpus -- --ignored write_the_seed_corpus` |
-//! | `tests/verify.rs`, `tests/redb_engine.rs` | byte counts that assume the 32-byte header (a damage offset, a WAL size bound) |
+//! | `tests/engine/verify.rs`, `tests/engine/redb.rs` | byte counts that assume the 32-byte header (a damage offset, a WAL size bound) |
 //! | `docs/design.md` §8 (format), §7 (directory layout), §10.5 (recovery) | the specification the copies above follow |
 //! | `fuzz/README.md` | the `wal_recovery` target's variants and seeds |
 //! | `README.md` | the `stats` example (`write-ahead log: 32 B in 1 segment`) |

@@ -24,8 +24,18 @@
 //! `cases/` exactly once;
 //! a case missing from the list is dead code, which `clippy -D warnings` rejects. Cases only
 //! use the public API.
+//!
+//! The same binary holds the other suites every backend or every store shares: `browse.rs`
+//! ([`Browse`](sweepstore::Browse) on each browsable backend), `config_props.rs` (property
+//! tests of the canonical config form) and `golden_keys.rs` (the fixed canonical bytes and
+//! run keys of the on-disk format).
 
+mod browse;
 mod cases;
+mod config_props;
+mod golden_keys;
+#[path = "../shared/mod.rs"]
+mod shared;
 mod support;
 
 use support::Fixture;
@@ -243,8 +253,7 @@ conformance!(remote, remote_fixture);
 claims!(remote_claims, remote_fixture);
 
 #[cfg(feature = "mongodb")]
-#[path = "../mongo_support/mod.rs"]
-mod mongo_support;
+use shared::mongo as mongo_support;
 
 /// A MongoStore on a fresh database of the server `tests/run.sh` started (each test its own
 /// database, so they run in parallel).

@@ -5,8 +5,7 @@
 use std::io::{self, Read};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use sweepstore::{Error, File, Result, UniqueConfig};
+use sweepstore::{Error, File, Result};
 
 /// A store under test plus whatever it needs kept alive (a temporary directory, a server).
 ///
@@ -54,15 +53,9 @@ impl Metrics {
     }
 }
 
-/// A config from a JSON value (`config(json!({"lr": 0.1}))?`).
-pub fn config(value: Value) -> Result<UniqueConfig> {
-    Ok(UniqueConfig::new(value)?)
-}
+pub use crate::shared::config;
 
-/// Maps an `io::Error` of step `op` into the crate's error, for `map_err(io_err(".."))?`.
-pub fn io_err(op: &'static str) -> impl FnOnce(io::Error) -> Error {
-    move |source| Error::Stream { op, source }
-}
+pub use crate::shared::io_err;
 
 /// The error for a value a case expected to exist, for `ok_or_else(|| missing(".."))?`.
 pub fn missing(what: &str) -> Error {

@@ -18,7 +18,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 use sweepstore::{
     Browse, Error, LocalFileStore, RedbOptions, RedbStore, ResultName, StoreExt, TaskName,
-    UniqueConfig, copy_store,
+    copy_store,
 };
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -56,9 +56,7 @@ fn script(python: &Path, script: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> 
     Ok(stdout)
 }
 
-fn config(value: Value) -> Result<UniqueConfig> {
-    Ok(UniqueConfig::new(value)?)
-}
+use crate::shared::config;
 
 #[test]
 fn a_tree_fluidml_wrote_survives_import_and_export_and_fluidml_loads_every_value() -> Result {

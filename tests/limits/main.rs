@@ -21,28 +21,24 @@
 //! values and configs of a given depth.
 
 #[cfg(feature = "mongodb")]
-#[path = "../mongo_support/mod.rs"]
-mod mongo_support;
+use shared::mongo as mongo_support;
 mod old_stores;
 mod property;
 mod refusals;
+#[path = "../shared/mod.rs"]
+mod shared;
 
 use std::path::Path;
 
 use serde_json::{Value, json};
 use sweepstore::{
-    Error, InMemoryStore, LocalFileStore, RedbOptions, RedbStore, RemoteStore, Result,
-    ResultsStore, Server, UniqueConfig,
+    InMemoryStore, LocalFileStore, RedbOptions, RedbStore, RemoteStore, Result, ResultsStore,
+    Server, UniqueConfig,
 };
 
 const TASK: &str = "train";
 
-fn tempdir() -> Result<tempfile::TempDir> {
-    tempfile::tempdir().map_err(|source| Error::Stream {
-        op: "create a temporary directory",
-        source,
-    })
-}
+use shared::tempdir;
 
 /// A server on a thread of this process serving a RedbStore in `dir`; stopped on drop.
 struct Served {

@@ -1,0 +1,445 @@
+//! `copy_store`: export (RedbStore → LocalFileStore) and import (the reverse, fluidml's
+//! directories included) keep configs, states, types and bytes; copying again copies
+//! nothing; a corrupt source value fails with a typed error and stores nothing.
+
+use crate::shared::damage;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::shared::child_test;
+use crate::shared::io;
+use damage::flip_byte;
+use serde_json::json;
+use sweepstore::{
+    Browse, ContentHash, Error, LocalFileStore, Progress, RedbOptions, RedbStore, Result,
+    ResultName, ResultsStore, RunId, RunState, RunSummary, StoreExt, TaskName, TransferReport,
+    copy_store,
+};
+
+use crate::shared::{config, tempdir};
+
+/// 300 kB: a blob in a RedbStore, streamed in several buffers.
+fn weights() -> Vec<u8> {
+    (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect()
+}
+
+/// A RedbStore with json, text (streamed through `open`), binary and bytes results, runs in
+/// each state, a value shared by two runs, and a run without results.
+fn fill(store: &RedbStore) -> Result<()> {
+    for seed in 0..3u8 {
+        let run = store.run("train", &config(json!({"lr": 0.1, "seed": seed}))?)?;
+        run.save("metrics", "json", &json!({"loss": f64::from(seed) / 10.0}))?;
+        run.save_bytes("weights", "bytes", &weights())?;
+        let mut log = run.open("log", "w", Some("text"))?;
+        log.write_all(format!("seed {seed}\nepoch 1\n").as_bytes())
+            .map_err(|source| Error::Stream {
+                op: "write the log",
+                source,
+            })?;
+        log.close()?;
+        match seed {
+            0 => run.finish()?,
+            1 => run.set_state(RunState::Failed)?,
+            _ => {}
+        }
+    }
+    let eval = store.run("eval", &config(json!({"split": "test"}))?)?;
+    eval.save("scores", "binary", &vec![1u32, 2, 3])?;
+    eval.finish()?;
+    store
+        .run("empty", &config(json!({}))?)?
+        .set_state(RunState::Finished)
+}
+
+/// Everything a store holds, with each value's bytes (run times left out: a copy's runs are
+/// created when they are copied).
+type Contents = Vec<(RunSummary, Vec<(String, Vec<u8>)>)>;
+
+fn contents(store: &(impl ResultsStore + Browse)) -> Result<Contents> {
+    let mut out = Vec::new();
+    for task in store.tasks()? {
+        for mut run in store.runs(&task.name)? {
+            (run.created, run.finished) = (None, None);
+            let id = RunId::new(run.task.clone(), run.config.clone());
+            let mut values = Vec::new();
+            for result in &run.results {
+                let (_, bytes) = store.load_bytes(&id, &result.name)?.ok_or(Error::Closed)?;
+                values.push((result.name.to_string(), bytes));
+            }
+            out.push((run, values));
+        }
+    }
+    Ok(out)
+}
+
+/// The parts of listings both backends must agree on (sub-directories and, for fluidml,
+/// recorded hashes may differ).
+fn comparable(contents: &Contents) -> Vec<String> {
+    contents
+        .iter()
+        .map(|(run, values)| {
+            let results: Vec<_> = run
+                .results
+                .iter()
+                .map(|r| format!("{}:{}:{}", r.name, r.type_name, r.size))
+                .collect();
+            let hashes: Vec<_> = values
+                .iter()
+                .map(|(name, bytes)| format!("{name}={}", ContentHash::of(bytes)))
+                .collect();
+            format!(
+                "{} {} {} {:?} {results:?} {hashes:?}",
+                run.task, run.key, run.config, run.state
+            )
+        })
+        .collect()
+}
+
+fn copy(
+    from: &(impl ResultsStore + Browse),
+    to: &(impl ResultsStore + Browse),
+) -> Result<(TransferReport, Vec<Progress>)> {
+    let mut seen = Vec::new();
+    let report = copy_store(from, to, &mut |p| seen.push(p))?;
+    Ok((report, seen))
+}
+
+#[test]
+fn export_and_import_round_trip_and_copying_again_copies_nothing() -> Result<()> {
+    let dir = tempdir()?;
+    let source = RedbStore::open(dir.path().join("a"), RedbOptions::default())?;
+    fill(&source)?;
+    let original = contents(&source)?;
+    let results: u64 = original.iter().map(|(r, _)| r.results.len() as u64).sum();
+    assert_eq!(results, 10);
+
+    let local = LocalFileStore::new(dir.path().join("exported"))?;
+    let (report, progress) = copy(&source, &local)?;
+    assert_eq!(
+        (report.runs, report.results_copied, report.results_skipped),
+        (5, 10, 0)
+    );
+    let logical: u64 = original
+        .iter()
+        .flat_map(|(r, _)| r.results.iter().map(|x| x.size))
+        .sum();
+    assert_eq!(report.bytes_copied, logical);
+    assert_eq!(progress.len(), 10);
+    assert_eq!(
+        progress.last().map(|p| (p.done, p.total, p.bytes)),
+        Some((10, 10, logical))
+    );
+    assert_eq!(comparable(&contents(&local)?), comparable(&original));
+    // The local copy recorded each value's hash, so listings agree on them too.
+    let local_runs = contents(&local)?;
+    for ((a, _), (b, _)) in original.iter().zip(&local_runs) {
+        assert_eq!(a.results, b.results);
+    }
+
+    // A second export, through a fresh handle, copies nothing.
+    let local = LocalFileStore::new(dir.path().join("exported"))?;
+    let (again, _) = copy(&source, &local)?;
+    assert_eq!(
+        (
+            again.runs,
+            again.results_copied,
+            again.results_skipped,
+            again.bytes_copied
+        ),
+        (5, 0, 10, 0)
+    );
+
+    let target = RedbStore::open(dir.path().join("b"), RedbOptions::default())?;
+    let (report, _) = copy(&local, &target)?;
+    assert_eq!((report.results_copied, report.results_skipped), (10, 0));
+    assert_eq!(
+        contents(&target)?,
+        original,
+        "redb → local → redb is lossless"
+    );
+    let (again, _) = copy(&local, &target)?;
+    assert_eq!((again.results_copied, again.results_skipped), (0, 10));
+    // Values load through their types after the round trip.
+    let run = target.run("eval", &config(json!({"split": "test"}))?)?;
+    assert_eq!(run.load::<Vec<u32>>("scores")?, Some(vec![1, 2, 3]));
+    Ok(())
+}
+
+#[test]
+fn a_result_that_differs_in_the_destination_is_copied_over() -> Result<()> {
+    let dir = tempdir()?;
+    let source = RedbStore::open(dir.path().join("a"), RedbOptions::default())?;
+    fill(&source)?;
+    let local = LocalFileStore::new(dir.path().join("exported"))?;
+    copy(&source, &local)?;
+    let run = source.run("train", &config(json!({"lr": 0.1, "seed": 2}))?)?;
+    run.save("metrics", "json", &json!({"loss": 0.0}))?;
+    run.finish()?;
+    let (report, _) = copy(&source, &local)?;
+    assert_eq!((report.results_copied, report.results_skipped), (1, 9));
+    let there = local.run("train", &config(json!({"lr": 0.1, "seed": 2}))?)?;
+    assert_eq!(
+        there.load::<serde_json::Value>("metrics")?,
+        Some(json!({"loss": 0.0}))
+    );
+    assert_eq!(there.state()?, Some(RunState::Finished));
+    Ok(())
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fluidml-0.3.4")
+}
+
+#[test]
+fn a_directory_written_by_fluidml_imports_into_a_redb_store() -> Result<()> {
+    let dir = tempdir()?;
+    let fluidml = LocalFileStore::new(fixture())?;
+    let target = RedbStore::open(dir.path(), RedbOptions::default())?;
+    let (report, _) = copy(&fluidml, &target)?;
+    assert_eq!(report.runs, 4);
+    assert_eq!(report.results_skipped, 0);
+    let source = contents(&fluidml)?;
+    let results: u64 = source.iter().map(|(r, _)| r.results.len() as u64).sum();
+    assert_eq!(report.results_copied, results);
+    let imported = contents(&target)?;
+    assert_eq!(imported.len(), source.len());
+    for ((a, a_values), (b, b_values)) in source.iter().zip(&imported) {
+        assert_eq!((&a.task, &a.config), (&b.task, &b.config));
+        // fluidml's finished run stays finished; runs fluidml never gave a state are running.
+        assert_eq!(b.state, Some(a.state.unwrap_or(RunState::Running)));
+        assert_eq!(a_values, b_values, "bytes of run {}", a.config);
+        let types = |r: &RunSummary| -> Vec<(String, String, u64)> {
+            r.results
+                .iter()
+                .map(|x| (x.name.to_string(), x.type_name.clone(), x.size))
+                .collect()
+        };
+        assert_eq!(types(a), types(b));
+    }
+    let run = target.run("train", &config(json!({"lr": 0.01, "seed": 1}))?)?;
+    assert!(run.is_finished()?);
+    assert_eq!(
+        run.load::<serde_json::Value>("metrics")?,
+        Some(json!({"acc": 0.91, "loss": [0.5, 0.25]}))
+    );
+    // The pickle type came along with the values, so they load in this process.
+    let state = target
+        .load_lazy(run.id(), &ResultName::new("state")?)?
+        .ok_or(Error::Closed)?;
+    assert_eq!(state.type_name(), sweepstore::PICKLE);
+    assert!(state.load::<serde_json::Value>().is_ok());
+
+    let (again, _) = copy(&fluidml, &target)?;
+    assert_eq!((again.results_copied, again.results_skipped), (0, results));
+    Ok(())
+}
+
+#[test]
+fn a_corrupt_blob_fails_the_export_with_a_hash_mismatch_and_stores_nothing_of_it() -> Result<()> {
+    let dir = tempdir()?;
+    let source = RedbStore::open(dir.path().join("a"), RedbOptions::default())?;
+    let run = source.run("train", &config(json!({"seed": 1}))?)?;
+    run.save_bytes("weights", "bytes", &weights())?;
+    run.finish()?;
+    source.close()?;
+    let hex = ContentHash::of(&weights()).to_hex();
+    flip_byte(
+        &dir.path().join("a/blobs").join(&hex[..2]).join(&hex),
+        250_000,
+        1,
+    )?;
+    let source = RedbStore::open(dir.path().join("a"), RedbOptions::default())?;
+    let local = LocalFileStore::new(dir.path().join("exported"))?;
+    match copy(&source, &local) {
+        Err(Error::HashMismatch { expected, .. }) => assert_eq!(expected, hex),
+        other => panic!("expected a hash mismatch, got {other:?}"),
+    }
+    let run = local.run("train", &config(json!({"seed": 1}))?)?;
+    assert!(run.load_lazy("weights")?.is_none(), "no garbage stored");
+    assert!(!run.is_finished()?, "the run is not marked finished");
+    Ok(())
+}
+
+#[test]
+fn a_corrupt_local_file_fails_the_import_with_a_hash_mismatch_and_stores_nothing_of_it()
+-> Result<()> {
+    let dir = tempdir()?;
+    let local = LocalFileStore::new(dir.path().join("local"))?;
+    let id = RunId::new(TaskName::new("train")?, config(json!({"seed": 1}))?);
+    let name = ResultName::new("metrics")?;
+    let options = sweepstore::SaveOptions::default();
+    local.save_bytes(&id, &name, "json", br#"{"loss": 0.5}"#, &options)?;
+    local.set_run_state(&id, RunState::Finished)?;
+    let path = local
+        .get_context(&id)?
+        .run_dir
+        .ok_or(Error::Closed)?
+        .join("metrics.json");
+    flip_byte(&path, 3, 1)?;
+    let target = RedbStore::open(dir.path().join("redb"), RedbOptions::default())?;
+    assert!(matches!(
+        copy(&local, &target),
+        Err(Error::HashMismatch { .. })
+    ));
+    assert!(target.load_lazy(&id, &name)?.is_none(), "no garbage stored");
+    assert_eq!(target.run_state(&id)?, None);
+    Ok(())
+}
+
+const CHILD_ENV: &str = "SWEEPSTORE_TEST_COPY_CHILD";
+/// Results the child copies before it aborts: two whole runs and part of a third.
+const ABORT_AFTER: u64 = 8;
+
+/// A LocalFileStore of six finished runs with three results each.
+fn fill_six_runs(store: &LocalFileStore) -> Result<()> {
+    for seed in 0..6u32 {
+        let run = store.run("train", &config(json!({"seed": seed}))?)?;
+        run.save("metrics", "json", &json!({"seed": seed}))?;
+        run.save_bytes("weights", "bytes", &weights()[..100_000 + seed as usize])?;
+        run.save("log", "text", &format!("run {seed}\n"))?;
+        run.finish()?;
+    }
+    Ok(())
+}
+
+/// Runs in a child process: imports `<dir>/source` into `<dir>/target` and aborts (no
+/// unwinding, no close) right after the `ABORT_AFTER`th result.
+#[test]
+fn child_imports_then_aborts() -> Result<()> {
+    let Some(dir) = std::env::var_os(CHILD_ENV).map(PathBuf::from) else {
+        return Ok(());
+    };
+    let source = LocalFileStore::new(dir.join("source"))?;
+    let target = RedbStore::open(dir.join("target"), RedbOptions::default())?;
+    copy_store(&source, &target, &mut |p| {
+        if p.done == ABORT_AFTER {
+            std::process::abort();
+        }
+    })?;
+    Ok(())
+}
+
+#[test]
+fn an_import_killed_midway_leaves_no_finished_run_incomplete_and_a_rerun_completes_it() -> Result<()>
+{
+    let dir = tempdir()?;
+    let source = LocalFileStore::new(dir.path().join("source"))?;
+    fill_six_runs(&source)?;
+    let exe = std::env::current_exe().map_err(io("find the test binary", dir.path()))?;
+    let status = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            &child_test(module_path!(), "child_imports_then_aborts"),
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir.path())
+        .output()
+        .map_err(io("run the child", dir.path()))?
+        .status;
+    assert!(!status.success(), "the child was meant to abort");
+
+    let target = RedbStore::open(dir.path().join("target"), RedbOptions::default())?;
+    let expected = contents(&source)?;
+    let mut present = 0;
+    for (run, values) in &expected {
+        let id = RunId::new(run.task.clone(), run.config.clone());
+        let mut here = 0;
+        for (name, bytes) in values {
+            if let Some((_, stored)) = target.load_bytes(&id, &ResultName::new(name)?)? {
+                assert_eq!(&stored, bytes, "a copied value is whole");
+                here += 1;
+            }
+        }
+        if target.is_finished(&id)? {
+            assert_eq!(
+                here,
+                values.len(),
+                "run {} finished but incomplete",
+                run.config
+            );
+        }
+        present += here;
+    }
+    // Control: the abort really came midway, with a run begun but not finished.
+    assert_eq!(present, ABORT_AFTER as usize);
+    let finished = expected
+        .iter()
+        .filter(|(run, _)| {
+            let id = RunId::new(run.task.clone(), run.config.clone());
+            target.is_finished(&id).unwrap_or(false)
+        })
+        .count();
+    assert_eq!(finished, 2);
+
+    let (report, _) = copy(&source, &target)?;
+    assert_eq!(
+        (report.results_copied, report.results_skipped),
+        (18 - ABORT_AFTER, ABORT_AFTER)
+    );
+    assert_eq!(comparable(&contents(&target)?), comparable(&expected));
+    Ok(())
+}
+
+#[test]
+fn an_interrupted_bulk_export_is_detected_and_the_next_one_repairs_what_it_left() -> Result<()> {
+    let dir = tempdir()?;
+    let store = RedbStore::open(dir.path().join("redb"), RedbOptions::default())?;
+    fill(&store)?;
+    let target = dir.path().join("exported");
+    let local = LocalFileStore::new(&target)?;
+    {
+        let bulk = local.begin_bulk()?;
+        assert!(!bulk.interrupted_before());
+        copy(&store, &local)?;
+        // Dropped unfinished: as if the process died before the final sync.
+    }
+    // What a power loss could leave of an unsynced write: a file shorter than its record
+    // says, with the modification time of the write.
+    let run_dir = local
+        .get_context(&RunId::new(
+            TaskName::new("train")?,
+            config(json!({"lr": 0.1, "seed": 1}))?,
+        ))?
+        .run_dir
+        .ok_or(Error::Closed)?;
+    let torn = run_dir.join("weights.bytes");
+    let modified = std::fs::metadata(&torn)
+        .and_then(|m| m.modified())
+        .map_err(io("inspect", &torn))?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&torn)
+        .map_err(io("open", &torn))?;
+    file.set_len(1000)
+        .and_then(|()| file.set_modified(modified))
+        .map_err(io("tear", &torn))?;
+    drop(file);
+
+    let bulk = local.begin_bulk()?;
+    assert!(
+        bulk.interrupted_before(),
+        "the marker of the interrupted export is there"
+    );
+    let mut plan = sweepstore::CopyPlan::new(&store, true)?;
+    // Control: trusting the recorded hashes would skip the torn value.
+    let trusting = copy_store(&store, &local, &mut |_| {})?;
+    assert_eq!(trusting.results_copied, 0);
+    plan.verify_destination(true);
+    let report = sweepstore::copy_planned(&store, &local, &plan, &mut |_| {})?;
+    assert_eq!(
+        report.results_copied, 1,
+        "exactly the torn value is copied again"
+    );
+    bulk.finish()?;
+    assert!(!target.join(".sweepstore-bulk").exists());
+    let id = RunId::new(
+        TaskName::new("train")?,
+        config(json!({"lr": 0.1, "seed": 1}))?,
+    );
+    let weights_name = ResultName::new("weights")?;
+    let promise = local.load_lazy(&id, &weights_name)?.ok_or(Error::Closed)?;
+    assert_eq!(promise.bytes()?, weights());
+    Ok(())
+}

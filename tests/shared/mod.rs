@@ -1,0 +1,102 @@
+//! What every test binary shares, written once (each `tests/<theme>/main.rs` includes it as
+//! `#[path = "../shared/mod.rs"] mod shared;`): temporary directories, configs from JSON,
+//! the one PRNG ([`rng`]), the name under which a test re-executes its own binary as a child
+//! process ([`child_test`]), and the helpers of each backend and of the command line.
+//!
+//! Invariant: a helper that more than one test file needs lives here, once; no test file
+//! keeps a copy of its own (`duplicates --change --base main` lists any that come back).
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+#[cfg(feature = "cli")]
+pub mod cli;
+pub mod damage;
+#[cfg(feature = "mongodb")]
+pub mod mongo;
+pub mod remote;
+pub mod rng;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sweepstore::{Error, Result, UniqueConfig};
+
+/// A fresh temporary directory, removed when dropped.
+pub fn tempdir() -> Result<tempfile::TempDir> {
+    tempfile::tempdir().map_err(|source| Error::Stream {
+        op: "create a temporary directory",
+        source,
+    })
+}
+
+/// Maps an I/O error of step `op` into the crate's error, for `map_err(io_err(".."))?`.
+pub fn io_err(op: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Stream { op, source }
+}
+
+/// Maps an I/O error of step `op` on `path` into the crate's error, for
+/// `map_err(io("..", path))?`.
+pub fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// An error of the test's own plumbing (not of the store).
+pub fn plumbing(op: &'static str, message: impl Into<String>) -> Error {
+    Error::Stream {
+        op,
+        source: std::io::Error::other(message.into()),
+    }
+}
+
+/// Every file below `dir`, recursively (none when `dir` does not exist).
+pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for entry in std::fs::read_dir(dir).map_err(io("list", dir))? {
+        let path = entry.map_err(io("list", dir))?.path();
+        if path.is_dir() {
+            out.extend(files_under(&path)?);
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+/// Copies the directory tree `from` to `to` (plain copies: no lock travels with `LOCK`).
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(io("create directory", to))?;
+    for entry in std::fs::read_dir(from).map_err(io("list", from))? {
+        let entry = entry.map_err(io("list", from))?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(io("copy", &target))?;
+        }
+    }
+    Ok(())
+}
+
+/// A config from a JSON value (`config(json!({"lr": 0.1}))?`).
+pub fn config(value: Value) -> Result<UniqueConfig> {
+    Ok(UniqueConfig::new(value)?)
+}
+
+/// The full name of test `test` in the module whose `module_path!()` is `module`, as the
+/// test harness knows it (`kill9::child_runs_the_workload`): what a test passes after
+/// `--exact` to run just that test when it re-executes its own binary as a child process.
+/// The crate name (the binary) is not part of the name.
+pub fn child_test(module: &str, test: &str) -> String {
+    match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{test}"),
+        None => test.to_owned(),
+    }
+}
