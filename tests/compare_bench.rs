@@ -91,7 +91,11 @@ fn quick_run_of_w0_to_w3_verifies_and_reports() -> BenchResult<()> {
         .nth(1)
         .and_then(|rest| rest.split("## W1").next())
         .unwrap_or_default();
-    for label in w0::W0.iter().map(|s| s.label()).chain([w0::DISK_APPEND_1K]) {
+    for label in w0::W0
+        .iter()
+        .map(|s| s.label())
+        .chain([w0::DISK_APPEND_1K, w0::DISK_OVERWRITE_1K])
+    {
         let rows: Vec<_> = w0_section
             .lines()
             .filter(|l| l.starts_with(&format!("| {label} |")))

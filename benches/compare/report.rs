@@ -18,7 +18,7 @@ use crate::results::Results;
 use crate::support::BenchResult;
 use crate::support::machine::{Machine, read_trimmed};
 use crate::support::stats::Spread;
-use crate::w0::{self, DISK_APPEND_1K, W0_LATENCY, w0_case};
+use crate::w0::{self, DISK_APPEND_1K, DISK_OVERWRITE_1K, W0_LATENCY, w0_case};
 use crate::workloads::{DISK_APPEND, Sys, w1_case, w2_case, w3_case};
 
 const FLUIDML_DURABILITY: &str = "no fsync: survives kill -9, not power loss";
@@ -407,6 +407,7 @@ pub fn markdown(
             .collect();
         let mut rows = rust_rows(&w0::W0);
         rows.push((DISK_APPEND_1K, "fdatasync per append"));
+        rows.push((DISK_OVERWRITE_1K, "fdatasync per overwrite"));
         writeln!(w, "{}", figure_table(r, &cases, &rows, Unit::Rate("/s")))?;
         if o.threads.contains(&1) {
             let latency = [(W0_LATENCY.to_owned(), "median latency, 1 thread".to_owned())];
@@ -419,8 +420,10 @@ pub fn markdown(
             (imm, Sys::SqliteNormal.label()),
             (imm, Sys::RawRedb.label()),
             (imm, DISK_APPEND_1K),
+            (imm, DISK_OVERWRITE_1K),
             (rel, Sys::SqliteNormal.label()),
             (rel, imm),
+            (DISK_OVERWRITE_1K, DISK_APPEND_1K),
         ];
         writeln!(w, "{}", ratio_table(r, &cases, &pairs))?;
     }
