@@ -117,6 +117,19 @@ fn ratio_table(r: &Results, cases: &[(String, String)], pairs: &[(&str, &str)]) 
     out
 }
 
+/// "1 thread", "16 threads".
+fn threads_text(threads: usize) -> String {
+    format!("{threads} thread{}", if threads == 1 { "" } else { "s" })
+}
+
+/// One column per thread count run: (case, header).
+fn thread_cases(o: &Options, case: fn(usize) -> String) -> Vec<(String, String)> {
+    o.threads
+        .iter()
+        .map(|&t| (case(t), threads_text(t)))
+        .collect()
+}
+
 /// One target: a ratio in one case that must reach `at_least`.
 struct Target {
     what: String,
@@ -173,8 +186,10 @@ fn write_targets(o: &Options, workload: &str, case: fn(usize) -> String) -> Vec<
     ];
     rows.into_iter()
         .map(|(threads, ours, base, what, at_least)| {
-            let plural = if threads == 1 { "" } else { "s" };
-            let what = format!("{workload}, {threads} thread{plural}: RedbStore {what}, {unit}");
+            let what = format!(
+                "{workload}, {}: RedbStore {what}, {unit}",
+                threads_text(threads)
+            );
             Target::new(what, case(threads), ours, base, at_least)
         })
         .collect()
@@ -395,16 +410,7 @@ pub fn markdown(
             "Each worker thread saves new runs (config `{{\"worker\": t, \"i\": i}}`), each with one ~1 KiB `json` metrics and nothing else, for {} s per phase, in a fresh store, after one unrecorded warm-up round; SQLite and raw redb commit one transaction per save. Every run is read back and compared. The latency column is the median over every save of the 1-thread phase.\n",
             o.secs
         )?;
-        let mut cases: Vec<_> = o
-            .threads
-            .iter()
-            .map(|&t| {
-                (
-                    w0_case(t),
-                    format!("{t} thread{}", if t == 1 { "" } else { "s" }),
-                )
-            })
-            .collect();
+        let mut cases = thread_cases(o, w0_case);
         let mut rows = rust_rows(&w0::W0);
         rows.push((DISK_APPEND_1K, "fdatasync per append"));
         rows.push((DISK_OVERWRITE_1K, "fdatasync per overwrite"));
@@ -434,16 +440,7 @@ pub fn markdown(
             "Each worker thread saves new runs (config `{{\"worker\": t, \"i\": i}}`), each a ~1 KiB `json` metrics and then a 64 KiB `binary` weights (two saves, each durable as the system's durability says), for {} s per phase, in a fresh store, after one unrecorded warm-up round; afterwards every run's metrics and sampled weights are read back and compared. fluidml runs Python threads (one GIL) sharing one store behind the `RLock` fluidml itself uses for multi-worker runs.\n",
             o.secs
         )?;
-        let cases: Vec<_> = o
-            .threads
-            .iter()
-            .map(|&t| {
-                (
-                    w1_case(t),
-                    format!("{t} thread{}", if t == 1 { "" } else { "s" }),
-                )
-            })
-            .collect();
+        let cases = thread_cases(o, w1_case);
         let mut rows = rust_rows(&Sys::W1);
         rows.extend(fluid_rows(o, &Kind::ALL));
         rows.push((DISK_APPEND, "fdatasync per append"));
