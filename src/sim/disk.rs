@@ -311,7 +311,7 @@ fn power_loss_image(state: &State, ino: usize, rng: &mut Rng) -> Vec<u8> {
             (1, _) => {}
             (_, Change::Write { offset, data }) if !extends => {
                 for (at, piece) in sectors(*offset, data) {
-                    if rng.next() % 2 == 0 {
+                    if rng.next().is_multiple_of(2) {
                         let data = piece.to_vec();
                         apply(&mut image, &Change::Write { offset: at, data });
                     }
