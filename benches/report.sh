@@ -6,7 +6,8 @@
 # 1. makes a virtualenv under target/ with fluidml 0.3.4 (`pip install fluidml==0.3.4`);
 # 2. builds the benches in release;
 # 3. runs the engine bench (issue 3's targets; extra flags in $ENGINE_ARGS);
-# 4. runs the comparison bench (W1–W5 against raw redb, SQLite, fluidml, the disk), which
+# 4. runs the comparison bench (W0–W5 against raw redb, SQLite, fluidml, the disk; W0 is the
+#    smallest sweep record, one ~1 KiB metrics per new run, with issue 21's targets), which
 #    writes target/report/README.md and its SVG plots;
 # 5. copies them to docs/report/, the committed copy the README links to.
 set -euo pipefail

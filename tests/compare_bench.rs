@@ -1,10 +1,10 @@
 //! Smoke test of the comparison benchmark (`benches/compare/`): `cargo test` compiles the
-//! bench's code and runs workloads W1–W3 at `--quick` sizes (without fluidml, which needs
+//! bench's code and runs workloads W0–W3 at `--quick` sizes (without fluidml, which needs
 //! Python), so a broken benchmark fails here rather than in the one-command report.
 //!
 //! What it checks: every workload verified what it stored (the bench stops with an error
-//! otherwise), the report has a figure for every system of W1 and W3, per-round ratios and
-//! the targets' rows, and the plots were written.
+//! otherwise), the report has a figure for every system of W0, W1 and W3, per-round ratios
+//! and the targets' rows, and the plots were written.
 
 // The bench's modules, compiled here as in `benches/compare/main.rs`; W4 and W5 run child
 // processes of the bench binary and are not exercised from this test binary.
@@ -29,6 +29,8 @@ mod results;
 mod run;
 #[path = "../benches/compare/systems.rs"]
 mod systems;
+#[path = "../benches/compare/w0.rs"]
+mod w0;
 #[path = "../benches/compare/workloads.rs"]
 mod workloads;
 
@@ -37,14 +39,14 @@ use support::BenchResult;
 use workloads::Sys;
 
 #[test]
-fn quick_run_of_w1_to_w3_verifies_and_reports() -> BenchResult<()> {
+fn quick_run_of_w0_to_w3_verifies_and_reports() -> BenchResult<()> {
     let out = tempfile::tempdir()?;
     let args = [
         "--quick",
         "--reps",
         "2",
         "--only",
-        "w1,w2,w3",
+        "w0,w1,w2,w3",
         "--threads",
         "1,2",
         "--max-runs",
@@ -66,6 +68,7 @@ fn quick_run_of_w1_to_w3_verifies_and_reports() -> BenchResult<()> {
     let report = std::fs::read_to_string(out.path().join("README.md"))?;
     for heading in [
         "## Targets",
+        "## W0 smallest sweep record",
         "## W1 sweep writes",
         "## W2 reduce",
         "## W3 scale",
@@ -81,6 +84,44 @@ fn quick_run_of_w1_to_w3_verifies_and_reports() -> BenchResult<()> {
             .unwrap_or_else(|| panic!("no W1 row for {}", sys.label()));
         assert!(row.contains("/s"), "W1 row without figures: {row}");
     }
+    // In W0's section, every system and the disk have figures in both thread columns and in
+    // the latency table.
+    let w0_section = report
+        .split("## W0 smallest sweep record")
+        .nth(1)
+        .and_then(|rest| rest.split("## W1").next())
+        .unwrap_or_default();
+    for label in w0::W0
+        .iter()
+        .map(|s| s.label())
+        .chain([w0::DISK_APPEND_1K, w0::DISK_OVERWRITE_1K])
+    {
+        let rows: Vec<_> = w0_section
+            .lines()
+            .filter(|l| l.starts_with(&format!("| {label} |")))
+            .collect();
+        assert!(
+            rows.iter().any(|r| r.matches(" /s").count() >= 2),
+            "no W0 rate row for {label}"
+        );
+        assert!(
+            rows.iter().any(|r| r.contains(" µs")),
+            "no W0 latency row for {label}"
+        );
+    }
+    // Issue 21's W0 targets are measured at 1 thread, not at 16 (not run).
+    let target = |what: &str| {
+        report
+            .lines()
+            .find(|l| l.starts_with(&format!("| {what} |")))
+            .unwrap_or_else(|| panic!("no target row {what}"))
+            .to_owned()
+    };
+    assert!(target("W0, 1 thread: RedbStore (Immediate) ÷ SQLite FULL, saves/s").contains(" × "));
+    assert!(
+        target("W0, 16 threads: RedbStore (Immediate) ÷ SQLite FULL, saves/s")
+            .contains("not measured")
+    );
     // The W1 target rows are there (16 threads were not run, so they are not measured).
     assert!(report.contains(
         "| W1, 16 threads: RedbStore (Immediate) ÷ SQLite FULL, runs/s | not measured |"

@@ -1,7 +1,9 @@
 //! The comparison benchmark: sweepstore's stores against what users would pick instead —
 //! raw redb, SQLite (WAL; synchronous FULL and NORMAL), fluidml 0.3.4's own stores (through
-//! `benches/compare.py`) and the disk's limits — on five workloads:
+//! `benches/compare.py`) and the disk's limits — on six workloads:
 //!
+//! - W0 smallest sweep record: K threads each saving one new run with a ~1 KiB `json`
+//!   metrics per save (the per-save cost: handoff, commit, sync);
 //! - W1 sweep writes: K threads (1, 4, 16, 64) each saving a ~1 KiB `json` metrics and a
 //!   64 KiB `binary` weights per new run;
 //! - W2 reduce: the metrics of every run of a task, eager and lazy sweep;
@@ -33,6 +35,7 @@ mod report;
 mod results;
 mod run;
 mod systems;
+mod w0;
 mod workloads;
 
 use std::process::ExitCode;

@@ -13,7 +13,7 @@ use crate::support::BenchResult;
 pub const USAGE: &str = "usage: cargo bench --bench compare -- [--quick] [--reps N] [--secs S] \
 [--secs-per-op S] [--threads 1,4,16,64] [--max-runs N] [--reduce-runs N] \
 [--sizes 1000,10000,100000] [--cap-secs S] [--artifact-mib N] [--wal-mib N] \
-[--only w1,w2,w3,w4,w5] [--python PATH] [--out DIR] [--engine-report FILE]";
+[--only w0,w1,w2,w3,w4,w5] [--python PATH] [--out DIR] [--engine-report FILE]";
 
 /// What to measure and how long.
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ impl Options {
         }
     }
 
-    /// Whether workload `name` (w1 … w5) runs.
+    /// Whether workload `name` (w0 … w5) runs.
     pub fn runs(&self, name: &str) -> bool {
         self.only
             .as_ref()

@@ -18,6 +18,7 @@ use crate::results::Results;
 use crate::support::BenchResult;
 use crate::support::machine::{Machine, read_trimmed};
 use crate::support::stats::Spread;
+use crate::w0::{self, DISK_APPEND_1K, DISK_OVERWRITE_1K, W0_LATENCY, w0_case};
 use crate::workloads::{DISK_APPEND, Sys, w1_case, w2_case, w3_case};
 
 const FLUIDML_DURABILITY: &str = "no fsync: survives kill -9, not power loss";
@@ -116,6 +117,19 @@ fn ratio_table(r: &Results, cases: &[(String, String)], pairs: &[(&str, &str)]) 
     out
 }
 
+/// "1 thread", "16 threads".
+fn threads_text(threads: usize) -> String {
+    format!("{threads} thread{}", if threads == 1 { "" } else { "s" })
+}
+
+/// One column per thread count run: (case, header).
+fn thread_cases(o: &Options, case: fn(usize) -> String) -> Vec<(String, String)> {
+    o.threads
+        .iter()
+        .map(|&t| (case(t), threads_text(t)))
+        .collect()
+}
+
 /// One target: a ratio in one case that must reach `at_least`.
 struct Target {
     what: String,
@@ -125,50 +139,113 @@ struct Target {
     at_least: f64,
 }
 
-fn targets(o: &Options) -> Vec<Target> {
-    let redb = Sys::RedbImmediate.label();
-    let mut out = Vec::new();
-    let w1 = w1_case(16);
-    out.push(Target {
-        what: "W1, 16 threads: RedbStore (Immediate) ÷ SQLite FULL, runs/s".into(),
-        case: w1.clone(),
-        ours: redb,
-        base: Sys::SqliteFull.label(),
-        at_least: 3.0,
-    });
-    out.push(Target {
-        what: "W1, 16 threads: RedbStore (Immediate) ÷ SQLite NORMAL (which does not fsync)".into(),
-        case: w1,
-        ours: redb,
-        base: Sys::SqliteNormal.label(),
-        at_least: 1.0,
-    });
-    let fluid = Kind::Local.label();
-    for op in ["save", "load"] {
-        let case = w3_case(op, 1000);
-        for (ours, at_least) in [(redb, 500.0), (Sys::Local.label(), 10.0)] {
-            out.push(Target {
-                what: format!("W3, 1 000 runs: {ours} ÷ fluidml LocalFileStore, per-op {op}"),
-                case: case.clone(),
-                ours,
-                base: fluid,
-                at_least,
-            });
+impl Target {
+    fn new(what: String, case: String, ours: Sys, base: &'static str, at_least: f64) -> Self {
+        Target {
+            what,
+            case,
+            ours: ours.label(),
+            base,
+            at_least,
         }
     }
-    // The same save target at like durability: neither side fsyncs before acknowledging.
-    out.push(Target {
-        what: format!(
-            "W3, 1 000 runs: {} ÷ fluidml LocalFileStore, per-op save (neither fsyncs before the ack)",
-            Sys::RedbRelaxed.label()
+}
+
+/// Issue 21's per-save targets, the same for W0 (smallest record, figures in saves/s) and W1
+/// (metrics + weights, runs/s).
+fn write_targets(o: &Options, workload: &str, case: fn(usize) -> String) -> Vec<Target> {
+    if !o.runs(&workload.to_lowercase()) {
+        return Vec::new();
+    }
+    let unit = if workload == "W0" {
+        "saves/s"
+    } else {
+        "runs/s"
+    };
+    let (imm, rel) = (Sys::RedbImmediate, Sys::RedbRelaxed);
+    let (full, normal) = (Sys::SqliteFull.label(), Sys::SqliteNormal.label());
+    let rows = [
+        (1, imm, full, "(Immediate) ÷ SQLite FULL", 1.2),
+        (1, rel, normal, "(Relaxed) ÷ SQLite NORMAL", 1.5),
+        (4, rel, normal, "(Relaxed) ÷ SQLite NORMAL", 1.5),
+        (16, imm, full, "(Immediate) ÷ SQLite FULL", 3.0),
+        (
+            16,
+            imm,
+            normal,
+            "(Immediate) ÷ SQLite NORMAL (which does not fsync)",
+            1.5,
         ),
-        case: w3_case("save", 1000),
-        ours: Sys::RedbRelaxed.label(),
-        base: fluid,
-        at_least: 500.0,
-    });
-    if !o.sizes.contains(&1000) {
-        out.retain(|t| !t.case.starts_with("W3"));
+        (
+            64,
+            rel,
+            imm.label(),
+            "(Relaxed) ÷ RedbStore (Immediate)",
+            1.0,
+        ),
+    ];
+    rows.into_iter()
+        .map(|(threads, ours, base, what, at_least)| {
+            let what = format!(
+                "{workload}, {}: RedbStore {what}, {unit}",
+                threads_text(threads)
+            );
+            Target::new(what, case(threads), ours, base, at_least)
+        })
+        .collect()
+}
+
+fn targets(o: &Options) -> Vec<Target> {
+    let mut out = write_targets(o, "W0", w0_case);
+    if o.runs("w0") {
+        out.push(Target::new(
+            "W0, 1 thread: median save latency, RedbStore (Immediate) ÷ one 1 KiB append + fdatasync (as 1 / latency: ≥ 1 means the save takes at most one sync)".into(),
+            W0_LATENCY.into(),
+            Sys::RedbImmediate,
+            DISK_APPEND_1K,
+            1.0,
+        ));
+    }
+    out.extend(write_targets(o, "W1", w1_case));
+    let fluid = Kind::Local.label();
+    if o.sizes.contains(&1000) && o.runs("w3") {
+        let save = w3_case("save", 1000);
+        out.push(Target::new(
+            "W3, 1 000 runs: RedbStore (Immediate) ÷ SQLite FULL, per-op save".into(),
+            save.clone(),
+            Sys::RedbImmediate,
+            Sys::SqliteFull.label(),
+            1.2,
+        ));
+        // Like durability: neither side fsyncs before acknowledging. (A durable save cannot
+        // beat one fdatasync, so "Immediate ≥ 500× fluidml" is retired; the W0 latency row
+        // replaces it.)
+        out.push(Target::new(
+            format!(
+                "W3, 1 000 runs: {} ÷ fluidml LocalFileStore, per-op save (neither fsyncs before the ack)",
+                Sys::RedbRelaxed.label()
+            ),
+            save,
+            Sys::RedbRelaxed,
+            fluid,
+            500.0,
+        ));
+        for op in ["save", "load"] {
+            out.push(Target::new(
+                format!("W3, 1 000 runs: LocalFileStore ÷ fluidml LocalFileStore, per-op {op}"),
+                w3_case(op, 1000),
+                Sys::Local,
+                fluid,
+                10.0,
+            ));
+        }
+        out.push(Target::new(
+            "W3, 1 000 runs: RedbStore (Immediate) ÷ fluidml LocalFileStore, per-op load".into(),
+            w3_case("load", 1000),
+            Sys::RedbImmediate,
+            fluid,
+            500.0,
+        ));
     }
     out
 }
@@ -326,6 +403,36 @@ pub fn markdown(
     let local = Sys::Local.label();
     let fluid_local = Kind::Local.label();
     let fluid_on = o.python.is_some();
+    if o.runs("w0") {
+        writeln!(w, "## W0 smallest sweep record (saves/s)\n")?;
+        writeln!(
+            w,
+            "Each worker thread saves new runs (config `{{\"worker\": t, \"i\": i}}`), each with one ~1 KiB `json` metrics and nothing else, for {} s per phase, in a fresh store, after one unrecorded warm-up round; SQLite and raw redb commit one transaction per save. Every run is read back and compared. The latency column is the median over every save of the 1-thread phase.\n",
+            o.secs
+        )?;
+        let mut cases = thread_cases(o, w0_case);
+        let mut rows = rust_rows(&w0::W0);
+        rows.push((DISK_APPEND_1K, "fdatasync per append"));
+        rows.push((DISK_OVERWRITE_1K, "fdatasync per overwrite"));
+        writeln!(w, "{}", figure_table(r, &cases, &rows, Unit::Rate("/s")))?;
+        if o.threads.contains(&1) {
+            let latency = [(W0_LATENCY.to_owned(), "median latency, 1 thread".to_owned())];
+            writeln!(w, "{}", figure_table(r, &latency, &rows, Unit::Micros))?;
+            cases.extend(latency);
+        }
+        let (imm, rel) = (Sys::RedbImmediate.label(), Sys::RedbRelaxed.label());
+        let pairs = [
+            (imm, Sys::SqliteFull.label()),
+            (imm, Sys::SqliteNormal.label()),
+            (imm, Sys::RawRedb.label()),
+            (imm, DISK_APPEND_1K),
+            (imm, DISK_OVERWRITE_1K),
+            (rel, Sys::SqliteNormal.label()),
+            (rel, imm),
+            (DISK_OVERWRITE_1K, DISK_APPEND_1K),
+        ];
+        writeln!(w, "{}", ratio_table(r, &cases, &pairs))?;
+    }
     if o.runs("w1") {
         writeln!(w, "## W1 sweep writes (runs/s)\n")?;
         writeln!(
@@ -333,16 +440,7 @@ pub fn markdown(
             "Each worker thread saves new runs (config `{{\"worker\": t, \"i\": i}}`), each a ~1 KiB `json` metrics and then a 64 KiB `binary` weights (two saves, each durable as the system's durability says), for {} s per phase, in a fresh store, after one unrecorded warm-up round; afterwards every run's metrics and sampled weights are read back and compared. fluidml runs Python threads (one GIL) sharing one store behind the `RLock` fluidml itself uses for multi-worker runs.\n",
             o.secs
         )?;
-        let cases: Vec<_> = o
-            .threads
-            .iter()
-            .map(|&t| {
-                (
-                    w1_case(t),
-                    format!("{t} thread{}", if t == 1 { "" } else { "s" }),
-                )
-            })
-            .collect();
+        let cases = thread_cases(o, w1_case);
         let mut rows = rust_rows(&Sys::W1);
         rows.extend(fluid_rows(o, &Kind::ALL));
         rows.push((DISK_APPEND, "fdatasync per append"));

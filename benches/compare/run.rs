@@ -14,11 +14,20 @@ use crate::support::data::pseudo_random;
 use crate::support::machine::{Machine, load_average};
 use crate::systems::Codecs;
 use crate::workloads::{self, Inputs, WEIGHTS_LEN};
-use crate::{artifact, plots, report};
+use crate::{artifact, plots, report, w0};
 
 /// A progress line on stderr.
 pub fn progress(rep: usize, what: &str) {
     eprintln!("  round {}: {what}", rep + 1);
+}
+
+/// The options of an unrecorded warm-up round: short, at the most threads only.
+fn warm_up(o: &Options) -> Options {
+    Options {
+        secs: o.secs.min(0.1),
+        threads: o.threads.iter().max().copied().into_iter().collect(),
+        ..o.clone()
+    }
 }
 
 /// Runs the selected workloads and writes the plots and `README.md` to `o.out`.
@@ -43,15 +52,17 @@ pub fn run_bench(o: &Options) -> BenchResult<()> {
         }
     };
     let mut r = Results::default();
+    if o.runs("w0") {
+        eprintln!("W0 smallest sweep record (a short warm-up round first, not recorded)");
+        w0::w0_round(&warm_up(o), &inputs, root, 0, &mut Results::default())?;
+        for rep in 0..o.reps {
+            w0::w0_round(o, &inputs, root, rep, &mut r)?;
+        }
+    }
     if o.runs("w1") {
         eprintln!("W1 sweep writes (a short warm-up round first, not recorded)");
-        let warm_up = Options {
-            secs: o.secs.min(0.1),
-            threads: o.threads.iter().max().copied().into_iter().collect(),
-            ..o.clone()
-        };
         workloads::w1_round(
-            &warm_up,
+            &warm_up(o),
             &inputs,
             root,
             0,

@@ -1,11 +1,13 @@
-//! The disk's own limits, measured in the benchmark's process: an append+`fdatasync` loop
-//! and a sequential write + `fsync`.
+//! The disk's own limits, measured in the benchmark's process: an append+`fdatasync` loop,
+//! the same over blocks written and synced beforehand (a preallocated log), and a
+//! sequential write + `fsync`.
 //!
 //! Invariants: both run on a scratch directory under `root` (the file system the stores
 //! use) and start after a system-wide `sync`.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Instant;
 
@@ -26,6 +28,26 @@ pub fn append_fdatasync(root: &Path, record: &[u8], secs: f64) -> BenchResult<Me
     settle()?;
     measure(1, Budget::Secs(secs), |_, _| {
         (&file).write_all(record)?;
+        file.sync_data()?;
+        Ok(1)
+    })
+}
+
+/// Bytes of zeros written and synced before [`overwrite_fdatasync`] starts.
+const PREALLOCATED: u64 = 16 << 20;
+
+/// Overwrite `record` at successive offsets of a file of [`PREALLOCATED`] zeros written and
+/// synced beforehand (wrapping around at its end), `fdatasync`, repeat, for `secs` seconds:
+/// an append that does not change the file's size, as into a preallocated WAL segment.
+pub fn overwrite_fdatasync(root: &Path, record: &[u8], secs: f64) -> BenchResult<Measured> {
+    let dir = scratch(root)?;
+    let mut file = File::create(dir.path().join("preallocated.log"))?;
+    file.write_all(&vec![0; PREALLOCATED as usize])?;
+    file.sync_all()?;
+    let slots = PREALLOCATED / record.len() as u64;
+    settle()?;
+    measure(1, Budget::Secs(secs), |_, i| {
+        file.write_all_at(record, (i % slots) * record.len() as u64)?;
         file.sync_data()?;
         Ok(1)
     })
