@@ -7,7 +7,6 @@
 //! processes may share one base directory.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -25,8 +24,6 @@ use crate::local::index::{Index, OverLimit, write_file, write_files};
 use crate::local::info::{
     FORMAT, LoadInfo, RunRecord, fluidml_bookkeeping, read_state, read_times,
 };
-#[cfg(target_os = "linux")]
-use crate::local::layout::sync_file_system;
 use crate::local::layout::{
     Layout, META_DIR, RunDir, STAGE_DIR, check_not_reserved, ensure_dirs, lock, obj_dir_name,
     object_file, set_bulk, sync_dir, temp_name,
@@ -36,6 +33,7 @@ use crate::local::promise::FilePromise;
 use crate::names::{ResultName, RunName, TaskName};
 use crate::promise::{LazySweep, LazySweeps, Promise, check_hash};
 use crate::store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext, describe_result};
+use crate::vfs::{Fs, RealFs};
 
 /// A results store of plain files under a base directory (fluidml's `LocalFileStore`), in
 /// fluidml's layout so results stay browsable:
@@ -70,17 +68,42 @@ impl LocalFileStore {
     /// # Errors
     /// [`Error::Io`] if the directory cannot be created.
     pub fn new(base_dir: impl Into<PathBuf>) -> Result<Self> {
-        let base = base_dir.into();
-        fs::create_dir_all(&base).map_err(|e| Error::io("create base directory", &base, e))?;
-        gc::clean_on_open(&base);
+        Self::with_fs(base_dir.into(), Arc::new(RealFs))
+    }
+
+    /// The store in absolute `base_dir` on a simulated disk (feature `sim`, for crash and
+    /// fault-injection tests). Path types (`save_with_path`) need real files and fail here.
+    ///
+    /// # Errors
+    /// As [`LocalFileStore::new`].
+    #[cfg(feature = "sim")]
+    pub fn open_simulated(
+        base_dir: impl Into<PathBuf>,
+        disk: &crate::sim::SimDisk,
+    ) -> Result<Self> {
+        Self::with_fs(
+            base_dir.into(),
+            Arc::new(crate::sim::SimFs::new(disk.clone())),
+        )
+    }
+
+    fn with_fs(base: PathBuf, fs: Arc<dyn Fs>) -> Result<Self> {
+        fs.create_dir_all(&base)
+            .map_err(|e| Error::io("create base directory", &base, e))?;
+        gc::clean_on_open(&*fs, &base);
         let types = TypeRegistry::new();
         Ok(LocalFileStore {
             inner: Arc::new(Inner {
-                index: Index::new(Layout::new(base)),
+                index: Index::new(Layout::new(base, fs)),
                 types,
                 run_names: RwLock::new(HashMap::new()),
             }),
         })
+    }
+
+    /// The file system the store lives on.
+    fn fs(&self) -> &Arc<dyn Fs> {
+        self.inner.index.layout().fs()
     }
 
     /// The base directory.
@@ -141,9 +164,13 @@ impl LocalFileStore {
     /// [`Error::Io`] if the marker cannot be written.
     pub fn begin_bulk(&self) -> Result<BulkWrite<'_>> {
         let marker = self.base_dir().join(BULK_MARKER);
-        let interrupted = marker.exists();
+        let interrupted = self.fs().exists(&marker);
         if !interrupted {
-            write_file(&marker, b"a bulk write is in progress or was interrupted\n")?;
+            write_file(
+                &**self.fs(),
+                &marker,
+                b"a bulk write is in progress or was interrupted\n",
+            )?;
         }
         if cfg!(target_os = "linux") {
             set_bulk(self.base_dir(), true);
@@ -164,7 +191,7 @@ impl LocalFileStore {
     /// # Errors
     /// [`Error::Io`] if a directory cannot be listed or a leftover removed.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
-        gc::collect(self.base_dir(), dry_run)
+        gc::collect(&**self.fs(), self.base_dir(), dry_run)
     }
 
     /// The run index (for browsing).
@@ -236,7 +263,7 @@ impl LocalFileStore {
         let file = object_file(name, info.extension());
         check_not_reserved(&obj_dir, &file)?;
         let task = self.inner.index.layout().task(run.task());
-        ensure_dirs(self.base_dir(), run.task().as_str())?;
+        ensure_dirs(&**self.fs(), self.base_dir(), run.task().as_str())?;
         let (staged, content) = stage(&task.dir)?;
         let dir = self
             .inner
@@ -286,13 +313,15 @@ impl BulkWrite<'_> {
     /// # Errors
     /// [`Error::Io`] if the sync fails (the marker then stays).
     pub fn finish(self) -> Result<()> {
-        let base = self.store.base_dir();
+        let (base, fs) = (self.store.base_dir(), self.store.fs());
         set_bulk(base, false);
         #[cfg(target_os = "linux")]
-        sync_file_system(base)?;
+        fs.sync_file_system(base)
+            .map_err(|e| Error::io("sync file system", base, e))?;
         let marker = base.join(BULK_MARKER);
-        fs::remove_file(&marker).map_err(|e| Error::io("remove", &marker, e))?;
-        sync_dir(base)
+        fs.remove_file(&marker)
+            .map_err(|e| Error::io("remove", &marker, e))?;
+        sync_dir(&**fs, base)
     }
 }
 
@@ -317,7 +346,7 @@ impl ResultsStore for LocalFileStore {
     ) -> Result<()> {
         self.inner.types.accept(type_name, bytes)?;
         self.save_staged(run, name, type_name, options, false, |task_dir| {
-            let staged = Staged::bytes(task_dir, STAGE_DIR, bytes)?;
+            let staged = Staged::bytes(self.fs(), task_dir, STAGE_DIR, bytes)?;
             Ok((staged, Some((ContentHash::of(bytes), bytes.len() as u64))))
         })
     }
@@ -331,7 +360,7 @@ impl ResultsStore for LocalFileStore {
         options: &SaveOptions,
     ) -> Result<()> {
         self.save_staged(run, name, type_name, options, false, |task_dir| {
-            Ok((Staged::path(task_dir, STAGE_DIR, save)?, None))
+            Ok((Staged::path(self.fs(), task_dir, STAGE_DIR, save)?, None))
         })
     }
 
@@ -441,8 +470,9 @@ impl ResultsStore for LocalFileStore {
             .inner
             .index
             .ensure(run, self.run_name(run.task()).as_ref())?;
-        ensure_dirs(&dir.path, META_DIR)?;
-        let _lock = lock(&dir.lock_file())?;
+        let fs = &**self.fs();
+        ensure_dirs(fs, &dir.path, META_DIR)?;
+        let _lock = lock(fs, &dir.lock_file())?;
         let names = object::names(&dir, &self.inner.types)?;
         // fluidml's files first (not synced: sweepstore never depends on them), our record
         // last: on a tie of modification times ours wins.
@@ -452,6 +482,7 @@ impl ResultsStore for LocalFileStore {
         times.finished_ms = finished_at(state, now_ms());
         let (times_path, path) = (dir.times_file(), dir.record_file());
         write_files(
+            fs,
             &fluidml,
             &[
                 (times_path.clone(), times.to_bytes(&times_path)?),
@@ -490,17 +521,22 @@ impl ResultsStore for LocalFileStore {
             let obj_dir = obj_dir_name(options.sub_dir.as_ref());
             check_not_reserved(&obj_dir, &object_file(name, info.extension()))?;
             let task = self.inner.index.layout().task(run.task());
-            ensure_dirs(self.base_dir(), run.task().as_str())?;
-            let tmp = ensure_dirs(&task.dir, STAGE_DIR)?.join(temp_name());
+            let fs = self.fs();
+            ensure_dirs(&**fs, self.base_dir(), run.task().as_str())?;
+            let tmp = ensure_dirs(&**fs, &task.dir, STAGE_DIR)?.join(temp_name(&**fs));
             let store = self.clone();
             let (run, name, type_name) = (run.clone(), name.clone(), type_name.to_owned());
             let options = options.clone();
             let publish = move |tmp: PathBuf, hash, size| {
                 store.save_staged(&run, &name, &type_name, &options, exclusive, |_| {
-                    Ok((Staged::file(tmp)?, Some((hash, size))))
+                    Ok((Staged::file(store.fs(), tmp)?, Some((hash, size))))
                 })
             };
-            Ok(Box::new(LocalFile::create(tmp, Box::new(publish))?))
+            Ok(Box::new(LocalFile::create(
+                fs.clone(),
+                tmp,
+                Box::new(publish),
+            )?))
         })
     }
 

@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What kind of crash [`SimDisk::after_crash`] simulates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +91,16 @@ pub(crate) struct State {
 }
 
 /// A simulated disk shared by the store's file system and its redb backend. Clones share it.
+///
+/// Each disk is used by one simulated process, with its own process id (above any real pid):
+/// the disk [`SimDisk::after_crash`] returns belongs to a new process, so temporaries named
+/// by the crashed one count as left by a dead process.
 #[derive(Debug, Clone)]
 pub struct SimDisk {
     state: Arc<Mutex<State>>,
+    /// Paths locked by `Fs::lock_file`, with the condition lockers wait on.
+    locks: Arc<(Mutex<BTreeSet<PathBuf>>, Condvar)>,
+    pid: u32,
 }
 
 impl Default for SimDisk {
@@ -122,9 +131,48 @@ impl SimDisk {
         let mut state = State::default();
         state.dirs.insert(PathBuf::from("/"));
         state.durable_dirs.insert(PathBuf::from("/"));
+        SimDisk::with_state(state)
+    }
+
+    fn with_state(state: State) -> Self {
+        // Above Linux's largest pid (2^22), so no real process has it.
+        static NEXT_PID: AtomicU32 = AtomicU32::new(0x7000_0000);
         SimDisk {
             state: Arc::new(Mutex::new(state)),
+            locks: Arc::default(),
+            pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// The id of the simulated process using this disk.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits until no one holds `path`'s lock, then holds it until [`SimDisk::unlock`].
+    pub(crate) fn lock_path(&self, path: &Path) {
+        let (held, freed) = &*self.locks;
+        let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
+        while held.contains(path) {
+            held = freed.wait(held).unwrap_or_else(PoisonError::into_inner);
+        }
+        held.insert(path.to_owned());
+    }
+
+    /// Releases `path`'s lock.
+    pub(crate) fn unlock(&self, path: &Path) {
+        let (held, freed) = &*self.locks;
+        held.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(path);
+        freed.notify_all();
+    }
+
+    /// The modification time every path reports: it moves with every I/O operation on the
+    /// disk (so caches keyed on it are never stale) and lies far in the past (so nothing
+    /// looks recently touched).
+    pub(crate) fn mtime(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.lock().ops)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -228,9 +276,7 @@ impl SimDisk {
             fresh.files.insert(path.clone(), new_ino);
             fresh.durable_files.insert(path, new_ino);
         }
-        SimDisk {
-            state: Arc::new(Mutex::new(fresh)),
-        }
+        SimDisk::with_state(fresh)
     }
 
     /// Plants a file: `path` gets content `bytes`, durably, as if written and synced with
@@ -397,6 +443,21 @@ impl State {
         let inode = &mut self.inodes[ino];
         inode.durable = inode.data.clone();
         inode.pending.clear();
+        Ok(())
+    }
+
+    /// A `syncfs`: every file and every directory entry becomes durable, at one sync point.
+    pub(crate) fn sync_all(&mut self) -> io::Result<()> {
+        if self.begin(true)?.is_some() {
+            return Err(io::Error::other("injected I/O error"));
+        }
+        self.sync_point(None)?;
+        for inode in &mut self.inodes {
+            inode.durable = inode.data.clone();
+            inode.pending.clear();
+        }
+        self.durable_files = self.files.clone();
+        self.durable_dirs = self.dirs.clone();
         Ok(())
     }
 
