@@ -473,7 +473,8 @@ pub(crate) fn write_file(fs: &dyn Fs, dest: &Path, bytes: &[u8]) -> Result<()> {
 /// directory synced once. A crash leaves every destination old or new — a `loose` one
 /// possibly torn, if the file system kept its rename but not its bytes, so readers must
 /// not depend on `loose` files (fluidml's copies of what our records say) — and some
-/// renames may survive without the others, which every caller allows for.
+/// renames may survive without the others, which every caller allows for. If a rename
+/// fails, the `loose` files already renamed are removed again.
 pub(crate) fn write_files(
     fs: &dyn Fs,
     loose: &[(PathBuf, Vec<u8>)],
@@ -505,9 +506,16 @@ pub(crate) fn write_files(
         temps.push(guard);
     }
     let mut dirs: Vec<&Path> = Vec::new();
-    for (((dest, _), _), temp) in files.iter().zip(&mut temps) {
-        fs.rename(temp.path(), dest)
-            .map_err(|e| Error::io("rename into place", dest, e))?;
+    for (i, (((dest, _), _), temp)) in files.iter().zip(&mut temps).enumerate() {
+        if let Err(e) = fs.rename(temp.path(), dest) {
+            // The `loose` files renamed so far go again: unsynced, a later sync of their
+            // directory could otherwise make them durable torn, without the durable files
+            // they accompany.
+            for ((loose, _), _) in files[..i].iter().filter(|(_, sync)| !sync) {
+                let _ = fs.remove_file(loose);
+            }
+            return Err(Error::io("rename into place", dest, e));
+        }
         temp.1 = None;
         let dir = dest.parent().unwrap_or(Path::new("."));
         if !dirs.contains(&dir) {

@@ -11,7 +11,8 @@
 //! - `promise.rs`: [`FilePromise`];
 //! - `store.rs`: the [`ResultsStore`](crate::ResultsStore) implementation;
 //! - `browse.rs`: the [`Browse`](crate::Browse) implementation (read-only listings);
-//! - `gc.rs`: finding and removing the leftovers of interrupted writes.
+//! - `gc.rs`: finding and removing the leftovers of interrupted writes;
+//! - `poison.rs`: a failed sync poisons the handle (the file system every part uses).
 //!
 //! Invariants (numbered in `docs/design.md` §12): a crash leaves every result at its old or
 //! its new version, never torn or mismatched with its load information; one run directory
@@ -24,6 +25,7 @@ mod index;
 mod info;
 mod layout;
 mod object;
+mod poison;
 mod promise;
 mod store;
 

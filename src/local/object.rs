@@ -10,8 +10,10 @@
 //!    information naming `staged` (synced) are published into `.fluidml/` by one
 //!    [`write_files`]; its directory sync also makes `staged`'s entry durable, as all live in
 //!    that directory. **Our record is the commit point.**
-//! 3. `staged` is renamed to `<obj_dir>/<file>` (a directory in the way is moved aside first).
-//!    No sync is needed: if the rename is lost, `staged` still holds what the record names.
+//! 3. `staged` is renamed to `<obj_dir>/<file>` (a directory in the way is moved aside first)
+//!    and `<obj_dir>` is synced before the run lock is released: if the rename is lost,
+//!    `staged` still holds what the record names, and no later sync of `.fluidml/` can make
+//!    the entry's removal from there durable before its arrival in `<obj_dir>`.
 //! 4. leftovers of the old version are removed: its file if it had another name, a directory
 //!    moved aside, an old `staged` left by a crash between steps 2 and 3.
 //!
@@ -190,11 +192,18 @@ pub(crate) fn commit(
     // fluidml's pickle first (not synced: sweepstore never depends on it), then our
     // record: both renames are made durable by one sync of `.fluidml/`, and either
     // surviving alone is harmless (a marked pickle never outranks our record, §12.3).
-    write_files(
+    let record = info.to_bytes(&info_path)?;
+    let published = write_files(
         fs,
         &[(pickle_path, pickle)],
-        &[(info_path.clone(), info.to_bytes(&info_path)?)],
-    )?;
+        &[(info_path.clone(), record.clone())],
+    );
+    if let Err(e) = published {
+        // Only the final directory sync may have failed, with the record already in place:
+        // then `staged` is what it names, and must stay.
+        staged.committed = read_optional(fs, &info_path).ok().flatten() == Some(record);
+        return Err(e);
+    }
     staged.committed = true;
 
     let target = obj_dir.join(&info.file);
@@ -207,6 +216,11 @@ pub(crate) fn commit(
     }
     fs.rename(&staged.path, &target)
         .map_err(|e| Error::io("rename into place", &target, e))?;
+    // IMPORTANT: the rename's new entry is durable before any later sync of `.fluidml/` can
+    // make its removal from there durable (a later commit or state change of this run would;
+    // they wait for the run lock held here). Without it, power loss could keep the record
+    // but neither its `staged` entry nor the object file.
+    sync_dir(fs, &obj_dir)?;
 
     if in_the_way {
         remove_any(fs, &aside)?;
@@ -366,10 +380,13 @@ pub(crate) fn remove(run: &RunDir, name: &ResultName, types: &TypeRegistry) -> R
     let fs = run.fs();
     let _lock = lock(fs, &run.lock_file())?;
     let info = read_load_info(run, name, types)?;
-    let mut removed = remove_any(fs, &run.info_file(name))?;
+    // fluidml's pickles go before our record: a pickle we wrote is never synced, so it may
+    // only outlive the record that makes readers ignore it if it is whole.
+    let mut removed = false;
     for pickle in run.pickle_info_files(name) {
         removed |= remove_any(fs, &pickle)?;
     }
+    removed |= remove_any(fs, &run.info_file(name))?;
     if !removed {
         return Ok(false);
     }

@@ -29,6 +29,7 @@ use crate::local::layout::{
     object_file, set_bulk, sync_dir, temp_name,
 };
 use crate::local::object::{self, Found, Staged};
+use crate::local::poison::{Poison, PoisonFs};
 use crate::local::promise::FilePromise;
 use crate::names::{ResultName, RunName, TaskName};
 use crate::promise::{LazySweep, LazySweeps, Promise, check_hash};
@@ -58,6 +59,8 @@ pub struct LocalFileStore {
 #[derive(Debug)]
 struct Inner {
     index: Index,
+    /// Set by the first failed sync; every later write is refused.
+    poison: Arc<Poison>,
     types: TypeRegistry,
     run_names: RwLock<HashMap<TaskName, RunName>>,
 }
@@ -88,13 +91,26 @@ impl LocalFileStore {
     }
 
     fn with_fs(base: PathBuf, fs: Arc<dyn Fs>) -> Result<Self> {
+        let poison = Arc::new(Poison::default());
+        let fs: Arc<dyn Fs> = Arc::new(PoisonFs::new(fs, poison.clone()));
+        let created: Vec<&Path> = base
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !fs.exists(a))
+            .collect();
         fs.create_dir_all(&base)
             .map_err(|e| Error::io("create base directory", &base, e))?;
+        // IMPORTANT: the new directories' entries are durable before anything is saved in
+        // them, or power loss could take the whole store with it.
+        for dir in created.iter().rev() {
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            sync_dir(&*fs, parent.unwrap_or(Path::new(".")))?;
+        }
         gc::clean_on_open(&*fs, &base);
         let types = TypeRegistry::new();
         Ok(LocalFileStore {
             inner: Arc::new(Inner {
                 index: Index::new(Layout::new(base, fs)),
+                poison,
                 types,
                 run_names: RwLock::new(HashMap::new()),
             }),
@@ -163,6 +179,7 @@ impl LocalFileStore {
     /// # Errors
     /// [`Error::Io`] if the marker cannot be written.
     pub fn begin_bulk(&self) -> Result<BulkWrite<'_>> {
+        self.inner.poison.check()?;
         let marker = self.base_dir().join(BULK_MARKER);
         let interrupted = self.fs().exists(&marker);
         if !interrupted {
@@ -191,6 +208,9 @@ impl LocalFileStore {
     /// # Errors
     /// [`Error::Io`] if a directory cannot be listed or a leftover removed.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
+        if !dry_run {
+            self.inner.poison.check()?;
+        }
         gc::collect(&**self.fs(), self.base_dir(), dry_run)
     }
 
@@ -258,6 +278,7 @@ impl LocalFileStore {
         exclusive: bool,
         stage: impl FnOnce(&Path) -> Result<(Staged, Option<(ContentHash, u64)>)>,
     ) -> Result<()> {
+        self.inner.poison.check()?;
         let info = self.inner.types.get(type_name)?;
         let obj_dir = obj_dir_name(options.sub_dir.as_ref());
         let file = object_file(name, info.extension());
@@ -417,6 +438,7 @@ impl ResultsStore for LocalFileStore {
     }
 
     fn delete(&self, run: &RunId, name: &ResultName) -> Result<bool> {
+        self.inner.poison.check()?;
         match self.inner.index.lookup(run)? {
             Some(dir) => object::remove(&dir, name, &self.inner.types),
             None => Ok(false),
@@ -424,10 +446,12 @@ impl ResultsStore for LocalFileStore {
     }
 
     fn delete_run(&self, run: &RunId) -> Result<bool> {
+        self.inner.poison.check()?;
         self.inner.index.remove(run)
     }
 
     fn get_context(&self, run: &RunId) -> Result<StoreContext> {
+        self.inner.poison.check()?;
         let dir = self
             .inner
             .index
@@ -466,6 +490,7 @@ impl ResultsStore for LocalFileStore {
     }
 
     fn set_run_state(&self, run: &RunId, state: RunState) -> Result<()> {
+        self.inner.poison.check()?;
         let dir = self
             .inner
             .index
@@ -499,6 +524,9 @@ impl ResultsStore for LocalFileStore {
         type_name: Option<&str>,
         options: &SaveOptions,
     ) -> Result<File> {
+        if mode.writable() {
+            self.inner.poison.check()?;
+        }
         let dir = if mode.writable() {
             self.inner.index.exact(run)?
         } else {

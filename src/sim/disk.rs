@@ -244,7 +244,14 @@ impl SimDisk {
         let (files, dirs) = match mode {
             CrashMode::Process => (state.files.clone(), state.dirs.clone()),
             CrashMode::PowerLoss => {
-                let dirs = state.durable_dirs.clone();
+                // A durable entry inside a directory whose own entry was lost is lost too
+                // (BTreeSet order visits parents before their children).
+                let mut dirs = BTreeSet::new();
+                for dir in &state.durable_dirs {
+                    if dir.parent().is_none_or(|p| dirs.contains(p)) {
+                        dirs.insert(dir.clone());
+                    }
+                }
                 let files = state
                     .durable_files
                     .iter()
@@ -301,6 +308,17 @@ impl SimDisk {
         let state = self.lock();
         let ino = *state.files.get(path.as_ref())?;
         Some(state.inodes[ino].data.clone())
+    }
+
+    /// Every file below directory `dir`, at any depth, in path order.
+    pub fn files_below(&self, dir: impl AsRef<Path>) -> Vec<PathBuf> {
+        let dir = dir.as_ref();
+        self.lock()
+            .files
+            .keys()
+            .filter(|p| p.starts_with(dir))
+            .cloned()
+            .collect()
     }
 
     /// The files directly inside directory `dir`, in name order.
@@ -483,6 +501,42 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// Moves directory `from` and everything below it to `to`. The model has no directory
+    /// inodes, so a directory rename is atomic and durable at once (as if its directory
+    /// were synced right away): the durable entries below it move along with it. Only the
+    /// store's `delete_run` renames directories, and its protocol does not depend on when
+    /// that rename becomes durable.
+    pub(crate) fn rename_dir(&mut self, from: &Path, to: &Path) {
+        let moved = |p: &Path| to.join(p.strip_prefix(from).unwrap_or(p));
+        let rekey_files = |files: &mut BTreeMap<PathBuf, usize>| {
+            let inside: Vec<PathBuf> = files
+                .keys()
+                .filter(|p| p.starts_with(from))
+                .cloned()
+                .collect();
+            for path in inside {
+                if let Some(ino) = files.remove(&path) {
+                    files.insert(moved(&path), ino);
+                }
+            }
+        };
+        rekey_files(&mut self.files);
+        rekey_files(&mut self.durable_files);
+        let rekey_dirs = |dirs: &mut BTreeSet<PathBuf>| {
+            let inside: Vec<PathBuf> = dirs
+                .iter()
+                .filter(|p| p.starts_with(from))
+                .cloned()
+                .collect();
+            for path in inside {
+                dirs.remove(&path);
+                dirs.insert(moved(&path));
+            }
+        };
+        rekey_dirs(&mut self.dirs);
+        rekey_dirs(&mut self.durable_dirs);
     }
 
     /// A namespace change (create, rename, remove): counted and faultable, not a sync.

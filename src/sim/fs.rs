@@ -149,6 +149,13 @@ impl Fs for SimFs {
         let mut state = self.disk.lock();
         state.namespace_op()?;
         parent_exists(&state, to)?;
+        if state.dirs.contains(from) {
+            if state.files.contains_key(to) || state.dirs.contains(to) {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            state.rename_dir(from, to);
+            return Ok(());
+        }
         let ino = state
             .files
             .remove(from)

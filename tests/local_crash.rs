@@ -1,0 +1,406 @@
+//! LocalFileStore crash safety on the simulated disk, proven the way `crash_sim.rs` and
+//! `fault_injection.rs` prove the engine's: the shared deterministic workload (saves of new
+//! and existing runs, a streamed write-open, overwrites, deletes, `delete_run`, run states,
+//! `gc`) runs once to count its sync points; then for every sync point a fresh disk crashes
+//! there — as a process crash, as power loss (unsynced writes kept, dropped or garbled, per
+//! seed) and as power loss with that sync torn halfway — and a store reopened on what
+//! survives must hold every acknowledged operation, the one in flight wholly or not at all,
+//! nothing torn (every value loads and verifies; sweeps list no damaged run), and no
+//! temporary left behind once the open and `gc` ran. The injected-fault loop fails the Nth
+//! I/O operation instead (error, full disk, short write, failed sync; once or for good).
+//!
+//! Controls: every crash point is reached and interrupts an operation; power loss had
+//! unsynced writes to lose; crashes left temporaries for the open and `gc` to remove; and
+//! the same checker, given a bulk write whose syncs were skipped, does find lost saves.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::{Model, Op, config, summary, workload};
+use sweepstore::sim::{CrashMode, IoFault, SimDisk};
+use sweepstore::{LocalFileStore, Result, ResultName, ResultsStore, RunState, StoreExt, TaskName};
+
+const BASE: &str = "/base";
+const NAMES: [&str; 4] = ["metrics", "weights", "log", "trace"];
+
+fn run_op(store: &LocalFileStore, op: &Op) -> Result<()> {
+    match op {
+        Op::Save(run, name, value) => store
+            .run("t", &config(*run)?)?
+            .save_bytes(name, "bytes", value),
+        Op::Stream(run, name, value) => {
+            let mut file = store
+                .run("t", &config(*run)?)?
+                .open(name, "wb", Some("bytes"))?;
+            std::io::Write::write_all(&mut file, value).map_err(|source| {
+                sweepstore::Error::Stream {
+                    op: "stream",
+                    source,
+                }
+            })?;
+            file.close()
+        }
+        Op::Delete(run, name) => store.run("t", &config(*run)?)?.delete(name).map(|_| ()),
+        Op::DeleteRun(run) => store.run("t", &config(*run)?)?.delete_run().map(|_| ()),
+        Op::Finish(run) => store.run("t", &config(*run)?)?.finish(),
+        // A LocalFileStore has no log to checkpoint.
+        Op::Checkpoint => Ok(()),
+        Op::Gc => store.gc(false).map(|_| ()),
+    }
+}
+
+/// Every operation of the workload with its outcome; stops at the first failure when
+/// `stop_at_error` (a crash: the process is gone).
+fn run_all(disk: &SimDisk, stop_at_error: bool) -> Vec<(Op, bool)> {
+    let Ok(store) = LocalFileStore::open_simulated(BASE, disk) else {
+        return Vec::new();
+    };
+    let mut outcomes = Vec::new();
+    for op in workload() {
+        let ok = run_op(&store, &op).is_ok();
+        outcomes.push((op, ok));
+        if !ok && stop_at_error {
+            break;
+        }
+    }
+    outcomes
+}
+
+/// Reads back every (run, name) the workload can produce, and checks that a sweep over each
+/// name lists no damaged run.
+fn observe(store: &LocalFileStore) -> Result<Model> {
+    let mut model = Model::default();
+    for run in 0..4u8 {
+        let handle = store.run("t", &config(run)?)?;
+        for name in NAMES {
+            if let Some(value) = handle.load::<Vec<u8>>(name)? {
+                model.values.insert((run, name.to_owned()), value);
+            }
+        }
+        if handle.state()? == Some(RunState::Finished) {
+            model.finished.push(run);
+        }
+    }
+    let task = TaskName::new("t")?;
+    for name in NAMES {
+        for item in store.lazy_sweep(&task, &ResultName::new(name)?)? {
+            item?.value.bytes()?;
+        }
+    }
+    Ok(model)
+}
+
+/// Temporaries (`.sweepstore-*.tmp`) below the base directory, by path, with whether a
+/// load-information file beside it names it as its `staged` content (then it *is* the
+/// committed value, not a leftover).
+fn temporaries(disk: &SimDisk, base: &str) -> Vec<(PathBuf, bool)> {
+    let is_temp = |c: &std::ffi::OsStr| {
+        c.to_str()
+            .is_some_and(|c| c.starts_with(".sweepstore-") && c.ends_with(".tmp"))
+    };
+    let mut found = Vec::new();
+    for path in disk.files_below(base) {
+        let Some(temp) = path
+            .ancestors()
+            .find(|a| a.file_name().is_some_and(is_temp))
+        else {
+            continue;
+        };
+        let staged = temp == path && names_as_staged(disk, &path);
+        if !found.iter().any(|(p, _)| p == temp) {
+            found.push((temp.to_owned(), staged));
+        }
+    }
+    found
+}
+
+fn names_as_staged(disk: &SimDisk, path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return false;
+    };
+    disk.list_files(dir).iter().any(|info| {
+        info.to_str()
+            .is_some_and(|i| i.ends_with("_load_info.json"))
+            && disk
+                .read_file(info)
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                .is_some_and(|v| v["staged"] == name)
+    })
+}
+
+/// What a reopened image may hold for one key.
+type Allowed = BTreeMap<(u8, String), Vec<Option<Vec<u8>>>>;
+
+/// Per key, the acknowledged value, or the effect of any operation on that key that failed
+/// after the last acknowledged one (a crash fails the operation in flight).
+fn allowed(outcomes: &[(Op, bool)]) -> (Model, Allowed) {
+    let mut acked = Model::default();
+    let mut failed_after: Allowed = BTreeMap::new();
+    for (op, ok) in outcomes {
+        let touched: Vec<((u8, String), Option<Vec<u8>>)> = match op {
+            Op::Save(run, name, value) | Op::Stream(run, name, value) => {
+                vec![((*run, (*name).to_owned()), Some(value.clone()))]
+            }
+            Op::Delete(run, name) => vec![((*run, (*name).to_owned()), None)],
+            Op::DeleteRun(run) => NAMES
+                .iter()
+                .map(|n| ((*run, (*n).to_owned()), None))
+                .collect(),
+            Op::Finish(_) | Op::Checkpoint | Op::Gc => Vec::new(),
+        };
+        if *ok {
+            acked.apply(op);
+            for (key, _) in &touched {
+                failed_after.remove(key);
+            }
+        } else {
+            for (key, effect) in touched {
+                failed_after.entry(key).or_default().push(effect);
+            }
+        }
+    }
+    let mut allowed = Allowed::new();
+    for run in 0..4u8 {
+        for name in NAMES {
+            let key = (run, name.to_owned());
+            let mut values = vec![acked.values.get(&key).cloned()];
+            values.extend(failed_after.remove(&key).unwrap_or_default());
+            allowed.insert(key, values);
+        }
+    }
+    (acked, allowed)
+}
+
+/// Whether run states agree: every acknowledged finish is there, and a run finished only if
+/// acknowledged or by a failed operation.
+fn states_agree(seen: &Model, outcomes: &[(Op, bool)], acked: &Model) -> bool {
+    let may_finish = |run: &u8| {
+        acked.finished.contains(run)
+            || outcomes
+                .iter()
+                .any(|(op, ok)| !ok && matches!(op, Op::Finish(r) if r == run))
+    };
+    acked.finished.iter().all(|r| seen.finished.contains(r)) && seen.finished.iter().all(may_finish)
+}
+
+/// Reopens `image` and checks the invariants of the module docs; returns how many
+/// temporaries the open and `gc` removed.
+fn check_recovered(image: &SimDisk, outcomes: &[(Op, bool)], what: &str) -> Result<usize> {
+    check_recovered_in(BASE, image, outcomes, what)
+}
+
+/// [`check_recovered`] for a store in `base`.
+fn check_recovered_in(
+    base: &str,
+    image: &SimDisk,
+    outcomes: &[(Op, bool)],
+    what: &str,
+) -> Result<usize> {
+    let (acked, allowed) = allowed(outcomes);
+    let before = temporaries(image, base).iter().filter(|(_, s)| !s).count();
+    let store = LocalFileStore::open_simulated(base, image)?;
+    // The open removes what crashed writers left in the tasks' own temporary folders.
+    for (path, _) in temporaries(image, base) {
+        let in_stage = path
+            .components()
+            .any(|c| c.as_os_str() == "tmp" || c.as_os_str() == "trash");
+        assert!(!in_stage, "{what}: the open left {}", path.display());
+    }
+    let seen = observe(&store).unwrap_or_else(|e| panic!("{what}: {e}"));
+    for (key, values) in &allowed {
+        let got = seen.values.get(key).cloned();
+        assert!(
+            values.contains(&got),
+            "{what}: {key:?} holds {:?} bytes, allowed {:?}\nrecovered: {:?}\nacknowledged: {:?}",
+            got.as_ref().map(Vec::len),
+            values
+                .iter()
+                .map(|v| v.as_ref().map(Vec::len))
+                .collect::<Vec<_>>(),
+            summary(&seen),
+            summary(&acked),
+        );
+    }
+    assert!(
+        states_agree(&seen, outcomes, &acked),
+        "{what}: finished runs {:?}, acknowledged {:?}",
+        seen.finished,
+        acked.finished
+    );
+    store.gc(false)?;
+    let left: Vec<_> = temporaries(image, base)
+        .into_iter()
+        .filter(|(_, s)| !s)
+        .collect();
+    assert!(left.is_empty(), "{what}: gc left {left:?}");
+    // The recovered store keeps working, and reads the same after gc.
+    assert_eq!(observe(&store)?, seen, "{what}: gc changed what loads");
+    store
+        .run("t", &config(9)?)?
+        .save_bytes("after", "bytes", b"after")?;
+    let again = LocalFileStore::open_simulated(base, image)?;
+    assert_eq!(
+        again.run("t", &config(9)?)?.load::<Vec<u8>>("after")?,
+        Some(b"after".to_vec()),
+        "{what}: a save after recovery was lost"
+    );
+    Ok(before)
+}
+
+fn total_sync_points() -> u64 {
+    let disk = SimDisk::new();
+    let outcomes = run_all(&disk, true);
+    assert!(
+        outcomes.len() == workload().len() && outcomes.iter().all(|(_, ok)| *ok),
+        "the workload fails without a crash"
+    );
+    disk.sync_points()
+}
+
+#[test]
+fn every_sync_point_survives_process_crash_power_loss_and_torn_sync() -> Result<()> {
+    let total = total_sync_points();
+    assert!(total > 40, "the workload has only {total} sync points");
+    let (mut interrupted, mut with_unsynced, mut with_temps, mut checks) = (0, 0, 0, 0);
+    for point in 1..=total {
+        for torn in [false, true] {
+            let disk = SimDisk::new();
+            disk.crash_at_sync(point, torn);
+            let outcomes = run_all(&disk, true);
+            // Control: the crash happened, at this point, and failed an operation.
+            assert!(disk.crashed(), "sync point {point} was never reached");
+            interrupted += usize::from(outcomes.last().is_some_and(|(_, ok)| !ok));
+            with_unsynced += usize::from(disk.unsynced_changes() > 0);
+            let modes: &[CrashMode] = if torn {
+                &[CrashMode::PowerLoss]
+            } else {
+                &[CrashMode::Process, CrashMode::PowerLoss]
+            };
+            for &mode in modes {
+                for seed in 0..3 {
+                    let image = disk.after_crash(mode, seed);
+                    let what =
+                        format!("sync point {point}/{total}, torn {torn}, {mode:?}, seed {seed}");
+                    with_temps += usize::from(check_recovered(&image, &outcomes, &what)? > 0);
+                    checks += 1;
+                }
+            }
+        }
+    }
+    // Controls: the crashes interrupted operations, power loss had unsynced writes to lose,
+    // and crashes left temporaries behind for the open and gc to remove.
+    assert!(
+        interrupted as u64 >= total,
+        "only {interrupted} crashes interrupted an operation"
+    );
+    assert!(with_unsynced > 0, "no crash left unsynced writes behind");
+    assert!(with_temps > 0, "no crash left a temporary behind");
+    println!(
+        "sync points: {total}; recoveries checked: {checks}; crashes that interrupted an \
+         operation: {interrupted}; with unsynced writes: {with_unsynced}; recoveries that \
+         removed temporaries: {with_temps}"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_io_fault_at_any_operation_never_acknowledges_lost_work() -> Result<()> {
+    let clean = SimDisk::new();
+    run_all(&clean, true);
+    let (io_ops, sync_ops) = (clean.io_ops(), clean.sync_ops());
+    let passes: [(IoFault, bool, u64); 6] = [
+        (IoFault::Error, false, io_ops),
+        (IoFault::Error, true, io_ops),
+        (IoFault::NoSpace, false, io_ops),
+        (IoFault::ShortWrite, false, io_ops),
+        (IoFault::SyncError, false, sync_ops),
+        (IoFault::SyncError, true, sync_ops),
+    ];
+    let (mut trials, mut struck) = (0, 0);
+    for (kind, persistent, limit) in passes {
+        for n in 1..=limit {
+            let disk = SimDisk::new();
+            disk.fail_io(n, kind, persistent);
+            // The process lives on after a failed operation and keeps going.
+            let outcomes = run_all(&disk, false);
+            // Control: the fault struck.
+            assert!(
+                disk.faults_hit() > 0,
+                "{kind:?} at operation {n} never struck"
+            );
+            struck += usize::from(outcomes.iter().any(|(_, ok)| !ok));
+            for (mode, seed) in [(CrashMode::Process, 0), (CrashMode::PowerLoss, 1)] {
+                let what = format!("{kind:?} at operation {n} (persistent {persistent}), {mode:?}");
+                check_recovered(&disk.after_crash(mode, seed), &outcomes, &what)?;
+            }
+            trials += 1;
+        }
+    }
+    // Control: faults failed operations (a fault may also strike only a best-effort step).
+    assert!(
+        struck * 2 > trials,
+        "only {struck} of {trials} faults failed an operation"
+    );
+    println!(
+        "I/O operations: {io_ops}; syncs: {sync_ops}; fault trials: {trials}; failed an operation: {struck}"
+    );
+    Ok(())
+}
+
+/// The control for the checker itself: saves acknowledged in bulk mode skip their syncs, so
+/// power loss before `finish` must lose some of them — and the checker must notice.
+#[test]
+fn the_checker_catches_saves_whose_syncs_were_skipped() -> Result<()> {
+    let (mut caught, mut trials) = (0, 0);
+    // Bulk mode is per base directory and process-wide: this test has its own.
+    const BULK_BASE: &str = "/bulk";
+    for seed in 0..8 {
+        let disk = SimDisk::new();
+        let store = LocalFileStore::open_simulated(BULK_BASE, &disk)?;
+        let bulk = store.begin_bulk()?;
+        let outcomes: Vec<(Op, bool)> = workload()
+            .into_iter()
+            .map(|op| {
+                let ok = run_op(&store, &op).is_ok();
+                (op, ok)
+            })
+            .collect();
+        assert!(
+            outcomes.iter().all(|(_, ok)| *ok),
+            "the bulk workload failed"
+        );
+        assert!(disk.unsynced_changes() > 0, "bulk mode synced everything");
+        let image = disk.after_crash(CrashMode::PowerLoss, seed);
+        drop(bulk);
+        let result =
+            std::panic::catch_unwind(|| check_recovered_in(BULK_BASE, &image, &outcomes, "bulk"));
+        caught += usize::from(!matches!(result, Ok(Ok(_))));
+        trials += 1;
+    }
+    assert!(
+        caught > 0,
+        "power loss lost no unsynced save in {trials} trials"
+    );
+    println!("bulk-mode power losses caught by the checker: {caught} of {trials}");
+    Ok(())
+}
+
+/// A crash while the store's base directory is being created leaves a directory a store
+/// opens on, and power loss after the first acknowledged save keeps it.
+#[test]
+fn power_loss_right_after_the_first_save_keeps_the_base_directory() -> Result<()> {
+    let disk = SimDisk::new();
+    let store = LocalFileStore::open_simulated("/deep/er/base", &disk)?;
+    store
+        .run("t", &config(0)?)?
+        .save_bytes("m", "bytes", b"first")?;
+    let image = disk.after_crash(CrashMode::PowerLoss, 3);
+    let store = LocalFileStore::open_simulated("/deep/er/base", &image)?;
+    assert_eq!(
+        store.run("t", &config(0)?)?.load::<Vec<u8>>("m")?,
+        Some(b"first".to_vec())
+    );
+    Ok(())
+}
