@@ -209,9 +209,9 @@ impl Index {
         if let Some(dir) = self.key_target(&task, run.key())? {
             return Ok(dir);
         }
-        let next = match read_optional(fs, &task.next_file())? {
-            Some(bytes) => parse_next(&bytes)
-                .ok_or_else(|| corrupt(&task.next_file(), "expected a decimal sweep counter"))?,
+        // `next` is a hint written unsynced: lost or torn by power loss, it is recomputed.
+        let next = match read_optional(fs, &task.next_file())?.and_then(|b| parse_next(&b)) {
+            Some(next) => next,
             None => self.adopt(run.task(), &task)?,
         };
         if let Some(dir) = self.key_target(&task, run.key())? {
@@ -239,7 +239,7 @@ impl Index {
         )?;
         write_file(fs, &dir.config_file(), &pretty_json(run.config().as_map())?)?;
         write_file(fs, &task.key_file(run.key()), dir.name.as_bytes())?;
-        write_file(
+        write_hint(
             fs,
             &task.next_file(),
             format!("{}\n", counter + 1).as_bytes(),
@@ -298,6 +298,13 @@ impl Index {
         let Some((dir, key)) = self.lookup_with_key(run)? else {
             return Ok(false);
         };
+        // IMPORTANT: `next` is durable before the run's directory can go, so a counter is
+        // never reused after power loss (otherwise it is recomputed from the directories).
+        let next = task.next_file();
+        if let Ok(mut file) = fs.open_rw(&next) {
+            file.sync_data().map_err(|e| Error::io("sync", &next, e))?;
+            sync_dir(fs, next.parent().unwrap_or(&task.dir))?;
+        }
         // IMPORTANT: the directory leaves the task (one atomic rename) before its key file
         // goes, so a crash never leaves a key file naming a half-removed directory.
         let trash = task.trash_dir().join(temp_name(fs));
@@ -461,6 +468,24 @@ fn config_text(dir: &RunDir) -> Result<String> {
 
 fn parse_next(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+}
+
+/// Writes a hint atomically but without any sync (temp → rename): after power loss it may be
+/// old, absent or torn, and its readers allow for that.
+fn write_hint(fs: &dyn Fs, dest: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let path = dir.join(temp_name(fs));
+    let mut tmp = fs
+        .create_new(&path)
+        .map_err(|e| Error::io("create temporary file", &path, e))?;
+    let mut guard = TempGuard(fs, Some(path));
+    io::Write::write_all(&mut tmp, bytes)
+        .map_err(|e| Error::io("write temporary file", guard.path(), e))?;
+    drop(tmp);
+    fs.rename(guard.path(), dest)
+        .map_err(|e| Error::io("rename into place", dest, e))?;
+    guard.1 = None;
+    Ok(())
 }
 
 /// Writes a small file durably and atomically (temp → sync → rename → sync directory).

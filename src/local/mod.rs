@@ -12,7 +12,8 @@
 //! - `store.rs`: the [`ResultsStore`](crate::ResultsStore) implementation;
 //! - `browse.rs`: the [`Browse`](crate::Browse) implementation (read-only listings);
 //! - `gc.rs`: finding and removing the leftovers of interrupted writes;
-//! - `poison.rs`: a failed sync poisons the handle (the file system every part uses).
+//! - `poison.rs`: the store's file system: a failed sync poisons the handle, and concurrent
+//!   directory syncs are grouped (`group.rs`).
 //!
 //! Invariants (numbered in `docs/design.md` §12): a crash leaves every result at its old or
 //! its new version, never torn or mismatched with its load information; one run directory
@@ -21,6 +22,7 @@
 mod browse;
 mod file;
 mod gc;
+mod group;
 mod index;
 mod info;
 mod layout;

@@ -4,7 +4,8 @@
 //! handle refuses every later write with [`Error::Poisoned`]; a sync is never retried.
 //!
 //! [`PoisonFs`] is the store's file system with that watch built in: every directory,
-//! file-system and file sync goes through it and a failure records its cause.
+//! file-system and file sync goes through it and a failure records its cause. Its directory
+//! syncs are grouped across the handle's concurrent callers (`group.rs`).
 //!
 //! Invariant: once a sync failed, [`Poison::check`] fails for the rest of the handle's life.
 
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use redb::Database;
 
 use crate::error::{Error, Result};
+use crate::local::group::DirSyncs;
 use crate::vfs::{Fs, FsFile, LockGuard, Meta};
 
 /// The cause of the first failed sync, if any.
@@ -47,11 +49,16 @@ impl Poison {
 pub(crate) struct PoisonFs {
     inner: Arc<dyn Fs>,
     poison: Arc<Poison>,
+    dir_syncs: DirSyncs,
 }
 
 impl PoisonFs {
     pub(crate) fn new(inner: Arc<dyn Fs>, poison: Arc<Poison>) -> Self {
-        PoisonFs { inner, poison }
+        PoisonFs {
+            inner,
+            poison,
+            dir_syncs: DirSyncs::default(),
+        }
     }
 
     fn file(&self, file: Box<dyn FsFile>, path: &Path) -> Box<dyn FsFile> {
@@ -133,7 +140,7 @@ impl Fs for PoisonFs {
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        let result = self.inner.sync_dir(path);
+        let result = self.dir_syncs.sync(path, |dir| self.inner.sync_dir(dir));
         self.poison.watch(path, result)
     }
 
