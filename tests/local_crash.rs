@@ -15,39 +15,19 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{Model, Op, config, summary, workload};
+use common::{Model, NAMES, Op, allowed, config, run_store_op, summary, workload};
 use sweepstore::sim::{CrashMode, IoFault, SimDisk};
 use sweepstore::{LocalFileStore, Result, ResultName, ResultsStore, RunState, StoreExt, TaskName};
 
 const BASE: &str = "/base";
-const NAMES: [&str; 4] = ["metrics", "weights", "log", "trace"];
 
 fn run_op(store: &LocalFileStore, op: &Op) -> Result<()> {
     match op {
-        Op::Save(run, name, value) => store
-            .run("t", &config(*run)?)?
-            .save_bytes(name, "bytes", value),
-        Op::Stream(run, name, value) => {
-            let mut file = store
-                .run("t", &config(*run)?)?
-                .open(name, "wb", Some("bytes"))?;
-            std::io::Write::write_all(&mut file, value).map_err(|source| {
-                sweepstore::Error::Stream {
-                    op: "stream",
-                    source,
-                }
-            })?;
-            file.close()
-        }
-        Op::Delete(run, name) => store.run("t", &config(*run)?)?.delete(name).map(|_| ()),
-        Op::DeleteRun(run) => store.run("t", &config(*run)?)?.delete_run().map(|_| ()),
-        Op::Finish(run) => store.run("t", &config(*run)?)?.finish(),
-        // A LocalFileStore has no log to checkpoint.
-        Op::Checkpoint => Ok(()),
         Op::Gc => store.gc(false).map(|_| ()),
+        // A LocalFileStore has no log to checkpoint.
+        op => run_store_op(store, op),
     }
 }
 
@@ -130,49 +110,6 @@ fn names_as_staged(disk: &SimDisk, path: &Path) -> bool {
     })
 }
 
-/// What a reopened image may hold for one key.
-type Allowed = BTreeMap<(u8, String), Vec<Option<Vec<u8>>>>;
-
-/// Per key, the acknowledged value, or the effect of any operation on that key that failed
-/// after the last acknowledged one (a crash fails the operation in flight).
-fn allowed(outcomes: &[(Op, bool)]) -> (Model, Allowed) {
-    let mut acked = Model::default();
-    let mut failed_after: Allowed = BTreeMap::new();
-    for (op, ok) in outcomes {
-        let touched: Vec<((u8, String), Option<Vec<u8>>)> = match op {
-            Op::Save(run, name, value) | Op::Stream(run, name, value) => {
-                vec![((*run, (*name).to_owned()), Some(value.clone()))]
-            }
-            Op::Delete(run, name) => vec![((*run, (*name).to_owned()), None)],
-            Op::DeleteRun(run) => NAMES
-                .iter()
-                .map(|n| ((*run, (*n).to_owned()), None))
-                .collect(),
-            Op::Finish(_) | Op::Checkpoint | Op::Gc => Vec::new(),
-        };
-        if *ok {
-            acked.apply(op);
-            for (key, _) in &touched {
-                failed_after.remove(key);
-            }
-        } else {
-            for (key, effect) in touched {
-                failed_after.entry(key).or_default().push(effect);
-            }
-        }
-    }
-    let mut allowed = Allowed::new();
-    for run in 0..4u8 {
-        for name in NAMES {
-            let key = (run, name.to_owned());
-            let mut values = vec![acked.values.get(&key).cloned()];
-            values.extend(failed_after.remove(&key).unwrap_or_default());
-            allowed.insert(key, values);
-        }
-    }
-    (acked, allowed)
-}
-
 /// Whether run states agree: every acknowledged finish is there, and a run finished only if
 /// acknowledged or by a failed operation.
 fn states_agree(seen: &Model, outcomes: &[(Op, bool)], acked: &Model) -> bool {
@@ -198,7 +135,7 @@ fn check_recovered_in(
     outcomes: &[(Op, bool)],
     what: &str,
 ) -> Result<usize> {
-    let (acked, allowed) = allowed(outcomes);
+    let (acked, allowed) = allowed(outcomes.iter().map(|(op, ok)| (op, *ok)));
     let before = temporaries(image, base).iter().filter(|(_, s)| !s).count();
     let store = LocalFileStore::open_simulated(base, image)?;
     // The open removes what crashed writers left in the tasks' own temporary folders.

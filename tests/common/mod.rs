@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 use sweepstore::sim::SimDisk;
-use sweepstore::{RedbOptions, RedbStore, Result, RunState, StoreExt, UniqueConfig};
+use sweepstore::{RedbOptions, RedbStore, Result, ResultsStore, RunState, StoreExt, UniqueConfig};
 
 pub const ROOT: &str = "/store";
 
@@ -87,6 +87,16 @@ impl Model {
 
 pub fn run_op(store: &RedbStore, op: &Op) -> Result<()> {
     match op {
+        Op::Checkpoint => store.checkpoint(),
+        Op::Gc => store.gc(false).map(|_| ()),
+        op => run_store_op(store, op),
+    }
+}
+
+/// Runs `op` on any store; the maintenance operations (`Checkpoint`, `Gc`) are the caller's
+/// and do nothing here.
+pub fn run_store_op(store: &impl ResultsStore, op: &Op) -> Result<()> {
+    match op {
         Op::Save(run, name, value) => store
             .run("t", &config(*run)?)?
             .save_bytes(name, "bytes", value),
@@ -105,9 +115,55 @@ pub fn run_op(store: &RedbStore, op: &Op) -> Result<()> {
         Op::Delete(run, name) => store.run("t", &config(*run)?)?.delete(name).map(|_| ()),
         Op::DeleteRun(run) => store.run("t", &config(*run)?)?.delete_run().map(|_| ()),
         Op::Finish(run) => store.run("t", &config(*run)?)?.finish(),
-        Op::Checkpoint => store.checkpoint(),
-        Op::Gc => store.gc(false).map(|_| ()),
+        Op::Checkpoint | Op::Gc => Ok(()),
     }
+}
+
+/// The result names the workload uses.
+pub const NAMES: [&str; 4] = ["metrics", "weights", "log", "trace"];
+
+/// Per key, the values a recovered store may hold.
+pub type Allowed = BTreeMap<(u8, String), Vec<Option<Vec<u8>>>>;
+
+/// From each operation and whether it was acknowledged: the acknowledged state, and per
+/// key the values a recovered store may hold — the acknowledged one, or the effect of an
+/// operation on that key that failed after the last acknowledged one.
+pub fn allowed<'a>(outcomes: impl IntoIterator<Item = (&'a Op, bool)>) -> (Model, Allowed) {
+    let mut acked = Model::default();
+    let mut failed_after = Allowed::new();
+    for (op, ok) in outcomes {
+        let touched: Vec<((u8, String), Option<Vec<u8>>)> = match op {
+            Op::Save(run, name, value) | Op::Stream(run, name, value) => {
+                vec![((*run, (*name).to_owned()), Some(value.clone()))]
+            }
+            Op::Delete(run, name) => vec![((*run, (*name).to_owned()), None)],
+            Op::DeleteRun(run) => NAMES
+                .iter()
+                .map(|n| ((*run, (*n).to_owned()), None))
+                .collect(),
+            Op::Finish(_) | Op::Checkpoint | Op::Gc => Vec::new(),
+        };
+        if ok {
+            acked.apply(op);
+            for (key, _) in &touched {
+                failed_after.remove(key);
+            }
+        } else {
+            for (key, effect) in touched {
+                failed_after.entry(key).or_default().push(effect);
+            }
+        }
+    }
+    let mut allowed = Allowed::new();
+    for run in 0..4u8 {
+        for name in NAMES {
+            let key = (run, name.to_owned());
+            let mut values = vec![acked.values.get(&key).cloned()];
+            values.extend(failed_after.remove(&key).unwrap_or_default());
+            allowed.insert(key, values);
+        }
+    }
+    (acked, allowed)
 }
 
 /// What a workload run on `disk` got acknowledged, and the operation in flight at the crash.
@@ -151,7 +207,7 @@ pub fn observe(store: &RedbStore) -> Result<Model> {
     let mut model = Model::default();
     for run in 0..4u8 {
         let handle = store.run("t", &config(run)?)?;
-        for name in ["metrics", "weights", "log", "trace"] {
+        for name in NAMES {
             if let Some(value) = handle.load::<Vec<u8>>(name)? {
                 model.values.insert((run, name.to_owned()), value);
             }
