@@ -11,7 +11,7 @@ mod common;
 
 use std::sync::Mutex;
 
-use common::{Op, ROOT, allowed, config, observe, run_op, workload};
+use common::{Op, ROOT, allowed, config, fault_passes, observe, run_op, workload};
 use sweepstore::sim::{CrashMode, IoFault, SimDisk};
 use sweepstore::{Error, RedbOptions, RedbStore, Result, StoreExt};
 
@@ -91,14 +91,7 @@ fn an_io_fault_at_any_operation_never_acknowledges_lost_work() -> Result<()> {
     let (io_ops, sync_ops) = clean_run_counts();
     let mut trials = 0;
     let mut hit = 0;
-    let passes: [(IoFault, bool, u64); 6] = [
-        (IoFault::Error, false, io_ops),
-        (IoFault::Error, true, io_ops),
-        (IoFault::NoSpace, false, io_ops),
-        (IoFault::ShortWrite, false, io_ops),
-        (IoFault::SyncError, false, sync_ops),
-        (IoFault::SyncError, true, sync_ops),
-    ];
+    let passes = fault_passes(io_ops, sync_ops);
     for (kind, persistent, limit) in passes {
         for n in 1..=limit + 1 {
             let disk = SimDisk::new();

@@ -17,9 +17,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Model, NAMES, Op, allowed, config, run_store_op, summary, workload};
-use sweepstore::sim::{CrashMode, IoFault, SimDisk};
-use sweepstore::{LocalFileStore, Result, ResultName, ResultsStore, RunState, StoreExt, TaskName};
+use common::{
+    Model, NAMES, Op, allowed, config, crash_images, fault_passes, run_store_op, summary, workload,
+};
+use sweepstore::sim::{CrashMode, SimDisk};
+use sweepstore::{LocalFileStore, Result, ResultName, ResultsStore, StoreExt, TaskName};
 
 const BASE: &str = "/base";
 
@@ -51,18 +53,7 @@ fn run_all(disk: &SimDisk, stop_at_error: bool) -> Vec<(Op, bool)> {
 /// Reads back every (run, name) the workload can produce, and checks that a sweep over each
 /// name lists no damaged run.
 fn observe(store: &LocalFileStore) -> Result<Model> {
-    let mut model = Model::default();
-    for run in 0..4u8 {
-        let handle = store.run("t", &config(run)?)?;
-        for name in NAMES {
-            if let Some(value) = handle.load::<Vec<u8>>(name)? {
-                model.values.insert((run, name.to_owned()), value);
-            }
-        }
-        if handle.state()? == Some(RunState::Finished) {
-            model.finished.push(run);
-        }
-    }
+    let model = common::observe(store)?;
     let task = TaskName::new("t")?;
     for name in NAMES {
         for item in store.lazy_sweep(&task, &ResultName::new(name)?)? {
@@ -210,19 +201,11 @@ fn every_sync_point_survives_process_crash_power_loss_and_torn_sync() -> Result<
             assert!(disk.crashed(), "sync point {point} was never reached");
             interrupted += usize::from(outcomes.last().is_some_and(|(_, ok)| !ok));
             with_unsynced += usize::from(disk.unsynced_changes() > 0);
-            let modes: &[CrashMode] = if torn {
-                &[CrashMode::PowerLoss]
-            } else {
-                &[CrashMode::Process, CrashMode::PowerLoss]
-            };
-            for &mode in modes {
-                for seed in 0..3 {
-                    let image = disk.after_crash(mode, seed);
-                    let what =
-                        format!("sync point {point}/{total}, torn {torn}, {mode:?}, seed {seed}");
-                    with_temps += usize::from(check_recovered(&image, &outcomes, &what)? > 0);
-                    checks += 1;
-                }
+            for (mode, seed, image) in crash_images(&disk, torn) {
+                let what =
+                    format!("sync point {point}/{total}, torn {torn}, {mode:?}, seed {seed}");
+                with_temps += usize::from(check_recovered(&image, &outcomes, &what)? > 0);
+                checks += 1;
             }
         }
     }
@@ -247,14 +230,7 @@ fn an_io_fault_at_any_operation_never_acknowledges_lost_work() -> Result<()> {
     let clean = SimDisk::new();
     run_all(&clean, true);
     let (io_ops, sync_ops) = (clean.io_ops(), clean.sync_ops());
-    let passes: [(IoFault, bool, u64); 6] = [
-        (IoFault::Error, false, io_ops),
-        (IoFault::Error, true, io_ops),
-        (IoFault::NoSpace, false, io_ops),
-        (IoFault::ShortWrite, false, io_ops),
-        (IoFault::SyncError, false, sync_ops),
-        (IoFault::SyncError, true, sync_ops),
-    ];
+    let passes = fault_passes(io_ops, sync_ops);
     let (mut trials, mut struck) = (0, 0);
     for (kind, persistent, limit) in passes {
         for n in 1..=limit {

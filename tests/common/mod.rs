@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use sweepstore::sim::SimDisk;
+use sweepstore::sim::{CrashMode, IoFault, SimDisk};
 use sweepstore::{RedbOptions, RedbStore, Result, ResultsStore, RunState, StoreExt, UniqueConfig};
 
 pub const ROOT: &str = "/store";
@@ -119,8 +119,39 @@ pub fn run_store_op(store: &impl ResultsStore, op: &Op) -> Result<()> {
     }
 }
 
+/// The passes of the injected-fault loops: (fault, persistent, how many operations it can
+/// strike) for a workload of `io_ops` I/O operations of which `sync_ops` are syncs.
+pub fn fault_passes(io_ops: u64, sync_ops: u64) -> [(IoFault, bool, u64); 6] {
+    [
+        (IoFault::Error, false, io_ops),
+        (IoFault::Error, true, io_ops),
+        (IoFault::NoSpace, false, io_ops),
+        (IoFault::ShortWrite, false, io_ops),
+        (IoFault::SyncError, false, sync_ops),
+        (IoFault::SyncError, true, sync_ops),
+    ]
+}
+
+/// The disks a crash of `disk` (at a sync point, `torn` or not) can leave, by mode and seed:
+/// power loss with three seeds, and for an untorn sync a process crash too (a process crash
+/// tears no sync).
+pub fn crash_images(disk: &SimDisk, torn: bool) -> Vec<(CrashMode, u64, SimDisk)> {
+    let modes: &[CrashMode] = if torn {
+        &[CrashMode::PowerLoss]
+    } else {
+        &[CrashMode::Process, CrashMode::PowerLoss]
+    };
+    modes
+        .iter()
+        .flat_map(|&mode| (0..3).map(move |seed| (mode, seed, disk.after_crash(mode, seed))))
+        .collect()
+}
+
 /// The result names the workload uses.
 pub const NAMES: [&str; 4] = ["metrics", "weights", "log", "trace"];
+
+/// What an operation would set a key to (`None`: absent).
+type Effect = ((u8, String), Option<Vec<u8>>);
 
 /// Per key, the values a recovered store may hold.
 pub type Allowed = BTreeMap<(u8, String), Vec<Option<Vec<u8>>>>;
@@ -132,7 +163,7 @@ pub fn allowed<'a>(outcomes: impl IntoIterator<Item = (&'a Op, bool)>) -> (Model
     let mut acked = Model::default();
     let mut failed_after = Allowed::new();
     for (op, ok) in outcomes {
-        let touched: Vec<((u8, String), Option<Vec<u8>>)> = match op {
+        let touched: Vec<Effect> = match op {
             Op::Save(run, name, value) | Op::Stream(run, name, value) => {
                 vec![((*run, (*name).to_owned()), Some(value.clone()))]
             }
@@ -203,7 +234,7 @@ pub fn run_workload(disk: &SimDisk) -> Outcome {
 }
 
 /// Reads back every (run, name) the workload can produce.
-pub fn observe(store: &RedbStore) -> Result<Model> {
+pub fn observe(store: &impl ResultsStore) -> Result<Model> {
     let mut model = Model::default();
     for run in 0..4u8 {
         let handle = store.run("t", &config(run)?)?;
