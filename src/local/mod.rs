@@ -15,6 +15,10 @@
 //! - `poison.rs`: the store's file system: a failed sync poisons the handle, and concurrent
 //!   directory syncs are grouped (`group.rs`).
 //!
+//! Every file operation goes through the store's `Fs` (`vfs.rs`, held by the `Layout`): the
+//! real file system, or the simulated disk of the crash tests
+//! (`LocalFileStore::open_simulated`, feature `sim`).
+//!
 //! Invariants (numbered in `docs/design.md` §12): a crash leaves every result at its old or
 //! its new version, never torn or mismatched with its load information; one run directory
 //! per config, across processes; nothing is ever written outside the base directory.
