@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use common::{
     Model, NAMES, Op, allowed, config, crash_images, fault_passes, run_store_op, summary, workload,
 };
-use sweepstore::sim::{CrashMode, SimDisk};
-use sweepstore::{LocalFileStore, Result, ResultName, ResultsStore, StoreExt, TaskName};
+use sweepstore::sim::{CrashMode, IoFault, SimDisk};
+use sweepstore::{Error, LocalFileStore, Result, ResultName, ResultsStore, StoreExt, TaskName};
 
 const BASE: &str = "/base";
 
@@ -357,5 +357,78 @@ fn concurrent_savers_sharing_syncs_keep_every_acknowledged_save() -> Result<()> 
             }
         }
     }
+    Ok(())
+}
+
+/// A failed fsync poisons the handle: later writes are refused (never built on state that
+/// may not be durable), reads go on, and a reopened store works.
+#[test]
+fn a_failed_fsync_poisons_the_handle_until_it_is_reopened() -> Result<()> {
+    let disk = SimDisk::new();
+    let store = LocalFileStore::open_simulated(BASE, &disk)?;
+    store
+        .run("t", &config(0)?)?
+        .save_bytes("m", "bytes", b"0")?;
+    disk.fail_io(1, IoFault::SyncError, false);
+    let failed = store.run("t", &config(1)?)?.save_bytes("m", "bytes", b"1");
+    // Control: the injected failure struck this save.
+    assert_eq!(disk.faults_hit(), 1);
+    assert!(failed.is_err(), "{failed:?}");
+    // Syncs work again, but the handle never retries: later writes are refused.
+    let later = store.run("t", &config(2)?)?.save_bytes("m", "bytes", b"2");
+    assert!(matches!(later, Err(Error::Poisoned { .. })), "{later:?}");
+    let finish = store.run("t", &config(0)?)?.finish();
+    assert!(matches!(finish, Err(Error::Poisoned { .. })), "{finish:?}");
+    assert_eq!(
+        store.run("t", &config(0)?)?.load::<Vec<u8>>("m")?,
+        Some(b"0".to_vec())
+    );
+    let reopened = LocalFileStore::open_simulated(BASE, &disk)?;
+    reopened
+        .run("t", &config(2)?)?
+        .save_bytes("m", "bytes", b"2")?;
+    Ok(())
+}
+
+/// The task's `next` counter is written unsynced, but `delete_run` makes it durable first:
+/// after power loss a new run never gets the counter of a deleted one (L3).
+#[test]
+fn power_loss_after_delete_run_never_reuses_its_counter() -> Result<()> {
+    let next = format!("{BASE}/t/.sweepstore/next");
+    let mut lost_before_delete = 0;
+    for seed in 0..8 {
+        let disk = SimDisk::new();
+        let store = LocalFileStore::open_simulated(BASE, &disk)?;
+        for run in 0..3 {
+            store
+                .run("t", &config(run)?)?
+                .save_bytes("m", "bytes", &[run])?;
+        }
+        // Control: without delete_run's sync, power loss may lose the newest `next`.
+        let image = disk.after_crash(CrashMode::PowerLoss, seed);
+        lost_before_delete += usize::from(image.read_file(&next) != Some(b"3\n".to_vec()));
+        assert!(store.run("t", &config(2)?)?.delete_run()?);
+        let image = disk.after_crash(CrashMode::PowerLoss, seed);
+        let store = LocalFileStore::open_simulated(BASE, &image)?;
+        store
+            .run("t", &config(7)?)?
+            .save_bytes("m", "bytes", b"new")?;
+        assert!(
+            image
+                .read_file(format!("{BASE}/t/003/config.json"))
+                .is_some(),
+            "seed {seed}: the new run did not get counter 003: {:?}",
+            image.files_below(format!("{BASE}/t"))
+        );
+        assert!(
+            image
+                .read_file(format!("{BASE}/t/002/config.json"))
+                .is_none()
+        );
+    }
+    assert!(
+        lost_before_delete > 0,
+        "power loss never lost an unsynced `next`"
+    );
     Ok(())
 }
