@@ -1,7 +1,8 @@
 //! The file-system seam of the storage engine.
 //!
 //! Every file operation of the engine — the write-ahead log, blobs, temp files, run
-//! directories, the store lock and the redb database file itself — goes through [`Fs`], so
+//! directories, the store lock and the redb database file itself — and of the
+//! `LocalFileStore` (its run directories, index, locks and temporaries) goes through [`Fs`], so
 //! tests can substitute a simulated file system that loses unsynced writes or fails at the
 //! Nth I/O (see `sim`, behind the `sim` feature). [`RealFs`] is the real one.
 //! [`OverlayFs`] reads the real files and keeps every change in memory, for a read-only open
@@ -16,7 +17,7 @@ use std::fmt;
 use std::fs::{self, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use redb::{Builder, Database, DatabaseError};
 
@@ -28,11 +29,33 @@ pub(crate) use overlay::OverlayFs;
 pub(crate) type LockGuard = Box<dyn Send + Sync>;
 
 /// An open file of an [`Fs`].
-pub(crate) trait FsFile: Read + Write + Seek + Send {
+pub(crate) trait FsFile: Read + Write + Seek + Send + Sync {
     /// Flushes data (and the size) to stable storage (`fdatasync`).
     fn sync_data(&mut self) -> io::Result<()>;
     /// Sets the file's length.
     fn set_len(&mut self, len: u64) -> io::Result<()>;
+    /// Reads at `pos` without moving the file's position, so readers can share the file.
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize>;
+    /// The file's current length and modification time.
+    fn stat(&self) -> io::Result<Meta>;
+}
+
+/// What a path is, as [`Fs::metadata`] sees it (a symbolic link is not followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// What [`Fs::metadata`] reports about a path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Meta {
+    pub(crate) kind: Kind,
+    /// The length of a file.
+    pub(crate) len: u64,
+    /// When it last changed, where the file system knows.
+    pub(crate) modified: Option<SystemTime>,
 }
 
 /// The file operations the engine uses.
@@ -74,6 +97,27 @@ pub(crate) trait Fs: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`Error::AlreadyOpen`], or [`Error::Storage`].
     fn open_database(&self, path: &Path, check_integrity: bool) -> Result<Database>;
+    /// What is at `path`, without following a symbolic link.
+    fn metadata(&self, path: &Path) -> io::Result<Meta>;
+    /// Creates one directory; fails with `AlreadyExists` if anything is at `path`.
+    fn create_dir(&self, path: &Path) -> io::Result<()>;
+    /// Waits for and takes an exclusive lock on the file `path` (created if missing), held
+    /// until the guard drops; it excludes other threads and other processes.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the path.
+    fn lock_file(&self, path: &Path) -> Result<LockGuard>;
+    /// Makes everything written to the file system holding `path` durable (`syncfs`).
+    fn sync_file_system(&self, path: &Path) -> io::Result<()>;
+    /// The id of this process as temporary names record it.
+    fn process_id(&self) -> u32 {
+        std::process::id()
+    }
+    /// Whether the process with id `pid` lives; `true` where that cannot be known.
+    fn process_lives(&self, pid: u32) -> bool {
+        let proc = Path::new("/proc");
+        !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+    }
 }
 
 /// The real file system.
@@ -87,6 +131,26 @@ impl FsFile for fs::File {
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         fs::File::set_len(self, len)
+    }
+
+    #[cfg(unix)]
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(self, buf, pos)
+    }
+
+    /// On Windows this moves the cursor, which no shared reader relies on.
+    #[cfg(windows)]
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        std::os::windows::fs::FileExt::seek_read(self, buf, pos)
+    }
+
+    fn stat(&self) -> io::Result<Meta> {
+        let meta = self.metadata()?;
+        Ok(Meta {
+            kind: Kind::File,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
     }
 }
 
@@ -180,6 +244,50 @@ impl Fs for RealFs {
                 other => Error::storage("open the database", other),
             })
         })
+    }
+
+    fn metadata(&self, path: &Path) -> io::Result<Meta> {
+        let meta = fs::symlink_metadata(path)?;
+        let kind = if meta.file_type().is_symlink() {
+            Kind::Symlink
+        } else if meta.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::File
+        };
+        Ok(Meta {
+            kind,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+
+    fn create_dir(&self, path: &Path) -> io::Result<()> {
+        fs::create_dir(path)
+    }
+
+    fn lock_file(&self, path: &Path) -> Result<LockGuard> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io("open lock file", path, e))?;
+        // OS file locks belong to the open file description, so separate opens also
+        // exclude other threads of this process.
+        file.lock().map_err(|e| Error::io("lock", path, e))?;
+        Ok(Box::new(file))
+    }
+
+    #[cfg(target_os = "linux")]
+    fn sync_file_system(&self, path: &Path) -> io::Result<()> {
+        let handle = fs::File::open(path)?;
+        rustix::fs::syncfs(&handle).map_err(io::Error::from)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn sync_file_system(&self, _path: &Path) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 }
 

@@ -96,7 +96,7 @@ impl Sys {
             Sys::RedbImmediate | Sys::RawRedb | Sys::RawRedbBatched | Sys::SqliteFull => {
                 "fsync before ack: survives power loss"
             }
-            Sys::Local => "3 fsyncs per save: survives power loss",
+            Sys::Local => "4 fsyncs per overwrite save: survives power loss",
             Sys::RedbRelaxed => "no fsync before ack (synced ≤ 200 ms later): survives kill -9",
             Sys::SqliteNormal => "no fsync before ack (at checkpoints): survives kill -9",
             Sys::Memory => "none (process memory)",

@@ -9,7 +9,6 @@
 //! error, not skipped (`runs_each` gives it as that run's own error). Times come from the
 //! run's times file; a finished time is reported only while the run's state is finished.
 
-use std::fs;
 use std::io;
 
 use crate::browse::{Browse, ResultSummary, RunSummary, TaskSummary, at_ms, sort_runs};
@@ -23,6 +22,7 @@ use crate::local::store::LocalFileStore;
 use crate::names::{SubDir, TaskName};
 use crate::run::{RunId, RunState};
 use crate::store::ResultsStore;
+use crate::vfs::Kind;
 
 impl LocalFileStore {
     /// The summary of the run in `dir` with `config`.
@@ -76,9 +76,9 @@ impl LocalFileStore {
 /// The size of a result's object: its file's length, 0 for a directory (a path type).
 fn object_size(dir: &RunDir, obj_dir: &str, file: &str) -> Result<u64> {
     let path = dir.obj_dir(obj_dir).join(file);
-    match fs::symlink_metadata(&path) {
-        Ok(meta) if meta.is_file() => Ok(meta.len()),
-        Ok(meta) if meta.is_dir() => Ok(0),
+    match dir.fs().metadata(&path) {
+        Ok(meta) if meta.kind == Kind::File => Ok(meta.len),
+        Ok(meta) if meta.kind == Kind::Dir => Ok(0),
         Ok(_) => Err(Error::SymlinkInStore { path }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(corrupt(
             &path,
@@ -90,19 +90,18 @@ fn object_size(dir: &RunDir, obj_dir: &str, file: &str) -> Result<u64> {
 
 impl Browse for LocalFileStore {
     fn tasks(&self) -> Result<Vec<TaskSummary>> {
-        let base = self.base_dir();
-        let listing = fs::read_dir(base).map_err(|e| Error::io("list", base, e))?;
+        let (base, fs) = (self.base_dir(), self.index().layout().fs());
+        let listing = fs.read_dir(base).map_err(|e| Error::io("list", base, e))?;
         let mut tasks = Vec::new();
-        for entry in listing {
-            let entry = entry.map_err(|e| Error::io("list", base, e))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+        for path in listing {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
                 continue;
             };
             // Hidden entries are ours or fluidml's bookkeeping; other names are not tasks.
             let Ok(task) = TaskName::new(&name) else {
                 continue;
             };
-            if name.starts_with('.') || !real_dir(&entry.path())? {
+            if name.starts_with('.') || !real_dir(&**fs, &path)? {
                 continue;
             }
             // Damaged run directories count: `runs` reports them as errors.

@@ -10,7 +10,6 @@
 //! it was made for after an overwrite, a delete or `delete_run`. The cost is one open file
 //! descriptor per live promise.
 
-use std::fs;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,34 +19,35 @@ use crate::file::FileBackend;
 use crate::key::ContentHash;
 use crate::local::layout::deferred;
 use crate::promise::{ContentReader, ContentSource};
+use crate::vfs::{Fs, FsFile};
 
 /// What a closed write-open publishes: (temporary path, its hash, its size).
 pub(crate) type Publish = Box<dyn FnOnce(PathBuf, ContentHash, u64) -> Result<()> + Send>;
 
 /// A writable file of a [`LocalFileStore`](super::LocalFileStore).
 pub(crate) struct LocalFile {
-    file: Option<fs::File>,
+    file: Option<Box<dyn FsFile>>,
     path: PathBuf,
     publish: Option<Publish>,
+    fs: Arc<dyn Fs>,
 }
 
 impl LocalFile {
-    /// An empty temporary file at `path` (which must not exist), published by `publish`.
-    pub(crate) fn create(path: PathBuf, publish: Publish) -> Result<Self> {
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
+    /// An empty temporary file at `path` (which must not exist) on `fs`, published by
+    /// `publish`.
+    pub(crate) fn create(fs: Arc<dyn Fs>, path: PathBuf, publish: Publish) -> Result<Self> {
+        let file = fs
+            .create_new(&path)
             .map_err(|e| Error::io("create temporary file", &path, e))?;
         Ok(LocalFile {
             file: Some(file),
             path,
             publish: Some(publish),
+            fs,
         })
     }
 
-    fn file(&mut self) -> io::Result<&mut fs::File> {
+    fn file(&mut self) -> io::Result<&mut Box<dyn FsFile>> {
         self.file
             .as_mut()
             .ok_or_else(|| io::Error::other("the file was already closed"))
@@ -58,7 +58,7 @@ impl Drop for LocalFile {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             // Dropped without close (an abort), or close failed: the temp file is garbage.
-            let _ = fs::remove_file(&self.path);
+            let _ = self.fs.remove_file(&self.path);
         }
     }
 }
@@ -101,7 +101,7 @@ impl FileBackend for LocalFile {
             file.seek(SeekFrom::Start(0))
                 .map_err(|e| Error::io("hash temporary file", &path, e))?;
             let mut hasher = blake3::Hasher::new();
-            let size = io::copy(file, &mut hasher)
+            let size = io::copy(&mut **file, &mut hasher)
                 .map_err(|e| Error::io("hash temporary file", &path, e))?;
             (ContentHash::from(hasher.finalize()), size)
         };
@@ -121,14 +121,14 @@ impl FileBackend for LocalFile {
 
 /// A promise's content: the object file, held open.
 pub(crate) struct Pinned {
-    file: Arc<fs::File>,
+    file: Arc<dyn FsFile>,
     path: PathBuf,
 }
 
 impl Pinned {
-    pub(crate) fn new(file: fs::File, path: PathBuf) -> Self {
+    pub(crate) fn new(file: Box<dyn FsFile>, path: PathBuf) -> Self {
         Pinned {
-            file: Arc::new(file),
+            file: Arc::from(file),
             path,
         }
     }
@@ -138,9 +138,9 @@ impl ContentSource for Pinned {
     fn open(&self, _: &ContentHash) -> Result<Box<dyn ContentReader>> {
         let len = self
             .file
-            .metadata()
+            .stat()
             .map_err(|e| Error::io("inspect", &self.path, e))?
-            .len();
+            .len;
         Ok(Box::new(PinnedReader {
             file: self.file.clone(),
             pos: 0,
@@ -155,14 +155,14 @@ impl ContentSource for Pinned {
 
 /// A reader over a shared open file with its own position (positioned reads).
 struct PinnedReader {
-    file: Arc<fs::File>,
+    file: Arc<dyn FsFile>,
     pos: u64,
     len: u64,
 }
 
 impl Read for PinnedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = read_at(&self.file, buf, self.pos)?;
+        let n = self.file.read_at(buf, self.pos)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -178,16 +178,4 @@ impl Seek for PinnedReader {
         self.pos = target.ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
         Ok(self.pos)
     }
-}
-
-/// A positioned read that leaves the file's shared cursor alone.
-#[cfg(unix)]
-fn read_at(file: &fs::File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
-    std::os::unix::fs::FileExt::read_at(file, buf, pos)
-}
-
-/// A positioned read (on Windows it moves the cursor, which no other reader relies on).
-#[cfg(windows)]
-fn read_at(file: &fs::File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_read(file, buf, pos)
 }

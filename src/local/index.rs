@@ -23,7 +23,6 @@
 //! scans) and adopted by the first save, state or context call for their config.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -41,7 +40,7 @@ use crate::local::layout::{
 use crate::lookup::best_subset;
 use crate::names::{ResultName, RunName, TaskName};
 use crate::run::{RunId, RunState};
-use crate::vfs::{Fs, RealFs};
+use crate::vfs::{Fs, Kind};
 
 /// How much older than a scan a task directory's modification time must be for the scan to
 /// be reused without listing the directory again.
@@ -135,13 +134,13 @@ impl Index {
     /// The directory of the exact run, if it exists.
     pub(crate) fn exact(&self, run: &RunId) -> Result<Option<RunDir>> {
         let task = self.layout.task(run.task());
-        if !real_dir(&task.dir)? {
+        if !real_dir(&*task.fs, &task.dir)? {
             return Ok(None);
         }
         if let Some(dir) = self.key_target(&task, run.key())? {
             return Ok(Some(dir));
         }
-        if task.next_file().exists() {
+        if task.fs.exists(&task.next_file()) {
             return Ok(None);
         }
         // A task without an index yet (fluidml's): its runs are only known by scanning.
@@ -161,7 +160,7 @@ impl Index {
             return Ok(Some((dir, run.key())));
         }
         let task = self.layout.task(run.task());
-        if !real_dir(&task.dir)? {
+        if !real_dir(&*task.fs, &task.dir)? {
             return Ok(None);
         }
         let live = self.scan(run.task(), &task)?.live();
@@ -178,7 +177,7 @@ impl Index {
         over_limit: OverLimit,
     ) -> Result<Vec<SweepRun>> {
         let task = self.layout.task(task_name);
-        if !real_dir(&task.dir)? {
+        if !real_dir(&*task.fs, &task.dir)? {
             return Ok(Vec::new());
         }
         let scan = self.scan(task_name, &task)?;
@@ -197,21 +196,22 @@ impl Index {
     /// if it does not exist.
     pub(crate) fn ensure(&self, run: &RunId, run_name: Option<&RunName>) -> Result<RunDir> {
         let task = self.layout.task(run.task());
+        let fs: &dyn Fs = &**self.layout.fs();
         // Only a key file counts here: a run found by scanning is adopted under the lock.
-        if real_dir(&task.dir)?
+        if real_dir(fs, &task.dir)?
             && let Some(dir) = self.key_target(&task, run.key())?
         {
             return Ok(dir);
         }
-        ensure_dirs(self.layout.base(), run.task().as_str())?;
-        ensure_dirs(&task.dir, KEYS_DIR)?;
-        let _lock = lock(&task.lock_file())?;
+        ensure_dirs(fs, self.layout.base(), run.task().as_str())?;
+        ensure_dirs(fs, &task.dir, KEYS_DIR)?;
+        let _lock = lock(fs, &task.lock_file())?;
         if let Some(dir) = self.key_target(&task, run.key())? {
             return Ok(dir);
         }
-        let next = match read_optional(&task.next_file())? {
-            Some(bytes) => parse_next(&bytes)
-                .ok_or_else(|| corrupt(&task.next_file(), "expected a decimal sweep counter"))?,
+        // `next` is a hint written unsynced: lost or torn by power loss, it is recomputed.
+        let next = match read_optional(fs, &task.next_file())?.and_then(|b| parse_next(&b)) {
+            Some(next) => next,
             None => self.adopt(run.task(), &task)?,
         };
         if let Some(dir) = self.key_target(&task, run.key())? {
@@ -225,19 +225,25 @@ impl Index {
         // directory a run; a crash before that leaves a directory no lookup returns. (The
         // new `.fluidml/` entry becomes durable with `config.json`'s directory sync.)
         let meta = dir.meta_dir();
-        fs::create_dir(&meta).map_err(|e| Error::io("create directory", &meta, e))?;
+        fs.create_dir(&meta)
+            .map_err(|e| Error::io("create directory", &meta, e))?;
         let record = RunRecord::new(RunState::Running);
         let times = RunTimes::created(now_ms());
         write_files(
+            fs,
             &[],
             &[
                 (dir.times_file(), times.to_bytes(&dir.times_file())?),
                 (dir.record_file(), record.to_bytes(&dir.record_file())?),
             ],
         )?;
-        write_file(&dir.config_file(), &pretty_json(run.config().as_map())?)?;
-        write_file(&task.key_file(run.key()), dir.name.as_bytes())?;
-        write_file(&task.next_file(), format!("{}\n", counter + 1).as_bytes())?;
+        write_file(fs, &dir.config_file(), &pretty_json(run.config().as_map())?)?;
+        write_file(fs, &task.key_file(run.key()), dir.name.as_bytes())?;
+        write_hint(
+            fs,
+            &task.next_file(),
+            format!("{}\n", counter + 1).as_bytes(),
+        )?;
         self.note_claim(run.task(), &task);
         Ok(dir)
     }
@@ -262,7 +268,11 @@ impl Index {
         let Some(found) = scan.live().into_iter().find(|r| r.config == *run.config()) else {
             return Ok(None);
         };
-        write_file(&task.key_file(run.key()), found.dir.name.as_bytes())?;
+        write_file(
+            &*task.fs,
+            &task.key_file(run.key()),
+            found.dir.name.as_bytes(),
+        )?;
         Ok(Some(found.dir.clone()))
     }
 
@@ -279,31 +289,40 @@ impl Index {
     /// Removes the run the lookup rule selects; `false` if there is none.
     pub(crate) fn remove(&self, run: &RunId) -> Result<bool> {
         let task = self.layout.task(run.task());
-        if !real_dir(&task.dir)? {
+        let fs: &dyn Fs = &**self.layout.fs();
+        if !real_dir(fs, &task.dir)? {
             return Ok(false);
         }
-        ensure_dirs(&task.dir, TRASH_DIR)?;
-        let _lock = lock(&task.lock_file())?;
+        ensure_dirs(fs, &task.dir, TRASH_DIR)?;
+        let _lock = lock(fs, &task.lock_file())?;
         let Some((dir, key)) = self.lookup_with_key(run)? else {
             return Ok(false);
         };
+        // IMPORTANT: `next` is durable before the run's directory can go, so a counter is
+        // never reused after power loss (otherwise it is recomputed from the directories).
+        let next = task.next_file();
+        if let Ok(mut file) = fs.open_rw(&next) {
+            file.sync_data().map_err(|e| Error::io("sync", &next, e))?;
+            sync_dir(fs, next.parent().unwrap_or(&task.dir))?;
+        }
         // IMPORTANT: the directory leaves the task (one atomic rename) before its key file
         // goes, so a crash never leaves a key file naming a half-removed directory.
-        let trash = task.trash_dir().join(temp_name());
-        fs::rename(&dir.path, &trash).map_err(|e| Error::io("move run to trash", &dir.path, e))?;
-        sync_dir(&task.dir)?;
+        let trash = task.trash_dir().join(temp_name(fs));
+        fs.rename(&dir.path, &trash)
+            .map_err(|e| Error::io("move run to trash", &dir.path, e))?;
+        sync_dir(fs, &task.dir)?;
         if self.key_target(&task, key)?.is_none() {
-            remove_any(&task.key_file(key))?;
-            sync_dir(&task.keys_dir())?;
+            remove_any(fs, &task.key_file(key))?;
+            sync_dir(fs, &task.keys_dir())?;
         }
-        remove_any(&trash)?;
+        remove_any(fs, &trash)?;
         Ok(true)
     }
 
     /// The directory a key file names, if the file and the directory exist.
     fn key_target(&self, task: &TaskPaths, key: RunKey) -> Result<Option<RunDir>> {
         let path = task.key_file(key);
-        let Some(bytes) = read_optional(&path)? else {
+        let Some(bytes) = read_optional(&*task.fs, &path)? else {
             return Ok(None);
         };
         let name = std::str::from_utf8(&bytes)
@@ -311,7 +330,7 @@ impl Index {
             .and_then(|name| ResultName::new(name).ok())
             .ok_or_else(|| corrupt(&path, "expected the name of a run directory"))?;
         let dir = task.run(name.as_str());
-        Ok(real_dir(&dir.path)?.then_some(dir))
+        Ok(real_dir(&*task.fs, &dir.path)?.then_some(dir))
     }
 
     /// Creates the index of a task that has none: key files for fluidml's runs, and the
@@ -321,7 +340,7 @@ impl Index {
         for run in scan.live() {
             let key = RunKey::new(task_name, &run.config);
             if self.key_target(task, key)?.is_none() {
-                write_file(&task.key_file(key), run.dir.name.as_bytes())?;
+                write_file(&*task.fs, &task.key_file(key), run.dir.name.as_bytes())?;
             }
         }
         let next = scan
@@ -351,11 +370,13 @@ impl Index {
         }
         let scanned_at = SystemTime::now();
         let mut entries = BTreeMap::new();
-        let listing = fs::read_dir(&task.dir).map_err(|e| Error::io("list", &task.dir, e))?;
-        for entry in listing {
-            let entry = entry.map_err(|e| Error::io("list", &task.dir, e))?;
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+        let listing = task
+            .fs
+            .read_dir(&task.dir)
+            .map_err(|e| Error::io("list", &task.dir, e))?;
+        for path in listing {
+            let is_dir = task.fs.metadata(&path).is_ok_and(|m| m.kind == Kind::Dir);
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
                 continue;
             };
             if !is_dir || name.starts_with('.') {
@@ -422,8 +443,12 @@ impl Index {
 /// The modification time of a task directory (it moves when a run directory is added or
 /// removed).
 fn task_mtime(task: &TaskPaths) -> Result<SystemTime> {
-    fs::metadata(&task.dir)
-        .and_then(|m| m.modified())
+    task.fs
+        .metadata(&task.dir)
+        .and_then(|m| {
+            m.modified
+                .ok_or_else(|| io::Error::from(io::ErrorKind::Unsupported))
+        })
         .map_err(|e| Error::io("inspect", &task.dir, e))
 }
 
@@ -435,7 +460,7 @@ pub(crate) fn read_config(dir: &RunDir) -> Result<UniqueConfig> {
 /// A run's `config.json` as text: [`Error::NotFound`] if it has none yet.
 fn config_text(dir: &RunDir) -> Result<String> {
     let path = dir.config_file();
-    let bytes = read_optional(&path)?.ok_or_else(|| Error::NotFound {
+    let bytes = read_optional(dir.fs(), &path)?.ok_or_else(|| Error::NotFound {
         what: path.display().to_string(),
     })?;
     String::from_utf8(bytes).map_err(|e| corrupt(&path, e))
@@ -445,9 +470,27 @@ fn parse_next(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.trim().parse().ok()
 }
 
+/// Writes a hint atomically but without any sync (temp → rename): after power loss it may be
+/// old, absent or torn, and its readers allow for that.
+fn write_hint(fs: &dyn Fs, dest: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let path = dir.join(temp_name(fs));
+    let mut tmp = fs
+        .create_new(&path)
+        .map_err(|e| Error::io("create temporary file", &path, e))?;
+    let mut guard = TempGuard(fs, Some(path));
+    io::Write::write_all(&mut tmp, bytes)
+        .map_err(|e| Error::io("write temporary file", guard.path(), e))?;
+    drop(tmp);
+    fs.rename(guard.path(), dest)
+        .map_err(|e| Error::io("rename into place", dest, e))?;
+    guard.1 = None;
+    Ok(())
+}
+
 /// Writes a small file durably and atomically (temp → sync → rename → sync directory).
-pub(crate) fn write_file(dest: &Path, bytes: &[u8]) -> Result<()> {
-    write_files(&[], &[(dest.to_owned(), bytes.to_vec())])
+pub(crate) fn write_file(fs: &dyn Fs, dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_files(fs, &[], &[(dest.to_owned(), bytes.to_vec())])
 }
 
 /// Writes small files atomically, in order, `loose` ones first: each to a temp file beside
@@ -455,8 +498,10 @@ pub(crate) fn write_file(dest: &Path, bytes: &[u8]) -> Result<()> {
 /// directory synced once. A crash leaves every destination old or new — a `loose` one
 /// possibly torn, if the file system kept its rename but not its bytes, so readers must
 /// not depend on `loose` files (fluidml's copies of what our records say) — and some
-/// renames may survive without the others, which every caller allows for.
+/// renames may survive without the others, which every caller allows for. If a rename
+/// fails, the `loose` files already renamed are removed again.
 pub(crate) fn write_files(
+    fs: &dyn Fs,
     loose: &[(PathBuf, Vec<u8>)],
     durable: &[(PathBuf, Vec<u8>)],
 ) -> Result<()> {
@@ -468,11 +513,11 @@ pub(crate) fn write_files(
     let mut temps: Vec<TempGuard> = Vec::with_capacity(files.len());
     for ((dest, bytes), sync) in &files {
         let dir = dest.parent().unwrap_or(Path::new("."));
-        let path = dir.join(temp_name());
-        let mut tmp = RealFs
+        let path = dir.join(temp_name(fs));
+        let mut tmp = fs
             .create_new(&path)
             .map_err(|e| Error::io("create temporary file", &path, e))?;
-        let guard = TempGuard(Some(path));
+        let guard = TempGuard(fs, Some(path));
         let path = guard.path();
         io::Write::write_all(&mut tmp, bytes)
             .and_then(|()| {
@@ -486,11 +531,17 @@ pub(crate) fn write_files(
         temps.push(guard);
     }
     let mut dirs: Vec<&Path> = Vec::new();
-    for (((dest, _), _), temp) in files.iter().zip(&mut temps) {
-        RealFs
-            .rename(temp.path(), dest)
-            .map_err(|e| Error::io("rename into place", dest, e))?;
-        temp.0 = None;
+    for (i, (((dest, _), _), temp)) in files.iter().zip(&mut temps).enumerate() {
+        if let Err(e) = fs.rename(temp.path(), dest) {
+            // The `loose` files renamed so far go again: unsynced, a later sync of their
+            // directory could otherwise make them durable torn, without the durable files
+            // they accompany.
+            for ((loose, _), _) in files[..i].iter().filter(|(_, sync)| !sync) {
+                let _ = fs.remove_file(loose);
+            }
+            return Err(Error::io("rename into place", dest, e));
+        }
+        temp.1 = None;
         let dir = dest.parent().unwrap_or(Path::new("."));
         if !dirs.contains(&dir) {
             dirs.push(dir);
@@ -498,25 +549,25 @@ pub(crate) fn write_files(
     }
     // IMPORTANT: without these the renames themselves may be lost on power loss.
     for dir in dirs {
-        sync_dir(dir)?;
+        sync_dir(fs, dir)?;
     }
     Ok(())
 }
 
 /// A temporary file removed when dropped unless it was renamed into place.
-struct TempGuard(Option<PathBuf>);
+struct TempGuard<'a>(&'a dyn Fs, Option<PathBuf>);
 
-impl TempGuard {
+impl TempGuard<'_> {
     fn path(&self) -> &Path {
-        self.0.as_deref().unwrap_or(Path::new(""))
+        self.1.as_deref().unwrap_or(Path::new(""))
     }
 }
 
-impl Drop for TempGuard {
+impl Drop for TempGuard<'_> {
     fn drop(&mut self) {
-        if let Some(path) = &self.0 {
+        if let Some(path) = &self.1 {
             // Garbage either way; the error that got us here says what failed.
-            let _ = fs::remove_file(path);
+            let _ = self.0.remove_file(path);
         }
     }
 }

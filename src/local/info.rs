@@ -12,7 +12,6 @@
 //! cannot point outside its run directory. Every damaged file is [`Error::CorruptFile`]
 //! naming it; nothing here panics on bad bytes.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -29,6 +28,7 @@ use crate::local::layout::{
 use crate::names::{ResultName, SubDir};
 use crate::pickle;
 use crate::run::RunState;
+use crate::vfs::Fs;
 
 /// The format version of our JSON files.
 pub(crate) const FORMAT: u32 = 1;
@@ -129,13 +129,13 @@ struct Stamped {
 }
 
 /// Reads a small file and its modification time; `None` if it does not exist.
-fn read_stamped(path: &Path) -> Result<Option<Stamped>> {
-    let mut file = match fs::File::open(path) {
+fn read_stamped(fs: &dyn Fs, path: &Path) -> Result<Option<Stamped>> {
+    let mut file = match fs.open_read(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("open", path, e)),
     };
-    let mtime = file.metadata().and_then(|m| m.modified()).ok();
+    let mtime = file.stat().ok().and_then(|m| m.modified);
     let mut bytes = Vec::new();
     io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| Error::io("read", path, e))?;
     Ok(Some(Stamped {
@@ -156,10 +156,10 @@ pub(crate) fn read_load_info(
     types: &TypeRegistry,
 ) -> Result<Option<(LoadInfo, Vec<u8>)>> {
     let path = run.info_file(name);
-    let ours = read_stamped(&path)?;
+    let ours = read_stamped(run.fs(), &path)?;
     let mut theirs = None;
     for path in run.pickle_info_files(name) {
-        if let Some(stamped) = read_stamped(&path)? {
+        if let Some(stamped) = read_stamped(run.fs(), &path)? {
             theirs = Some(stamped);
             break;
         }
@@ -242,7 +242,7 @@ fn from_fluidml(
         other => match types.get(other) {
             Ok(info) => (other.to_owned(), info.extension().to_owned()),
             Err(Error::UnknownType { .. }) => {
-                let extension = discover_extension(&run.obj_dir(&obj_dir), &name, other)?;
+                let extension = discover_extension(run.fs(), &run.obj_dir(&obj_dir), &name, other)?;
                 match types.register(TypeInfo::opaque(other, &extension)) {
                     Ok(()) | Err(Error::TypeAlreadyRegistered { .. }) => {}
                     Err(e) => return Err(e),
@@ -273,8 +273,13 @@ fn from_fluidml(
 /// store does not know: the one file named `<name>.<ext>` (or `<name>`); with several, the
 /// one whose extension is the type name, else the first by name. The type name if there is
 /// none (the object is then reported missing when read).
-fn discover_extension(dir: &Path, name: &ResultName, type_name: &str) -> Result<String> {
-    let entries = match fs::read_dir(dir) {
+fn discover_extension(
+    fs: &dyn Fs,
+    dir: &Path,
+    name: &ResultName,
+    type_name: &str,
+) -> Result<String> {
+    let entries = match fs.read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(type_name.to_owned()),
         Err(e) => return Err(Error::io("list", dir, e)),
@@ -282,8 +287,11 @@ fn discover_extension(dir: &Path, name: &ResultName, type_name: &str) -> Result<
     let prefix = format!("{name}.");
     let mut found = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
-        let Some(file) = entry.file_name().to_str().map(str::to_owned) else {
+        let Some(file) = entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+        else {
             continue;
         };
         if file == name.as_str() {
@@ -363,7 +371,7 @@ impl RunTimes {
 /// The recorded times of `run` (both unknown without a times file).
 pub(crate) fn read_times(run: &RunDir) -> Result<RunTimes> {
     let path = run.times_file();
-    let Some(bytes) = read_optional(&path)? else {
+    let Some(bytes) = read_optional(run.fs(), &path)? else {
         return Ok(RunTimes::default());
     };
     let times: RunTimes = serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e))?;
@@ -378,8 +386,8 @@ pub(crate) fn read_times(run: &RunDir) -> Result<RunTimes> {
 /// tie; the shared-directory rule of `docs/design.md` §12.3); `None` if it has neither.
 pub(crate) fn read_state(run: &RunDir) -> Result<Option<RunState>> {
     let record_path = run.record_file();
-    let ours = read_stamped(&record_path)?;
-    let theirs = read_stamped(&run.fluidml_info())?;
+    let ours = read_stamped(run.fs(), &record_path)?;
+    let theirs = read_stamped(run.fs(), &run.fluidml_info())?;
     if let Some(theirs) = theirs
         && ours.as_ref().is_none_or(|ours| theirs.mtime > ours.mtime)
     {
@@ -432,7 +440,7 @@ pub(crate) fn fluidml_bookkeeping(
     results: &[ResultName],
 ) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     let info_path = run.fluidml_info();
-    let mut info = match read_optional(&info_path)? {
+    let mut info = match read_optional(run.fs(), &info_path)? {
         Some(bytes) => match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(map)) => map,
             // A damaged file is replaced: the state is what matters to fluidml.
@@ -494,7 +502,7 @@ pub(crate) fn is_bookkeeping(name: &str) -> bool {
 /// Whether `run` was made by sweepstore (it has our run record), not by fluidml.
 pub(crate) fn is_ours(run: &RunDir) -> Result<bool> {
     let path = run.record_file();
-    match std::fs::symlink_metadata(&path) {
+    match run.fs().metadata(&path) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::io("inspect", path, e)),

@@ -14,17 +14,16 @@
 //! ([`real_dir`] refuses one); a run directory is claimed with create-exclusive `mkdir`, so two
 //! claimers (threads or processes) never get the same directory.
 
-use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::key::RunKey;
 use crate::names::{ResultName, RunName, SubDir, TaskName};
-use crate::vfs::{Fs, RealFs};
+use crate::vfs::{Fs, Kind, LockGuard};
 
 /// A run's unique config, as fluidml names it.
 pub(crate) const CONFIG_FILE: &str = "config.json";
@@ -55,15 +54,17 @@ pub(crate) const STAGE_DIR: &str = ".sweepstore/tmp";
 /// directory.
 pub(crate) const TRASH_DIR: &str = ".sweepstore/trash";
 
-/// The paths of one store.
+/// The paths of one store, on the file system that holds them (the real one, or a
+/// simulated disk in crash tests).
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     base: PathBuf,
+    fs: Arc<dyn Fs>,
 }
 
 impl Layout {
-    pub(crate) fn new(base: PathBuf) -> Self {
-        Layout { base }
+    pub(crate) fn new(base: PathBuf, fs: Arc<dyn Fs>) -> Self {
+        Layout { base, fs }
     }
 
     /// The base directory.
@@ -71,10 +72,16 @@ impl Layout {
         &self.base
     }
 
+    /// The file system of the store.
+    pub(crate) fn fs(&self) -> &Arc<dyn Fs> {
+        &self.fs
+    }
+
     /// The paths of task `task`.
     pub(crate) fn task(&self, task: &TaskName) -> TaskPaths {
         TaskPaths {
             dir: self.base.join(task.as_str()),
+            fs: self.fs.clone(),
         }
     }
 }
@@ -83,6 +90,7 @@ impl Layout {
 #[derive(Debug, Clone)]
 pub(crate) struct TaskPaths {
     pub(crate) dir: PathBuf,
+    pub(crate) fs: Arc<dyn Fs>,
 }
 
 impl TaskPaths {
@@ -116,18 +124,33 @@ impl TaskPaths {
         RunDir {
             path: self.dir.join(name),
             name: name.to_owned(),
+            fs: self.fs.clone(),
         }
     }
 }
 
-/// One run directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One run directory, on its store's file system.
+#[derive(Debug, Clone)]
 pub(crate) struct RunDir {
     pub(crate) path: PathBuf,
     pub(crate) name: String,
+    pub(crate) fs: Arc<dyn Fs>,
 }
 
+impl PartialEq for RunDir {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+    }
+}
+
+impl Eq for RunDir {}
+
 impl RunDir {
+    /// The file system holding the run.
+    pub(crate) fn fs(&self) -> &dyn Fs {
+        &*self.fs
+    }
+
     /// The sweep counter in the directory's name (`007` or `<run name>-007`).
     pub(crate) fn counter(&self) -> Option<u64> {
         counter_of(&self.name)
@@ -290,9 +313,9 @@ pub(crate) fn claim_run_dir(
     let mut counter = first;
     loop {
         let run = task.run(&run_dir_name(run_name, counter));
-        match fs::create_dir(&run.path) {
+        match task.fs.create_dir(&run.path) {
             Ok(()) => {
-                sync_dir(&task.dir)?;
+                sync_dir(&*task.fs, &task.dir)?;
                 return Ok((run, counter));
             }
             // Someone else (fluidml, or a hand-made directory) holds this name: next one.
@@ -306,12 +329,12 @@ pub(crate) fn claim_run_dir(
 ///
 /// # Errors
 /// [`Error::SymlinkInStore`] for a symbolic link; [`Error::CorruptFile`] for a file.
-pub(crate) fn real_dir(path: &Path) -> Result<bool> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => Err(Error::SymlinkInStore {
+pub(crate) fn real_dir(fs: &dyn Fs, path: &Path) -> Result<bool> {
+    match fs.metadata(path) {
+        Ok(meta) if meta.kind == Kind::Symlink => Err(Error::SymlinkInStore {
             path: path.to_owned(),
         }),
-        Ok(meta) if meta.is_dir() => Ok(true),
+        Ok(meta) if meta.kind == Kind::Dir => Ok(true),
         Ok(_) => Err(Error::CorruptFile {
             path: path.to_owned(),
             reason: "a directory was expected, but this is a file".to_owned(),
@@ -323,16 +346,16 @@ pub(crate) fn real_dir(path: &Path) -> Result<bool> {
 
 /// Makes sure `base/rel` is a real directory, creating missing components (each made
 /// durable in its parent) and refusing symbolic links along the way.
-pub(crate) fn ensure_dirs(base: &Path, rel: &str) -> Result<PathBuf> {
+pub(crate) fn ensure_dirs(fs: &dyn Fs, base: &Path, rel: &str) -> Result<PathBuf> {
     let mut dir = base.to_owned();
-    if !real_dir(&dir)? {
+    if !real_dir(fs, &dir)? {
         return Err(Error::CorruptFile {
             path: dir,
             reason: "the directory vanished (was the run deleted meanwhile?)".to_owned(),
         });
     }
     // A file where a directory is needed is not damage: a sub_dir names a result's file.
-    let in_the_way = |dir: &Path| match real_dir(dir) {
+    let in_the_way = |dir: &Path| match real_dir(fs, dir) {
         Err(Error::CorruptFile { path, .. }) => Err(Error::FileInTheWay { path }),
         other => other,
     };
@@ -342,8 +365,8 @@ pub(crate) fn ensure_dirs(base: &Path, rel: &str) -> Result<PathBuf> {
         if in_the_way(&dir)? {
             continue;
         }
-        match fs::create_dir(&dir) {
-            Ok(()) => sync_dir(&parent)?,
+        match fs.create_dir(&dir) {
+            Ok(()) => sync_dir(fs, &parent)?,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 in_the_way(&dir)?;
             }
@@ -354,12 +377,11 @@ pub(crate) fn ensure_dirs(base: &Path, rel: &str) -> Result<PathBuf> {
 }
 
 /// Makes `dir`'s entries durable (deferred in bulk mode, see [`deferred`]).
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(fs: &dyn Fs, dir: &Path) -> Result<()> {
     if deferred(dir) {
         return Ok(());
     }
-    RealFs
-        .sync_dir(dir)
+    fs.sync_dir(dir)
         .map_err(|e| Error::io("sync directory", dir, e))
 }
 
@@ -383,51 +405,41 @@ pub(crate) fn set_bulk(base: &Path, on: bool) {
     }
 }
 
-/// Makes everything written to the file system holding `dir` durable (Linux `syncfs`).
-#[cfg(target_os = "linux")]
-pub(crate) fn sync_file_system(dir: &Path) -> Result<()> {
-    let handle = fs::File::open(dir).map_err(|e| Error::io("open", dir, e))?;
-    rustix::fs::syncfs(&handle).map_err(|e| Error::io("sync file system", dir, e.into()))
-}
-
 /// A name for a temporary file or directory, unique across threads and processes:
-/// `.sweepstore-<pid>-<n>-<nanos>.tmp`.
-pub(crate) fn temp_name() -> String {
+/// `.sweepstore-<pid>-<n>-<nanos>.tmp` (the pid as `fs` knows it).
+pub(crate) fn temp_name(fs: &dyn Fs) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    format!(".sweepstore-{:x}-{n:x}-{nanos:x}.tmp", std::process::id())
+    format!(".sweepstore-{:x}-{n:x}-{nanos:x}.tmp", fs.process_id())
 }
 
-/// An exclusive lock on `path` (created if needed), held until the returned file drops.
-/// OS file locks exclude other processes and, taken through separate opens, other threads.
-pub(crate) fn lock(path: &Path) -> Result<fs::File> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::io("open lock file", path, e))?;
-    file.lock().map_err(|e| Error::io("lock", path, e))?;
-    Ok(file)
+/// An exclusive lock on `path` (created if needed) against other threads and processes,
+/// held until the guard drops.
+pub(crate) fn lock(fs: &dyn Fs, path: &Path) -> Result<LockGuard> {
+    fs.lock_file(path)
 }
 
 /// Reads a small file; `None` if it does not exist.
-pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
+pub(crate) fn read_optional(fs: &dyn Fs, path: &Path) -> Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::new();
+    match fs
+        .open_read(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+    {
+        Ok(_) => Ok(Some(bytes)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", path, e)),
     }
 }
 
 /// Removes a file or a directory tree; `false` if there was nothing.
-pub(crate) fn remove_any(path: &Path) -> Result<bool> {
-    let result = match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
+pub(crate) fn remove_any(fs: &dyn Fs, path: &Path) -> Result<bool> {
+    let result = match fs.metadata(path) {
+        Ok(meta) if meta.kind == Kind::Dir => fs.remove_dir_all(path),
+        Ok(_) => fs.remove_file(path),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => Err(e),
     };

@@ -11,7 +11,13 @@
 //! - `promise.rs`: [`FilePromise`];
 //! - `store.rs`: the [`ResultsStore`](crate::ResultsStore) implementation;
 //! - `browse.rs`: the [`Browse`](crate::Browse) implementation (read-only listings);
-//! - `gc.rs`: finding and removing the leftovers of interrupted writes.
+//! - `gc.rs`: finding and removing the leftovers of interrupted writes;
+//! - `poison.rs`: the store's file system: a failed sync poisons the handle, and concurrent
+//!   directory syncs are grouped (`group.rs`).
+//!
+//! Every file operation goes through the store's `Fs` (`vfs.rs`, held by the `Layout`): the
+//! real file system, or the simulated disk of the crash tests
+//! (`LocalFileStore::open_simulated`, feature `sim`).
 //!
 //! Invariants (numbered in `docs/design.md` §12): a crash leaves every result at its old or
 //! its new version, never torn or mismatched with its load information; one run directory
@@ -20,10 +26,12 @@
 mod browse;
 mod file;
 mod gc;
+mod group;
 mod index;
 mod info;
 mod layout;
 mod object;
+mod poison;
 mod promise;
 mod store;
 

@@ -10,8 +10,10 @@
 //!    information naming `staged` (synced) are published into `.fluidml/` by one
 //!    [`write_files`]; its directory sync also makes `staged`'s entry durable, as all live in
 //!    that directory. **Our record is the commit point.**
-//! 3. `staged` is renamed to `<obj_dir>/<file>` (a directory in the way is moved aside first).
-//!    No sync is needed: if the rename is lost, `staged` still holds what the record names.
+//! 3. `staged` is renamed to `<obj_dir>/<file>` (a directory in the way is moved aside first)
+//!    and `<obj_dir>` is synced before the run lock is released: if the rename is lost,
+//!    `staged` still holds what the record names, and no later sync of `.fluidml/` can make
+//!    the entry's removal from there durable before its arrival in `<obj_dir>`.
 //! 4. leftovers of the old version are removed: its file if it had another name, a directory
 //!    moved aside, an old `staged` left by a crash between steps 2 and 3.
 //!
@@ -23,9 +25,9 @@
 //! names agree — old record with old content, or new record with new content.
 
 use std::collections::BTreeSet;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::codec::TypeRegistry;
 use crate::error::{Error, Result};
@@ -38,6 +40,7 @@ use crate::local::layout::{
 };
 use crate::names::ResultName;
 use crate::pickle;
+use crate::vfs::{Fs, FsFile, Kind};
 
 /// How often a reader retries when commits keep moving the content it opens.
 const READ_ATTEMPTS: usize = 16;
@@ -48,28 +51,28 @@ pub(crate) struct Staged {
     name: String,
     path: PathBuf,
     committed: bool,
+    fs: Arc<dyn Fs>,
 }
 
 impl Staged {
     /// A fresh entry name in `dir` (created if needed below `base`).
-    fn new(base: &Path, dir: &str) -> Result<Self> {
-        let dir = ensure_dirs(base, dir)?;
-        let name = temp_name();
+    fn new(fs: &Arc<dyn Fs>, base: &Path, dir: &str) -> Result<Self> {
+        let dir = ensure_dirs(&**fs, base, dir)?;
+        let name = temp_name(&**fs);
         let path = dir.join(&name);
         Ok(Staged {
             name,
             path,
             committed: false,
+            fs: fs.clone(),
         })
     }
 
     /// Stages `bytes` as a file in `base`/`dir`.
-    pub(crate) fn bytes(base: &Path, dir: &str, bytes: &[u8]) -> Result<Self> {
-        let staged = Staged::new(base, dir)?;
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&staged.path)
+    pub(crate) fn bytes(fs: &Arc<dyn Fs>, base: &Path, dir: &str, bytes: &[u8]) -> Result<Self> {
+        let staged = Staged::new(fs, base, dir)?;
+        let mut file = fs
+            .create_new(&staged.path)
             .map_err(|e| Error::io("create staged file", &staged.path, e))?;
         io::Write::write_all(&mut file, bytes)
             .and_then(|()| {
@@ -85,18 +88,19 @@ impl Staged {
 
     /// Stages what `save` writes at a fresh path in `base`/`dir` (a file or a tree).
     pub(crate) fn path(
+        fs: &Arc<dyn Fs>,
         base: &Path,
         dir: &str,
         save: &mut dyn FnMut(&Path) -> Result<()>,
     ) -> Result<Self> {
-        let staged = Staged::new(base, dir)?;
+        let staged = Staged::new(fs, base, dir)?;
         save(&staged.path)?;
-        sync_tree(&staged.path)?;
+        sync_tree(&**fs, &staged.path)?;
         Ok(staged)
     }
 
     /// Takes over a complete, synced temporary file (a closed write-open's).
-    pub(crate) fn file(path: PathBuf) -> Result<Self> {
+    pub(crate) fn file(fs: &Arc<dyn Fs>, path: PathBuf) -> Result<Self> {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -106,15 +110,18 @@ impl Staged {
             name,
             path,
             committed: false,
+            fs: fs.clone(),
         })
     }
 
     /// Moves the entry into the run's `.fluidml/` folder (same file system), where commits
     /// expect it.
     fn move_into(&mut self, run: &RunDir) -> Result<()> {
-        let dir = ensure_dirs(&run.path, META_DIR)?;
+        let dir = ensure_dirs(run.fs(), &run.path, META_DIR)?;
         let path = dir.join(&self.name);
-        fs::rename(&self.path, &path).map_err(|e| Error::io("move into run", &self.path, e))?;
+        self.fs
+            .rename(&self.path, &path)
+            .map_err(|e| Error::io("move into run", &self.path, e))?;
         self.path = path;
         Ok(())
     }
@@ -124,23 +131,25 @@ impl Drop for Staged {
     fn drop(&mut self) {
         if !self.committed {
             // An aborted save: the entry is garbage and no record names it.
-            let _ = remove_any(&self.path);
+            let _ = remove_any(&*self.fs, &self.path);
         }
     }
 }
 
 /// Syncs every file and directory of a tree (or the one file) at `path`.
-fn sync_tree(path: &Path) -> Result<()> {
-    let meta = fs::symlink_metadata(path).map_err(|e| Error::io("inspect", path, e))?;
-    if meta.is_dir() {
-        let entries = fs::read_dir(path).map_err(|e| Error::io("list", path, e))?;
+fn sync_tree(fs: &dyn Fs, path: &Path) -> Result<()> {
+    let meta = fs
+        .metadata(path)
+        .map_err(|e| Error::io("inspect", path, e))?;
+    if meta.kind == Kind::Dir {
+        let entries = fs.read_dir(path).map_err(|e| Error::io("list", path, e))?;
         for entry in entries {
-            sync_tree(&entry.map_err(|e| Error::io("list", path, e))?.path())?;
+            sync_tree(fs, &entry)?;
         }
-        sync_dir(path)
-    } else if meta.is_file() && !deferred(path) {
-        fs::File::open(path)
-            .and_then(|f| f.sync_all())
+        sync_dir(fs, path)
+    } else if meta.kind == Kind::File && !deferred(path) {
+        fs.open_read(path)
+            .and_then(|mut f| f.sync_data())
             .map_err(|e| Error::io("sync", path, e))
     } else {
         Ok(())
@@ -161,14 +170,15 @@ pub(crate) fn commit(
     types: &TypeRegistry,
     describe: impl FnOnce() -> String,
 ) -> Result<()> {
+    let fs = run.fs();
     staged.move_into(run)?;
-    let _lock = lock(&run.lock_file())?;
+    let _lock = lock(fs, &run.lock_file())?;
     // A damaged old record is replaced like any other.
     let old = read_load_info(run, &info.name, types).ok().flatten();
-    if exclusive && (old.is_some() || run.info_file(&info.name).exists()) {
+    if exclusive && (old.is_some() || fs.exists(&run.info_file(&info.name))) {
         return Err(Error::AlreadyExists { what: describe() });
     }
-    let obj_dir = ensure_dirs(&run.path, &info.obj_dir)?;
+    let obj_dir = ensure_dirs(fs, &run.path, &info.obj_dir)?;
     info.staged = Some(staged.name.clone());
     let info_path = run.info_file(&info.name);
     let [pickle_path, old_pickle_path] = run.pickle_info_files(&info.name);
@@ -182,34 +192,47 @@ pub(crate) fn commit(
     // fluidml's pickle first (not synced: sweepstore never depends on it), then our
     // record: both renames are made durable by one sync of `.fluidml/`, and either
     // surviving alone is harmless (a marked pickle never outranks our record, §12.3).
-    write_files(
+    let record = info.to_bytes(&info_path)?;
+    let published = write_files(
+        fs,
         &[(pickle_path, pickle)],
-        &[(info_path.clone(), info.to_bytes(&info_path)?)],
-    )?;
+        &[(info_path.clone(), record.clone())],
+    );
+    if let Err(e) = published {
+        // Only the final directory sync may have failed, with the record already in place:
+        // then `staged` is what it names, and must stay.
+        staged.committed = read_optional(fs, &info_path).ok().flatten() == Some(record);
+        return Err(e);
+    }
     staged.committed = true;
 
     let target = obj_dir.join(&info.file);
-    let in_the_way = match fs::symlink_metadata(&target) {
-        Ok(meta) => meta.is_dir() || staged.path.is_dir(),
-        Err(_) => false,
-    };
-    let aside = run.meta_dir().join(temp_name());
+    let is_dir = |path: &Path| fs.metadata(path).is_ok_and(|m| m.kind == Kind::Dir);
+    let in_the_way = fs.metadata(&target).is_ok() && (is_dir(&target) || is_dir(&staged.path));
+    let aside = run.meta_dir().join(temp_name(fs));
     if in_the_way {
-        fs::rename(&target, &aside).map_err(|e| Error::io("move old version aside", &target, e))?;
+        fs.rename(&target, &aside)
+            .map_err(|e| Error::io("move old version aside", &target, e))?;
     }
-    fs::rename(&staged.path, &target).map_err(|e| Error::io("rename into place", &target, e))?;
+    fs.rename(&staged.path, &target)
+        .map_err(|e| Error::io("rename into place", &target, e))?;
+    // IMPORTANT: the rename's new entry is durable before any later sync of `.fluidml/` can
+    // make its removal from there durable (a later commit or state change of this run would;
+    // they wait for the run lock held here). Without it, power loss could keep the record
+    // but neither its `staged` entry nor the object file.
+    sync_dir(fs, &obj_dir)?;
 
     if in_the_way {
-        remove_any(&aside)?;
+        remove_any(fs, &aside)?;
     }
-    remove_any(&old_pickle_path)?;
+    remove_any(fs, &old_pickle_path)?;
     if let Some((old, _)) = old {
         let old_target = run.obj_dir(&old.obj_dir).join(&old.file);
         if old_target != target {
-            remove_any(&old_target)?;
+            remove_any(fs, &old_target)?;
         }
         if let Some(old_staged) = old.staged.filter(|s| *s != staged.name) {
-            remove_any(&run.meta_dir().join(old_staged))?;
+            remove_any(fs, &run.meta_dir().join(old_staged))?;
         }
     }
     Ok(())
@@ -220,7 +243,7 @@ pub(crate) enum Found {
     /// A result stored as bytes, opened.
     Content {
         info: LoadInfo,
-        file: fs::File,
+        file: Box<dyn FsFile>,
         path: PathBuf,
         hash: ContentHash,
         size: u64,
@@ -242,19 +265,20 @@ pub(crate) fn find(run: &RunDir, name: &ResultName, types: &TypeRegistry) -> Res
         let staged = info.staged.as_ref().map(|s| run.meta_dir().join(s));
         let target = object_path(run, &info)?;
         if types.get(&info.type_name).is_ok_and(|t| t.needs_path()) {
-            let path = match staged.filter(|s| s.exists()) {
+            let fs = run.fs();
+            let path = match staged.filter(|s| fs.exists(s)) {
                 Some(staged) => staged,
-                None if target.exists() => target,
+                None if fs.exists(&target) => target,
                 None => return Err(missing_object(&target)),
             };
             return Ok(Some(Found::Path { info, path }));
         }
         if let Some(staged) = staged
-            && let Some(file) = open_regular(&staged)?
+            && let Some(file) = open_regular(run.fs(), &staged)?
         {
             return content(info, file, staged, false).map(Some);
         }
-        let opened = open_regular(&target)?;
+        let opened = open_regular(run.fs(), &target)?;
         let unchanged = read_load_info(run, name, types)?.is_some_and(|(_, again)| again == bytes);
         match (opened, unchanged) {
             (Some(file), true) => return content(info, file, target, true).map(Some),
@@ -282,7 +306,7 @@ fn object_path(run: &RunDir, info: &LoadInfo) -> Result<PathBuf> {
     let mut dir = run.path.clone();
     for part in info.obj_dir.split('/').filter(|p| *p != ".") {
         dir.push(part);
-        if !real_dir(&dir)? {
+        if !real_dir(run.fs(), &dir)? {
             break;
         }
     }
@@ -290,14 +314,14 @@ fn object_path(run: &RunDir, info: &LoadInfo) -> Result<PathBuf> {
 }
 
 /// Opens a regular file; `None` if it does not exist.
-fn open_regular(path: &Path) -> Result<Option<fs::File>> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => {
+fn open_regular(fs: &dyn Fs, path: &Path) -> Result<Option<Box<dyn FsFile>>> {
+    match fs.metadata(path) {
+        Ok(meta) if meta.kind == Kind::Symlink => {
             return Err(Error::SymlinkInStore {
                 path: path.to_owned(),
             });
         }
-        Ok(meta) if meta.is_dir() => {
+        Ok(meta) if meta.kind == Kind::Dir => {
             return Err(corrupt(
                 path,
                 "a file was expected, but this is a directory",
@@ -307,7 +331,7 @@ fn open_regular(path: &Path) -> Result<Option<fs::File>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("inspect", path, e)),
     }
-    match fs::File::open(path) {
+    match fs.open_read(path) {
         Ok(file) => Ok(Some(file)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("open", path, e)),
@@ -317,9 +341,14 @@ fn open_regular(path: &Path) -> Result<Option<fs::File>> {
 /// The found content, with its hash: the recorded one, or computed now for fluidml's results
 /// (which record none) and for an object `in_place` modified after its record was written —
 /// changed outside sweepstore, so the newest write wins (§12.3).
-fn content(info: LoadInfo, mut file: fs::File, path: PathBuf, in_place: bool) -> Result<Found> {
+fn content(
+    info: LoadInfo,
+    mut file: Box<dyn FsFile>,
+    path: PathBuf,
+    in_place: bool,
+) -> Result<Found> {
     let info_path = PathBuf::from(&info.file);
-    let modified = file.metadata().and_then(|m| m.modified()).ok();
+    let modified = file.stat().ok().and_then(|m| m.modified);
     let external = in_place
         && info.hash.is_some()
         && matches!((modified, info.recorded_at), (Some(m), Some(r)) if m > r);
@@ -348,22 +377,26 @@ fn content(info: LoadInfo, mut file: fs::File, path: PathBuf, in_place: bool) ->
 
 /// Deletes result `name` of `run`; `false` if there was none.
 pub(crate) fn remove(run: &RunDir, name: &ResultName, types: &TypeRegistry) -> Result<bool> {
-    let _lock = lock(&run.lock_file())?;
+    let fs = run.fs();
+    let _lock = lock(fs, &run.lock_file())?;
     let info = read_load_info(run, name, types)?;
-    let mut removed = remove_any(&run.info_file(name))?;
+    // fluidml's pickles go before our record: a pickle we wrote is never synced, so it may
+    // only outlive the record that makes readers ignore it if it is whole.
+    let mut removed = false;
     for pickle in run.pickle_info_files(name) {
-        removed |= remove_any(&pickle)?;
+        removed |= remove_any(fs, &pickle)?;
     }
+    removed |= remove_any(fs, &run.info_file(name))?;
     if !removed {
         return Ok(false);
     }
     // IMPORTANT: the records are gone durably before the content, so a crash never leaves
     // a record naming a removed object.
-    sync_dir(&run.meta_dir())?;
+    sync_dir(fs, &run.meta_dir())?;
     if let Some((info, _)) = info {
-        remove_any(&run.obj_dir(&info.obj_dir).join(&info.file))?;
+        remove_any(fs, &run.obj_dir(&info.obj_dir).join(&info.file))?;
         if let Some(staged) = info.staged {
-            remove_any(&run.meta_dir().join(staged))?;
+            remove_any(fs, &run.meta_dir().join(staged))?;
         }
     }
     Ok(true)
@@ -374,21 +407,22 @@ pub(crate) fn remove(run: &RunDir, name: &ResultName, types: &TypeRegistry) -> R
 pub(crate) fn names(run: &RunDir, types: &TypeRegistry) -> Result<Vec<ResultName>> {
     let mut names = BTreeSet::new();
     for dir in [run.meta_dir(), run.path.join(OLD_META_DIR)] {
-        let entries = match fs::read_dir(&dir) {
+        let entries = match run.fs().read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::io("list", &dir, e)),
         };
         for entry in entries {
-            let file = entry.map_err(|e| Error::io("list", &dir, e))?.file_name();
-            let Some(file) = file.to_str() else { continue };
+            let Some(file) = entry.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
             let Some(stem) = file.strip_prefix('.') else {
                 continue;
             };
             if let Some(name) = stem.strip_suffix(INFO_SUFFIX) {
                 let path = dir.join(file);
                 let name = if maybe_shortened(name) {
-                    let bytes = read_optional(&path)?.unwrap_or_default();
+                    let bytes = read_optional(run.fs(), &path)?.unwrap_or_default();
                     LoadInfo::from_bytes(&bytes, &path)?.name
                 } else {
                     ResultName::new(name).map_err(|e| corrupt(&path, e))?
@@ -411,7 +445,9 @@ fn fluidml_name(run: &RunDir, stripped: &str, types: &TypeRegistry) -> Result<Re
     let plain = ResultName::new(stripped)?;
     let dotted = ResultName::new(&format!(".{stripped}"))?;
     if let Some((info, _)) = read_load_info(run, &dotted, types)?
-        && run.obj_dir(&info.obj_dir).join(&info.file).exists()
+        && run
+            .fs()
+            .exists(&run.obj_dir(&info.obj_dir).join(&info.file))
     {
         return Ok(dotted);
     }

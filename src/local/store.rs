@@ -7,7 +7,6 @@
 //! processes may share one base directory.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -25,18 +24,18 @@ use crate::local::index::{Index, OverLimit, write_file, write_files};
 use crate::local::info::{
     FORMAT, LoadInfo, RunRecord, fluidml_bookkeeping, read_state, read_times,
 };
-#[cfg(target_os = "linux")]
-use crate::local::layout::sync_file_system;
 use crate::local::layout::{
     Layout, META_DIR, RunDir, STAGE_DIR, check_not_reserved, ensure_dirs, lock, obj_dir_name,
     object_file, set_bulk, sync_dir, temp_name,
 };
 use crate::local::object::{self, Found, Staged};
+use crate::local::poison::{Poison, PoisonFs};
 use crate::local::promise::FilePromise;
 use crate::names::{ResultName, RunName, TaskName};
 use crate::promise::{LazySweep, LazySweeps, Promise, check_hash};
 use crate::run::{RunId, RunState, SaveOptions, StoreContext, describe_result};
 use crate::store::ResultsStore;
+use crate::vfs::{Fs, RealFs};
 
 /// A results store of plain files under a base directory (fluidml's `LocalFileStore`), in
 /// fluidml's layout so results stay browsable:
@@ -61,6 +60,8 @@ pub struct LocalFileStore {
 #[derive(Debug)]
 struct Inner {
     index: Index,
+    /// Set by the first failed sync; every later write is refused.
+    poison: Arc<Poison>,
     types: TypeRegistry,
     run_names: RwLock<HashMap<TaskName, RunName>>,
 }
@@ -71,17 +72,40 @@ impl LocalFileStore {
     /// # Errors
     /// [`Error::Io`] if the directory cannot be created.
     pub fn new(base_dir: impl Into<PathBuf>) -> Result<Self> {
-        let base = base_dir.into();
-        fs::create_dir_all(&base).map_err(|e| Error::io("create base directory", &base, e))?;
-        gc::clean_on_open(&base);
+        Self::with_fs(base_dir.into(), Arc::new(RealFs))
+    }
+
+    /// The store in `base_dir` on the file system `fs` (the real one, or `sim`'s).
+    pub(crate) fn with_fs(base: PathBuf, fs: Arc<dyn Fs>) -> Result<Self> {
+        let poison = Arc::new(Poison::default());
+        let fs: Arc<dyn Fs> = Arc::new(PoisonFs::new(fs, poison.clone()));
+        let created: Vec<&Path> = base
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !fs.exists(a))
+            .collect();
+        fs.create_dir_all(&base)
+            .map_err(|e| Error::io("create base directory", &base, e))?;
+        // IMPORTANT: the new directories' entries are durable before anything is saved in
+        // them, or power loss could take the whole store with it.
+        for dir in created.iter().rev() {
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            sync_dir(&*fs, parent.unwrap_or(Path::new(".")))?;
+        }
+        gc::clean_on_open(&*fs, &base);
         let types = TypeRegistry::new();
         Ok(LocalFileStore {
             inner: Arc::new(Inner {
-                index: Index::new(Layout::new(base)),
+                index: Index::new(Layout::new(base, fs)),
+                poison,
                 types,
                 run_names: RwLock::new(HashMap::new()),
             }),
         })
+    }
+
+    /// The file system the store lives on.
+    fn fs(&self) -> &Arc<dyn Fs> {
+        self.inner.index.layout().fs()
     }
 
     /// The base directory.
@@ -141,10 +165,15 @@ impl LocalFileStore {
     /// # Errors
     /// [`Error::Io`] if the marker cannot be written.
     pub fn begin_bulk(&self) -> Result<BulkWrite<'_>> {
+        self.inner.poison.check()?;
         let marker = self.base_dir().join(BULK_MARKER);
-        let interrupted = marker.exists();
+        let interrupted = self.fs().exists(&marker);
         if !interrupted {
-            write_file(&marker, b"a bulk write is in progress or was interrupted\n")?;
+            write_file(
+                &**self.fs(),
+                &marker,
+                b"a bulk write is in progress or was interrupted\n",
+            )?;
         }
         if cfg!(target_os = "linux") {
             set_bulk(self.base_dir(), true);
@@ -165,7 +194,10 @@ impl LocalFileStore {
     /// # Errors
     /// [`Error::Io`] if a directory cannot be listed or a leftover removed.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
-        gc::collect(self.base_dir(), dry_run)
+        if !dry_run {
+            self.inner.poison.check()?;
+        }
+        gc::collect(&**self.fs(), self.base_dir(), dry_run)
     }
 
     /// The run index (for browsing).
@@ -232,12 +264,13 @@ impl LocalFileStore {
         exclusive: bool,
         stage: impl FnOnce(&Path) -> Result<(Staged, Option<(ContentHash, u64)>)>,
     ) -> Result<()> {
+        self.inner.poison.check()?;
         let info = self.inner.types.get(type_name)?;
         let obj_dir = obj_dir_name(options.sub_dir.as_ref());
         let file = object_file(name, info.extension());
         check_not_reserved(&obj_dir, &file)?;
         let task = self.inner.index.layout().task(run.task());
-        ensure_dirs(self.base_dir(), run.task().as_str())?;
+        ensure_dirs(&**self.fs(), self.base_dir(), run.task().as_str())?;
         let (staged, content) = stage(&task.dir)?;
         let dir = self
             .inner
@@ -287,13 +320,15 @@ impl BulkWrite<'_> {
     /// # Errors
     /// [`Error::Io`] if the sync fails (the marker then stays).
     pub fn finish(self) -> Result<()> {
-        let base = self.store.base_dir();
+        let (base, fs) = (self.store.base_dir(), self.store.fs());
         set_bulk(base, false);
         #[cfg(target_os = "linux")]
-        sync_file_system(base)?;
+        fs.sync_file_system(base)
+            .map_err(|e| Error::io("sync file system", base, e))?;
         let marker = base.join(BULK_MARKER);
-        fs::remove_file(&marker).map_err(|e| Error::io("remove", &marker, e))?;
-        sync_dir(base)
+        fs.remove_file(&marker)
+            .map_err(|e| Error::io("remove", &marker, e))?;
+        sync_dir(&**fs, base)
     }
 }
 
@@ -318,7 +353,7 @@ impl ResultsStore for LocalFileStore {
     ) -> Result<()> {
         self.inner.types.accept(type_name, bytes)?;
         self.save_staged(run, name, type_name, options, false, |task_dir| {
-            let staged = Staged::bytes(task_dir, STAGE_DIR, bytes)?;
+            let staged = Staged::bytes(self.fs(), task_dir, STAGE_DIR, bytes)?;
             Ok((staged, Some((ContentHash::of(bytes), bytes.len() as u64))))
         })
     }
@@ -332,7 +367,7 @@ impl ResultsStore for LocalFileStore {
         options: &SaveOptions,
     ) -> Result<()> {
         self.save_staged(run, name, type_name, options, false, |task_dir| {
-            Ok((Staged::path(task_dir, STAGE_DIR, save)?, None))
+            Ok((Staged::path(self.fs(), task_dir, STAGE_DIR, save)?, None))
         })
     }
 
@@ -389,6 +424,7 @@ impl ResultsStore for LocalFileStore {
     }
 
     fn delete(&self, run: &RunId, name: &ResultName) -> Result<bool> {
+        self.inner.poison.check()?;
         match self.inner.index.lookup(run)? {
             Some(dir) => object::remove(&dir, name, &self.inner.types),
             None => Ok(false),
@@ -396,10 +432,12 @@ impl ResultsStore for LocalFileStore {
     }
 
     fn delete_run(&self, run: &RunId) -> Result<bool> {
+        self.inner.poison.check()?;
         self.inner.index.remove(run)
     }
 
     fn get_context(&self, run: &RunId) -> Result<StoreContext> {
+        self.inner.poison.check()?;
         let dir = self
             .inner
             .index
@@ -438,12 +476,14 @@ impl ResultsStore for LocalFileStore {
     }
 
     fn set_run_state(&self, run: &RunId, state: RunState) -> Result<()> {
+        self.inner.poison.check()?;
         let dir = self
             .inner
             .index
             .ensure(run, self.run_name(run.task()).as_ref())?;
-        ensure_dirs(&dir.path, META_DIR)?;
-        let _lock = lock(&dir.lock_file())?;
+        let fs = &**self.fs();
+        ensure_dirs(fs, &dir.path, META_DIR)?;
+        let _lock = lock(fs, &dir.lock_file())?;
         let names = object::names(&dir, &self.inner.types)?;
         // fluidml's files first (not synced: sweepstore never depends on them), our record
         // last: on a tie of modification times ours wins.
@@ -453,6 +493,7 @@ impl ResultsStore for LocalFileStore {
         times.finished_ms = finished_at(state, now_ms());
         let (times_path, path) = (dir.times_file(), dir.record_file());
         write_files(
+            fs,
             &fluidml,
             &[
                 (times_path.clone(), times.to_bytes(&times_path)?),
@@ -469,6 +510,9 @@ impl ResultsStore for LocalFileStore {
         type_name: Option<&str>,
         options: &SaveOptions,
     ) -> Result<File> {
+        if mode.writable() {
+            self.inner.poison.check()?;
+        }
         let dir = if mode.writable() {
             self.inner.index.exact(run)?
         } else {
@@ -491,17 +535,22 @@ impl ResultsStore for LocalFileStore {
             let obj_dir = obj_dir_name(options.sub_dir.as_ref());
             check_not_reserved(&obj_dir, &object_file(name, info.extension()))?;
             let task = self.inner.index.layout().task(run.task());
-            ensure_dirs(self.base_dir(), run.task().as_str())?;
-            let tmp = ensure_dirs(&task.dir, STAGE_DIR)?.join(temp_name());
+            let fs = self.fs();
+            ensure_dirs(&**fs, self.base_dir(), run.task().as_str())?;
+            let tmp = ensure_dirs(&**fs, &task.dir, STAGE_DIR)?.join(temp_name(&**fs));
             let store = self.clone();
             let (run, name, type_name) = (run.clone(), name.clone(), type_name.to_owned());
             let options = options.clone();
             let publish = move |tmp: PathBuf, hash, size| {
                 store.save_staged(&run, &name, &type_name, &options, exclusive, |_| {
-                    Ok((Staged::file(tmp)?, Some((hash, size))))
+                    Ok((Staged::file(store.fs(), tmp)?, Some((hash, size))))
                 })
             };
-            Ok(Box::new(LocalFile::create(tmp, Box::new(publish))?))
+            Ok(Box::new(LocalFile::create(
+                fs.clone(),
+                tmp,
+                Box::new(publish),
+            )?))
         })
     }
 

@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What kind of crash [`SimDisk::after_crash`] simulates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,9 +92,16 @@ pub(crate) struct State {
 }
 
 /// A simulated disk shared by the store's file system and its redb backend. Clones share it.
+///
+/// Each disk is used by one simulated process, with its own process id (above any real pid):
+/// the disk [`SimDisk::after_crash`] returns belongs to a new process, so temporaries named
+/// by the crashed one count as left by a dead process.
 #[derive(Debug, Clone)]
 pub struct SimDisk {
     state: Arc<Mutex<State>>,
+    /// Paths locked by `Fs::lock_file`, with the condition lockers wait on.
+    locks: Arc<(Mutex<BTreeSet<PathBuf>>, Condvar)>,
+    pid: u32,
 }
 
 impl Default for SimDisk {
@@ -123,9 +132,48 @@ impl SimDisk {
         let mut state = State::default();
         state.dirs.insert(PathBuf::from("/"));
         state.durable_dirs.insert(PathBuf::from("/"));
+        SimDisk::with_state(state)
+    }
+
+    fn with_state(state: State) -> Self {
+        // Above Linux's largest pid (2^22), so no real process has it.
+        static NEXT_PID: AtomicU32 = AtomicU32::new(0x7000_0000);
         SimDisk {
             state: Arc::new(Mutex::new(state)),
+            locks: Arc::default(),
+            pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// The id of the simulated process using this disk.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits until no one holds `path`'s lock, then holds it until [`SimDisk::unlock`].
+    pub(crate) fn lock_path(&self, path: &Path) {
+        let (held, freed) = &*self.locks;
+        let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
+        while held.contains(path) {
+            held = freed.wait(held).unwrap_or_else(PoisonError::into_inner);
+        }
+        held.insert(path.to_owned());
+    }
+
+    /// Releases `path`'s lock.
+    pub(crate) fn unlock(&self, path: &Path) {
+        let (held, freed) = &*self.locks;
+        held.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(path);
+        freed.notify_all();
+    }
+
+    /// The modification time every path reports: it moves with every I/O operation on the
+    /// disk (so caches keyed on it are never stale) and lies far in the past (so nothing
+    /// looks recently touched).
+    pub(crate) fn mtime(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.lock().ops)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -197,7 +245,14 @@ impl SimDisk {
         let (files, dirs) = match mode {
             CrashMode::Process => (state.files.clone(), state.dirs.clone()),
             CrashMode::PowerLoss => {
-                let dirs = state.durable_dirs.clone();
+                // A durable entry inside a directory whose own entry was lost is lost too
+                // (BTreeSet order visits parents before their children).
+                let mut dirs = BTreeSet::new();
+                for dir in &state.durable_dirs {
+                    if dir.parent().is_none_or(|p| dirs.contains(p)) {
+                        dirs.insert(dir.clone());
+                    }
+                }
                 let files = state
                     .durable_files
                     .iter()
@@ -229,9 +284,7 @@ impl SimDisk {
             fresh.files.insert(path.clone(), new_ino);
             fresh.durable_files.insert(path, new_ino);
         }
-        SimDisk {
-            state: Arc::new(Mutex::new(fresh)),
-        }
+        SimDisk::with_state(fresh)
     }
 
     /// Plants a file: `path` gets content `bytes`, durably, as if written and synced with
@@ -256,6 +309,17 @@ impl SimDisk {
         let state = self.lock();
         let ino = *state.files.get(path.as_ref())?;
         Some(state.inodes[ino].data.clone())
+    }
+
+    /// Every file below directory `dir`, at any depth, in path order.
+    pub fn files_below(&self, dir: impl AsRef<Path>) -> Vec<PathBuf> {
+        let dir = dir.as_ref();
+        self.lock()
+            .files
+            .keys()
+            .filter(|p| p.starts_with(dir))
+            .cloned()
+            .collect()
     }
 
     /// The files directly inside directory `dir`, in name order.
@@ -429,6 +493,21 @@ impl State {
         Ok(())
     }
 
+    /// A `syncfs`: every file and every directory entry becomes durable, at one sync point.
+    pub(crate) fn sync_all(&mut self) -> io::Result<()> {
+        if self.begin(true)?.is_some() {
+            return Err(io::Error::other("injected I/O error"));
+        }
+        self.sync_point(None)?;
+        for inode in &mut self.inodes {
+            inode.durable = inode.data.clone();
+            inode.pending.clear();
+        }
+        self.durable_files = self.files.clone();
+        self.durable_dirs = self.dirs.clone();
+        Ok(())
+    }
+
     pub(crate) fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
         if self.begin(true)?.is_some() {
             return Err(io::Error::other("injected I/O error"));
@@ -451,6 +530,42 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// Moves directory `from` and everything below it to `to`. The model has no directory
+    /// inodes, so a directory rename is atomic and durable at once (as if its directory
+    /// were synced right away): the durable entries below it move along with it. Only the
+    /// store's `delete_run` renames directories, and its protocol does not depend on when
+    /// that rename becomes durable.
+    pub(crate) fn rename_dir(&mut self, from: &Path, to: &Path) {
+        let moved = |p: &Path| to.join(p.strip_prefix(from).unwrap_or(p));
+        let rekey_files = |files: &mut BTreeMap<PathBuf, usize>| {
+            let inside: Vec<PathBuf> = files
+                .keys()
+                .filter(|p| p.starts_with(from))
+                .cloned()
+                .collect();
+            for path in inside {
+                if let Some(ino) = files.remove(&path) {
+                    files.insert(moved(&path), ino);
+                }
+            }
+        };
+        rekey_files(&mut self.files);
+        rekey_files(&mut self.durable_files);
+        let rekey_dirs = |dirs: &mut BTreeSet<PathBuf>| {
+            let inside: Vec<PathBuf> = dirs
+                .iter()
+                .filter(|p| p.starts_with(from))
+                .cloned()
+                .collect();
+            for path in inside {
+                dirs.remove(&path);
+                dirs.insert(moved(&path));
+            }
+        };
+        rekey_dirs(&mut self.dirs);
+        rekey_dirs(&mut self.durable_dirs);
     }
 
     /// A namespace change (create, rename, remove): counted and faultable, not a sync.

@@ -8,7 +8,7 @@ use redb::{Builder, Database};
 use crate::error::{Error, Result};
 use crate::sim::backend::SimBackend;
 use crate::sim::disk::SimDisk;
-use crate::vfs::{Fs, FsFile, LockGuard};
+use crate::vfs::{Fs, FsFile, Kind, LockGuard, Meta};
 
 /// The engine's file system on a simulated disk. Paths must be absolute.
 #[derive(Debug, Clone)]
@@ -48,13 +48,7 @@ struct SimFile {
 
 impl Read for SimFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let state = self.disk.lock();
-        let data = &state.inodes[self.ino].data;
-        let start = usize::try_from(self.pos)
-            .unwrap_or(usize::MAX)
-            .min(data.len());
-        let n = buf.len().min(data.len() - start);
-        buf[..n].copy_from_slice(&data[start..start + n]);
+        let n = self.read_at(buf, self.pos)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -87,6 +81,36 @@ impl FsFile for SimFile {
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.disk.lock().set_len(self.ino, len)
+    }
+
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        let state = self.disk.lock();
+        let data = &state.inodes[self.ino].data;
+        let start = usize::try_from(pos).unwrap_or(usize::MAX).min(data.len());
+        let n = buf.len().min(data.len() - start);
+        buf[..n].copy_from_slice(&data[start..start + n]);
+        Ok(n)
+    }
+
+    fn stat(&self) -> io::Result<Meta> {
+        let len = self.disk.lock().inodes[self.ino].data.len() as u64;
+        Ok(Meta {
+            kind: Kind::File,
+            len,
+            modified: Some(self.disk.mtime()),
+        })
+    }
+}
+
+/// A lock of [`Fs::lock_file`] on the simulated disk.
+struct SimLock {
+    disk: SimDisk,
+    path: PathBuf,
+}
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        self.disk.unlock(&self.path);
     }
 }
 
@@ -125,6 +149,13 @@ impl Fs for SimFs {
         let mut state = self.disk.lock();
         state.namespace_op()?;
         parent_exists(&state, to)?;
+        if state.dirs.contains(from) {
+            if state.files.contains_key(to) || state.dirs.contains(to) {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            state.rename_dir(from, to);
+            return Ok(());
+        }
         let ino = state
             .files
             .remove(from)
@@ -222,5 +253,62 @@ impl Fs for SimFs {
             .set_check_integrity_on_open(check_integrity)
             .create_with_backend(backend)
             .map_err(|e| Error::storage("open the database", e))
+    }
+
+    fn metadata(&self, path: &Path) -> io::Result<Meta> {
+        let (kind, len) = {
+            let state = self.disk.lock();
+            if let Some(&ino) = state.files.get(path) {
+                (Kind::File, state.inodes[ino].data.len() as u64)
+            } else if state.dirs.contains(path) {
+                (Kind::Dir, 0)
+            } else {
+                return Err(io::Error::from(io::ErrorKind::NotFound));
+            }
+        };
+        Ok(Meta {
+            kind,
+            len,
+            modified: Some(self.disk.mtime()),
+        })
+    }
+
+    fn create_dir(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.disk.lock();
+        state.namespace_op()?;
+        parent_exists(&state, path)?;
+        if state.files.contains_key(path) || state.dirs.contains(path) {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        }
+        state.dirs.insert(path.to_owned());
+        Ok(())
+    }
+
+    fn lock_file(&self, path: &Path) -> Result<LockGuard> {
+        if !self.is_file(path) {
+            match self.create_new(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io("open lock file", path, e)),
+            }
+        }
+        self.disk.lock_path(path);
+        Ok(Box::new(SimLock {
+            disk: self.disk.clone(),
+            path: path.to_owned(),
+        }))
+    }
+
+    fn sync_file_system(&self, _path: &Path) -> io::Result<()> {
+        self.disk.lock().sync_all()
+    }
+
+    fn process_id(&self) -> u32 {
+        self.disk.pid()
+    }
+
+    fn process_lives(&self, pid: u32) -> bool {
+        // One simulated process per disk: every other one is gone.
+        pid == self.disk.pid()
     }
 }

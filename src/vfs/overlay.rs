@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use redb::{Builder, Database};
 
 use super::cow_backend::CowBackend;
-use super::{Fs, FsFile, LockGuard, RealFs};
+use super::{Fs, FsFile, Kind, LockGuard, Meta, RealFs};
 use crate::error::{Error, Result};
 
 /// What the overlay says about a path.
@@ -100,6 +100,22 @@ impl FsFile for MemFile {
         let len = usize::try_from(len).map_err(io::Error::other)?;
         self.data()?.resize(len, 0);
         Ok(())
+    }
+
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        let data = self.data()?;
+        let start = usize::try_from(pos).unwrap_or(usize::MAX).min(data.len());
+        let n = buf.len().min(data.len() - start);
+        buf[..n].copy_from_slice(&data[start..start + n]);
+        Ok(n)
+    }
+
+    fn stat(&self) -> io::Result<Meta> {
+        Ok(Meta {
+            kind: Kind::File,
+            len: self.data()?.len() as u64,
+            modified: None,
+        })
     }
 }
 
@@ -286,5 +302,40 @@ impl Fs for OverlayFs {
         builder
             .create_with_backend(backend)
             .map_err(|e| Error::storage("open the database", e))
+    }
+
+    fn metadata(&self, path: &Path) -> io::Result<Meta> {
+        match self.lookup(path) {
+            Some(Entry::File(data)) => Ok(Meta {
+                kind: Kind::File,
+                len: data.lock().unwrap_or_else(|e| e.into_inner()).len() as u64,
+                modified: None,
+            }),
+            Some(Entry::Dir) => Ok(Meta {
+                kind: Kind::Dir,
+                len: 0,
+                modified: None,
+            }),
+            Some(Entry::Removed) => Err(not_found()),
+            None => RealFs.metadata(path),
+        }
+    }
+
+    fn create_dir(&self, path: &Path) -> io::Result<()> {
+        if self.exists(path) {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        }
+        self.entries().insert(path.to_owned(), Entry::Dir);
+        Ok(())
+    }
+
+    fn lock_file(&self, _path: &Path) -> Result<LockGuard> {
+        // What is written through the overlay reaches no other handle or process: there is
+        // nobody to exclude, and taking a real lock would create a file.
+        Ok(Box::new(()))
+    }
+
+    fn sync_file_system(&self, _path: &Path) -> io::Result<()> {
+        Ok(())
     }
 }

@@ -9,18 +9,11 @@
 
 use crate::workload as common;
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use common::{Model, Op, ROOT, config, observe, run_op, workload};
+use common::{Op, ROOT, allowed, config, fault_passes, observe, run_op, workload};
 use sweepstore::sim::{CrashMode, IoFault, SimDisk};
 use sweepstore::{Error, RedbOptions, RedbStore, Result, StoreExt};
-
-/// What an operation would set a key to (`None`: absent).
-type Effect = ((u8, String), Option<Vec<u8>>);
-
-/// Per key, the values a recovered store may hold.
-type Allowed = BTreeMap<(u8, String), Vec<Option<Vec<u8>>>>;
 
 /// Every operation's outcome, in order.
 type Outcomes = Vec<(Op, std::result::Result<(), String>, bool)>;
@@ -43,47 +36,6 @@ fn run_all(disk: &SimDisk) -> Outcomes {
     outcomes
 }
 
-/// Per key, the values a recovered store may hold: the acknowledged one, or the effect of a
-/// failed operation after the last acknowledged operation on that key.
-fn allowed(outcomes: &Outcomes) -> Allowed {
-    let mut acked = Model::default();
-    let mut failed_after: BTreeMap<(u8, String), Vec<Option<Vec<u8>>>> = BTreeMap::new();
-    let names = ["metrics", "weights", "log", "trace"];
-    for (op, result, _) in outcomes {
-        let touched: Vec<Effect> = match op {
-            Op::Save(run, name, value) | Op::Stream(run, name, value) => {
-                vec![((*run, (*name).to_owned()), Some(value.clone()))]
-            }
-            Op::Delete(run, name) => vec![((*run, (*name).to_owned()), None)],
-            Op::DeleteRun(run) => names
-                .iter()
-                .map(|n| ((*run, (*n).to_owned()), None))
-                .collect(),
-            Op::Finish(_) | Op::Checkpoint | Op::Gc => Vec::new(),
-        };
-        if result.is_ok() {
-            acked.apply(op);
-            for (key, _) in &touched {
-                failed_after.remove(key);
-            }
-        } else {
-            for (key, effect) in touched {
-                failed_after.entry(key).or_default().push(effect);
-            }
-        }
-    }
-    let mut allowed = Allowed::new();
-    for run in 0..4u8 {
-        for name in names {
-            let key = (run, name.to_owned());
-            let mut values = vec![acked.values.get(&key).cloned()];
-            values.extend(failed_after.get(&key).cloned().unwrap_or_default());
-            allowed.insert(key, values);
-        }
-    }
-    allowed
-}
-
 fn check(disk: &SimDisk, outcomes: &Outcomes, what: &str) -> Result<()> {
     // Once poisoned, always refused.
     if let Some(first) = outcomes.iter().position(|(_, _, poisoned)| *poisoned) {
@@ -95,7 +47,7 @@ fn check(disk: &SimDisk, outcomes: &Outcomes, what: &str) -> Result<()> {
             "{what}: an operation succeeded after the store was poisoned"
         );
     }
-    let allowed = allowed(outcomes);
+    let (_, allowed) = allowed(outcomes.iter().map(|(op, result, _)| (op, result.is_ok())));
     for (mode, seed) in [
         (CrashMode::Process, 0),
         (CrashMode::PowerLoss, 1),
@@ -139,14 +91,7 @@ fn an_io_fault_at_any_operation_never_acknowledges_lost_work() -> Result<()> {
     let (io_ops, sync_ops) = clean_run_counts();
     let mut trials = 0;
     let mut hit = 0;
-    let passes: [(IoFault, bool, u64); 6] = [
-        (IoFault::Error, false, io_ops),
-        (IoFault::Error, true, io_ops),
-        (IoFault::NoSpace, false, io_ops),
-        (IoFault::ShortWrite, false, io_ops),
-        (IoFault::SyncError, false, sync_ops),
-        (IoFault::SyncError, true, sync_ops),
-    ];
+    let passes = fault_passes(io_ops, sync_ops);
     for (kind, persistent, limit) in passes {
         for n in 1..=limit + 1 {
             let disk = SimDisk::new();

@@ -12,7 +12,7 @@
 
 use crate::workload as common;
 
-use common::{ROOT, check_recovered, config, run_workload};
+use common::{ROOT, check_recovered, config, crash_images, run_workload};
 use sweepstore::sim::{CrashMode, SimDisk};
 use sweepstore::{RedbOptions, RedbStore, Result, StoreExt};
 
@@ -40,19 +40,11 @@ fn every_sync_point_survives_process_crash_power_loss_and_torn_sync() -> Result<
             assert!(disk.crashed(), "sync point {point} was never reached");
             interrupted += usize::from(outcome.in_flight.is_some());
             with_unsynced += usize::from(disk.unsynced_changes() > 0);
-            let modes: &[CrashMode] = if torn {
-                &[CrashMode::PowerLoss]
-            } else {
-                &[CrashMode::Process, CrashMode::PowerLoss]
-            };
-            for &mode in modes {
-                for seed in 0..3 {
-                    let image = disk.after_crash(mode, seed);
-                    let what =
-                        format!("sync point {point}/{total}, torn {torn}, {mode:?}, seed {seed}");
-                    check_recovered(&image, &outcome, &what)?;
-                    checks += 1;
-                }
+            for (mode, seed, image) in crash_images(&disk, torn) {
+                let what =
+                    format!("sync point {point}/{total}, torn {torn}, {mode:?}, seed {seed}");
+                check_recovered(&image, &outcome, &what)?;
+                checks += 1;
             }
         }
     }

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use sweepstore::sim::SimDisk;
-use sweepstore::{RedbOptions, RedbStore, Result, RunState, StoreExt, UniqueConfig};
+use sweepstore::sim::{CrashMode, IoFault, SimDisk};
+use sweepstore::{RedbOptions, RedbStore, Result, ResultsStore, RunState, StoreExt, UniqueConfig};
 
 pub const ROOT: &str = "/store";
 
@@ -87,6 +87,16 @@ impl Model {
 
 pub fn run_op(store: &RedbStore, op: &Op) -> Result<()> {
     match op {
+        Op::Checkpoint => store.checkpoint(),
+        Op::Gc => store.gc(false).map(|_| ()),
+        op => run_store_op(store, op),
+    }
+}
+
+/// Runs `op` on any store; the maintenance operations (`Checkpoint`, `Gc`) are the caller's
+/// and do nothing here.
+pub fn run_store_op(store: &impl ResultsStore, op: &Op) -> Result<()> {
+    match op {
         Op::Save(run, name, value) => store
             .run("t", &config(*run)?)?
             .save_bytes(name, "bytes", value),
@@ -105,9 +115,86 @@ pub fn run_op(store: &RedbStore, op: &Op) -> Result<()> {
         Op::Delete(run, name) => store.run("t", &config(*run)?)?.delete(name).map(|_| ()),
         Op::DeleteRun(run) => store.run("t", &config(*run)?)?.delete_run().map(|_| ()),
         Op::Finish(run) => store.run("t", &config(*run)?)?.finish(),
-        Op::Checkpoint => store.checkpoint(),
-        Op::Gc => store.gc(false).map(|_| ()),
+        Op::Checkpoint | Op::Gc => Ok(()),
     }
+}
+
+/// The passes of the injected-fault loops: (fault, persistent, how many operations it can
+/// strike) for a workload of `io_ops` I/O operations of which `sync_ops` are syncs.
+pub fn fault_passes(io_ops: u64, sync_ops: u64) -> [(IoFault, bool, u64); 6] {
+    [
+        (IoFault::Error, false, io_ops),
+        (IoFault::Error, true, io_ops),
+        (IoFault::NoSpace, false, io_ops),
+        (IoFault::ShortWrite, false, io_ops),
+        (IoFault::SyncError, false, sync_ops),
+        (IoFault::SyncError, true, sync_ops),
+    ]
+}
+
+/// The disks a crash of `disk` (at a sync point, `torn` or not) can leave, by mode and seed:
+/// power loss with three seeds, and for an untorn sync a process crash too (a process crash
+/// tears no sync).
+pub fn crash_images(disk: &SimDisk, torn: bool) -> Vec<(CrashMode, u64, SimDisk)> {
+    let modes: &[CrashMode] = if torn {
+        &[CrashMode::PowerLoss]
+    } else {
+        &[CrashMode::Process, CrashMode::PowerLoss]
+    };
+    modes
+        .iter()
+        .flat_map(|&mode| (0..3).map(move |seed| (mode, seed, disk.after_crash(mode, seed))))
+        .collect()
+}
+
+/// The result names the workload uses.
+pub const NAMES: [&str; 4] = ["metrics", "weights", "log", "trace"];
+
+/// What an operation would set a key to (`None`: absent).
+type Effect = ((u8, String), Option<Vec<u8>>);
+
+/// Per key, the values a recovered store may hold.
+pub type Allowed = BTreeMap<(u8, String), Vec<Option<Vec<u8>>>>;
+
+/// From each operation and whether it was acknowledged: the acknowledged state, and per
+/// key the values a recovered store may hold — the acknowledged one, or the effect of an
+/// operation on that key that failed after the last acknowledged one.
+pub fn allowed<'a>(outcomes: impl IntoIterator<Item = (&'a Op, bool)>) -> (Model, Allowed) {
+    let mut acked = Model::default();
+    let mut failed_after = Allowed::new();
+    for (op, ok) in outcomes {
+        let touched: Vec<Effect> = match op {
+            Op::Save(run, name, value) | Op::Stream(run, name, value) => {
+                vec![((*run, (*name).to_owned()), Some(value.clone()))]
+            }
+            Op::Delete(run, name) => vec![((*run, (*name).to_owned()), None)],
+            Op::DeleteRun(run) => NAMES
+                .iter()
+                .map(|n| ((*run, (*n).to_owned()), None))
+                .collect(),
+            Op::Finish(_) | Op::Checkpoint | Op::Gc => Vec::new(),
+        };
+        if ok {
+            acked.apply(op);
+            for (key, _) in &touched {
+                failed_after.remove(key);
+            }
+        } else {
+            for (key, effect) in touched {
+                failed_after.entry(key).or_default().push(effect);
+            }
+        }
+    }
+    let mut allowed = Allowed::new();
+    for run in 0..4u8 {
+        for name in NAMES {
+            let key = (run, name.to_owned());
+            let mut values = vec![acked.values.get(&key).cloned()];
+            values.extend(failed_after.remove(&key).unwrap_or_default());
+            allowed.insert(key, values);
+        }
+    }
+    (acked, allowed)
 }
 
 /// What a workload run on `disk` got acknowledged, and the operation in flight at the crash.
@@ -147,11 +234,11 @@ pub fn run_workload(disk: &SimDisk) -> Outcome {
 }
 
 /// Reads back every (run, name) the workload can produce.
-pub fn observe(store: &RedbStore) -> Result<Model> {
+pub fn observe(store: &impl ResultsStore) -> Result<Model> {
     let mut model = Model::default();
     for run in 0..4u8 {
         let handle = store.run("t", &config(run)?)?;
-        for name in ["metrics", "weights", "log", "trace"] {
+        for name in NAMES {
             if let Some(value) = handle.load::<Vec<u8>>(name)? {
                 model.values.insert((run, name.to_owned()), value);
             }
