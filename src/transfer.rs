@@ -15,15 +15,25 @@
 //!   completes it.
 //! - **Streaming**: values are never held whole in memory (fixed-size buffers end to end).
 //!
-//! What is not copied: `sub_dir`s into a backend without directories (it ignores them), a
-//! [`LocalFileStore`](crate::LocalFileStore)'s open and load options, and values of path
-//! types (an [`Error::NeedsPath`] stops the copy).
+//! - **Nothing of a tree lost through a RedbStore**: each result's `sub_dir`, each run's
+//!   directory name and the absence of a state travel with the run
+//!   ([`ResultsStore::set_tree_details`], set before its results, since a run directory is
+//!   named when it is created).
+//!
+//! What is not copied: `sub_dir`s, directory names and absent states into a backend without
+//! a place for them (in memory, MongoDB, a served store), a
+//! [`LocalFileStore`](crate::LocalFileStore)'s open and load options, files of a run
+//! directory that no load information describes ([`CopyPlan::unlisted_files`] names them),
+//! and values of path types (an [`Error::NeedsPath`] stops the copy).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use crate::browse::{Browse, Progress, ResultSummary, RunSummary};
 use crate::codec::TypeInfo;
 use crate::error::{Error, Result};
 use crate::file::OpenMode;
-use crate::key::ContentHash;
+use crate::key::{ContentHash, RunKey};
 use crate::store::{ResultsStore, RunId, SaveOptions, describe_result};
 
 /// What [`copy_store`] did.
@@ -40,6 +50,9 @@ pub struct TransferReport {
     pub results_skipped: u64,
     /// Bytes of the results copied.
     pub bytes_copied: u64,
+    /// Files of the source's run directories that are no result, not copied (see
+    /// [`CopyPlan::unlisted_files`]).
+    pub files_not_copied: u64,
 }
 
 /// The runs a copy visits, listed before anything is written: every run of the source, and
@@ -49,6 +62,8 @@ pub struct TransferReport {
 pub struct CopyPlan {
     runs: Vec<RunSummary>,
     damaged: Vec<Error>,
+    /// The files no copy carries, with their run's key.
+    unlisted: Vec<(RunKey, PathBuf)>,
     verify_destination: bool,
 }
 
@@ -62,12 +77,18 @@ impl CopyPlan {
         let mut plan = CopyPlan {
             runs: Vec::new(),
             damaged: Vec::new(),
+            unlisted: Vec::new(),
             verify_destination: false,
         };
         for task in from.tasks()? {
             for run in from.runs_each(&task.name)? {
                 match run {
-                    Ok(run) => plan.runs.push(run),
+                    Ok(run) => {
+                        let files = from.unlisted_files(&run)?;
+                        plan.unlisted
+                            .extend(files.into_iter().map(|file| (run.key, file)));
+                        plan.runs.push(run);
+                    }
                     Err(e) if strict => return Err(e),
                     Err(e) => plan.damaged.push(e),
                 }
@@ -80,6 +101,15 @@ impl CopyPlan {
     /// a filter selects); the damaged runs set aside stay reported.
     pub fn retain(&mut self, keep: impl FnMut(&RunSummary) -> bool) {
         self.runs.retain(keep);
+        let kept: HashSet<RunKey> = self.runs.iter().map(|run| run.key).collect();
+        self.unlisted.retain(|(key, _)| kept.contains(key));
+    }
+
+    /// The files of the planned runs' directories that no load information describes (so
+    /// they are no result), which the copy does not carry: the caller names them. Empty
+    /// for a source without run directories.
+    pub fn unlisted_files(&self) -> impl Iterator<Item = &Path> {
+        self.unlisted.iter().map(|(_, file)| file.as_path())
     }
 
     /// The number of runs to copy.
@@ -148,6 +178,7 @@ where
     let total = plan.runs.iter().map(|run| run.results.len() as u64).sum();
     let mut report = TransferReport {
         runs_damaged: plan.damaged.len() as u64,
+        files_not_copied: plan.unlisted.len() as u64,
         ..TransferReport::default()
     };
     let mut done = Progress::new(0, total, 0);
@@ -185,6 +216,16 @@ where
     let id = RunId::new(run.task.clone(), run.config.clone());
     // Only the exact run counts: the lookup rule may also return a subset run.
     let existing = to.find_exact_run(&run.task, &run.config)?;
+    // The directory name and an absent state first: a run directory is named when it is
+    // created, by the first write into it. (This also creates a run without a state.)
+    let stateless = run.state.is_none();
+    let details_there = existing.as_ref().is_some_and(|found| {
+        let same_name = run.dir_name.is_none() || found.dir_name == run.dir_name;
+        same_name && (!stateless || found.state.is_none())
+    });
+    if !details_there && (run.dir_name.is_some() || stateless) {
+        to.set_tree_details(&id, run.dir_name.as_ref(), stateless)?;
+    }
     for result in &run.results {
         let present = existing
             .as_ref()
@@ -198,13 +239,10 @@ where
         result_done(result.size);
     }
     let state_there = existing.as_ref().and_then(|found| found.state);
-    match run.state {
-        Some(state) if state_there != Some(state) => to.set_run_state(&id, state)?,
-        // A run without a state or results still exists in the destination afterwards.
-        None if existing.is_none() => {
-            to.get_context(&id)?;
-        }
-        _ => {}
+    if let Some(state) = run.state
+        && state_there != Some(state)
+    {
+        to.set_run_state(&id, state)?;
     }
     Ok(())
 }

@@ -39,7 +39,8 @@ pub struct ExportArgs {
     /// Stop at a damaged run (before anything is written) instead of skipping it.
     #[arg(long)]
     strict: bool,
-    /// Print JSON: {"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied"}.
+    /// Print JSON: {"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied",
+    /// "files_not_copied"}.
     #[arg(long)]
     json: bool,
 }

@@ -27,9 +27,9 @@ use crate::engine::ops::{self, WriteTables};
 use crate::engine::options::Durability;
 use crate::engine::record::{self, WalOp};
 use crate::engine::shared::Shared;
-use crate::engine::tables::{META, META_APPLIED_LSN, META_CHECKPOINT_AT, META_WAL_HEAD};
+use crate::engine::tables::{META, META_APPLIED_LSN, META_CHECKPOINT_AT, META_WAL_HEAD, RunRecord};
 use crate::error::{Error, Result};
-use crate::names::ResultName;
+use crate::names::{ResultName, RunName, SubDir};
 use crate::store::{RunId, RunState};
 use crate::wal::WalWriter;
 
@@ -304,9 +304,25 @@ impl Actor {
                 type_name,
                 content,
                 exclusive,
+                sub_dir,
                 reply,
             } => {
-                let resolved = save(tables, &run, &name, type_name, content, exclusive);
+                let saved = Saved {
+                    type_name,
+                    content,
+                    exclusive,
+                    sub_dir,
+                };
+                let resolved = save(tables, &run, &name, saved);
+                self.finish(tables, resolved, reply, pending)
+            }
+            Command::Tree {
+                run,
+                dir_name,
+                stateless,
+                reply,
+            } => {
+                let resolved = tree(tables, &run, dir_name, stateless);
                 self.finish(tables, resolved, reply, pending)
             }
             Command::SetState { run, state, reply } => {
@@ -448,7 +464,9 @@ impl Actor {
 /// Answers a command that will not run.
 fn reject(command: Command, err: impl Fn() -> Error) {
     match command {
-        Command::Save { reply, .. } | Command::SetState { reply, .. } => {
+        Command::Save { reply, .. }
+        | Command::SetState { reply, .. }
+        | Command::Tree { reply, .. } => {
             reply.send(Err(err()));
         }
         Command::Checkpoint { reply } | Command::Close { reply } => {
@@ -481,14 +499,26 @@ fn new_run_if_missing(tables: &WriteTables<'_>, run: &RunId) -> Result<Option<re
     }
 }
 
+/// What a save stores.
+struct Saved {
+    type_name: String,
+    content: Content,
+    exclusive: bool,
+    sub_dir: Option<SubDir>,
+}
+
 fn save(
     tables: &WriteTables<'_>,
     run: &RunId,
     name: &ResultName,
-    type_name: String,
-    content: Content,
-    exclusive: bool,
+    saved: Saved,
 ) -> Result<(Option<Logged>, ())> {
+    let Saved {
+        type_name,
+        content,
+        exclusive,
+        sub_dir,
+    } = saved;
     let new_run = new_run_if_missing(tables, run)?;
     if exclusive
         && new_run.is_none()
@@ -515,7 +545,30 @@ fn save(
         size,
         inline: inline.is_some(),
     };
+    let op = match sub_dir {
+        Some(sub_dir) => WalOp::InSubDir {
+            sub_dir: sub_dir.as_str().to_owned(),
+            op: Box::new(op),
+        },
+        None => op,
+    };
     Ok((Some(Logged { op, inline }), ()))
+}
+
+fn tree(
+    tables: &WriteTables<'_>,
+    run: &RunId,
+    dir_name: Option<RunName>,
+    stateless: bool,
+) -> Result<(Option<Logged>, ())> {
+    let new_run = new_run_if_missing(tables, run)?;
+    let op = WalOp::Tree {
+        run: run.key(),
+        new_run,
+        dir_name: dir_name.map(|name| name.as_str().to_owned()),
+        stateless,
+    };
+    Ok((Some(Logged { op, inline: None }), ()))
 }
 
 fn set_state(
@@ -573,7 +626,7 @@ fn claim(
     let record = ops::get_run(&tables.runs, &run.key())?;
     let held = ops::get_claim(&tables.claims, &run.key())?;
     let (outcome, granted) = decide(
-        record.as_ref().map(|r| r.state),
+        record.as_ref().and_then(RunRecord::state),
         held.as_ref(),
         owner,
         lease,

@@ -60,13 +60,27 @@ pub(crate) enum WalOp {
         new_run: Option<NewRun>,
         lease: Lease,
     },
+    /// `op` (a `Put`, never anything else) of a result saved in `sub_dir` (normalized, a
+    /// valid `SubDir`). Appended after `Claim`; a `Put` without it clears the sub_dir.
+    /// Inside an `At` when timed (`At { op: InSubDir { op: Put } }`).
+    InSubDir { sub_dir: String, op: Box<WalOp> },
+    /// Record what a fluidml tree says of `run` (creating it if `new_run`): its directory
+    /// name there, and whether it has no state (a copy from a tree, `docs/design.md` §13.4).
+    /// Appended last.
+    Tree {
+        run: RunKey,
+        new_run: Option<NewRun>,
+        dir_name: Option<String>,
+        stateless: bool,
+    },
 }
 
 impl WalOp {
-    /// The op itself, without the time an [`WalOp::At`] wraps it in.
+    /// The op itself, without the time an [`WalOp::At`] and the sub_dir an
+    /// [`WalOp::InSubDir`] wrap it in.
     pub(crate) fn inner(&self) -> &WalOp {
         match self {
-            WalOp::At { op, .. } => op,
+            WalOp::At { op, .. } | WalOp::InSubDir { op, .. } => op.inner(),
             op => op,
         }
     }
@@ -77,7 +91,9 @@ impl WalOp {
             WalOp::Put { .. }
             | WalOp::SetState { .. }
             | WalOp::CreateRun { .. }
-            | WalOp::Claim { .. } => WalOp::At {
+            | WalOp::Claim { .. }
+            | WalOp::InSubDir { .. }
+            | WalOp::Tree { .. } => WalOp::At {
                 unix_ms: now_ms(),
                 op: Box::new(self),
             },
@@ -113,12 +129,21 @@ pub(crate) fn decode(lsn: u64, payload: &[u8]) -> Result<(WalOp, Option<&[u8]>)>
             what: format!("WAL record {lsn}"),
             reason: e.to_string(),
         })?;
-    if let WalOp::At { op: inner, .. } = &op
-        && matches!(**inner, WalOp::At { .. })
-    {
+    let untimed = match &op {
+        WalOp::At { op, .. } => &**op,
+        op => op,
+    };
+    let wrong_nesting = match untimed {
+        WalOp::At { .. } => Some("a timed op wraps another timed op"),
+        WalOp::InSubDir { op, .. } if !matches!(**op, WalOp::Put { .. }) => {
+            Some("a sub_dir wraps an op other than a put")
+        }
+        _ => None,
+    };
+    if let Some(reason) = wrong_nesting {
         return Err(Error::CorruptRecord {
             what: format!("WAL record {lsn}"),
-            reason: "a timed op wraps another timed op".to_owned(),
+            reason: reason.to_owned(),
         });
     }
     let inline = matches!(op.inner(), WalOp::Put { inline: true, .. });

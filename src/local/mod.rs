@@ -11,7 +11,8 @@
 //! - `promise.rs`: [`FilePromise`];
 //! - `store.rs`: the [`ResultsStore`](crate::ResultsStore) implementation;
 //! - `browse.rs`: the [`Browse`](crate::Browse) implementation (read-only listings);
-//! - `gc.rs`: finding and removing the leftovers of interrupted writes.
+//! - `gc.rs`: finding and removing the leftovers of interrupted writes;
+//! - `unlisted.rs`: files of a run directory that are no result (named by copies).
 //!
 //! Invariants (numbered in `docs/design.md` §12): a crash leaves every result at its old or
 //! its new version, never torn or mismatched with its load information; one run directory
@@ -26,6 +27,7 @@ mod layout;
 mod object;
 mod promise;
 mod store;
+mod unlisted;
 
 pub use promise::FilePromise;
 pub use store::{BulkWrite, LocalFileStore};

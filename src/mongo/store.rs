@@ -14,7 +14,7 @@ use std::sync::Arc;
 use mongodb::bson::doc;
 
 use crate::blob::BlobWriter;
-use crate::blob::file::{PublishStaged, open_staged};
+use crate::blob::file::{How, PublishStaged, open_staged};
 use crate::blob::writer::Finished;
 use crate::claim::ClaimOutcome;
 use crate::codec::TypeRegistry;
@@ -272,7 +272,8 @@ impl ResultsStore for MongoStore {
         type_name: Option<&str>,
         _options: &SaveOptions,
     ) -> Result<File> {
-        open_staged(self, run, name, mode, type_name)
+        // MongoStore keeps no sub_dir (its run documents have no place for one).
+        open_staged(self, run, name, mode, type_name, None)
     }
 
     fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps> {
@@ -312,7 +313,7 @@ impl PublishStaged for MongoStore {
         name: &ResultName,
         type_name: &str,
         mut finished: Finished,
-        exclusive: bool,
+        how: How<'_>,
     ) -> Result<()> {
         let staged = self.stage(&mut finished);
         // The temp file has served its purpose either way.
@@ -324,7 +325,7 @@ impl PublishStaged for MongoStore {
             size,
             inline: staged?,
         };
-        self.set_result(run, name, &entry, exclusive)
+        self.set_result(run, name, &entry, how.exclusive)
     }
 
     fn staging_writer(&self) -> Result<BlobWriter> {
