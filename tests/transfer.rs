@@ -60,14 +60,15 @@ fn fill(store: &RedbStore) -> Result<()> {
 }
 
 /// Everything a store holds, with each value's bytes (run times left out: a copy's runs are
-/// created when they are copied).
+/// created when they are copied; directory names too: an export names the directories, which
+/// an import then records).
 type Contents = Vec<(RunSummary, Vec<(String, Vec<u8>)>)>;
 
 fn contents(store: &(impl ResultsStore + Browse)) -> Result<Contents> {
     let mut out = Vec::new();
     for task in store.tasks()? {
         for mut run in store.runs(&task.name)? {
-            (run.created, run.finished) = (None, None);
+            (run.created, run.finished, run.dir_name) = (None, None, None);
             let id = RunId::new(run.task.clone(), run.config.clone());
             let mut values = Vec::new();
             for result in &run.results {
@@ -194,6 +195,111 @@ fn a_result_that_differs_in_the_destination_is_copied_over() -> Result<()> {
     Ok(())
 }
 
+/// The run directory names, states and sub_dirs of `store`'s runs, by task and config.
+fn tree_details(store: &impl Browse) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for task in store.tasks()? {
+        for run in store.runs(&task.name)? {
+            let sub_dirs: Vec<_> = run
+                .results
+                .iter()
+                .map(|r| format!("{}:{:?}", r.name, r.sub_dir.as_ref().map(|d| d.as_str())))
+                .collect();
+            let name = run.dir_name.as_ref().map(|n| n.as_str().to_owned());
+            out.push(format!(
+                "{} {} {name:?} {:?} {sub_dirs:?}",
+                run.task, run.config, run.state
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[test]
+fn a_redb_store_keeps_sub_dirs_directory_names_and_absent_states_through_a_crash_and_copies()
+-> Result<()> {
+    use sweepstore::sim::{CrashMode, SimDisk};
+    use sweepstore::{RunName, SaveOptions, SubDir};
+    let disk = SimDisk::new();
+    let store = RedbStore::open_simulated("/store", RedbOptions::default(), &disk)?;
+    let task = TaskName::new("train")?;
+    let id =
+        |lr: f64| -> Result<RunId> { Ok(RunId::new(task.clone(), config(json!({"lr": lr}))?)) };
+    let raw = SaveOptions::in_sub_dir(SubDir::new("plots/raw")?);
+    // A state-less run named as in a fluidml tree, with a result in a sub_dir.
+    store.set_tree_details(&id(0.1)?, Some(&RunName::new("brave-owl-000")?), true)?;
+    store.save_bytes(&id(0.1)?, &ResultName::new("histo")?, "json", b"[1]", &raw)?;
+    store.save_bytes(
+        &id(0.1)?,
+        &ResultName::new("m")?,
+        "json",
+        b"1",
+        &SaveOptions::default(),
+    )?;
+    // A named run that then finishes: the state ends "state-less".
+    store.set_tree_details(&id(0.2)?, Some(&RunName::new("brave-owl-001")?), true)?;
+    store.set_run_state(&id(0.2)?, RunState::Finished)?;
+    // A result saved in a sub_dir and then without one: the sub_dir goes.
+    store.save_bytes(&id(0.2)?, &ResultName::new("n")?, "json", b"2", &raw)?;
+    store.save_bytes(
+        &id(0.2)?,
+        &ResultName::new("n")?,
+        "json",
+        b"3",
+        &SaveOptions::default(),
+    )?;
+    let expected = [
+        r#"train {"lr":0.1} Some("brave-owl-000") None ["histo:Some(\"plots/raw\")", "m:None"]"#,
+        r#"train {"lr":0.2} Some("brave-owl-001") Some(Finished) ["n:None"]"#,
+    ];
+    assert_eq!(tree_details(&store)?, expected);
+    assert_eq!(
+        store.run_state(&id(0.1)?)?,
+        Some(RunState::Running),
+        "the trait has no absent"
+    );
+
+    // Process crash now: the reopened store has only its WAL to go by.
+    let image = disk.after_crash(CrashMode::Process, 0);
+    let wal = image.list_files("/store/wal");
+    let logged: usize = wal
+        .iter()
+        .filter_map(|f| image.read_file(f))
+        .map(|b| b.len())
+        .sum();
+    assert!(
+        logged > 32 * wal.len(),
+        "control: the records are in the WAL, to be replayed"
+    );
+    drop(store);
+    let store = RedbStore::open_simulated("/store", RedbOptions::default(), &image)?;
+    assert_eq!(tree_details(&store)?, expected, "after replaying the WAL");
+
+    // Exported: the directories are named as recorded, the state-less run has no state;
+    // imported again into a real store: the same; exporting again copies nothing.
+    let dir = tempdir()?;
+    let local = LocalFileStore::new(dir.path().join("tree"))?;
+    copy(&store, &local)?;
+    assert!(
+        dir.path()
+            .join("tree/train/brave-owl-000/plots/raw/histo.json")
+            .is_file()
+    );
+    assert!(
+        !dir.path()
+            .join("tree/train/brave-owl-000/fluidml_info.json")
+            .exists()
+    );
+    assert_eq!(tree_details(&local)?, expected);
+    let back = RedbStore::open(dir.path().join("back"), RedbOptions::default())?;
+    copy(&local, &back)?;
+    assert_eq!(tree_details(&back)?, expected);
+    let (again, _) = copy(&store, &local)?;
+    assert_eq!((again.results_copied, again.results_skipped), (0, 3));
+    Ok(())
+}
+
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fluidml-0.3.4")
 }
@@ -211,10 +317,12 @@ fn a_directory_written_by_fluidml_imports_into_a_redb_store() -> Result<()> {
     assert_eq!(report.results_copied, results);
     let imported = contents(&target)?;
     assert_eq!(imported.len(), source.len());
+    // Directory names, states and sub_dirs recorded as they are in the tree.
+    assert_eq!(tree_details(&target)?, tree_details(&fluidml)?);
     for ((a, a_values), (b, b_values)) in source.iter().zip(&imported) {
         assert_eq!((&a.task, &a.config), (&b.task, &b.config));
-        // fluidml's finished run stays finished; runs fluidml never gave a state are running.
-        assert_eq!(b.state, Some(a.state.unwrap_or(RunState::Running)));
+        // fluidml's finished run stays finished; runs fluidml never gave a state have none.
+        assert_eq!(b.state, a.state);
         assert_eq!(a_values, b_values, "bytes of run {}", a.config);
         let types = |r: &RunSummary| -> Vec<(String, String, u64)> {
             r.results
@@ -290,7 +398,8 @@ fn a_corrupt_local_file_fails_the_import_with_a_hash_mismatch_and_stores_nothing
         Err(Error::HashMismatch { .. })
     ));
     assert!(target.load_lazy(&id, &name)?.is_none(), "no garbage stored");
-    assert_eq!(target.run_state(&id)?, None);
+    // The run was created (with its directory name) before its results, never finished.
+    assert_eq!(target.run_state(&id)?, Some(RunState::Running));
     Ok(())
 }
 

@@ -234,4 +234,45 @@ mod tests {
         ));
         Ok(())
     }
+
+    #[test]
+    fn a_put_in_a_sub_dir_and_a_tree_op_round_trip_timed_and_only_a_put_takes_a_sub_dir()
+    -> Result<()> {
+        let put = WalOp::Put {
+            run: RunKey::from_bytes([6; 32]),
+            new_run: None,
+            name: "histo".into(),
+            type_name: "json".into(),
+            hash: ContentHash::of(b"[1]"),
+            size: 3,
+            inline: true,
+        };
+        let placed = WalOp::InSubDir {
+            sub_dir: "plots/raw".into(),
+            op: Box::new(put.clone()),
+        }
+        .timed();
+        assert_eq!(placed.inner(), &put, "inner() sees through both wrappers");
+        let payload = encode(&placed, Some(b"[1]"))?;
+        assert_eq!(decode(7, &payload)?, (placed, Some(&b"[1]"[..])));
+        let tree = WalOp::Tree {
+            run: RunKey::from_bytes([6; 32]),
+            new_run: None,
+            dir_name: Some("brave-owl-000".into()),
+            stateless: true,
+        }
+        .timed();
+        assert_eq!(decode(8, &encode(&tree, None)?)?, (tree, None));
+        let wrong = WalOp::InSubDir {
+            sub_dir: "x".into(),
+            op: Box::new(WalOp::DeleteRun {
+                run: RunKey::from_bytes([6; 32]),
+            }),
+        };
+        assert!(matches!(
+            decode(9, &encode(&wrong, None)?),
+            Err(Error::CorruptRecord { .. })
+        ));
+        Ok(())
+    }
 }

@@ -201,3 +201,100 @@ impl RunRecord {
         Ok(record)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run record as format 1 shipped it (what builds before `RunTree` encode and
+    /// decode).
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct RunRecordV1 {
+        task: String,
+        config: String,
+        counter: u64,
+        state: RunState,
+    }
+
+    /// The result entry before `sub_dir`s were kept.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct ResultEntryV1 {
+        type_name: String,
+        hash: ContentHash,
+        size: u64,
+    }
+
+    fn corrupt(e: postcard::Error) -> Error {
+        Error::CorruptRecord {
+            what: "test record".into(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn key() -> RunKey {
+        RunKey::from_bytes([7; 32])
+    }
+
+    #[test]
+    fn run_records_of_older_builds_decode_with_no_tree_and_theirs_decode_ours() -> Result<()> {
+        let old = RunRecordV1 {
+            task: "train".into(),
+            config: "{}".into(),
+            counter: 4,
+            state: RunState::Finished,
+        };
+        let old_bytes = postcard::to_stdvec(&old).map_err(corrupt)?;
+        let record = RunRecord::decode(&key(), &old_bytes)?;
+        assert_eq!(record.tree, RunTree::default());
+        assert_eq!(record.state(), Some(RunState::Finished));
+        assert_eq!(
+            record.encode()?,
+            old_bytes,
+            "no tree: the format-1 bytes exactly"
+        );
+
+        let mut tree = record.clone();
+        tree.state = RunState::Running;
+        tree.tree = RunTree {
+            dir_name: Some("brave-owl-000".into()),
+            stateless: true,
+        };
+        let bytes = tree.encode()?;
+        assert_eq!(RunRecord::decode(&key(), &bytes)?, tree);
+        assert_eq!(RunRecord::decode(&key(), &bytes)?.state(), None);
+        // An older build reads the four fields and ignores the rest (a running run).
+        let seen: RunRecordV1 = postcard::from_bytes(&bytes).map_err(corrupt)?;
+        assert_eq!(seen.state, RunState::Running);
+        assert_eq!(seen.counter, 4);
+        // A damaged tail is a corrupt record, not a silent default.
+        let mut damaged = bytes.clone();
+        damaged.truncate(old_bytes.len() + 3);
+        assert!(matches!(
+            RunRecord::decode(&key(), &damaged),
+            Err(Error::CorruptRecord { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn result_entries_keep_their_sub_dir_and_older_ones_decode_without() -> Result<()> {
+        let old = ResultEntryV1 {
+            type_name: "json".into(),
+            hash: ContentHash::of(b"{}"),
+            size: 2,
+        };
+        let old_bytes = postcard::to_stdvec(&old).map_err(corrupt)?;
+        let entry = ResultEntry::decode(&key(), "m", &old_bytes)?;
+        assert_eq!(entry.sub_dir, None);
+        assert_eq!(entry.encode()?, old_bytes);
+        let placed = ResultEntry {
+            sub_dir: Some("plots/raw".into()),
+            ..entry
+        };
+        let bytes = placed.encode()?;
+        assert_eq!(ResultEntry::decode(&key(), "m", &bytes)?, placed);
+        let seen: ResultEntryV1 = postcard::from_bytes(&bytes).map_err(corrupt)?;
+        assert_eq!(seen, old, "an older build sees the same result");
+        Ok(())
+    }
+}
