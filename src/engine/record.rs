@@ -5,6 +5,11 @@
 //! byte). Invariant: every op names the exact run key it changes — lookups are resolved
 //! before logging — so replay is deterministic; applying an op twice has the effect of
 //! applying it once.
+//!
+//! Variants are only ever appended (postcard numbers them), so records of older builds
+//! decode unchanged. Places to change with an op: [`WalOp`], [`decode`]'s nesting checks,
+//! [`WalOp::inner`] and [`WalOp::timed`], `ops::apply` and `WriteTables::stamp`, the actor's
+//! resolver (`actor.rs`), the tests here and in `ops.rs`, and `docs/design.md` §8.
 
 use serde::{Deserialize, Serialize};
 
