@@ -124,7 +124,9 @@ pub use remote::{
     RemoteStore, Server, Stopper, WRITE_TIMEOUT,
 };
 pub use store::{ResultsStore, RunId, RunState, SaveOptions, StoreContext};
-pub use transfer::{CopyPlan, TransferReport, copy_planned, copy_store};
+pub use transfer::{
+    CopyPlan, EXPORT_THREADS, IMPORT_THREADS, TransferReport, copy_planned, copy_store,
+};
 
 /// The README's example is compiled and run as a doc test.
 #[cfg(doctest)]

@@ -28,6 +28,8 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use crate::browse::{Browse, Progress, ResultSummary, RunSummary};
 use crate::codec::TypeInfo;
@@ -35,6 +37,16 @@ use crate::error::{Error, Result};
 use crate::file::OpenMode;
 use crate::key::{ContentHash, RunKey};
 use crate::store::{ResultsStore, RunId, SaveOptions, describe_result};
+
+/// Runs `sweepstore export` copies at once by default ([`CopyPlan::threads`]): a few
+/// overlap the directory writes (each waits on the file system's journal); more gained
+/// nothing measurable (`docs/design.md` §13.4).
+pub const EXPORT_THREADS: usize = 4;
+
+/// Runs `sweepstore import` copies at once by default ([`CopyPlan::threads`]): concurrent
+/// saves into a [`RedbStore`](crate::RedbStore) share one WAL sync (group commit), so more
+/// threads mean fewer syncs per value.
+pub const IMPORT_THREADS: usize = 16;
 
 /// What [`copy_store`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,6 +67,18 @@ pub struct TransferReport {
     pub files_not_copied: u64,
 }
 
+impl TransferReport {
+    /// Adds the counts of `other` (copied by another thread) to these.
+    fn add(&mut self, other: &TransferReport) {
+        self.runs += other.runs;
+        self.runs_damaged += other.runs_damaged;
+        self.results_copied += other.results_copied;
+        self.results_skipped += other.results_skipped;
+        self.bytes_copied += other.bytes_copied;
+        self.files_not_copied += other.files_not_copied;
+    }
+}
+
 /// The runs a copy visits, listed before anything is written: every run of the source, and
 /// the damaged ones set aside, each with its error (which names its path in a
 /// [`LocalFileStore`](crate::LocalFileStore)).
@@ -65,6 +89,7 @@ pub struct CopyPlan {
     /// The files no copy carries, with their run's key.
     unlisted: Vec<(RunKey, PathBuf)>,
     verify_destination: bool,
+    threads: usize,
 }
 
 impl CopyPlan {
@@ -79,6 +104,7 @@ impl CopyPlan {
             damaged: Vec::new(),
             unlisted: Vec::new(),
             verify_destination: false,
+            threads: 1,
         };
         for task in from.tasks()? {
             for run in from.runs_each(&task.name)? {
@@ -130,6 +156,18 @@ impl CopyPlan {
     pub fn verify_destination(&mut self, verify: bool) {
         self.verify_destination = verify;
     }
+
+    /// How many threads copy runs at once (default 1: in the calling thread, in plan
+    /// order). Each run is copied wholly by one thread — its results, then its state — so
+    /// every invariant of [`copy_store`] holds per run with any number; more threads let a
+    /// destination overlap its writes (a [`RedbStore`](crate::RedbStore) commits
+    /// concurrent saves with one WAL sync, a [`LocalFileStore`](crate::LocalFileStore)
+    /// writes into several run directories at once). With several, `progress` is called
+    /// from the calling thread as results complete, and after a failure the other threads
+    /// finish the run they are copying and stop.
+    pub fn threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
 }
 
 /// Copies every run of `from` — config, state, and each result with its type name and
@@ -176,28 +214,108 @@ where
     T: ResultsStore + Browse + ?Sized,
 {
     let total = plan.runs.iter().map(|run| run.results.len() as u64).sum();
-    let mut report = TransferReport {
+    let mut done = Progress::new(0, total, 0);
+    let mut count = |size: u64| {
+        done.done += 1;
+        done.bytes += size;
+        progress(done);
+    };
+    let queue = Queue {
+        plan,
+        next: AtomicUsize::new(0),
+        failed: AtomicBool::new(false),
+    };
+    let copied = if plan.threads <= 1 {
+        // In this thread: `progress` is called right after each result, before the next.
+        queue.work(from, to, &mut count)?
+    } else {
+        copy_in_parallel(from, to, &queue, &mut count)?
+    };
+    Ok(TransferReport {
         runs_damaged: plan.damaged.len() as u64,
         files_not_copied: plan.unlisted.len() as u64,
-        ..TransferReport::default()
-    };
-    let mut done = Progress::new(0, total, 0);
-    for run in &plan.runs {
-        copy_run(
-            from,
-            to,
-            run,
-            &mut report,
-            plan.verify_destination,
-            &mut |size| {
-                done.done += 1;
-                done.bytes += size;
-                progress(done);
-            },
-        )?;
-        report.runs += 1;
+        ..copied
+    })
+}
+
+/// The runs of a plan, handed out one at a time to the threads copying them.
+struct Queue<'p> {
+    plan: &'p CopyPlan,
+    next: AtomicUsize,
+    /// Set by the first thread that fails, so the others stop after their current run.
+    failed: AtomicBool,
+}
+
+impl Queue<'_> {
+    /// Copies runs until none is left (or another thread failed); what this thread copied.
+    fn work<F, T>(&self, from: &F, to: &T, done: &mut dyn FnMut(u64)) -> Result<TransferReport>
+    where
+        F: ResultsStore + Browse + ?Sized,
+        T: ResultsStore + Browse + ?Sized,
+    {
+        let mut report = TransferReport::default();
+        while !self.failed.load(Ordering::Relaxed) {
+            let Some(run) = self
+                .plan
+                .runs
+                .get(self.next.fetch_add(1, Ordering::Relaxed))
+            else {
+                break;
+            };
+            let verify = self.plan.verify_destination;
+            if let Err(e) = copy_run(from, to, run, &mut report, verify, done) {
+                self.failed.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+            report.runs += 1;
+        }
+        Ok(report)
     }
-    Ok(report)
+}
+
+/// Copies the queue's runs on `plan.threads` scoped threads, each run wholly by one thread
+/// (its results, then its state), calling `done` in this thread as results are copied.
+fn copy_in_parallel<F, T>(
+    from: &F,
+    to: &T,
+    queue: &Queue<'_>,
+    done: &mut dyn FnMut(u64),
+) -> Result<TransferReport>
+where
+    F: ResultsStore + Browse + ?Sized,
+    T: ResultsStore + Browse + ?Sized,
+{
+    let (sizes, copied) = mpsc::channel::<u64>();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..queue.plan.threads)
+            .map(|_| {
+                let sizes = sizes.clone();
+                scope.spawn(move || {
+                    queue.work(from, to, &mut |size| {
+                        // The receiver lives until every worker is done: a failed send
+                        // cannot happen, and would only lose a progress tick.
+                        let _ = sizes.send(size);
+                    })
+                })
+            })
+            .collect();
+        drop(sizes);
+        for size in copied {
+            done(size);
+        }
+        let mut total = TransferReport::default();
+        let mut first_error = None;
+        for worker in workers {
+            match worker.join() {
+                Ok(Ok(report)) => total.add(&report),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        first_error.map_or(Ok(total), Err)
+    })
 }
 
 /// Copies one run: its results, then its state.

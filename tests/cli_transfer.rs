@@ -156,7 +156,13 @@ fn a_round_trip_through_a_directory_keeps_everything_and_repeats_are_no_ops() ->
     let notes = exported.join("train/000/notes.txt");
     std::fs::write(&notes, "not a result\n")?;
     let named = run(["import".as_ref(), arg(&exported), arg(&imported)])?.ok()?;
-    assert!(named.stdout.ends_with(", 1 files that are no result not copied\n"), "{}", named.stdout);
+    assert!(
+        named
+            .stdout
+            .ends_with(", 1 files that are no result not copied\n"),
+        "{}",
+        named.stdout
+    );
     let line = format!(
         "not copied (no load information describes it, so it is no result): {}",
         notes.display()

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use damage::{flip_byte, io};
 use serde_json::json;
 use sweepstore::{
-    Browse, ContentHash, Error, LocalFileStore, Progress, RedbOptions, RedbStore, Result,
+    Browse, ContentHash, CopyPlan, Error, LocalFileStore, Progress, RedbOptions, RedbStore, Result,
     ResultName, ResultsStore, RunId, RunState, RunSummary, StoreExt, TaskName, TransferReport,
-    UniqueConfig, copy_store,
+    UniqueConfig, copy_planned, copy_store,
 };
 
 fn tempdir() -> Result<tempfile::TempDir> {
@@ -171,6 +171,35 @@ fn export_and_import_round_trip_and_copying_again_copies_nothing() -> Result<()>
     // Values load through their types after the round trip.
     let run = target.run("eval", &config(json!({"split": "test"}))?)?;
     assert_eq!(run.load::<Vec<u32>>("scores")?, Some(vec![1, 2, 3]));
+    Ok(())
+}
+
+#[test]
+fn copies_on_several_threads_are_the_same_copies_and_count_every_result() -> Result<()> {
+    let dir = tempdir()?;
+    let source = RedbStore::open(dir.path().join("a"), RedbOptions::default())?;
+    fill(&source)?;
+    let original = contents(&source)?;
+    let local = LocalFileStore::new(dir.path().join("exported"))?;
+    let mut plan = CopyPlan::new(&source, true)?;
+    plan.threads(4);
+    let mut ticks = Vec::new();
+    let report = copy_planned(&source, &local, &plan, &mut |p| ticks.push(p.done))?;
+    assert_eq!((report.runs, report.results_copied), (5, 10));
+    assert_eq!(
+        ticks,
+        (1..=10).collect::<Vec<_>>(),
+        "progress from the calling thread"
+    );
+    assert_eq!(comparable(&contents(&local)?), comparable(&original));
+    let target = RedbStore::open(dir.path().join("b"), RedbOptions::default())?;
+    let mut plan = CopyPlan::new(&local, true)?;
+    plan.threads(8);
+    let report = copy_planned(&local, &target, &plan, &mut |_| {})?;
+    assert_eq!((report.runs, report.results_copied), (5, 10));
+    assert_eq!(contents(&target)?, original);
+    let again = copy_planned(&local, &target, &plan, &mut |_| {})?;
+    assert_eq!((again.results_copied, again.results_skipped), (0, 10));
     Ok(())
 }
 
@@ -404,6 +433,8 @@ fn a_corrupt_local_file_fails_the_import_with_a_hash_mismatch_and_stores_nothing
 }
 
 const CHILD_ENV: &str = "SWEEPSTORE_TEST_COPY_CHILD";
+/// How many threads the child copies on (default 1).
+const THREADS_ENV: &str = "SWEEPSTORE_TEST_COPY_THREADS";
 /// Results the child copies before it aborts: two whole runs and part of a third.
 const ABORT_AFTER: u64 = 8;
 
@@ -428,7 +459,10 @@ fn child_imports_then_aborts() -> Result<()> {
     };
     let source = LocalFileStore::new(dir.join("source"))?;
     let target = RedbStore::open(dir.join("target"), RedbOptions::default())?;
-    copy_store(&source, &target, &mut |p| {
+    let mut plan = CopyPlan::new(&source, true)?;
+    let threads = std::env::var(THREADS_ENV).ok().and_then(|t| t.parse().ok());
+    plan.threads(threads.unwrap_or(1));
+    copy_planned(&source, &target, &plan, &mut |p| {
         if p.done == ABORT_AFTER {
             std::process::abort();
         }
@@ -439,6 +473,18 @@ fn child_imports_then_aborts() -> Result<()> {
 #[test]
 fn an_import_killed_midway_leaves_no_finished_run_incomplete_and_a_rerun_completes_it() -> Result<()>
 {
+    import_killed_midway(1)
+}
+
+#[test]
+fn an_import_on_four_threads_killed_midway_leaves_no_finished_run_incomplete() -> Result<()> {
+    import_killed_midway(4)
+}
+
+/// The child copies on `threads` threads and aborts after its `ABORT_AFTER`th result; with
+/// one thread exactly that many results are there, with several at least that many (the
+/// other threads go on until the abort) and not all.
+fn import_killed_midway(threads: usize) -> Result<()> {
     let dir = tempdir()?;
     let source = LocalFileStore::new(dir.path().join("source"))?;
     fill_six_runs(&source)?;
@@ -451,6 +497,7 @@ fn an_import_killed_midway_leaves_no_finished_run_incomplete_and_a_rerun_complet
             "--test-threads=1",
         ])
         .env(CHILD_ENV, dir.path())
+        .env(THREADS_ENV, threads.to_string())
         .output()
         .map_err(io("run the child", dir.path()))?
         .status;
@@ -479,7 +526,6 @@ fn an_import_killed_midway_leaves_no_finished_run_incomplete_and_a_rerun_complet
         present += here;
     }
     // Control: the abort really came midway, with a run begun but not finished.
-    assert_eq!(present, ABORT_AFTER as usize);
     let finished = expected
         .iter()
         .filter(|(run, _)| {
@@ -487,12 +533,22 @@ fn an_import_killed_midway_leaves_no_finished_run_incomplete_and_a_rerun_complet
             target.is_finished(&id).unwrap_or(false)
         })
         .count();
-    assert_eq!(finished, 2);
+    if threads == 1 {
+        assert_eq!(present, ABORT_AFTER as usize);
+        assert_eq!(finished, 2);
+    } else {
+        assert!(
+            (ABORT_AFTER as usize..18).contains(&present),
+            "{present} copied"
+        );
+        assert!(finished < 6);
+    }
 
     let (report, _) = copy(&source, &target)?;
+    let present = present as u64;
     assert_eq!(
         (report.results_copied, report.results_skipped),
-        (18 - ABORT_AFTER, ABORT_AFTER)
+        (18 - present, present)
     );
     assert_eq!(comparable(&contents(&target)?), comparable(&expected));
     Ok(())
