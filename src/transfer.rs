@@ -38,10 +38,10 @@ use crate::file::OpenMode;
 use crate::key::{ContentHash, RunKey};
 use crate::store::{ResultsStore, RunId, SaveOptions, describe_result};
 
-/// Runs `sweepstore export` copies at once by default ([`CopyPlan::threads`]): a few
-/// overlap the directory writes (each waits on the file system's journal); more gained
-/// nothing measurable (`docs/design.md` §13.4).
-pub const EXPORT_THREADS: usize = 4;
+/// Runs `sweepstore export` copies at once by default ([`CopyPlan::threads`]): one. Its
+/// writes are unsynced (bulk mode), so threads only add contention in the file system on the
+/// task directory; four measured twice as slow (`docs/design.md` §13.4).
+pub const EXPORT_THREADS: usize = 1;
 
 /// Runs `sweepstore import` copies at once by default ([`CopyPlan::threads`]): concurrent
 /// saves into a [`RedbStore`](crate::RedbStore) share one WAL sync (group commit), so more
