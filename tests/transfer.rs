@@ -329,6 +329,16 @@ fn a_redb_store_keeps_sub_dirs_directory_names_and_absent_states_through_a_crash
     Ok(())
 }
 
+#[test]
+fn an_import_through_sweepstore_open_keeps_directory_names_and_absent_states() -> Result<()> {
+    let dir = tempdir()?;
+    let source = LocalFileStore::new(fixture())?;
+    let store = sweepstore::open(dir.path().join("store"), sweepstore::OpenOptions::default())?;
+    copy(&source, &store)?;
+    assert_eq!(tree_details(&store)?, tree_details(&source)?);
+    Ok(())
+}
+
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fluidml-0.3.4")
 }
