@@ -330,6 +330,33 @@ fn a_redb_store_keeps_sub_dirs_directory_names_and_absent_states_through_a_crash
 }
 
 #[test]
+fn files_that_are_no_result_are_named_by_the_plan_and_nothing_else_is() -> Result<()> {
+    let dir = tempdir()?;
+    let local = LocalFileStore::new(dir.path().join("tree"))?;
+    let run = local.run("train", &config(json!({"lr": 0.1}))?)?;
+    let plots = sweepstore::SaveOptions::in_sub_dir(sweepstore::SubDir::new("plots")?);
+    run.save_with("histo", "json", &json!([1]), &plots)?;
+    run.save("m", "json", &1)?;
+    run.finish()?;
+    let run_dir = dir.path().join("tree/train/000");
+    let write = |path: &Path| std::fs::write(path, b"x").map_err(io("write", path));
+    write(&run_dir.join("notes.txt"))?;
+    write(&run_dir.join("plots/raw.csv"))?;
+    // A temporary an interrupted write left: gc's business, not the user's.
+    write(&run_dir.join(".sweepstore-1-0-0.tmp"))?;
+    let plan = CopyPlan::new(&local, true)?;
+    let named: Vec<_> = plan.unlisted_files().map(Path::to_path_buf).collect();
+    assert_eq!(
+        named,
+        [run_dir.join("notes.txt"), run_dir.join("plots/raw.csv")]
+    );
+    let target = RedbStore::open(dir.path().join("store"), RedbOptions::default())?;
+    let report = copy_planned(&local, &target, &plan, &mut |_| {})?;
+    assert_eq!((report.results_copied, report.files_not_copied), (2, 2));
+    Ok(())
+}
+
+#[test]
 fn an_import_through_sweepstore_open_keeps_directory_names_and_absent_states() -> Result<()> {
     let dir = tempdir()?;
     let source = LocalFileStore::new(fixture())?;

@@ -3,9 +3,10 @@
 //! `import`) do not carry them; they are named instead (`docs/design.md` §13.4).
 //!
 //! Invariant: only reads. A run's own records (`config.json`, `fluidml_info.json`,
-//! `.fluidml/`, `.load_info/`) and every result's object (a file, or a path type's whole
-//! directory) are left out; everything else below the run directory that is not a
-//! directory is listed, symbolic links included (never followed).
+//! `.fluidml/`, `.load_info/`), every result's object (a file, or a path type's whole
+//! directory) and temporaries of interrupted writes (`.sweepstore-….tmp`, `gc`'s business)
+//! are left out; everything else below the run directory that is not a directory is listed,
+//! symbolic links included (never followed).
 
 use std::collections::HashSet;
 use std::fs;
@@ -37,9 +38,12 @@ pub(crate) fn unlisted_files(run: &RunDir, types: &TypeRegistry) -> Result<Vec<P
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
             let path = entry.path();
-            let top_level_record =
-                dir == run.path && records.iter().any(|record| entry.file_name() == *record);
-            if top_level_record || described.contains(&path) {
+            let name = entry.file_name();
+            let top_level_record = dir == run.path && records.iter().any(|r| name == *r);
+            let temporary = name
+                .to_str()
+                .is_some_and(|n| n.starts_with(".sweepstore-") && n.ends_with(".tmp"));
+            if top_level_record || temporary || described.contains(&path) {
                 continue;
             }
             let file_type = entry
