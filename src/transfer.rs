@@ -14,14 +14,15 @@
 //!   leaves a destination run marked finished without all its results; running the copy again
 //!   completes it.
 //! - **Streaming**: values are never held whole in memory (fixed-size buffers end to end).
-//!
 //! - **Nothing of a tree lost through a RedbStore**: each result's `sub_dir`, each run's
 //!   directory name and the absence of a state travel with the run
 //!   ([`ResultsStore::set_tree_details`], set before its results, since a run directory is
 //!   named when it is created).
+//! - **Per run, whatever the threads**: with [`CopyPlan::threads`] above one, each run is
+//!   still copied wholly by one thread in the order above, so the rules hold per run.
 //!
 //! What is not copied: `sub_dir`s, directory names and absent states into a backend without
-//! a place for them (in memory, MongoDB, a served store), a
+//! a place for them (in memory, MongoDB; a served store keeps only `sub_dir`s), a
 //! [`LocalFileStore`](crate::LocalFileStore)'s open and load options, files of a run
 //! directory that no load information describes ([`CopyPlan::unlisted_files`] names them),
 //! and values of path types (an [`Error::NeedsPath`] stops the copy).
