@@ -39,7 +39,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use sweepstore::{LocalFileStore, RedbOptions, RedbStore, StoreExt, UniqueConfig, copy_store};
+use sweepstore::{
+    CopyPlan, EXPORT_THREADS, IMPORT_THREADS, LocalFileStore, RedbOptions, RedbStore, StoreExt,
+    UniqueConfig, copy_planned,
+};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
 
@@ -156,20 +159,24 @@ fn measure(root: &Path, runs: usize, reps: usize) -> Result<Figures> {
 }
 
 /// Seconds to import the filled LocalFileStore of `runs` runs (plus the new runs of the
-/// repetitions) into a new RedbStore, and to export that into a new directory the way
-/// `sweepstore export` does (bulk mode: one `syncfs` at the end). Once each: at 10 000 runs
-/// an import alone is 10 000 durable commits.
+/// repetitions) into a new RedbStore, and to export that into a new directory, the way
+/// `sweepstore import` and `export` do: with their default threads ([`IMPORT_THREADS`],
+/// [`EXPORT_THREADS`]), the export in bulk mode (one `syncfs` at the end). Once each.
 fn transfer(root: &Path, runs: usize) -> Result<(usize, f64, f64)> {
     let dir = root.join(format!("{runs}"));
     let local = LocalFileStore::new(dir.join("store"))?;
     let redb = RedbStore::open(dir.join("redb"), RedbOptions::default())?;
     let start = Instant::now();
-    let imported = copy_store(&local, &redb, &mut |_| {})?;
+    let mut plan = CopyPlan::new(&local, true)?;
+    plan.threads(IMPORT_THREADS);
+    let imported = copy_planned(&local, &redb, &plan, &mut |_| {})?;
     let import = start.elapsed().as_secs_f64();
     let exported = LocalFileStore::new(dir.join("exported"))?;
     let start = Instant::now();
     let bulk = exported.begin_bulk()?;
-    copy_store(&redb, &exported, &mut |_| {})?;
+    let mut plan = CopyPlan::new(&redb, true)?;
+    plan.threads(EXPORT_THREADS);
+    copy_planned(&redb, &exported, &plan, &mut |_| {})?;
     bulk.finish()?;
     let export = start.elapsed().as_secs_f64();
     eprintln!("  import {import:.1} s, export {export:.1} s");

@@ -6,12 +6,13 @@
 //! never depends on storage order; [`Browse::find_run`] applies the store's own lookup rule
 //! (exact run, then best subset), the same as a load.
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::UniqueConfig;
 use crate::error::Result;
 use crate::key::{ContentHash, RunKey};
-use crate::names::{ResultName, SubDir, TaskName};
+use crate::names::{ResultName, RunName, SubDir, TaskName};
 use crate::run::RunState;
 
 /// Read-only enumeration of what a store holds ([`RedbStore`](crate::RedbStore),
@@ -59,6 +60,18 @@ pub trait Browse {
         Ok(self.find_run(task, config)?.filter(|run| run.key == key))
     }
 
+    /// The files of `run`'s directory that are none of its results or records (a
+    /// [`LocalFileStore`](crate::LocalFileStore) run directory or a fluidml one may hold
+    /// any), sorted; copies do not carry them and name them instead. The default, for
+    /// stores without run directories, is none.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn unlisted_files(&self, run: &RunSummary) -> Result<Vec<PathBuf>> {
+        let _ = run;
+        Ok(Vec::new())
+    }
+
     /// The runs of `task` whose lowercase hex run key starts with `prefix` (compared
     /// case-insensitively), sorted by run key; the caller decides what 0 or several matches
     /// mean. The default filters [`Browse::runs`].
@@ -103,6 +116,12 @@ pub struct RunSummary {
     /// When the run was last marked finished; `None` if it never was, or where the store did
     /// not record it.
     pub finished: Option<SystemTime>,
+    /// The name of the run's directory: in a [`LocalFileStore`](crate::LocalFileStore), its
+    /// own (`000`, `brave-owl-000`); in a [`RedbStore`](crate::RedbStore), the one it had in
+    /// the tree it was imported from ([`ResultsStore::set_tree_details`]); `None` otherwise.
+    ///
+    /// [`ResultsStore::set_tree_details`]: crate::ResultsStore::set_tree_details
+    pub dir_name: Option<RunName>,
 }
 
 /// One result of a run, described without loading it.
@@ -144,7 +163,14 @@ impl RunSummary {
             results,
             created: None,
             finished: None,
+            dir_name: None,
         }
+    }
+
+    /// The same run with the name of its directory.
+    pub(crate) fn with_dir_name(mut self, dir_name: Option<RunName>) -> Self {
+        self.dir_name = dir_name;
+        self
     }
 
     /// The same run with the times the store recorded.

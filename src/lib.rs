@@ -132,7 +132,9 @@ pub use claim::{ClaimOutcome, MAX_OWNER_LEN};
 // Browsing, copying and upkeep of stored runs.
 pub use browse::{Browse, Progress, ResultSummary, RunSummary, TaskSummary};
 pub use engine::{GcReport, Problem, StoreStats, VerifyReport};
-pub use transfer::{CopyPlan, TransferReport, copy_planned, copy_store};
+pub use transfer::{
+    CopyPlan, EXPORT_THREADS, IMPORT_THREADS, TransferReport, copy_planned, copy_store,
+};
 
 // Errors.
 pub use error::{Error, Result};

@@ -30,7 +30,7 @@ use crate::claim::ClaimOutcome;
 use crate::codec::TypeRegistry;
 use crate::error::{Error, Result};
 use crate::file::{File, OpenMode};
-use crate::names::{ResultName, TaskName};
+use crate::names::{ResultName, RunName, TaskName};
 use crate::promise::{LazySweeps, Promise};
 use crate::run::{RunId, RunState, SaveOptions, StoreContext};
 
@@ -210,6 +210,28 @@ pub trait ResultsStore: Send + Sync + crate::sealed::Sealed {
             what: "run claims",
             store: "this store",
         })
+    }
+
+    /// Records what a fluidml tree says of the exact run beyond its config, state and
+    /// results — the name of its directory there (`dir_name`, e.g. `brave-owl-000`) and,
+    /// with `stateless`, that it was never given a state — creating the run if needed, so
+    /// a copy back into a tree loses neither ([`copy_store`](crate::copy_store) calls it
+    /// before a run's results). A [`RedbStore`](crate::RedbStore) records both (any later
+    /// state change ends `stateless`); a [`LocalFileStore`](crate::LocalFileStore) names a
+    /// run directory it creates `dir_name` (unless that name is taken) and gives it no
+    /// state, and leaves an existing run as it is. The default (stores without run
+    /// directories: in memory, MongoDB, a served store) creates the run and keeps neither.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn set_tree_details(
+        &self,
+        run: &RunId,
+        dir_name: Option<&RunName>,
+        stateless: bool,
+    ) -> Result<()> {
+        let _ = (dir_name, stateless);
+        self.get_context(run).map(drop)
     }
 
     /// Whether the looked-up run is marked [`RunState::Finished`].

@@ -14,18 +14,41 @@
 //!   leaves a destination run marked finished without all its results; running the copy again
 //!   completes it.
 //! - **Streaming**: values are never held whole in memory (fixed-size buffers end to end).
+//! - **Nothing of a tree lost through a RedbStore**: each result's `sub_dir`, each run's
+//!   directory name and the absence of a state travel with the run
+//!   ([`ResultsStore::set_tree_details`], set before its results, since a run directory is
+//!   named when it is created).
+//! - **Per run, whatever the threads**: with [`CopyPlan::threads`] above one, each run is
+//!   still copied wholly by one thread in the order above, so the rules hold per run.
 //!
-//! What is not copied: `sub_dir`s into a backend without directories (it ignores them), a
-//! [`LocalFileStore`](crate::LocalFileStore)'s open and load options, and values of path
-//! types (an [`Error::NeedsPath`] stops the copy).
+//! What is not copied: `sub_dir`s, directory names and absent states into a backend without
+//! a place for them (in memory, MongoDB; a served store keeps only `sub_dir`s), a
+//! [`LocalFileStore`](crate::LocalFileStore)'s open and load options, files of a run
+//! directory that no load information describes ([`CopyPlan::unlisted_files`] names them),
+//! and values of path types (an [`Error::NeedsPath`] stops the copy).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use crate::browse::{Browse, Progress, ResultSummary, RunSummary};
 use crate::codec::TypeInfo;
 use crate::error::{Error, Result};
 use crate::file::OpenMode;
-use crate::key::ContentHash;
+use crate::key::{ContentHash, RunKey};
 use crate::run::{RunId, SaveOptions, describe_result};
 use crate::store::ResultsStore;
+
+/// Runs `sweepstore export` copies at once by default ([`CopyPlan::threads`]): one. Its
+/// writes are unsynced (bulk mode), so threads only add contention in the file system on the
+/// task directory; four measured twice as slow (`docs/design.md` §13.4).
+pub const EXPORT_THREADS: usize = 1;
+
+/// Runs `sweepstore import` copies at once by default ([`CopyPlan::threads`]): concurrent
+/// saves into a [`RedbStore`](crate::RedbStore) share one WAL sync (group commit), so more
+/// threads mean fewer syncs per value.
+pub const IMPORT_THREADS: usize = 16;
 
 /// What [`copy_store`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +64,21 @@ pub struct TransferReport {
     pub results_skipped: u64,
     /// Bytes of the results copied.
     pub bytes_copied: u64,
+    /// Files of the source's run directories that are no result, not copied (see
+    /// [`CopyPlan::unlisted_files`]).
+    pub files_not_copied: u64,
+}
+
+impl TransferReport {
+    /// Adds the counts of `other` (copied by another thread) to these.
+    fn add(&mut self, other: &TransferReport) {
+        self.runs += other.runs;
+        self.runs_damaged += other.runs_damaged;
+        self.results_copied += other.results_copied;
+        self.results_skipped += other.results_skipped;
+        self.bytes_copied += other.bytes_copied;
+        self.files_not_copied += other.files_not_copied;
+    }
 }
 
 /// The runs a copy visits, listed before anything is written: every run of the source, and
@@ -50,7 +88,10 @@ pub struct TransferReport {
 pub struct CopyPlan {
     runs: Vec<RunSummary>,
     damaged: Vec<Error>,
+    /// The files no copy carries, with their run's key.
+    unlisted: Vec<(RunKey, PathBuf)>,
     verify_destination: bool,
+    threads: usize,
 }
 
 impl CopyPlan {
@@ -63,12 +104,19 @@ impl CopyPlan {
         let mut plan = CopyPlan {
             runs: Vec::new(),
             damaged: Vec::new(),
+            unlisted: Vec::new(),
             verify_destination: false,
+            threads: 1,
         };
         for task in from.tasks()? {
             for run in from.runs_each(&task.name)? {
                 match run {
-                    Ok(run) => plan.runs.push(run),
+                    Ok(run) => {
+                        let files = from.unlisted_files(&run)?;
+                        plan.unlisted
+                            .extend(files.into_iter().map(|file| (run.key, file)));
+                        plan.runs.push(run);
+                    }
                     Err(e) if strict => return Err(e),
                     Err(e) => plan.damaged.push(e),
                 }
@@ -81,6 +129,15 @@ impl CopyPlan {
     /// a filter selects); the damaged runs set aside stay reported.
     pub fn retain(&mut self, keep: impl FnMut(&RunSummary) -> bool) {
         self.runs.retain(keep);
+        let kept: HashSet<RunKey> = self.runs.iter().map(|run| run.key).collect();
+        self.unlisted.retain(|(key, _)| kept.contains(key));
+    }
+
+    /// The files of the planned runs' directories that no load information describes (so
+    /// they are no result), which the copy does not carry: the caller names them. Empty
+    /// for a source without run directories.
+    pub fn unlisted_files(&self) -> impl Iterator<Item = &Path> {
+        self.unlisted.iter().map(|(_, file)| file.as_path())
     }
 
     /// The number of runs to copy.
@@ -100,6 +157,18 @@ impl CopyPlan {
     /// or missing value there is then copied again instead of skipped.
     pub fn verify_destination(&mut self, verify: bool) {
         self.verify_destination = verify;
+    }
+
+    /// How many threads copy runs at once (default 1: in the calling thread, in plan
+    /// order). Each run is copied wholly by one thread — its results, then its state — so
+    /// every invariant of [`copy_store`] holds per run with any number; more threads let a
+    /// destination overlap its writes (a [`RedbStore`](crate::RedbStore) commits
+    /// concurrent saves with one WAL sync, a [`LocalFileStore`](crate::LocalFileStore)
+    /// writes into several run directories at once). With several, `progress` is called
+    /// from the calling thread as results complete, and after a failure the other threads
+    /// finish the run they are copying and stop.
+    pub fn threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
     }
 }
 
@@ -147,27 +216,108 @@ where
     T: ResultsStore + Browse + ?Sized,
 {
     let total = plan.runs.iter().map(|run| run.results.len() as u64).sum();
-    let mut report = TransferReport {
-        runs_damaged: plan.damaged.len() as u64,
-        ..TransferReport::default()
-    };
     let mut done = Progress::new(0, total, 0);
-    for run in &plan.runs {
-        copy_run(
-            from,
-            to,
-            run,
-            &mut report,
-            plan.verify_destination,
-            &mut |size| {
-                done.done += 1;
-                done.bytes += size;
-                progress(done);
-            },
-        )?;
-        report.runs += 1;
+    let mut count = |size: u64| {
+        done.done += 1;
+        done.bytes += size;
+        progress(done);
+    };
+    let queue = Queue {
+        plan,
+        next: AtomicUsize::new(0),
+        failed: AtomicBool::new(false),
+    };
+    let copied = if plan.threads <= 1 {
+        // In this thread: `progress` is called right after each result, before the next.
+        queue.work(from, to, &mut count)?
+    } else {
+        copy_in_parallel(from, to, &queue, &mut count)?
+    };
+    Ok(TransferReport {
+        runs_damaged: plan.damaged.len() as u64,
+        files_not_copied: plan.unlisted.len() as u64,
+        ..copied
+    })
+}
+
+/// The runs of a plan, handed out one at a time to the threads copying them.
+struct Queue<'p> {
+    plan: &'p CopyPlan,
+    next: AtomicUsize,
+    /// Set by the first thread that fails, so the others stop after their current run.
+    failed: AtomicBool,
+}
+
+impl Queue<'_> {
+    /// Copies runs until none is left (or another thread failed); what this thread copied.
+    fn work<F, T>(&self, from: &F, to: &T, done: &mut dyn FnMut(u64)) -> Result<TransferReport>
+    where
+        F: ResultsStore + Browse + ?Sized,
+        T: ResultsStore + Browse + ?Sized,
+    {
+        let mut report = TransferReport::default();
+        while !self.failed.load(Ordering::Relaxed) {
+            let Some(run) = self
+                .plan
+                .runs
+                .get(self.next.fetch_add(1, Ordering::Relaxed))
+            else {
+                break;
+            };
+            let verify = self.plan.verify_destination;
+            if let Err(e) = copy_run(from, to, run, &mut report, verify, done) {
+                self.failed.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+            report.runs += 1;
+        }
+        Ok(report)
     }
-    Ok(report)
+}
+
+/// Copies the queue's runs on `plan.threads` scoped threads, each run wholly by one thread
+/// (its results, then its state), calling `done` in this thread as results are copied.
+fn copy_in_parallel<F, T>(
+    from: &F,
+    to: &T,
+    queue: &Queue<'_>,
+    done: &mut dyn FnMut(u64),
+) -> Result<TransferReport>
+where
+    F: ResultsStore + Browse + ?Sized,
+    T: ResultsStore + Browse + ?Sized,
+{
+    let (sizes, copied) = mpsc::channel::<u64>();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..queue.plan.threads)
+            .map(|_| {
+                let sizes = sizes.clone();
+                scope.spawn(move || {
+                    queue.work(from, to, &mut |size| {
+                        // The receiver lives until every worker is done: a failed send
+                        // cannot happen, and would only lose a progress tick.
+                        let _ = sizes.send(size);
+                    })
+                })
+            })
+            .collect();
+        drop(sizes);
+        for size in copied {
+            done(size);
+        }
+        let mut total = TransferReport::default();
+        let mut first_error = None;
+        for worker in workers {
+            match worker.join() {
+                Ok(Ok(report)) => total.add(&report),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        first_error.map_or(Ok(total), Err)
+    })
 }
 
 /// Copies one run: its results, then its state.
@@ -186,6 +336,16 @@ where
     let id = RunId::new(run.task.clone(), run.config.clone());
     // Only the exact run counts: the lookup rule may also return a subset run.
     let existing = to.find_exact_run(&run.task, &run.config)?;
+    // The directory name and an absent state first: a run directory is named when it is
+    // created, by the first write into it. (This also creates a run without a state.)
+    let stateless = run.state.is_none();
+    let details_there = existing.as_ref().is_some_and(|found| {
+        let same_name = run.dir_name.is_none() || found.dir_name == run.dir_name;
+        same_name && (!stateless || found.state.is_none())
+    });
+    if !details_there && (run.dir_name.is_some() || stateless) {
+        to.set_tree_details(&id, run.dir_name.as_ref(), stateless)?;
+    }
     for result in &run.results {
         let present = existing
             .as_ref()
@@ -199,13 +359,10 @@ where
         result_done(result.size);
     }
     let state_there = existing.as_ref().and_then(|found| found.state);
-    match run.state {
-        Some(state) if state_there != Some(state) => to.set_run_state(&id, state)?,
-        // A run without a state or results still exists in the destination afterwards.
-        None if existing.is_none() => {
-            to.get_context(&id)?;
-        }
-        _ => {}
+    if let Some(state) = run.state
+        && state_there != Some(state)
+    {
+        to.set_run_state(&id, state)?;
     }
     Ok(())
 }

@@ -39,7 +39,11 @@ pub struct ExportArgs {
     /// Stop at a damaged run (before anything is written) instead of skipping it.
     #[arg(long)]
     strict: bool,
-    /// Print JSON: {"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied"}.
+    /// How many runs to copy at once (each run wholly by one thread, results before state).
+    #[arg(long, default_value_t = sweepstore::EXPORT_THREADS, value_name = "N")]
+    threads: usize,
+    /// Print JSON: {"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied",
+    /// "files_not_copied"}.
     #[arg(long)]
     json: bool,
 }
@@ -69,6 +73,7 @@ pub fn run(args: &ExportArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     // its marker, and the next one verifies what it finds instead of trusting it.
     let bulk = dir.begin_bulk()?;
     plan.verify_destination(bulk.interrupted_before());
+    plan.threads(args.threads);
     let summary = format!(
         "exported {} to {}",
         args.store.display(),

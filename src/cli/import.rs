@@ -29,7 +29,11 @@ pub struct ImportArgs {
     /// Stop at a damaged run (before anything is written) instead of skipping it.
     #[arg(long)]
     strict: bool,
-    /// Print JSON: {"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied"}.
+    /// How many runs to copy at once (each run wholly by one thread, results before state).
+    #[arg(long, default_value_t = sweepstore::IMPORT_THREADS, value_name = "N")]
+    threads: usize,
+    /// Print JSON: {"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied",
+    /// "files_not_copied"}.
     #[arg(long)]
     json: bool,
 }
@@ -45,7 +49,8 @@ pub fn run(args: &ImportArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
     let dir = LocalFileStore::new(&args.dir)?;
     // IMPORTANT: listed before the store is opened, so a directory with no runs (or a
     // damaged run under --strict) creates nothing.
-    let plan = CopyPlan::new(&dir, args.strict)?;
+    let mut plan = CopyPlan::new(&dir, args.strict)?;
+    plan.threads(args.threads);
     if plan.runs() == 0 && plan.damaged().is_empty() {
         return Err(CommandError::NoRuns {
             path: args.dir.clone(),

@@ -3,9 +3,10 @@
 //! progress bar, and printing its report.
 //!
 //! Invariant: both directions print the same summary and the same `--json` shape,
-//! `{"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied"}`, and
-//! treat a damaged source run the same way: named on stderr and skipped, or with
-//! `--strict` an error before anything is written.
+//! `{"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied",
+//! "files_not_copied"}`, and treat a damaged source run the same way: named on stderr and
+//! skipped, or with `--strict` an error before anything is written; files of a source run
+//! directory that are no result are named on stderr and not copied.
 
 use std::io::Write;
 use std::path::Path;
@@ -50,6 +51,12 @@ where
     for damaged in plan.damaged() {
         eprintln!("skipping a damaged run (use --strict to stop instead): {damaged}");
     }
+    for file in plan.unlisted_files() {
+        eprintln!(
+            "not copied (no load information describes it, so it is no result): {}",
+            file.display()
+        );
+    }
     let bar = Bar::new(out.is_terminal, 0, "results");
     let copied = copy_planned(from, to, plan, &mut |progress| bar.follow(progress));
     bar.finish();
@@ -62,12 +69,13 @@ where
             "results_copied": report.results_copied,
             "results_skipped": report.results_skipped,
             "bytes_copied": report.bytes_copied,
+            "files_not_copied": report.files_not_copied,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
     } else {
         writeln!(
             out,
-            "{summary}: {} runs, {} results copied ({}), {} already there (skipped){}",
+            "{summary}: {} runs, {} results copied ({}), {} already there (skipped){}{}",
             report.runs,
             report.results_copied,
             size(report.bytes_copied),
@@ -75,6 +83,10 @@ where
             match report.runs_damaged {
                 0 => String::new(),
                 n => format!(", {n} damaged runs skipped"),
+            },
+            match report.files_not_copied {
+                0 => String::new(),
+                n => format!(", {n} files that are no result not copied"),
             }
         )?;
     }

@@ -274,9 +274,25 @@ impl Actor {
                 type_name,
                 content,
                 exclusive,
+                sub_dir,
                 reply,
             } => {
-                let resolved = resolve::save(tables, &run, &name, type_name, content, exclusive);
+                let saved = resolve::Saved {
+                    type_name,
+                    content,
+                    exclusive,
+                    sub_dir,
+                };
+                let resolved = resolve::save(tables, &run, &name, saved);
+                self.finish(tables, resolved, reply, pending)
+            }
+            Command::Tree {
+                run,
+                dir_name,
+                stateless,
+                reply,
+            } => {
+                let resolved = resolve::tree(tables, &run, dir_name, stateless);
                 self.finish(tables, resolved, reply, pending)
             }
             Command::SetState { run, state, reply } => {
@@ -418,7 +434,9 @@ impl Actor {
 /// Answers a command that will not run.
 fn reject(command: Command, err: impl Fn() -> Error) {
     match command {
-        Command::Save { reply, .. } | Command::SetState { reply, .. } => {
+        Command::Save { reply, .. }
+        | Command::SetState { reply, .. }
+        | Command::Tree { reply, .. } => {
             reply.send(Err(err()));
         }
         Command::Checkpoint { reply } | Command::Close { reply } => {

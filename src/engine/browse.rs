@@ -4,7 +4,9 @@
 //! Invariants: nothing here writes; `find_run` resolves through [`Reader::lookup`], the same
 //! lookup rule loads use; a damaged record is reported as [`Error::CorruptRecord`], not
 //! skipped. A run whose config is past the limits of `limits.rs` (stored by an earlier
-//! version) is left out of `runs` with a warning; `verify` reports it. Results carry no sub-directory (this backend ignores `sub_dir`).
+//! version) is left out of `runs` with a warning; `verify` reports it. Results carry the
+//! `sub_dir` they were saved with, runs the directory name and absent state a copy from a
+//! fluidml tree recorded (`docs/design.md` §9).
 
 use std::collections::BTreeMap;
 
@@ -18,7 +20,7 @@ use crate::engine::reader::Reader;
 use crate::engine::tables::RunRecord;
 use crate::error::{Error, Result};
 use crate::key::RunKey;
-use crate::names::{ResultName, TaskName};
+use crate::names::{ResultName, RunName, SubDir, TaskName};
 use crate::run::RunId;
 
 /// Reads the summary of run `key`, or `None` if it does not exist.
@@ -41,16 +43,26 @@ fn summarize(
     let mut results = Vec::new();
     for (name, entry) in ops::run_results(reader.results()?, key)? {
         let name = ResultName::new(&name).map_err(|e| corrupt(key, "result name", &e))?;
+        let sub_dir = entry.sub_dir.as_deref().map(SubDir::new).transpose();
         results.push(ResultSummary::new(
             name,
             entry.type_name,
             entry.size,
             Some(entry.hash),
-            None,
+            sub_dir.map_err(|e| corrupt(key, "sub_dir", &e))?,
         ));
     }
+    let dir_name = record
+        .tree
+        .dir_name
+        .as_deref()
+        .map(RunName::new)
+        .transpose();
+    let dir_name = dir_name.map_err(|e| corrupt(key, "directory name", &e))?;
     let (created, finished) = reader.run_times(key)?.system_times();
-    Ok(RunSummary::new(task, config, Some(record.state), results).with_times(created, finished))
+    Ok(RunSummary::new(task, config, record.state(), results)
+        .with_times(created, finished)
+        .with_dir_name(dir_name))
 }
 
 fn corrupt(key: &RunKey, what: &str, error: &Error) -> Error {

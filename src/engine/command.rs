@@ -6,7 +6,7 @@ use crate::engine::reply::Reply;
 use crate::engine::gc::GcReport;
 use crate::error::Result;
 use crate::key::ContentHash;
-use crate::names::ResultName;
+use crate::names::{ResultName, RunName, SubDir};
 use crate::run::{RunId, RunState};
 
 /// A value to save: bytes travelling with the command, or a blob already durable.
@@ -27,6 +27,16 @@ pub(crate) enum Command {
         content: Content,
         /// Fail if the name exists (open mode `x`).
         exclusive: bool,
+        /// The sub-directory it is kept in (fluidml's `sub_dir`).
+        sub_dir: Option<SubDir>,
+        reply: Reply<Result<()>>,
+    },
+    /// Record the exact run's directory name in a fluidml tree and whether it has no state,
+    /// creating the run if needed.
+    Tree {
+        run: RunId,
+        dir_name: Option<RunName>,
+        stateless: bool,
         reply: Reply<Result<()>>,
     },
     /// Set the state of the exact run.

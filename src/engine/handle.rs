@@ -31,10 +31,10 @@ use crate::engine::reply::{self, Reply};
 use crate::engine::shared::Shared;
 use crate::engine::tables::ResultEntry;
 use crate::error::{Error, Result};
-use crate::file::staged::{PublishStaged, open_staged};
+use crate::file::staged::{How, PublishStaged, open_staged};
 use crate::file::{File, OpenMode};
 use crate::key::ContentHash;
-use crate::names::{ResultName, TaskName};
+use crate::names::{ResultName, RunName, SubDir, TaskName};
 use crate::promise::{ContentSource, LazySweep, LazySweeps, Promise, check_hash};
 use crate::run::{RunId, RunState, SaveOptions, StoreContext, sweep_counter};
 use crate::store::ResultsStore;
@@ -236,14 +236,15 @@ impl RedbStore {
         name: &ResultName,
         type_name: &str,
         content: Content,
-        exclusive: bool,
+        how: How<'_>,
     ) -> Result<()> {
         self.request(|reply| Command::Save {
             run: run.clone(),
             name: name.clone(),
             type_name: type_name.to_owned(),
             content,
-            exclusive,
+            exclusive: how.exclusive,
+            sub_dir: how.sub_dir.cloned(),
             reply,
         })
     }
@@ -281,13 +282,18 @@ impl RedbStore {
         name: &ResultName,
         type_name: &str,
         bytes: &[u8],
+        sub_dir: Option<&SubDir>,
     ) -> Result<()> {
+        let how = How {
+            exclusive: false,
+            sub_dir,
+        };
         if bytes.len() <= self.inner.shared.options.inline_limit {
             let content = Content::Inline {
                 hash: ContentHash::of(bytes),
                 bytes: bytes.to_vec(),
             };
-            return self.send_save(run, name, type_name, content, false);
+            return self.send_save(run, name, type_name, content, how);
         }
         let mut writer = self.blob_writer()?;
         let path = writer.path().to_owned();
@@ -295,7 +301,7 @@ impl RedbStore {
             .write_all(bytes)
             .map_err(|e| Error::io("write temporary file", &path, e))?;
         let finished = writer.finish()?;
-        self.save_finished(run, name, type_name, finished, false)
+        self.save_finished(run, name, type_name, finished, how)
     }
 
     fn run_dir(&self, task: &str, counter: u64) -> PathBuf {
@@ -319,10 +325,10 @@ impl ResultsStore for RedbStore {
         name: &ResultName,
         type_name: &str,
         bytes: &[u8],
-        _options: &SaveOptions,
+        options: &SaveOptions,
     ) -> Result<()> {
         self.types().accept(type_name, bytes)?;
-        self.save_bytes_inner(run, name, type_name, bytes)
+        self.save_bytes_inner(run, name, type_name, bytes, options.sub_dir.as_ref())
     }
 
     fn load_lazy(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>> {
@@ -461,9 +467,23 @@ impl ResultsStore for RedbStore {
         name: &ResultName,
         mode: OpenMode,
         type_name: Option<&str>,
-        _options: &SaveOptions,
+        options: &SaveOptions,
     ) -> Result<File> {
-        open_staged(self, run, name, mode, type_name)
+        open_staged(self, run, name, mode, type_name, options.sub_dir.as_ref())
+    }
+
+    fn set_tree_details(
+        &self,
+        run: &RunId,
+        dir_name: Option<&RunName>,
+        stateless: bool,
+    ) -> Result<()> {
+        self.request(|reply| Command::Tree {
+            run: run.clone(),
+            dir_name: dir_name.cloned(),
+            stateless,
+            reply,
+        })
     }
 
     fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps> {
@@ -495,7 +515,7 @@ impl PublishStaged for RedbStore {
         name: &ResultName,
         type_name: &str,
         mut finished: Finished,
-        exclusive: bool,
+        how: How<'_>,
     ) -> Result<()> {
         let shared = &self.inner.shared;
         if finished.size <= shared.options.inline_limit as u64 {
@@ -506,20 +526,14 @@ impl PublishStaged for RedbStore {
             let hash = finished.hash;
             finished.discard(shared.fs.as_ref());
             let content = Content::Inline { hash, bytes };
-            return self.send_save(run, name, type_name, content, exclusive);
+            return self.send_save(run, name, type_name, content, how);
         }
         let hash = finished.hash;
         let size = finished.size;
         // The pin keeps gc away from this blob until the save referring to it is answered.
         let _pin = shared.pin(hash);
         self.publish_blob(finished)?;
-        self.send_save(
-            run,
-            name,
-            type_name,
-            Content::Blob { hash, size },
-            exclusive,
-        )
+        self.send_save(run, name, type_name, Content::Blob { hash, size }, how)
     }
 
     fn staging_writer(&self) -> Result<BlobWriter> {

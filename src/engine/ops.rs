@@ -12,7 +12,7 @@ use crate::claim::Lease;
 use crate::config::UniqueConfig;
 use crate::engine::record::{NewRun, WalOp};
 use crate::engine::tables::{
-    CONTENT_BLOB, CONTENT_INLINE, ResultEntry, ResultKey, RunRecord, RunTimes, WriteTables,
+    CONTENT_BLOB, CONTENT_INLINE, ResultEntry, ResultKey, RunRecord, RunTimes, RunTree, WriteTables,
 };
 use crate::error::{Error, Result};
 use crate::key::{ContentHash, RunKey};
@@ -238,6 +238,18 @@ impl WriteTables<'_> {
             } => (run, new_run.is_some(), Some(*state)),
             WalOp::CreateRun { run, .. } => (run, true, None),
             WalOp::Claim { run, new_run, .. } => (run, new_run.is_some(), Some(RunState::Running)),
+            WalOp::InSubDir { op, .. } => return self.stamp(op, unix_ms),
+            // No state is not finished.
+            WalOp::Tree {
+                run,
+                new_run,
+                stateless,
+                ..
+            } => (
+                run,
+                new_run.is_some(),
+                stateless.then_some(RunState::Running),
+            ),
             _ => return Ok(()),
         };
         if !creates && state.is_none() {
@@ -289,6 +301,7 @@ impl WriteTables<'_> {
             config: new_run.config.clone(),
             counter: new_run.counter,
             state: RunState::Running,
+            tree: RunTree::default(),
         };
         self.put_run(key, &record)?;
         self.task_runs
@@ -346,6 +359,16 @@ impl WriteTables<'_> {
 /// # Errors
 /// [`Error::CorruptRecord`] if the op refers to a run that does not exist; storage errors.
 pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u8]>) -> Result<()> {
+    apply_in(tables, op, inline, None)
+}
+
+/// [`apply`], with the sub_dir of the [`WalOp::InSubDir`] `op` is inside, if any.
+fn apply_in(
+    tables: &mut WriteTables<'_>,
+    op: &WalOp,
+    inline: Option<&[u8]>,
+    sub_dir: Option<&str>,
+) -> Result<()> {
     match op {
         WalOp::Put {
             run,
@@ -366,6 +389,7 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
                 type_name: type_name.clone(),
                 hash: *hash,
                 size: *size,
+                sub_dir: sub_dir.map(str::to_owned),
             };
             tables
                 .results
@@ -380,6 +404,7 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
         } => {
             let mut record = tables.run_or_create(run, new_run.as_ref())?;
             record.state = *state;
+            record.tree.stateless = false;
             tables.release(run)?;
             tables.put_run(run, &record)
         }
@@ -390,6 +415,7 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
         } => {
             let mut record = tables.run_or_create(run, new_run.as_ref())?;
             record.state = RunState::Running;
+            record.tree.stateless = false;
             tables.put_run(run, &record)?;
             let row = postcard::to_stdvec(lease).map_err(|e| Error::CorruptRecord {
                 what: format!("claim of run {run}"),
@@ -413,8 +439,26 @@ pub(crate) fn apply(tables: &mut WriteTables<'_>, op: &WalOp, inline: Option<&[u
             Ok(())
         }
         WalOp::At { unix_ms, op } => {
-            apply(tables, op, inline)?;
+            apply_in(tables, op, inline, sub_dir)?;
             tables.stamp(op, *unix_ms)
+        }
+        WalOp::InSubDir { sub_dir, op } => apply_in(tables, op, inline, Some(sub_dir)),
+        WalOp::Tree {
+            run,
+            new_run,
+            dir_name,
+            stateless,
+        } => {
+            let mut record = tables.run_or_create(run, new_run.as_ref())?;
+            record.tree = RunTree {
+                dir_name: dir_name.clone(),
+                stateless: *stateless,
+            };
+            if *stateless {
+                // No state, so no claim either.
+                tables.release(run)?;
+            }
+            tables.put_run(run, &record)
         }
         WalOp::DeleteRun { run } => {
             tables

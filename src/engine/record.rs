@@ -5,6 +5,11 @@
 //! byte). Invariant: every op names the exact run key it changes — lookups are resolved
 //! before logging — so replay is deterministic; applying an op twice has the effect of
 //! applying it once.
+//!
+//! Variants are only ever appended (postcard numbers them), so records of older builds
+//! decode unchanged. Places to change with an op: [`WalOp`], [`decode`]'s nesting checks,
+//! [`WalOp::inner`] and [`WalOp::timed`], `ops::apply` and `WriteTables::stamp`, the actor's
+//! resolver (`actor.rs`), the tests here and in `ops.rs`, and `docs/design.md` §8.
 
 use serde::{Deserialize, Serialize};
 
@@ -60,13 +65,27 @@ pub(crate) enum WalOp {
         new_run: Option<NewRun>,
         lease: Lease,
     },
+    /// `op` (a `Put`, never anything else) of a result saved in `sub_dir` (normalized, a
+    /// valid `SubDir`). Appended after `Claim`; a `Put` without it clears the sub_dir.
+    /// Inside an `At` when timed (`At { op: InSubDir { op: Put } }`).
+    InSubDir { sub_dir: String, op: Box<WalOp> },
+    /// Record what a fluidml tree says of `run` (creating it if `new_run`): its directory
+    /// name there, and whether it has no state (a copy from a tree, `docs/design.md` §13.4).
+    /// Appended last.
+    Tree {
+        run: RunKey,
+        new_run: Option<NewRun>,
+        dir_name: Option<String>,
+        stateless: bool,
+    },
 }
 
 impl WalOp {
-    /// The op itself, without the time an [`WalOp::At`] wraps it in.
+    /// The op itself, without the time an [`WalOp::At`] and the sub_dir an
+    /// [`WalOp::InSubDir`] wrap it in.
     pub(crate) fn inner(&self) -> &WalOp {
         match self {
-            WalOp::At { op, .. } => op,
+            WalOp::At { op, .. } | WalOp::InSubDir { op, .. } => op.inner(),
             op => op,
         }
     }
@@ -77,7 +96,9 @@ impl WalOp {
             WalOp::Put { .. }
             | WalOp::SetState { .. }
             | WalOp::CreateRun { .. }
-            | WalOp::Claim { .. } => WalOp::At {
+            | WalOp::Claim { .. }
+            | WalOp::InSubDir { .. }
+            | WalOp::Tree { .. } => WalOp::At {
                 unix_ms: now_ms(),
                 op: Box::new(self),
             },
@@ -113,12 +134,21 @@ pub(crate) fn decode(lsn: u64, payload: &[u8]) -> Result<(WalOp, Option<&[u8]>)>
             what: format!("WAL record {lsn}"),
             reason: e.to_string(),
         })?;
-    if let WalOp::At { op: inner, .. } = &op
-        && matches!(**inner, WalOp::At { .. })
-    {
+    let untimed = match &op {
+        WalOp::At { op, .. } => &**op,
+        op => op,
+    };
+    let wrong_nesting = match untimed {
+        WalOp::At { .. } => Some("a timed op wraps another timed op"),
+        WalOp::InSubDir { op, .. } if !matches!(**op, WalOp::Put { .. }) => {
+            Some("a sub_dir wraps an op other than a put")
+        }
+        _ => None,
+    };
+    if let Some(reason) = wrong_nesting {
         return Err(Error::CorruptRecord {
             what: format!("WAL record {lsn}"),
-            reason: "a timed op wraps another timed op".to_owned(),
+            reason: reason.to_owned(),
         });
     }
     let inline = matches!(op.inner(), WalOp::Put { inline: true, .. });
@@ -205,6 +235,47 @@ mod tests {
         };
         assert!(matches!(
             decode(6, &encode(&nested, None)?),
+            Err(Error::CorruptRecord { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_put_in_a_sub_dir_and_a_tree_op_round_trip_timed_and_only_a_put_takes_a_sub_dir()
+    -> Result<()> {
+        let put = WalOp::Put {
+            run: RunKey::from_bytes([6; 32]),
+            new_run: None,
+            name: "histo".into(),
+            type_name: "json".into(),
+            hash: ContentHash::of(b"[1]"),
+            size: 3,
+            inline: true,
+        };
+        let placed = WalOp::InSubDir {
+            sub_dir: "plots/raw".into(),
+            op: Box::new(put.clone()),
+        }
+        .timed();
+        assert_eq!(placed.inner(), &put, "inner() sees through both wrappers");
+        let payload = encode(&placed, Some(b"[1]"))?;
+        assert_eq!(decode(7, &payload)?, (placed, Some(&b"[1]"[..])));
+        let tree = WalOp::Tree {
+            run: RunKey::from_bytes([6; 32]),
+            new_run: None,
+            dir_name: Some("brave-owl-000".into()),
+            stateless: true,
+        }
+        .timed();
+        assert_eq!(decode(8, &encode(&tree, None)?)?, (tree, None));
+        let wrong = WalOp::InSubDir {
+            sub_dir: "x".into(),
+            op: Box::new(WalOp::DeleteRun {
+                run: RunKey::from_bytes([6; 32]),
+            }),
+        };
+        assert!(matches!(
+            decode(9, &encode(&wrong, None)?),
             Err(Error::CorruptRecord { .. })
         ));
         Ok(())

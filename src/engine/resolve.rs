@@ -15,7 +15,7 @@ use crate::engine::ops;
 use crate::engine::record::{NewRun, WalOp};
 use crate::engine::tables::WriteTables;
 use crate::error::{Error, Result};
-use crate::names::ResultName;
+use crate::names::{ResultName, RunName, SubDir};
 use crate::run::{RunId, RunState, describe_result};
 
 /// An op to log and apply, with the inline bytes of a value stored in the database.
@@ -36,14 +36,26 @@ fn new_run_if_missing(tables: &WriteTables<'_>, run: &RunId) -> Result<Option<Ne
     }
 }
 
+/// What a save stores.
+pub(crate) struct Saved {
+    pub(crate) type_name: String,
+    pub(crate) content: Content,
+    pub(crate) exclusive: bool,
+    pub(crate) sub_dir: Option<SubDir>,
+}
+
 pub(crate) fn save(
     tables: &WriteTables<'_>,
     run: &RunId,
     name: &ResultName,
-    type_name: String,
-    content: Content,
-    exclusive: bool,
+    saved: Saved,
 ) -> Result<(Option<Logged>, ())> {
+    let Saved {
+        type_name,
+        content,
+        exclusive,
+        sub_dir,
+    } = saved;
     let new_run = new_run_if_missing(tables, run)?;
     if exclusive
         && new_run.is_none()
@@ -66,7 +78,31 @@ pub(crate) fn save(
         size,
         inline: inline.is_some(),
     };
+    let op = match sub_dir {
+        Some(sub_dir) => WalOp::InSubDir {
+            sub_dir: sub_dir.as_str().to_owned(),
+            op: Box::new(op),
+        },
+        None => op,
+    };
     Ok((Some(Logged { op, inline }), ()))
+}
+
+/// Records a run's directory name and whether it has no state (a copied fluidml tree).
+pub(crate) fn tree(
+    tables: &WriteTables<'_>,
+    run: &RunId,
+    dir_name: Option<RunName>,
+    stateless: bool,
+) -> Result<(Option<Logged>, ())> {
+    let new_run = new_run_if_missing(tables, run)?;
+    let op = WalOp::Tree {
+        run: run.key(),
+        new_run,
+        dir_name: dir_name.map(|name| name.as_str().to_owned()),
+        stateless,
+    };
+    Ok((Some(Logged { op, inline: None }), ()))
 }
 
 pub(crate) fn set_state(

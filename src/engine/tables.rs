@@ -3,8 +3,8 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | `meta` | `&str` | `u64`: `format` (= [`FORMAT_VERSION`]), `applied_lsn`, `wal_head`, `checkpoint_at` |
-//! | `runs` | run key `[u8; 32]` | postcard [`RunRecord`] |
-//! | `results` | (run key, result name) | postcard [`ResultEntry`] |
+//! | `runs` | run key `[u8; 32]` | postcard [`RunRecord`] (‖ postcard [`RunTree`] if any) |
+//! | `results` | (run key, result name) | postcard [`ResultEntry`] (‖ postcard `sub_dir` if any) |
 //! | `task_runs` | (task, sweep counter) | run key |
 //! | `tasks` | task | next sweep counter |
 //! | `content` | content hash `[u8; 32]` | tag `0` ‖ inline bytes, or tag `1` ‖ size u64 LE (blob file) |
@@ -103,13 +103,33 @@ pub(crate) const CONTENT_INLINE: u8 = 0;
 pub(crate) const CONTENT_BLOB: u8 = 1;
 
 /// One run: its identity and state (its results are in the `results` table).
+///
+/// Encoding: postcard of the four serialized fields (the record as format 1 shipped it),
+/// followed — only when it is not the default — by postcard of [`RunTree`]. Builds before
+/// the tree decode the first part and ignore the rest (postcard's `from_bytes` leaves
+/// trailing bytes unread), so they still open such a store and see the run as `state`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct RunRecord {
     pub(crate) task: String,
     /// The canonical config text.
     pub(crate) config: String,
     pub(crate) counter: u64,
+    /// The state, unless `tree.stateless` (then `Running`, which older builds report).
     pub(crate) state: RunState,
+    #[serde(skip)]
+    pub(crate) tree: RunTree,
+}
+
+/// What a fluidml tree says of a run beyond its config, state and results, kept so a copy
+/// back into a tree loses nothing (`docs/design.md` §9, §13.4): the name of the run's
+/// directory there, and that the run has no state. Set by the WAL op `Tree`; any state
+/// change clears `stateless`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RunTree {
+    /// The run directory's name in the tree it was copied from (`brave-owl-000`).
+    pub(crate) dir_name: Option<String>,
+    /// The run was never given a state (absent, not running).
+    pub(crate) stateless: bool,
 }
 
 /// When a run was created and last finished, in milliseconds since the Unix epoch; `None`
@@ -151,41 +171,172 @@ impl RunTimes {
 }
 
 /// One named result of a run.
+///
+/// Encoding: postcard of the three serialized fields, followed — only for a result saved
+/// with a `sub_dir` — by postcard of that path (a string). Builds before `sub_dir`s were
+/// kept ignore the trailing bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ResultEntry {
     pub(crate) type_name: String,
     pub(crate) hash: ContentHash,
     pub(crate) size: u64,
+    /// The sub-directory it was saved in (fluidml's `sub_dir`), normalized.
+    #[serde(skip)]
+    pub(crate) sub_dir: Option<String>,
 }
 
 impl ResultEntry {
     pub(crate) fn encode(&self) -> Result<Vec<u8>> {
-        postcard::to_stdvec(self).map_err(|e| Error::CorruptRecord {
+        let fail = |e: postcard::Error| Error::CorruptRecord {
             what: "result".to_owned(),
             reason: e.to_string(),
-        })
+        };
+        let mut bytes = postcard::to_stdvec(self).map_err(fail)?;
+        if let Some(sub_dir) = &self.sub_dir {
+            bytes.extend(postcard::to_stdvec(sub_dir).map_err(fail)?);
+        }
+        Ok(bytes)
     }
 
     pub(crate) fn decode(key: &RunKey, name: &str, bytes: &[u8]) -> Result<Self> {
-        postcard::from_bytes(bytes).map_err(|e| Error::CorruptRecord {
+        let fail = |e: postcard::Error| Error::CorruptRecord {
             what: format!("result `{name}` of run {key}"),
             reason: e.to_string(),
-        })
+        };
+        let (mut entry, rest): (ResultEntry, &[u8]) =
+            postcard::take_from_bytes(bytes).map_err(fail)?;
+        if !rest.is_empty() {
+            entry.sub_dir = Some(postcard::from_bytes(rest).map_err(fail)?);
+        }
+        Ok(entry)
     }
 }
 
 impl RunRecord {
+    /// The run's state: `None` for a run that was never given one.
+    pub(crate) fn state(&self) -> Option<RunState> {
+        (!self.tree.stateless).then_some(self.state)
+    }
+
     pub(crate) fn encode(&self) -> Result<Vec<u8>> {
-        postcard::to_stdvec(self).map_err(|e| Error::CorruptRecord {
+        let fail = |e: postcard::Error| Error::CorruptRecord {
             what: "run".to_owned(),
             reason: e.to_string(),
-        })
+        };
+        let mut bytes = postcard::to_stdvec(self).map_err(fail)?;
+        if self.tree != RunTree::default() {
+            bytes.extend(postcard::to_stdvec(&self.tree).map_err(fail)?);
+        }
+        Ok(bytes)
     }
 
     pub(crate) fn decode(key: &RunKey, bytes: &[u8]) -> Result<Self> {
-        postcard::from_bytes(bytes).map_err(|e| Error::CorruptRecord {
+        let fail = |e: postcard::Error| Error::CorruptRecord {
             what: format!("run {key}"),
             reason: e.to_string(),
-        })
+        };
+        let (mut record, rest): (RunRecord, &[u8]) =
+            postcard::take_from_bytes(bytes).map_err(fail)?;
+        if !rest.is_empty() {
+            record.tree = postcard::from_bytes(rest).map_err(fail)?;
+        }
+        Ok(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run record as format 1 shipped it (what builds before `RunTree` encode and
+    /// decode).
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct RunRecordV1 {
+        task: String,
+        config: String,
+        counter: u64,
+        state: RunState,
+    }
+
+    /// The result entry before `sub_dir`s were kept.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct ResultEntryV1 {
+        type_name: String,
+        hash: ContentHash,
+        size: u64,
+    }
+
+    fn corrupt(e: postcard::Error) -> Error {
+        Error::CorruptRecord {
+            what: "test record".into(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn key() -> RunKey {
+        RunKey::from_bytes([7; 32])
+    }
+
+    #[test]
+    fn run_records_of_older_builds_decode_with_no_tree_and_theirs_decode_ours() -> Result<()> {
+        let old = RunRecordV1 {
+            task: "train".into(),
+            config: "{}".into(),
+            counter: 4,
+            state: RunState::Finished,
+        };
+        let old_bytes = postcard::to_stdvec(&old).map_err(corrupt)?;
+        let record = RunRecord::decode(&key(), &old_bytes)?;
+        assert_eq!(record.tree, RunTree::default());
+        assert_eq!(record.state(), Some(RunState::Finished));
+        assert_eq!(
+            record.encode()?,
+            old_bytes,
+            "no tree: the format-1 bytes exactly"
+        );
+
+        let mut tree = record.clone();
+        tree.state = RunState::Running;
+        tree.tree = RunTree {
+            dir_name: Some("brave-owl-000".into()),
+            stateless: true,
+        };
+        let bytes = tree.encode()?;
+        assert_eq!(RunRecord::decode(&key(), &bytes)?, tree);
+        assert_eq!(RunRecord::decode(&key(), &bytes)?.state(), None);
+        // An older build reads the four fields and ignores the rest (a running run).
+        let seen: RunRecordV1 = postcard::from_bytes(&bytes).map_err(corrupt)?;
+        assert_eq!(seen.state, RunState::Running);
+        assert_eq!(seen.counter, 4);
+        // A damaged tail is a corrupt record, not a silent default.
+        let mut damaged = bytes.clone();
+        damaged.truncate(old_bytes.len() + 3);
+        assert!(matches!(
+            RunRecord::decode(&key(), &damaged),
+            Err(Error::CorruptRecord { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn result_entries_keep_their_sub_dir_and_older_ones_decode_without() -> Result<()> {
+        let old = ResultEntryV1 {
+            type_name: "json".into(),
+            hash: ContentHash::of(b"{}"),
+            size: 2,
+        };
+        let old_bytes = postcard::to_stdvec(&old).map_err(corrupt)?;
+        let entry = ResultEntry::decode(&key(), "m", &old_bytes)?;
+        assert_eq!(entry.sub_dir, None);
+        assert_eq!(entry.encode()?, old_bytes);
+        let placed = ResultEntry {
+            sub_dir: Some("plots/raw".into()),
+            ..entry
+        };
+        let bytes = placed.encode()?;
+        assert_eq!(ResultEntry::decode(&key(), "m", &bytes)?, placed);
+        let seen: ResultEntryV1 = postcard::from_bytes(&bytes).map_err(corrupt)?;
+        assert_eq!(seen, old, "an older build sees the same result");
+        Ok(())
     }
 }

@@ -11,22 +11,30 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use crate::blob::writer::{BlobWriter, Finished};
 use crate::error::Result;
 use crate::file::{File, FileBackend, OpenMode, OpenRequest, open_file};
-use crate::names::ResultName;
+use crate::names::{ResultName, SubDir};
 use crate::promise::Promise;
 use crate::run::RunId;
 use crate::store::ResultsStore;
 
+/// How a staged write is saved.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct How<'a> {
+    /// Fail with `AlreadyExists` if the result exists (open mode `x`).
+    pub(crate) exclusive: bool,
+    /// The sub-directory the result is kept in (for stores that keep one).
+    pub(crate) sub_dir: Option<&'a SubDir>,
+}
+
 /// A store that can publish a finished temp file as one save.
 pub(crate) trait PublishStaged: Send {
-    /// Saves the content of `finished` as result `name` of `run`; with `exclusive` (open mode
-    /// `x`) it fails with `AlreadyExists` if the result exists.
+    /// Saves the content of `finished` as result `name` of `run`, as `how` says.
     fn save_finished(
         &self,
         run: &RunId,
         name: &ResultName,
         type_name: &str,
         finished: Finished,
-        exclusive: bool,
+        how: How<'_>,
     ) -> Result<()>;
 
     /// A new temp file to stage a write in.
@@ -44,6 +52,7 @@ pub(crate) fn open_staged<S: PublishStaged + ResultsStore + Clone + 'static>(
     name: &ResultName,
     mode: OpenMode,
     type_name: Option<&str>,
+    sub_dir: Option<&SubDir>,
 ) -> Result<File> {
     let existing = if mode.writable() {
         store.stored_exact(run, name)?
@@ -66,6 +75,7 @@ pub(crate) fn open_staged<S: PublishStaged + ResultsStore + Clone + 'static>(
             name: name.clone(),
             type_name: type_name.to_owned(),
             exclusive,
+            sub_dir: sub_dir.cloned(),
         }))
     })
 }
@@ -78,6 +88,7 @@ struct StagedFile<S> {
     name: ResultName,
     type_name: String,
     exclusive: bool,
+    sub_dir: Option<SubDir>,
 }
 
 impl<S> Read for StagedFile<S> {
@@ -115,8 +126,13 @@ impl<S: PublishStaged> FileBackend for StagedFile<S> {
             name,
             type_name,
             exclusive,
+            sub_dir,
         } = *self;
         let finished = writer.finish()?;
-        store.save_finished(&run, &name, &type_name, finished, exclusive)
+        let how = How {
+            exclusive,
+            sub_dir: sub_dir.as_ref(),
+        };
+        store.save_finished(&run, &name, &type_name, finished, how)
     }
 }

@@ -10,6 +10,7 @@
 //! run's times file; a finished time is reported only while the run's state is finished.
 
 use std::io;
+use std::path::PathBuf;
 
 use crate::browse::{Browse, ResultSummary, RunSummary, TaskSummary, at_ms, sort_runs};
 use crate::config::UniqueConfig;
@@ -19,7 +20,8 @@ use crate::local::info::{corrupt, read_load_info, read_state, read_times};
 use crate::local::layout::{RunDir, real_dir};
 use crate::local::object;
 use crate::local::store::LocalFileStore;
-use crate::names::{SubDir, TaskName};
+use crate::local::unlisted::unlisted_files;
+use crate::names::{RunName, SubDir, TaskName};
 use crate::run::{RunId, RunState};
 use crate::store::ResultsStore;
 use crate::vfs::Kind;
@@ -60,8 +62,11 @@ impl LocalFileStore {
         let finished = times
             .finished_ms
             .filter(|_| state == Some(RunState::Finished));
+        // Directory names come from the listing of BASE/<task>/, so they are valid names.
+        let dir_name = RunName::new(&dir.name).ok();
         Ok(RunSummary::new(task.clone(), config, state, results)
-            .with_times(times.created_ms.map(at_ms), finished.map(at_ms)))
+            .with_times(times.created_ms.map(at_ms), finished.map(at_ms))
+            .with_dir_name(dir_name))
     }
 
     /// Each run of `task` in creation order, a damaged one as its error.
@@ -132,6 +137,14 @@ impl Browse for LocalFileStore {
         match self.index().exact(&run)? {
             Some(dir) => self.summary(task, &dir, config.clone()).map(Some),
             None => Ok(None),
+        }
+    }
+
+    fn unlisted_files(&self, run: &RunSummary) -> Result<Vec<PathBuf>> {
+        let id = RunId::new(run.task.clone(), run.config.clone());
+        match self.index().exact(&id)? {
+            Some(dir) => unlisted_files(&dir, self.types()),
+            None => Ok(Vec::new()),
         }
     }
 

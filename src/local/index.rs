@@ -34,8 +34,8 @@ use crate::error::{Error, Result};
 use crate::key::RunKey;
 use crate::local::info::{RunRecord, RunTimes, corrupt, is_ours, pretty_json};
 use crate::local::layout::{
-    KEYS_DIR, Layout, RunDir, TRASH_DIR, TaskPaths, claim_run_dir, counter_of, deferred,
-    ensure_dirs, lock, read_optional, real_dir, remove_any, sync_dir, temp_name,
+    KEYS_DIR, Layout, RunDir, TRASH_DIR, TaskPaths, claim_exact_run_dir, claim_run_dir, counter_of,
+    deferred, ensure_dirs, lock, read_optional, real_dir, remove_any, sync_dir, temp_name,
 };
 use crate::lookup::best_subset;
 use crate::names::{ResultName, RunName, TaskName};
@@ -45,6 +45,19 @@ use crate::vfs::{Fs, Kind};
 /// How much older than a scan a task directory's modification time must be for the scan to
 /// be reused without listing the directory again.
 const RACY: Duration = Duration::from_secs(2);
+
+/// How [`Index::ensure_as`] creates a run that does not exist.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewRun<'a> {
+    /// Directories are named `<run name>-<counter>` (default: `<counter>`).
+    pub(crate) run_name: Option<&'a RunName>,
+    /// This directory name if it is free (a copy keeping a tree's names); otherwise the
+    /// directory is named as `run_name` says.
+    pub(crate) exact: Option<&'a RunName>,
+    /// The run starts without a state (no run record; a copy of a run fluidml never gave
+    /// one).
+    pub(crate) stateless: bool,
+}
 
 /// A run directory found by a scan.
 #[derive(Debug)]
@@ -195,6 +208,16 @@ impl Index {
     /// The directory of the exact run, creating the run (state running, next sweep counter)
     /// if it does not exist.
     pub(crate) fn ensure(&self, run: &RunId, run_name: Option<&RunName>) -> Result<RunDir> {
+        let naming = NewRun {
+            run_name,
+            exact: None,
+            stateless: false,
+        };
+        self.ensure_as(run, naming)
+    }
+
+    /// [`Index::ensure`], creating a missing run as `naming` says.
+    pub(crate) fn ensure_as(&self, run: &RunId, naming: NewRun<'_>) -> Result<RunDir> {
         let task = self.layout.task(run.task());
         let fs: &dyn Fs = &**self.layout.fs();
         // Only a key file counts here: a run found by scanning is adopted under the lock.
@@ -220,30 +243,37 @@ impl Index {
         if let Some(dir) = self.adopt_added(run, &task)? {
             return Ok(dir);
         }
-        let (dir, counter) = claim_run_dir(&task, run_name, next)?;
+        let exact = match naming.exact {
+            Some(exact) => claim_exact_run_dir(&task, exact)?,
+            None => None,
+        };
+        let (dir, counter) = match exact {
+            // A name of a copied tree keeps its counter (which may be below `next`).
+            Some(dir) => {
+                let counter = dir.counter().unwrap_or(next);
+                (dir, counter)
+            }
+            None => claim_run_dir(&task, naming.run_name, next)?,
+        };
         // IMPORTANT: the record and config are durable before the key file makes the
         // directory a run; a crash before that leaves a directory no lookup returns. (The
-        // new `.fluidml/` entry becomes durable with `config.json`'s directory sync.)
+        // new `.fluidml/` entry becomes durable with `config.json`'s directory sync.) A run
+        // without a state has no record: until its key file exists it looks like a fluidml
+        // directory, which a later create of its config adopts instead of duplicating.
         let meta = dir.meta_dir();
         fs.create_dir(&meta)
             .map_err(|e| Error::io("create directory", &meta, e))?;
-        let record = RunRecord::new(RunState::Running);
         let times = RunTimes::created(now_ms());
-        write_files(
-            fs,
-            &[],
-            &[
-                (dir.times_file(), times.to_bytes(&dir.times_file())?),
-                (dir.record_file(), record.to_bytes(&dir.record_file())?),
-            ],
-        )?;
+        let mut files = vec![(dir.times_file(), times.to_bytes(&dir.times_file())?)];
+        if !naming.stateless {
+            let record = RunRecord::new(RunState::Running);
+            files.push((dir.record_file(), record.to_bytes(&dir.record_file())?));
+        }
+        write_files(fs, &[], &files)?;
         write_file(fs, &dir.config_file(), &pretty_json(run.config().as_map())?)?;
         write_file(fs, &task.key_file(run.key()), dir.name.as_bytes())?;
-        write_hint(
-            fs,
-            &task.next_file(),
-            format!("{}\n", counter + 1).as_bytes(),
-        )?;
+        let next = next.max(counter.saturating_add(1));
+        write_hint(fs, &task.next_file(), format!("{next}\n").as_bytes())?;
         self.note_claim(run.task(), &task);
         Ok(dir)
     }

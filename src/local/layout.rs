@@ -325,6 +325,23 @@ pub(crate) fn claim_run_dir(
     }
 }
 
+/// Claims the run directory named exactly `name` in `task` (create-exclusive `mkdir`, made
+/// durable in the task directory); `None` if that name is taken or hidden.
+pub(crate) fn claim_exact_run_dir(task: &TaskPaths, name: &RunName) -> Result<Option<RunDir>> {
+    if name.as_str().starts_with('.') {
+        return Ok(None);
+    }
+    let run = task.run(name.as_str());
+    match task.fs.create_dir(&run.path) {
+        Ok(()) => {
+            sync_dir(&*task.fs, &task.dir)?;
+            Ok(Some(run))
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+        Err(e) => Err(Error::io("create run directory", &run.path, e)),
+    }
+}
+
 /// Whether `path` is a real directory: `Ok(false)` if it does not exist.
 ///
 /// # Errors

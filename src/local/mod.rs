@@ -14,6 +14,7 @@
 //! - `gc.rs`: finding and removing the leftovers of interrupted writes;
 //! - `poison.rs`: the store's file system: a failed sync poisons the handle, and concurrent
 //!   directory syncs are grouped (`group.rs`).
+//! - `unlisted.rs`: files of a run directory that are no result (named by copies).
 //!
 //! Every file operation goes through the store's `Fs` (`vfs.rs`, held by the `Layout`): the
 //! real file system, or the simulated disk of the crash tests
@@ -34,6 +35,7 @@ mod object;
 mod poison;
 mod promise;
 mod store;
+mod unlisted;
 
 pub use promise::FilePromise;
 pub use store::{BulkWrite, LocalFileStore};

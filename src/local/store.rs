@@ -20,7 +20,7 @@ use crate::file::{File, OpenMode, OpenRequest, open_file};
 use crate::key::ContentHash;
 use crate::local::file::{LocalFile, Pinned};
 use crate::local::gc;
-use crate::local::index::{Index, OverLimit, write_file, write_files};
+use crate::local::index::{Index, NewRun, OverLimit, write_file, write_files};
 use crate::local::info::{
     FORMAT, LoadInfo, RunRecord, fluidml_bookkeeping, read_state, read_times,
 };
@@ -473,6 +473,25 @@ impl ResultsStore for LocalFileStore {
             Some(dir) => Ok(Some(read_state(&dir)?.unwrap_or(RunState::Running))),
             None => Ok(None),
         }
+    }
+
+    fn set_tree_details(
+        &self,
+        run: &RunId,
+        dir_name: Option<&RunName>,
+        stateless: bool,
+    ) -> Result<()> {
+        // A taken name falls back to its run name (`brave-owl` of `brave-owl-000`) with the
+        // task's next counter.
+        let prefix = dir_name
+            .and_then(|name| name.as_str().rsplit_once('-'))
+            .and_then(|(prefix, _)| RunName::new(prefix).ok());
+        let naming = NewRun {
+            run_name: prefix.as_ref(),
+            exact: dir_name,
+            stateless,
+        };
+        self.inner.index.ensure_as(run, naming).map(drop)
     }
 
     fn set_run_state(&self, run: &RunId, state: RunState) -> Result<()> {

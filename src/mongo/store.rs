@@ -18,7 +18,7 @@ use crate::blob::writer::Finished;
 use crate::claim::ClaimOutcome;
 use crate::codec::TypeRegistry;
 use crate::error::{Error, Result};
-use crate::file::staged::{PublishStaged, open_staged};
+use crate::file::staged::{How, PublishStaged, open_staged};
 use crate::file::{File, OpenMode};
 use crate::key::ContentHash;
 use crate::mongo::claims;
@@ -271,7 +271,8 @@ impl ResultsStore for MongoStore {
         type_name: Option<&str>,
         _options: &SaveOptions,
     ) -> Result<File> {
-        open_staged(self, run, name, mode, type_name)
+        // MongoStore keeps no sub_dir (its run documents have no place for one).
+        open_staged(self, run, name, mode, type_name, None)
     }
 
     fn lazy_sweep(&self, task: &TaskName, name: &ResultName) -> Result<LazySweeps> {
@@ -311,7 +312,7 @@ impl PublishStaged for MongoStore {
         name: &ResultName,
         type_name: &str,
         mut finished: Finished,
-        exclusive: bool,
+        how: How<'_>,
     ) -> Result<()> {
         let staged = self.stage(&mut finished);
         // The temp file has served its purpose either way.
@@ -323,7 +324,7 @@ impl PublishStaged for MongoStore {
             size,
             inline: staged?,
         };
-        self.set_result(run, name, &entry, exclusive)
+        self.set_result(run, name, &entry, how.exclusive)
     }
 
     fn staging_writer(&self) -> Result<BlobWriter> {

@@ -25,7 +25,7 @@ use crate::multi::backend::{Backend, Reachable};
 use crate::multi::join::join;
 use crate::multi::options::{OpenOptions, StoreAddress};
 use crate::multi::retry::{Failure, Retry};
-use crate::names::{ResultName, TaskName};
+use crate::names::{ResultName, RunName, TaskName};
 use crate::promise::{LazySweeps, Promise};
 use crate::run::{RunId, RunState, SaveOptions, StoreContext, describe_result};
 use crate::store::ResultsStore;
@@ -319,6 +319,17 @@ impl ResultsStore for Store {
 
     fn get_results(&self, run: &RunId) -> Result<Option<BTreeMap<ResultName, Promise>>> {
         self.read(&|store| store.get_results(run))
+    }
+
+    fn set_tree_details(
+        &self,
+        run: &RunId,
+        dir_name: Option<&RunName>,
+        stateless: bool,
+    ) -> Result<()> {
+        // Recording the same details twice records them once. The owner keeps them; a
+        // client's server cannot be asked for them yet (it creates the run only).
+        self.read(&|store| store.set_tree_details(run, dir_name, stateless))
     }
 
     fn run_state(&self, run: &RunId) -> Result<Option<RunState>> {

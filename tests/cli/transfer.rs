@@ -97,7 +97,7 @@ fn a_round_trip_through_a_directory_keeps_everything_and_repeats_are_no_ops() ->
     assert_eq!(
         first,
         json!({"runs": 4, "runs_damaged": 0, "results_copied": 13, "results_skipped": 0,
-               "bytes_copied": first["bytes_copied"]})
+               "bytes_copied": first["bytes_copied"], "files_not_copied": 0})
     );
     assert!(first["bytes_copied"].as_u64().ok_or("bytes")? > 3 * BLOB_LEN as u64);
     // The directory is a LocalFileStore in fluidml's layout, readable by the library.
@@ -119,7 +119,7 @@ fn a_round_trip_through_a_directory_keeps_everything_and_repeats_are_no_ops() ->
     assert_eq!(
         again,
         json!({"runs": 4, "runs_damaged": 0, "results_copied": 0, "results_skipped": 13,
-               "bytes_copied": 0})
+               "bytes_copied": 0, "files_not_copied": 0})
     );
     assert_eq!(
         snapshot(&exported)?,
@@ -149,6 +149,23 @@ fn a_round_trip_through_a_directory_keeps_everything_and_repeats_are_no_ops() ->
     assert_eq!(repeat["results_copied"], 0);
     assert_eq!(repeat["results_skipped"], 13);
     run(["verify".as_ref(), arg(&imported)])?.ok()?;
+
+    // A file in a run directory that is no result: named on stderr and counted, not copied.
+    let notes = exported.join("train/000/notes.txt");
+    std::fs::write(&notes, "not a result\n")?;
+    let named = run(["import".as_ref(), arg(&exported), arg(&imported)])?.ok()?;
+    assert!(
+        named
+            .stdout
+            .ends_with(", 1 files that are no result not copied\n"),
+        "{}",
+        named.stdout
+    );
+    let line = format!(
+        "not copied (no load information describes it, so it is no result): {}",
+        notes.display()
+    );
+    assert!(named.stderr.contains(&line), "{}", named.stderr);
     Ok(())
 }
 

@@ -5,8 +5,10 @@
 //!
 //! - fluidml writes a tree (json, text, a plain-data pickle, a custom `csv` type, a sub_dir,
 //!   a `Flow` grid with its run name, states and result lists) → import into a RedbStore →
-//!   export → fluidml loads every value equal to what it saved; a LocalFileStore-to-
-//!   LocalFileStore copy keeps sub_dirs too;
+//!   export → fluidml loads every value equal to what it saved and sees the same run
+//!   directory names, states (absent stays absent) and sub_dirs; a file no load information
+//!   describes is named, not copied; a LocalFileStore-to-LocalFileStore copy keeps all this
+//!   too;
 //! - sweepstore's LocalFileStore writes → fluidml loads every value and sees the states;
 //! - fluidml overwrites a value in a directory sweepstore wrote → sweepstore loads the new
 //!   one; a hand edit is accepted the same way, while a flipped byte that leaves the file's
@@ -17,8 +19,8 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 use sweepstore::{
-    Browse, Error, LocalFileStore, RedbOptions, RedbStore, ResultName, StoreExt, TaskName,
-    copy_store,
+    Browse, CopyPlan, Error, LocalFileStore, RedbOptions, RedbStore, ResultName, StoreExt,
+    TaskName, copy_planned, copy_store,
 };
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -92,23 +94,77 @@ fn a_tree_fluidml_wrote_survives_import_and_export_and_fluidml_loads_every_value
     assert_eq!(evaluate.len(), 1);
     assert_eq!(evaluate[0].state, None, "fluidml never gave it a state");
 
-    // Import into a RedbStore and export again: fluidml loads every value.
-    let store = RedbStore::open(dir.path().join("store"), RedbOptions::default())?;
-    let imported = copy_store(&source, &store, &mut |_| {})?;
+    // Import into a RedbStore (reopened, so what it kept came back from its WAL or tables)
+    // and export again: fluidml loads every value and sees the same run directories, states
+    // and sub_dirs (load_tree.py checks the manifest's `runs` and `sub_dir`s).
+    let store_dir = dir.path().join("store");
+    let store = RedbStore::open(&store_dir, RedbOptions::default())?;
+    let plan = CopyPlan::new(&source, true)?;
+    let unlisted: Vec<_> = plan.unlisted_files().map(Path::to_path_buf).collect();
+    assert_eq!(
+        unlisted,
+        [tree.join("train/brave-owl-000/notes/readme.txt")]
+    );
+    let imported = copy_planned(&source, &store, &plan, &mut |_| {})?;
     assert_eq!((imported.runs, imported.results_copied), (3, 11));
+    assert_eq!(imported.files_not_copied, 1);
+    drop(store);
+    let store = RedbStore::open(&store_dir, RedbOptions::default())?;
+    let kept = store
+        .find_exact_run(&TaskName::new("train")?, &grid)?
+        .ok_or("no run")?;
+    assert_eq!(
+        kept.dir_name.as_ref().map(|n| n.as_str()),
+        Some("brave-owl-000")
+    );
+    let histo = kept.result("histo").ok_or("no histo")?;
+    assert_eq!(
+        histo.sub_dir.as_ref().map(|d| d.as_str()),
+        Some("plots/raw")
+    );
+    let evaluate = store.runs(&TaskName::new("evaluate")?)?;
+    assert_eq!(
+        evaluate[0].state, None,
+        "absent stays absent in a RedbStore"
+    );
     let exported = dir.path().join("exported");
     copy_store(&store, &LocalFileStore::new(&exported)?, &mut |_| {})?;
     let loaded = script(&python, "load_tree.py", &[&exported, &manifest])?;
     assert_eq!(loaded.trim(), "ok 11");
+    let again = LocalFileStore::new(&exported)?.runs(&TaskName::new("evaluate")?)?;
+    assert_eq!(again[0].state, None, "and in the exported tree");
+    assert!(
+        !exported
+            .join("evaluate/brave-owl-000/fluidml_info.json")
+            .exists()
+    );
+    // Control: the check sees a wrong directory name or state.
+    let mut wrong: Value = serde_json::from_slice(&std::fs::read(&manifest)?)?;
+    wrong["runs"][0]["dir"] = json!("000");
+    wrong["runs"][2]["state"] = json!("running");
+    let wrong_manifest = dir.path().join("wrong.json");
+    std::fs::write(&wrong_manifest, serde_json::to_vec(&wrong)?)?;
+    let refused = script(&python, "load_tree.py", &[&exported, &wrong_manifest])
+        .err()
+        .ok_or("a wrong manifest passed")?
+        .to_string();
+    assert!(
+        refused.contains("directory brave-owl-000, expected 000"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("state None, expected 'running'"),
+        "{refused}"
+    );
 
-    // A direct copy between directories keeps sub_dirs (not yet run-directory names).
+    // A direct copy between directories keeps sub_dirs, names and absent states too.
     let copied = dir.path().join("copied");
     copy_store(&source, &LocalFileStore::new(&copied)?, &mut |_| {})?;
-    let histos = std::fs::read_dir(copied.join("train"))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("plots/raw/histo.json").is_file())
-        .count();
-    assert_eq!(histos, 2);
+    assert!(
+        copied
+            .join("train/brave-owl-001/plots/raw/histo.json")
+            .is_file()
+    );
     let loaded = script(&python, "load_tree.py", &[&copied, &manifest])?;
     assert_eq!(loaded.trim(), "ok 11");
     Ok(())

@@ -4,12 +4,16 @@ What it saves (with fluidml's own LocalFileStore and Flow): json, text, a plain-
 custom type (`csv`, registered here the way a fluidml user registers one), a result in a
 sub_dir (`plots/raw`), runs of a `Flow` grid named by the flow's run name (`brave-owl-000`, ...)
 with fluidml's run state (`fluidml_info`) and result list (`.saved_results`), and a run that
-never got a state. MANIFEST receives, as JSON, every value saved:
-`[{"task", "config", "name", "type", "value", "sub_dir"}]` plus `{"finished": [...]}` for the
-runs fluidml finished — what `load_tree.py` checks another tree against.
+never got a state, plus a file in a run directory that no load information describes
+(`notes/readme.txt`). MANIFEST receives, as JSON, every value saved:
+`[{"task", "config", "name", "type", "value", "sub_dir"}]`, `{"finished": [...]}` for the
+runs fluidml finished, `{"runs": [{"task", "config", "dir", "state"}]}` (each run's directory
+name and fluidml's state of it, `null` for none) and `{"unlisted": [...]}` (the extra files,
+relative to OUT) — what `load_tree.py` checks another tree against.
 """
 
 import json
+import os
 import sys
 
 from fluidml import Flow, Task, TaskSpec
@@ -53,8 +57,21 @@ def main(out_dir: str, manifest_path: str) -> None:
     store.save("0.93", "score", "text", "evaluate", loose)
     entries.append({"task": "evaluate", "config": loose, "name": "score", "type": "text",
                     "value": "0.93", "sub_dir": None})
+    runs = []
+    for task, config in [(r["task"], r["config"]) for r in finished] + [("evaluate", loose)]:
+        run_dir = store.get_context(task, config).run_dir
+        info = store.load("fluidml_info", task, config)
+        runs.append({"task": task, "config": config, "dir": os.path.basename(run_dir),
+                     "state": info["state"] if info else None})
+    # A file a task wrote into its run directory, which no load information describes.
+    notes = os.path.join(out_dir, "train", runs[0]["dir"], "notes")
+    os.makedirs(notes)
+    with open(os.path.join(notes, "readme.txt"), "w") as f:
+        f.write("not a result\n")
+    unlisted = [os.path.relpath(os.path.join(notes, "readme.txt"), out_dir)]
     with open(manifest_path, "w") as f:
-        json.dump({"values": entries, "finished": finished}, f, indent=1)
+        json.dump({"values": entries, "finished": finished, "runs": runs, "unlisted": unlisted},
+                  f, indent=1)
 
 
 if __name__ == "__main__":

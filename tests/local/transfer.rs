@@ -12,9 +12,9 @@ use crate::shared::io;
 use damage::flip_byte;
 use serde_json::json;
 use sweepstore::{
-    Browse, ContentHash, Error, LocalFileStore, Progress, RedbOptions, RedbStore, Result,
+    Browse, ContentHash, CopyPlan, Error, LocalFileStore, Progress, RedbOptions, RedbStore, Result,
     ResultName, ResultsStore, RunId, RunState, RunSummary, StoreExt, TaskName, TransferReport,
-    copy_store,
+    copy_planned, copy_store,
 };
 
 use crate::shared::{config, tempdir};
@@ -53,14 +53,15 @@ fn fill(store: &RedbStore) -> Result<()> {
 }
 
 /// Everything a store holds, with each value's bytes (run times left out: a copy's runs are
-/// created when they are copied).
+/// created when they are copied; directory names too: an export names the directories, which
+/// an import then records).
 type Contents = Vec<(RunSummary, Vec<(String, Vec<u8>)>)>;
 
 fn contents(store: &(impl ResultsStore + Browse)) -> Result<Contents> {
     let mut out = Vec::new();
     for task in store.tasks()? {
         for mut run in store.runs(&task.name)? {
-            (run.created, run.finished) = (None, None);
+            (run.created, run.finished, run.dir_name) = (None, None, None);
             let id = RunId::new(run.task.clone(), run.config.clone());
             let mut values = Vec::new();
             for result in &run.results {
@@ -167,6 +168,35 @@ fn export_and_import_round_trip_and_copying_again_copies_nothing() -> Result<()>
 }
 
 #[test]
+fn copies_on_several_threads_are_the_same_copies_and_count_every_result() -> Result<()> {
+    let dir = tempdir()?;
+    let source = RedbStore::open(dir.path().join("a"), RedbOptions::default())?;
+    fill(&source)?;
+    let original = contents(&source)?;
+    let local = LocalFileStore::new(dir.path().join("exported"))?;
+    let mut plan = CopyPlan::new(&source, true)?;
+    plan.threads(4);
+    let mut ticks = Vec::new();
+    let report = copy_planned(&source, &local, &plan, &mut |p| ticks.push(p.done))?;
+    assert_eq!((report.runs, report.results_copied), (5, 10));
+    assert_eq!(
+        ticks,
+        (1..=10).collect::<Vec<_>>(),
+        "progress from the calling thread"
+    );
+    assert_eq!(comparable(&contents(&local)?), comparable(&original));
+    let target = RedbStore::open(dir.path().join("b"), RedbOptions::default())?;
+    let mut plan = CopyPlan::new(&local, true)?;
+    plan.threads(8);
+    let report = copy_planned(&local, &target, &plan, &mut |_| {})?;
+    assert_eq!((report.runs, report.results_copied), (5, 10));
+    assert_eq!(contents(&target)?, original);
+    let again = copy_planned(&local, &target, &plan, &mut |_| {})?;
+    assert_eq!((again.results_copied, again.results_skipped), (0, 10));
+    Ok(())
+}
+
+#[test]
 fn a_result_that_differs_in_the_destination_is_copied_over() -> Result<()> {
     let dir = tempdir()?;
     let source = RedbStore::open(dir.path().join("a"), RedbOptions::default())?;
@@ -187,6 +217,148 @@ fn a_result_that_differs_in_the_destination_is_copied_over() -> Result<()> {
     Ok(())
 }
 
+/// The run directory names, states and sub_dirs of `store`'s runs, by task and config.
+fn tree_details(store: &impl Browse) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for task in store.tasks()? {
+        for run in store.runs(&task.name)? {
+            let sub_dirs: Vec<_> = run
+                .results
+                .iter()
+                .map(|r| format!("{}:{:?}", r.name, r.sub_dir.as_ref().map(|d| d.as_str())))
+                .collect();
+            let name = run.dir_name.as_ref().map(|n| n.as_str().to_owned());
+            out.push(format!(
+                "{} {} {name:?} {:?} {sub_dirs:?}",
+                run.task, run.config, run.state
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[test]
+fn a_redb_store_keeps_sub_dirs_directory_names_and_absent_states_through_a_crash_and_copies()
+-> Result<()> {
+    use sweepstore::sim::{CrashMode, SimDisk};
+    use sweepstore::{RunName, SaveOptions, SubDir};
+    let disk = SimDisk::new();
+    let store = RedbStore::open_simulated("/store", RedbOptions::default(), &disk)?;
+    let task = TaskName::new("train")?;
+    let id =
+        |lr: f64| -> Result<RunId> { Ok(RunId::new(task.clone(), config(json!({"lr": lr}))?)) };
+    let raw = SaveOptions::in_sub_dir(SubDir::new("plots/raw")?);
+    // A state-less run named as in a fluidml tree, with a result in a sub_dir.
+    store.set_tree_details(&id(0.1)?, Some(&RunName::new("brave-owl-000")?), true)?;
+    store.save_bytes(&id(0.1)?, &ResultName::new("histo")?, "json", b"[1]", &raw)?;
+    store.save_bytes(
+        &id(0.1)?,
+        &ResultName::new("m")?,
+        "json",
+        b"1",
+        &SaveOptions::default(),
+    )?;
+    // A named run that then finishes: the state ends "state-less".
+    store.set_tree_details(&id(0.2)?, Some(&RunName::new("brave-owl-001")?), true)?;
+    store.set_run_state(&id(0.2)?, RunState::Finished)?;
+    // A result saved in a sub_dir and then without one: the sub_dir goes.
+    store.save_bytes(&id(0.2)?, &ResultName::new("n")?, "json", b"2", &raw)?;
+    store.save_bytes(
+        &id(0.2)?,
+        &ResultName::new("n")?,
+        "json",
+        b"3",
+        &SaveOptions::default(),
+    )?;
+    let expected = [
+        r#"train {"lr":0.1} Some("brave-owl-000") None ["histo:Some(\"plots/raw\")", "m:None"]"#,
+        r#"train {"lr":0.2} Some("brave-owl-001") Some(Finished) ["n:None"]"#,
+    ];
+    assert_eq!(tree_details(&store)?, expected);
+    assert_eq!(
+        store.run_state(&id(0.1)?)?,
+        Some(RunState::Running),
+        "the trait has no absent"
+    );
+
+    // Process crash now: the reopened store has only its WAL to go by.
+    let image = disk.after_crash(CrashMode::Process, 0);
+    let wal = image.list_files("/store/wal");
+    let logged: usize = wal
+        .iter()
+        .filter_map(|f| image.read_file(f))
+        .map(|b| b.len())
+        .sum();
+    assert!(
+        logged > 32 * wal.len(),
+        "control: the records are in the WAL, to be replayed"
+    );
+    drop(store);
+    let store = RedbStore::open_simulated("/store", RedbOptions::default(), &image)?;
+    assert_eq!(tree_details(&store)?, expected, "after replaying the WAL");
+
+    // Exported: the directories are named as recorded, the state-less run has no state;
+    // imported again into a real store: the same; exporting again copies nothing.
+    let dir = tempdir()?;
+    let local = LocalFileStore::new(dir.path().join("tree"))?;
+    copy(&store, &local)?;
+    assert!(
+        dir.path()
+            .join("tree/train/brave-owl-000/plots/raw/histo.json")
+            .is_file()
+    );
+    assert!(
+        !dir.path()
+            .join("tree/train/brave-owl-000/fluidml_info.json")
+            .exists()
+    );
+    assert_eq!(tree_details(&local)?, expected);
+    let back = RedbStore::open(dir.path().join("back"), RedbOptions::default())?;
+    copy(&local, &back)?;
+    assert_eq!(tree_details(&back)?, expected);
+    let (again, _) = copy(&store, &local)?;
+    assert_eq!((again.results_copied, again.results_skipped), (0, 3));
+    Ok(())
+}
+
+#[test]
+fn files_that_are_no_result_are_named_by_the_plan_and_nothing_else_is() -> Result<()> {
+    let dir = tempdir()?;
+    let local = LocalFileStore::new(dir.path().join("tree"))?;
+    let run = local.run("train", &config(json!({"lr": 0.1}))?)?;
+    let plots = sweepstore::SaveOptions::in_sub_dir(sweepstore::SubDir::new("plots")?);
+    run.save_with("histo", "json", &json!([1]), &plots)?;
+    run.save("m", "json", &1)?;
+    run.finish()?;
+    let run_dir = dir.path().join("tree/train/000");
+    let write = |path: &Path| std::fs::write(path, b"x").map_err(io("write", path));
+    write(&run_dir.join("notes.txt"))?;
+    write(&run_dir.join("plots/raw.csv"))?;
+    // A temporary an interrupted write left: gc's business, not the user's.
+    write(&run_dir.join(".sweepstore-1-0-0.tmp"))?;
+    let plan = CopyPlan::new(&local, true)?;
+    let named: Vec<_> = plan.unlisted_files().map(Path::to_path_buf).collect();
+    assert_eq!(
+        named,
+        [run_dir.join("notes.txt"), run_dir.join("plots/raw.csv")]
+    );
+    let target = RedbStore::open(dir.path().join("store"), RedbOptions::default())?;
+    let report = copy_planned(&local, &target, &plan, &mut |_| {})?;
+    assert_eq!((report.results_copied, report.files_not_copied), (2, 2));
+    Ok(())
+}
+
+#[test]
+fn an_import_through_sweepstore_open_keeps_directory_names_and_absent_states() -> Result<()> {
+    let dir = tempdir()?;
+    let source = LocalFileStore::new(fixture())?;
+    let store = sweepstore::open(dir.path().join("store"), sweepstore::OpenOptions::default())?;
+    copy(&source, &store)?;
+    assert_eq!(tree_details(&store)?, tree_details(&source)?);
+    Ok(())
+}
+
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fluidml-0.3.4")
 }
@@ -204,10 +376,12 @@ fn a_directory_written_by_fluidml_imports_into_a_redb_store() -> Result<()> {
     assert_eq!(report.results_copied, results);
     let imported = contents(&target)?;
     assert_eq!(imported.len(), source.len());
+    // Directory names, states and sub_dirs recorded as they are in the tree.
+    assert_eq!(tree_details(&target)?, tree_details(&fluidml)?);
     for ((a, a_values), (b, b_values)) in source.iter().zip(&imported) {
         assert_eq!((&a.task, &a.config), (&b.task, &b.config));
-        // fluidml's finished run stays finished; runs fluidml never gave a state are running.
-        assert_eq!(b.state, Some(a.state.unwrap_or(RunState::Running)));
+        // fluidml's finished run stays finished; runs fluidml never gave a state have none.
+        assert_eq!(b.state, a.state);
         assert_eq!(a_values, b_values, "bytes of run {}", a.config);
         let types = |r: &RunSummary| -> Vec<(String, String, u64)> {
             r.results
@@ -283,11 +457,14 @@ fn a_corrupt_local_file_fails_the_import_with_a_hash_mismatch_and_stores_nothing
         Err(Error::HashMismatch { .. })
     ));
     assert!(target.load_lazy(&id, &name)?.is_none(), "no garbage stored");
-    assert_eq!(target.run_state(&id)?, None);
+    // The run was created (with its directory name) before its results, never finished.
+    assert_eq!(target.run_state(&id)?, Some(RunState::Running));
     Ok(())
 }
 
 const CHILD_ENV: &str = "SWEEPSTORE_TEST_COPY_CHILD";
+/// How many threads the child copies on (default 1).
+const THREADS_ENV: &str = "SWEEPSTORE_TEST_COPY_THREADS";
 /// Results the child copies before it aborts: two whole runs and part of a third.
 const ABORT_AFTER: u64 = 8;
 
@@ -312,7 +489,10 @@ fn child_imports_then_aborts() -> Result<()> {
     };
     let source = LocalFileStore::new(dir.join("source"))?;
     let target = RedbStore::open(dir.join("target"), RedbOptions::default())?;
-    copy_store(&source, &target, &mut |p| {
+    let mut plan = CopyPlan::new(&source, true)?;
+    let threads = std::env::var(THREADS_ENV).ok().and_then(|t| t.parse().ok());
+    plan.threads(threads.unwrap_or(1));
+    copy_planned(&source, &target, &plan, &mut |p| {
         if p.done == ABORT_AFTER {
             std::process::abort();
         }
@@ -323,6 +503,18 @@ fn child_imports_then_aborts() -> Result<()> {
 #[test]
 fn an_import_killed_midway_leaves_no_finished_run_incomplete_and_a_rerun_completes_it() -> Result<()>
 {
+    import_killed_midway(1)
+}
+
+#[test]
+fn an_import_on_four_threads_killed_midway_leaves_no_finished_run_incomplete() -> Result<()> {
+    import_killed_midway(4)
+}
+
+/// The child copies on `threads` threads and aborts after its `ABORT_AFTER`th result; with
+/// one thread exactly that many results are there, with several at least that many (the
+/// other threads go on until the abort) and not all.
+fn import_killed_midway(threads: usize) -> Result<()> {
     let dir = tempdir()?;
     let source = LocalFileStore::new(dir.path().join("source"))?;
     fill_six_runs(&source)?;
@@ -335,6 +527,7 @@ fn an_import_killed_midway_leaves_no_finished_run_incomplete_and_a_rerun_complet
             "--test-threads=1",
         ])
         .env(CHILD_ENV, dir.path())
+        .env(THREADS_ENV, threads.to_string())
         .output()
         .map_err(io("run the child", dir.path()))?
         .status;
@@ -363,7 +556,6 @@ fn an_import_killed_midway_leaves_no_finished_run_incomplete_and_a_rerun_complet
         present += here;
     }
     // Control: the abort really came midway, with a run begun but not finished.
-    assert_eq!(present, ABORT_AFTER as usize);
     let finished = expected
         .iter()
         .filter(|(run, _)| {
@@ -371,12 +563,22 @@ fn an_import_killed_midway_leaves_no_finished_run_incomplete_and_a_rerun_complet
             target.is_finished(&id).unwrap_or(false)
         })
         .count();
-    assert_eq!(finished, 2);
+    if threads == 1 {
+        assert_eq!(present, ABORT_AFTER as usize);
+        assert_eq!(finished, 2);
+    } else {
+        assert!(
+            (ABORT_AFTER as usize..18).contains(&present),
+            "{present} copied"
+        );
+        assert!(finished < 6);
+    }
 
     let (report, _) = copy(&source, &target)?;
+    let present = present as u64;
     assert_eq!(
         (report.results_copied, report.results_skipped),
-        (18 - ABORT_AFTER, ABORT_AFTER)
+        (18 - present, present)
     );
     assert_eq!(comparable(&contents(&target)?), comparable(&expected));
     Ok(())
