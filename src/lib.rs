@@ -107,7 +107,7 @@ pub use limits::{MAX_CONFIG_LEN, MAX_DEPTH};
 pub use local::{BulkWrite, FilePromise, LocalFileStore};
 pub use memory::InMemoryStore;
 #[cfg(feature = "mongodb")]
-pub use mongo::{MongoOptions, MongoStore};
+pub use mongo::{MongoGcReport, MongoOptions, MongoStore};
 #[cfg(unix)]
 pub use multi::{OpenOptions, Store, StoreAddress, open, open_address};
 pub use names::{

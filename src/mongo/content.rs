@@ -17,6 +17,9 @@
 //!   a reader one chunk plus one cursor batch of [`CHUNKS_PER_BATCH`].
 //! - An upload hashes what it sends and fails rather than store bytes under another hash;
 //!   readers are verified by the promise that opens them.
+//! - Garbage collection (§15.9, `content_state.rs`, `gc.rs`): a files document a gc is
+//!   deleting counts as absent: readers get [`Error::ContentCollected`], uploaders wait until
+//!   it is gone and store the content afresh (never counting chunks under deletion as stored).
 
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -28,6 +31,7 @@ use mongodb::sync::Cursor as MongoCursor;
 use crate::error::{Error, Result};
 use crate::key::ContentHash;
 use crate::mongo::client::{Shared, is_duplicate_key};
+use crate::mongo::content_state::{State, read_state, state_of, wait_while_deleting};
 use crate::mongo::documents::{as_u64, size_to_bson};
 use crate::promise::{ContentReader, ContentSource, check_hash};
 
@@ -38,36 +42,67 @@ const CHUNKS_PER_INSERT: usize = 16;
 /// Chunks the server returns per cursor batch when reading.
 const CHUNKS_PER_BATCH: u32 = 4;
 
-/// Stores the `size` bytes `reader` yields under `hash` in GridFS, unless they are stored.
+/// A source of content that can be read again from its start (a save's bytes, a staged
+/// temp file), so an upload that a gc interrupted can start over.
+pub(crate) trait Rewind: Read + Seek {}
+
+impl<T: Read + Seek> Rewind for T {}
+
+/// How often an upload starts over after a gc deleted its chunks from under it (each time
+/// the gc took its chunks for those of an upload abandoned longer than the grace period).
+const UPLOAD_ATTEMPTS: usize = 8;
+
+/// Stores the `size` bytes `source` yields under `hash` in GridFS, unless they are stored.
+/// Waits while a gc deletes the content (`content_state.rs`), then stores it afresh.
 ///
 /// # Errors
 /// [`Error::HashMismatch`] if the bytes read do not hash to `hash` or are not `size` bytes
-/// long (nothing refers to the chunks then); [`Error::Stream`] for read errors; server
-/// errors.
+/// long (nothing refers to the chunks then); [`Error::Stream`] for read errors;
+/// [`Error::MongoGcStuck`] if a gc's deletion does not end in time; server errors.
 pub(crate) fn upload(
     shared: &Shared,
     hash: &ContentHash,
     size: u64,
-    reader: &mut dyn Read,
+    source: &mut dyn Rewind,
 ) -> Result<()> {
     let id = hash.to_hex();
-    let stored = shared
-        .files
-        .find_one(doc! { "_id": &id })
-        .projection(doc! { "_id": 1 })
-        .run()
-        .map_err(shared.err("look up stored content"))?;
-    if stored.is_some() {
-        let chunks = shared
-            .chunks
-            .count_documents(doc! { "files_id": &id })
-            .run()
-            .map_err(shared.err("count GridFS chunks"))?;
-        if chunks == size.div_ceil(CHUNK_SIZE as u64) {
+    for _ in 0..UPLOAD_ATTEMPTS {
+        let state = match read_state(shared, hash)? {
+            Some(State::Deleting(_)) => wait_while_deleting(shared, hash)?,
+            state => state,
+        };
+        if let Some(State::Live(_)) = state {
+            let chunks = shared
+                .chunks
+                .count_documents(doc! { "files_id": &id })
+                .run()
+                .map_err(shared.err("count GridFS chunks"))?;
+            if chunks == size.div_ceil(CHUNK_SIZE as u64) {
+                return Ok(());
+            }
+            // Chunks were lost: upload again, which stores exactly the missing ones.
+        }
+        source
+            .seek(SeekFrom::Start(0))
+            .map_err(|source| Error::Stream {
+                op: "rewind content to upload",
+                source,
+            })?;
+        if store(shared, hash, size, source)? {
             return Ok(());
         }
-        // Chunks were lost: upload again, which stores exactly the missing ones.
     }
+    Err(Error::MongoGcStuck {
+        hash: id,
+        location: format!("{}.content", shared.namespace),
+        timeout: shared.options.timeout,
+    })
+}
+
+/// Stores the chunks, then the files document; `false` if a gc's tombstone holds the id
+/// (the gc is deleting these chunks: the upload must start over once it is done).
+fn store(shared: &Shared, hash: &ContentHash, size: u64, reader: &mut dyn Read) -> Result<bool> {
+    let id = hash.to_hex();
     let mut hasher = blake3::Hasher::new();
     let mut batch = Vec::with_capacity(CHUNKS_PER_INSERT);
     let mut buf = vec![0; CHUNK_SIZE];
@@ -114,8 +149,13 @@ pub(crate) fn upload(
         "filename": &id,
     };
     match shared.files.insert_one(file).run() {
-        Err(e) if !is_duplicate_key(&e) => Err(shared.err("store a GridFS files document")(e)),
-        _ => Ok(()),
+        Ok(_) => Ok(true),
+        // Another uploader stored it, or a gc's tombstone is there.
+        Err(e) if is_duplicate_key(&e) => Ok(!matches!(
+            read_state(shared, hash)?,
+            Some(State::Deleting(_))
+        )),
+        Err(e) => Err(shared.err("store a GridFS files document")(e)),
     }
 }
 
@@ -165,8 +205,11 @@ impl ContentSource for GridFsContent {
             .files
             .find_one(doc! { "_id": &id })
             .run()
-            .map_err(shared.err("read a GridFS files document"))?
-            .ok_or_else(|| corrupt("its files document is missing".to_owned()))?;
+            .map_err(shared.err("read a GridFS files document"))?;
+        // No files document, or one a gc is deleting: collected (as RedbStore says it).
+        let Some(file) = file.filter(|f| matches!(state_of(f), State::Live(_))) else {
+            return Err(Error::ContentCollected { hash: id });
+        };
         let number = |field: &str| as_u64(file.get(field));
         let length = number("length")
             .ok_or_else(|| corrupt("`length` is missing or not an integer".to_owned()))?;
