@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::file::{File, OpenMode};
 use crate::key::ContentHash;
 use crate::mongo::claims;
-use crate::mongo::client::{self, Shared};
+use crate::mongo::client::{self, Create, Shared};
 use crate::mongo::content::{GridFsContent, InlineContent, Rewind, upload};
 use crate::mongo::content_state::secure;
 use crate::mongo::counters::raise_next;
@@ -82,7 +82,27 @@ impl MongoStore {
         collection: &str,
         options: MongoOptions,
     ) -> Result<Self> {
-        let shared = client::connect(uri, database, collection, options)?;
+        let shared = client::connect(uri, database, collection, options, Create::Yes)?;
+        Ok(MongoStore {
+            inner: Arc::new(shared),
+        })
+    }
+
+    /// Connects with `options` to a store that exists: like [`MongoStore::connect_with`],
+    /// but fails instead of creating `collection` (so a misspelt name creates nothing; the
+    /// command-line tool opens every store it only reads this way). Its indexes are made
+    /// sure of as [`MongoStore::connect_with`] does (a no-op where this crate created it).
+    ///
+    /// # Errors
+    /// [`Error::NotAStore`] if `database` has no collection `collection` (the error lists
+    /// the collections it has); as [`MongoStore::connect_with`].
+    pub fn connect_existing(
+        uri: &str,
+        database: &str,
+        collection: &str,
+        options: MongoOptions,
+    ) -> Result<Self> {
+        let shared = client::connect(uri, database, collection, options, Create::No)?;
         Ok(MongoStore {
             inner: Arc::new(shared),
         })
