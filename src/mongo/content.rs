@@ -18,8 +18,9 @@
 //! - An upload hashes what it sends and fails rather than store bytes under another hash;
 //!   readers are verified by the promise that opens them.
 //! - Garbage collection (§15.9, `content_state.rs`, `gc.rs`): a files document a gc is
-//!   deleting counts as absent: readers get [`Error::ContentCollected`], uploaders wait until
-//!   it is gone and store the content afresh (never counting chunks under deletion as stored).
+//!   deleting is waited for (a gc restores content its second scan finds referenced):
+//!   readers then get the content or [`Error::ContentCollected`], uploaders store it afresh
+//!   (never counting chunks under deletion as stored).
 
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -48,8 +49,9 @@ pub(crate) trait Rewind: Read + Seek {}
 
 impl<T: Read + Seek> Rewind for T {}
 
-/// How often an upload starts over after a gc deleted its chunks from under it (each time
-/// the gc took its chunks for those of an upload abandoned longer than the grace period).
+/// How often an upload looks at the stored content and stores what is missing: a gc that
+/// deleted chunks from under it (one it read before the gc's `deleting` mark, or one that
+/// took its chunks for an abandoned upload) costs one more round.
 const UPLOAD_ATTEMPTS: usize = 8;
 
 /// Stores the `size` bytes `source` yields under `hash` in GridFS, unless they are stored.
@@ -88,9 +90,9 @@ pub(crate) fn upload(
                 op: "rewind content to upload",
                 source,
             })?;
-        if store(shared, hash, size, source)? {
-            return Ok(());
-        }
+        // Checked by the next round rather than trusted: the state read above may be
+        // stale (a gc deleting these chunks meanwhile).
+        store(shared, hash, size, source)?;
     }
     Err(Error::MongoGcStuck {
         hash: id,
@@ -99,9 +101,9 @@ pub(crate) fn upload(
     })
 }
 
-/// Stores the chunks, then the files document; `false` if a gc's tombstone holds the id
-/// (the gc is deleting these chunks: the upload must start over once it is done).
-fn store(shared: &Shared, hash: &ContentHash, size: u64, reader: &mut dyn Read) -> Result<bool> {
+/// Stores the chunks, then the files document (a duplicate, be it another uploader's or a
+/// gc's tombstone, is left to the caller's next look).
+fn store(shared: &Shared, hash: &ContentHash, size: u64, reader: &mut dyn Read) -> Result<()> {
     let id = hash.to_hex();
     let mut hasher = blake3::Hasher::new();
     let mut batch = Vec::with_capacity(CHUNKS_PER_INSERT);
@@ -149,13 +151,8 @@ fn store(shared: &Shared, hash: &ContentHash, size: u64, reader: &mut dyn Read) 
         "filename": &id,
     };
     match shared.files.insert_one(file).run() {
-        Ok(_) => Ok(true),
-        // Another uploader stored it, or a gc's tombstone is there.
-        Err(e) if is_duplicate_key(&e) => Ok(!matches!(
-            read_state(shared, hash)?,
-            Some(State::Deleting(_))
-        )),
-        Err(e) => Err(shared.err("store a GridFS files document")(e)),
+        Err(e) if !is_duplicate_key(&e) => Err(shared.err("store a GridFS files document")(e)),
+        _ => Ok(()),
     }
 }
 
@@ -201,12 +198,23 @@ impl ContentSource for GridFsContent {
             reason,
         };
         let id = hash.to_hex();
-        let file = shared
-            .files
-            .find_one(doc! { "_id": &id })
-            .run()
-            .map_err(shared.err("read a GridFS files document"))?;
-        // No files document, or one a gc is deleting: collected (as RedbStore says it).
+        let read = || {
+            shared
+                .files
+                .find_one(doc! { "_id": &id })
+                .run()
+                .map_err(shared.err("read a GridFS files document"))
+        };
+        let mut file = read()?;
+        if file
+            .as_ref()
+            .is_some_and(|f| matches!(state_of(f), State::Deleting(_)))
+        {
+            // A gc may yet find it referenced and restore it: wait for its verdict.
+            wait_while_deleting(shared, hash)?;
+            file = read()?;
+        }
+        // No files document, or one a gc is (again) deleting: collected (as RedbStore says).
         let Some(file) = file.filter(|f| matches!(state_of(f), State::Live(_))) else {
             return Err(Error::ContentCollected { hash: id });
         };
