@@ -16,8 +16,9 @@
 //! A store argument starting with `mongodb://` (or `mongodb+srv://`) is a MongoDB store,
 //! settled by `mongo_store.rs` before any of the path rules ([`Store::Mongo`]).
 //!
-//! Invariant: only `demo` and `import` create a store (and `export` into a MongoDB store); every other subcommand refuses a path
-//! that holds no store instead of creating an empty one there.
+//! Invariant: only `demo` and `import` create a store (and `export` into a MongoDB store);
+//! every other subcommand refuses a path (or a MongoDB collection) that holds no store
+//! instead of creating an empty one there.
 
 use std::path::Path;
 use std::time::Instant;
