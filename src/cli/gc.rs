@@ -50,6 +50,7 @@ pub struct GcArgs {
 }
 
 /// The grace period of a MongoDB gc when none is given.
+#[cfg(feature = "mongodb")]
 const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 
 /// Parses `30s`, `10m`, `1h`, `2d` (or plain seconds).
@@ -193,6 +194,7 @@ fn mongo(args: &GcArgs, _out: &mut Out<'_>) -> Result<Status, CliError> {
     Err(mongo_store::unsupported(&args.store.to_string_lossy()).into())
 }
 
+#[cfg(feature = "mongodb")]
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }

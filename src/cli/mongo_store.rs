@@ -42,6 +42,8 @@ fn bad(arg: &str, reason: impl Into<String>) -> Error {
 
 /// A parsed MongoDB store address.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Without MongoDB support an address is only checked, never used.
+#[cfg_attr(not(feature = "mongodb"), allow(dead_code))]
 pub struct Address {
     /// The connection string for the driver (the database kept, the collection cut).
     pub uri: String,
@@ -179,14 +181,18 @@ mod open {
 #[cfg(feature = "mongodb")]
 pub use open::{open_existing, open_or_create};
 
-/// The error of a build without MongoDB support given a MongoDB URI.
+/// The error of a build without MongoDB support given a MongoDB URI (after the address's
+/// own error, if it has one).
 #[cfg(not(feature = "mongodb"))]
 pub fn unsupported(arg: &str) -> Error {
-    bad(
-        arg,
-        "this build of sweepstore has no MongoDB support; build it with the `mongodb` \
-         feature (cargo install sweepstore --features mongodb)",
-    )
+    match parse(arg) {
+        Err(e) => e,
+        Ok(_) => bad(
+            arg,
+            "this build of sweepstore has no MongoDB support; build it with the `mongodb` \
+             feature (cargo install sweepstore --features mongodb)",
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -237,5 +243,14 @@ mod tests {
         }
         assert!(is_uri(Path::new("mongodb://h/db/c")));
         assert!(!is_uri(Path::new("./mongodb:/x")));
+    }
+
+    #[cfg(not(feature = "mongodb"))]
+    #[test]
+    fn a_build_without_mongodb_says_so_after_checking_the_address() {
+        let plain = unsupported("mongodb://h/db/c").to_string();
+        assert!(plain.contains("no MongoDB support"), "{plain}");
+        let typo = unsupported("mongodb://h/db/c/d").to_string();
+        assert!(typo.contains("more than two parts"), "{typo}");
     }
 }
