@@ -44,7 +44,7 @@ fn scan(shared: &Shared, task: &TaskName) -> Result<Vec<Result<RunSummary>>> {
     let mut runs = Vec::new();
     for doc in cursor {
         let doc = doc.map_err(shared.err("list the runs of a task"))?;
-        runs.push(parse_run(&doc, &shared.namespace).map(|run| summary(run)));
+        runs.push(parse_run(&doc, &shared.namespace).map(summary));
     }
     Ok(runs)
 }
@@ -95,11 +95,11 @@ impl Browse for MongoStore {
 
     fn find_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {
         let run = RunId::new(task.clone(), config.clone());
-        Ok(lookup(self.shared(), &run, Results::All)?.map(|doc| summary(doc)))
+        Ok(lookup(self.shared(), &run, Results::All)?.map(summary))
     }
 
     fn find_exact_run(&self, task: &TaskName, config: &UniqueConfig) -> Result<Option<RunSummary>> {
         let run = RunId::new(task.clone(), config.clone());
-        Ok(exact(self.shared(), &run, Results::All)?.map(|doc| summary(doc)))
+        Ok(exact(self.shared(), &run, Results::All)?.map(summary))
     }
 }
