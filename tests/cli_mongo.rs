@@ -63,6 +63,17 @@ fn json_of(text: &str) -> TestResult<Value> {
     Ok(serde_json::from_str(text)?)
 }
 
+/// `sweepstore export LOCAL MONGO --json`, which must succeed; its report.
+fn export_json(local: &Path, mongo: &str) -> TestResult<Value> {
+    let ran = run([
+        arg(Path::new("export")),
+        arg(local),
+        arg(Path::new(mongo)),
+        arg(Path::new("--json")),
+    ])?;
+    json_of(&ran.ok()?.stdout)
+}
+
 #[test]
 fn export_moves_a_sweep_to_a_mongodb_store_and_back_keeping_everything() -> TestResult {
     let tmp = tempfile::tempdir()?;
@@ -71,26 +82,12 @@ fn export_moves_a_sweep_to_a_mongodb_store_and_back_keeping_everything() -> Test
     let db = unique_db("cli_export");
     let mongo = address(&db);
 
-    let first = run([
-        "export".as_ref(),
-        arg(&local),
-        mongo.as_ref(),
-        "--json".as_ref(),
-    ])?
-    .ok()?;
-    let first = json_of(&first.stdout)?;
+    let first = export_json(&local, &mongo)?;
     assert_eq!(
         (first["runs"].as_u64(), first["results_copied"].as_u64()),
         (Some(3), Some(6))
     );
-    let again = run([
-        "export".as_ref(),
-        arg(&local),
-        mongo.as_ref(),
-        "--json".as_ref(),
-    ])?
-    .ok()?;
-    let again = json_of(&again.stdout)?;
+    let again = export_json(&local, &mongo)?;
     assert_eq!(
         (
             again["results_copied"].as_u64(),
@@ -103,17 +100,8 @@ fn export_moves_a_sweep_to_a_mongodb_store_and_back_keeping_everything() -> Test
     let store = store_in(&db, MongoOptions::default())?;
     let lr0 = UniqueConfig::new(json!({ "lr": 0, "seed": 1 }))?;
     assert!(store.run("train", &lr0)?.delete("weights")?);
-    let resumed = run([
-        "export".as_ref(),
-        arg(&local),
-        mongo.as_ref(),
-        "--json".as_ref(),
-    ])?
-    .ok()?;
-    assert_eq!(
-        json_of(&resumed.stdout)?["results_copied"].as_u64(),
-        Some(1)
-    );
+    let resumed = export_json(&local, &mongo)?;
+    assert_eq!(resumed["results_copied"].as_u64(), Some(1));
 
     run(["export", &mongo, back.to_str().ok_or("path")?])?.ok()?;
     let (from, to) = (LocalFileStore::new(&local)?, LocalFileStore::new(&back)?);

@@ -55,6 +55,16 @@ fn count(db: &mongodb::sync::Database, coll: &str, filter: Document) -> Result<u
         .map_err(raw_err("count"))
 }
 
+/// Every GridFS files document, as stored.
+fn all_files(db: &mongodb::sync::Database) -> Result<Vec<Document>> {
+    db.collection::<Document>(FILES)
+        .find(doc! {})
+        .run()
+        .map_err(raw_err("find"))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(raw_err("find"))
+}
+
 /// A store with run 0 holding `value(0)` then overwritten by `value(1)`: `value(0)` is
 /// unreferenced; returns a promise to it taken before the overwrite.
 fn overwritten(db: &str) -> Result<(MongoStore, sweepstore::Promise)> {
@@ -73,25 +83,12 @@ fn a_dry_run_changes_nothing_and_apply_frees_only_unreferenced_content() -> Resu
     let db_name = unique_db("gc_apply");
     let (store, promise) = overwritten(&db_name)?;
     let db = raw_db(&uri(), &db_name)?;
-    let files_before: Vec<Document> = db
-        .collection::<Document>(FILES)
-        .find(doc! {})
-        .run()
-        .map_err(raw_err("find"))?
-        .collect::<std::result::Result<_, _>>()
-        .map_err(raw_err("find"))?;
+    let files_before = all_files(&db)?;
     assert_eq!(files_before.len(), 2);
 
     let dry = store.gc(true, Duration::ZERO)?;
     assert_eq!((dry.dry_run, dry.contents, dry.bytes), (true, 1, 300));
-    let files_after: Vec<Document> = db
-        .collection::<Document>(FILES)
-        .find(doc! {})
-        .run()
-        .map_err(raw_err("find"))?
-        .collect::<std::result::Result<_, _>>()
-        .map_err(raw_err("find"))?;
-    assert_eq!(files_after, files_before, "a dry run changes nothing");
+    assert_eq!(all_files(&db)?, files_before, "a dry run changes nothing");
     assert_eq!(promise.bytes()?, value(0));
 
     let applied = store.gc(false, Duration::ZERO)?;
