@@ -24,6 +24,7 @@
 
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
 use std::sync::Arc;
+use std::time::Instant;
 
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
@@ -49,18 +50,18 @@ pub(crate) trait Rewind: Read + Seek {}
 
 impl<T: Read + Seek> Rewind for T {}
 
-/// How often an upload looks at the stored content and stores what is missing: a gc that
-/// deleted chunks from under it (one it read before the gc's `deleting` mark, or one that
-/// took its chunks for an abandoned upload) costs one more round.
-const UPLOAD_ATTEMPTS: usize = 8;
-
 /// Stores the `size` bytes `source` yields under `hash` in GridFS, unless they are stored.
-/// Waits while a gc deletes the content (`content_state.rs`), then stores it afresh.
+/// Waits while a gc deletes the content (`content_state.rs`), then stores it afresh. It
+/// looks at the stored content and stores what is missing in rounds until all is there: a
+/// gc that deleted chunks from under it (after a stale read, or taking them for an
+/// abandoned upload under a grace period shorter than the upload) costs a round; rounds
+/// stop after [`MongoOptions::timeout`](crate::MongoOptions::timeout).
 ///
 /// # Errors
 /// [`Error::HashMismatch`] if the bytes read do not hash to `hash` or are not `size` bytes
 /// long (nothing refers to the chunks then); [`Error::Stream`] for read errors;
-/// [`Error::MongoGcStuck`] if a gc's deletion does not end in time; server errors.
+/// [`Error::MongoGcStuck`] if a gc's deletion does not end in time, or gcs keep deleting
+/// the content as it is stored (only with a grace period of about 0); server errors.
 pub(crate) fn upload(
     shared: &Shared,
     hash: &ContentHash,
@@ -68,7 +69,8 @@ pub(crate) fn upload(
     source: &mut dyn Rewind,
 ) -> Result<()> {
     let id = hash.to_hex();
-    for _ in 0..UPLOAD_ATTEMPTS {
+    let started = Instant::now();
+    while started.elapsed() < shared.options.timeout {
         let state = match read_state(shared, hash)? {
             Some(State::Deleting(_)) => wait_while_deleting(shared, hash)?,
             state => state,

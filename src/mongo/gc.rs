@@ -6,7 +6,8 @@
 //!   at least `grace` ago (the `unreferenced` mark, set by the first gc that found it so),
 //!   and it was uploaded at least `grace` ago; so a promise to content that lost its last
 //!   reference stays valid for at least `grace` after a gc first noticed.
-//! - Deleting is a compare-and-set of `deleting` on the mark the gc read, *then* a second
+//! - Deleting is a compare-and-set of `deleting` on the mark the gc read (and on no
+//!   `deleting` being set, so of racing gcs one deletes), *then* a second
 //!   scan of every run document: a reference found by that scan restores the content (its
 //!   chunks are untouched until then); a save that referred to it after the scan sees
 //!   `deleting` in its post-check and uploads the content again. Only then are the chunks
@@ -122,7 +123,9 @@ impl MongoStore {
                 {
                     (UNREFERENCED, mark)
                 }
-                State::Live(None) if grace.is_zero() => {
+                State::Live(None)
+                    if grace.is_zero() && is_before_field(&file, "uploadDate", cutoff) =>
+                {
                     if !dry_run {
                         mark_unreferenced(shared, &id, now)?;
                     }
@@ -154,16 +157,18 @@ impl MongoStore {
             report.upload_chunks = orphans.values().sum();
             return Ok(report);
         }
-        // Phase 1: mark each `deleting` (compare-and-set on what was read).
+        // Phase 1: mark each `deleting` (compare-and-set on what was read). IMPORTANT: a
+        // live content only while no other gc marked it, so one gc at a time deletes it.
         let mut marked = Vec::new();
         for d in doomed {
-            let (field, value) = &d.expect;
+            let mut filter = match &d.expect {
+                (UNREFERENCED, mark) => doc! { UNREFERENCED: mark, DELETING: { "$exists": false } },
+                (field, date) => doc! { *field: date },
+            };
+            filter.insert("_id", &d.id);
             let set = shared
                 .files
-                .update_one(
-                    doc! { "_id": &d.id, *field: value.clone() },
-                    doc! { "$set": { DELETING: now } },
-                )
+                .update_one(filter, doc! { "$set": { DELETING: now } })
                 .run()
                 .map_err(shared.err("mark content for deletion"))?;
             if set.matched_count == 1 {
@@ -242,10 +247,11 @@ fn orphan_uploads(
         if stored.contains(id) || id.parse::<ContentHash>().is_err() {
             continue;
         }
-        // A chunk without an ObjectId (not written by a driver) counts as young.
-        let old = chunk
-            .get_object_id("_id")
-            .is_ok_and(|oid: ObjectId| oid.timestamp() < cutoff);
+        // A chunk without an ObjectId (not written by a driver) counts as young; an
+        // ObjectId's time is rounded down to the second, so it counts a second later.
+        let old = chunk.get_object_id("_id").is_ok_and(|oid: ObjectId| {
+            oid.timestamp().timestamp_millis().saturating_add(1000) < cutoff.timestamp_millis()
+        });
         let entry = orphans.entry(id.to_owned()).or_insert((0, true));
         entry.0 += 1;
         entry.1 &= old;
