@@ -475,6 +475,24 @@ pub enum Error {
         source: Box<mongodb::error::Error>,
     },
 
+    /// A save waited for a garbage collection that is deleting the content it needs, and
+    /// the deletion did not end within the store's timeout (feature `mongodb`): the gc was
+    /// probably killed midway. The save was not acknowledged.
+    #[cfg(feature = "mongodb")]
+    #[error(
+        "content {hash} in {location} is being deleted by a garbage collection that did not \
+         finish within {timeout:?} (was it killed?); run `sweepstore gc --apply` on the store \
+         to finish it, then save again"
+    )]
+    MongoGcStuck {
+        /// The content hash.
+        hash: String,
+        /// The GridFS bucket.
+        location: String,
+        /// How long the save waited.
+        timeout: std::time::Duration,
+    },
+
     /// An I/O operation on a stream that has no path (an in-memory file or a caller's reader).
     #[error("failed to {op}: {source}")]
     Stream {

@@ -108,7 +108,7 @@ pub use engine::{Durability, RedbOptions, RedbStore};
 pub use local::{BulkWrite, FilePromise, LocalFileStore};
 pub use memory::InMemoryStore;
 #[cfg(feature = "mongodb")]
-pub use mongo::{MongoOptions, MongoStore};
+pub use mongo::{MongoGcReport, MongoOptions, MongoStore};
 #[cfg(unix)]
 pub use multi::{OpenOptions, Store, StoreAddress, open, open_address};
 #[cfg(unix)]

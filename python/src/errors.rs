@@ -50,7 +50,9 @@ fn class_of(error: &Error) -> &'static str {
         | Error::Server { .. } => "ServerError",
         Error::Io { .. } | Error::Stream { .. } | Error::Storage { .. } => "StorageError",
         #[cfg(feature = "mongodb")]
-        Error::MongoUnreachable { .. } | Error::Mongo { .. } => "ServerError",
+        Error::MongoUnreachable { .. } | Error::Mongo { .. } | Error::MongoGcStuck { .. } => {
+            "ServerError"
+        }
         _ => "SweepstoreError",
     }
 }

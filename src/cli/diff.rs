@@ -29,7 +29,7 @@ const KEY_DIGITS: usize = 12;
 /// By default only the keys that differ are listed (with a count of those that agree).
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The store directory.
+    /// The store: a directory, or a MongoDB store (mongodb://HOST:PORT/DATABASE/COLLECTION).
     pub(super) store: PathBuf,
     /// The task, e.g. `train`.
     task: String,

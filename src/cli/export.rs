@@ -3,6 +3,10 @@
 //! LocalFileStore directory (fluidml's layout: `DIR/<task>/<counter>/config.json`, one file
 //! per result).
 //!
+//! DIR may also be a MongoDB store (`mongodb://HOST:PORT/DATABASE/COLLECTION`, created if
+//! missing), and STORE one to read: `export ./sweep mongodb://…` moves a LocalFileStore
+//! directory (or a RedbStore) to a shared server, `export mongodb://… ./sweep` back.
+//!
 //! Invariants: the store is only read; each value's hash is verified as it is copied (a
 //! corrupt value stops the export and is not written); exporting again into the same
 //! directory copies only what is missing; a non-empty directory that holds no runs is
@@ -11,13 +15,14 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sweepstore::{Browse, CopyPlan, Error, LocalFileStore};
+use sweepstore::{Browse, CopyPlan, Error, LocalFileStore, RedbOptions};
 
 use super::error::CommandError;
 use super::filters::FilterArgs;
+use super::mongo_store::is_uri;
 use super::query::load;
 use super::select::known_task;
-use super::store::open_existing;
+use super::store::{open_existing, open_or_create_reachable};
 use super::transfer::{copy_and_report, refuse_redb_store};
 use super::{CliError, Out, Status};
 
@@ -27,9 +32,10 @@ use super::{CliError, Out, Status};
 /// it is copied. Running it again copies only what is missing.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The store directory to read.
+    /// The store to read: a directory, or mongodb://HOST:PORT/DATABASE/COLLECTION.
     pub(super) store: PathBuf,
-    /// The LocalFileStore directory to write (created if it does not exist).
+    /// The LocalFileStore directory to write (created if it does not exist), or a MongoDB
+    /// store (mongodb://HOST:PORT/DATABASE/COLLECTION, created if it does not exist).
     dir: PathBuf,
     /// Export only these runs: a task's runs (repeat for several; default every task).
     #[arg(long, value_name = "TASK")]
@@ -49,9 +55,14 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: &ExportArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
-    refuse_redb_store(&args.dir, "export")?;
+    let into_mongo = is_uri(&args.dir);
+    if !into_mongo {
+        refuse_redb_store(&args.dir, "export")?;
+    }
     let filters = args.filter.parse()?;
-    refuse_foreign_files(&args.dir)?;
+    if !into_mongo {
+        refuse_foreign_files(&args.dir)?;
+    }
     let store = open_existing(&args.store)?;
     let mut plan = CopyPlan::new(store.get(), args.strict)?;
     if !args.task.is_empty() || args.filter.any() {
@@ -68,17 +79,31 @@ pub fn run(args: &ExportArgs, out: &mut Out<'_>) -> Result<Status, CliError> {
             .collect();
         plan.retain(|run| selected.contains(&run.key));
     }
-    let dir = LocalFileStore::new(&args.dir)?;
-    // Everything written unsynced, then made durable at once: an interrupted export leaves
-    // its marker, and the next one verifies what it finds instead of trusting it.
-    let bulk = dir.begin_bulk()?;
-    plan.verify_destination(bulk.interrupted_before());
     plan.threads(args.threads);
     let summary = format!(
         "exported {} to {}",
         args.store.display(),
         args.dir.display()
     );
+    if into_mongo {
+        // The server acknowledges every value itself; a rerun skips what is there.
+        let to = open_or_create_reachable(&args.dir, RedbOptions::default())?;
+        copy_and_report(
+            store.get(),
+            to.get(),
+            &plan,
+            || Ok(()),
+            &summary,
+            args.json,
+            out,
+        )?;
+        return Ok(Status::Success);
+    }
+    let dir = LocalFileStore::new(&args.dir)?;
+    // Everything written unsynced, then made durable at once: an interrupted export leaves
+    // its marker, and the next one verifies what it finds instead of trusting it.
+    let bulk = dir.begin_bulk()?;
+    plan.verify_destination(bulk.interrupted_before());
     copy_and_report(
         store.get(),
         &dir,

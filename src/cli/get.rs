@@ -26,7 +26,7 @@ use super::{CliError, Out, Status};
 /// with -o, or to stdout only when it is not a terminal.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// The store directory.
+    /// The store: a directory, or a MongoDB store (mongodb://HOST:PORT/DATABASE/COLLECTION).
     pub(super) store: PathBuf,
     /// The task, e.g. `train`.
     task: String,

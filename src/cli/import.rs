@@ -24,7 +24,8 @@ use super::{CliError, Out, Status};
 pub struct ImportArgs {
     /// The LocalFileStore directory to read.
     dir: PathBuf,
-    /// The store directory to write.
+    /// The store to write: a directory, or a MongoDB store
+    /// (mongodb://HOST:PORT/DATABASE/COLLECTION); created if it does not exist.
     store: PathBuf,
     /// Stop at a damaged run (before anything is written) instead of skipping it.
     #[arg(long)]

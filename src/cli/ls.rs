@@ -29,7 +29,7 @@ const KEY_DIGITS: usize = 12;
 /// key.
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// The store directory.
+    /// The store: a directory, or a MongoDB store (mongodb://HOST:PORT/DATABASE/COLLECTION).
     pub(super) store: PathBuf,
     /// List the runs of this task.
     #[arg(long, value_name = "TASK")]

@@ -27,6 +27,7 @@ mod import;
 mod key;
 pub mod logging;
 mod ls;
+mod mongo_store;
 mod panic_guard;
 mod progress;
 pub mod query;

@@ -25,7 +25,7 @@ use super::{CliError, Out, Status};
 /// content nothing references any more.
 #[derive(Debug, Args)]
 pub struct RmArgs {
-    /// The store directory.
+    /// The store: a directory, or a MongoDB store (mongodb://HOST:PORT/DATABASE/COLLECTION).
     store: PathBuf,
     /// The task, e.g. `train`.
     task: String,

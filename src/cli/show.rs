@@ -21,7 +21,7 @@ use super::{CliError, Out, Status};
 /// The hash is blake3 of the stored bytes (`b3sum` of a file written by `get -o` agrees).
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The store directory.
+    /// The store: a directory, or a MongoDB store (mongodb://HOST:PORT/DATABASE/COLLECTION).
     pub(super) store: PathBuf,
     /// The task, e.g. `train`.
     task: String,

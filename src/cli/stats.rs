@@ -24,7 +24,7 @@ use super::{CliError, Out, Status};
 /// the last checkpoint.
 #[derive(Debug, Args)]
 pub struct StatsArgs {
-    /// The store directory.
+    /// The store: a directory, or a MongoDB store (mongodb://HOST:PORT/DATABASE/COLLECTION).
     pub(super) store: PathBuf,
     /// Print JSON: {"tasks", "runs", "results", "distinct_contents", "logical_bytes",
     /// "stored_bytes", "dedup_ratio", "wal_bytes", "wal_segments", "last_checkpoint_lsn",

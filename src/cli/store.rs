@@ -13,8 +13,12 @@
 //! `ls`, `show`, `get`, `table` and `diff` work on it (`stats` and `verify` need a
 //! RedbStore and say so).
 //!
-//! Invariant: only `demo` and `import` create a store; every other subcommand refuses a path
-//! that holds no store instead of creating an empty one there.
+//! A store argument starting with `mongodb://` (or `mongodb+srv://`) is a MongoDB store,
+//! settled by `mongo_store.rs` before any of the path rules ([`Store::Mongo`]).
+//!
+//! Invariant: only `demo` and `import` create a store (and `export` into a MongoDB store);
+//! every other subcommand refuses a path (or a MongoDB collection) that holds no store
+//! instead of creating an empty one there.
 
 use std::path::Path;
 use std::time::Instant;
@@ -25,6 +29,9 @@ use sweepstore::{
 };
 
 use super::error::CommandError;
+use super::mongo_store::{self, is_uri};
+#[cfg(feature = "mongodb")]
+use sweepstore::MongoStore;
 
 /// The database file that marks a directory as a store.
 const DB_FILE: &str = "store.redb";
@@ -63,6 +70,9 @@ impl<S: ResultsStore + Browse + ?Sized> Reachable for S {}
 
 /// A store as a subcommand reaches it.
 pub enum Store {
+    /// A MongoDB store (`mongodb://HOST:PORT/DATABASE/COLLECTION`, see `mongo_store.rs`).
+    #[cfg(feature = "mongodb")]
+    Mongo(MongoStore),
     /// Opened by this process.
     Direct(RedbStore),
     /// Served by a running `sweepstore serve` (or a processes-mode demo).
@@ -75,6 +85,8 @@ impl Store {
     /// The store, for browsing, loading and copying.
     pub fn get(&self) -> &dyn Reachable {
         match self {
+            #[cfg(feature = "mongodb")]
+            Store::Mongo(store) => store,
             Store::Direct(store) => store,
             Store::Served(store) => store,
             Store::Local(store) => store,
@@ -84,6 +96,8 @@ impl Store {
     /// Its statistics (a RedbStore's only).
     pub fn stats(&self) -> Result<StoreStats, Error> {
         match self {
+            #[cfg(feature = "mongodb")]
+            Store::Mongo(store) => store.stats(),
             Store::Direct(store) => store.stats(),
             Store::Served(store) => store.stats(),
             Store::Local(store) => Err(not_a_redb_store(store)),
@@ -94,6 +108,8 @@ impl Store {
     /// only).
     pub fn verify(&self, progress: &mut dyn FnMut(Progress)) -> Result<VerifyReport, Error> {
         match self {
+            #[cfg(feature = "mongodb")]
+            Store::Mongo(store) => store.verify(progress),
             Store::Direct(store) => store.verify(progress),
             Store::Served(store) => store.verify(progress),
             Store::Local(store) => Err(not_a_redb_store(store)),
@@ -166,6 +182,9 @@ pub fn open_existing_with(
     options: RedbOptions,
     access: Access,
 ) -> Result<Store, Error> {
+    if is_uri(path) {
+        return mongo(path, false);
+    }
     if is_local_store(path) {
         tracing::info!(store = %path.display(), "a LocalFileStore directory (or fluidml tree): reading it in place");
         return LocalFileStore::new(path).map(Store::Local);
@@ -187,6 +206,9 @@ pub fn open_existing_with(
 
 /// The store at `path` through its server if one answers, else opened (or created) directly.
 pub fn open_or_create_reachable(path: &Path, options: RedbOptions) -> Result<Store, Error> {
+    if is_uri(path) {
+        return mongo(path, true);
+    }
     match server_of(path)? {
         Some(remote) => Ok(Store::Served(remote)),
         None => open_or_create(path, options).map(Store::Direct),
@@ -215,6 +237,25 @@ pub fn open_exclusive(
 /// demo's and import's way), and logs how long the open (and recovery) took.
 pub fn open_or_create(path: &Path, options: RedbOptions) -> Result<RedbStore, Error> {
     timed(path, "opened the store", || RedbStore::open(path, options))
+}
+
+/// The MongoDB store `uri` names (see `mongo_store.rs`), created if `create`; in a build
+/// without MongoDB support, the error saying so.
+fn mongo(uri: &Path, create: bool) -> Result<Store, Error> {
+    let uri = uri.to_string_lossy();
+    #[cfg(feature = "mongodb")]
+    {
+        let store = match create {
+            true => mongo_store::open_or_create(&uri)?,
+            false => mongo_store::open_existing(&uri)?,
+        };
+        Ok(Store::Mongo(store))
+    }
+    #[cfg(not(feature = "mongodb"))]
+    {
+        let _ = create;
+        Err(mongo_store::unsupported(&uri))
+    }
 }
 
 /// Runs `open` and logs `what` with how long it took (the open and its recovery).

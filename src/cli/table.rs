@@ -33,7 +33,7 @@ const KEY_DIGITS: usize = 12;
 /// (val_loss) where that is unique. Times are RFC 3339 UTC; duration is in seconds.
 #[derive(Debug, Args)]
 pub struct TableArgs {
-    /// The store directory.
+    /// The store: a directory, or a MongoDB store (mongodb://HOST:PORT/DATABASE/COLLECTION).
     pub(super) store: PathBuf,
     /// The task, e.g. `train`.
     task: String,

@@ -28,7 +28,7 @@ use super::{CliError, Out, Status};
 /// there were any. Never changes the store.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The store directory.
+    /// The store: a directory, or a MongoDB store (mongodb://HOST:PORT/DATABASE/COLLECTION).
     store: PathBuf,
     /// Print JSON: {"values_checked", "bytes_checked", "problems": [{"location",
     /// "description"}]}.

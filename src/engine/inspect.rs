@@ -22,7 +22,7 @@ use crate::key::{ContentHash, RunKey};
 use crate::wal;
 
 /// What a [`RedbStore`] holds, from [`RedbStore::stats`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreStats {
     /// Tasks with at least one run.

@@ -70,7 +70,7 @@ impl fmt::Display for Problem {
 }
 
 impl VerifyReport {
-    fn problem(&mut self, location: impl Into<String>, description: impl Into<String>) {
+    pub(crate) fn problem(&mut self, location: impl Into<String>, description: impl Into<String>) {
         self.problems.push(Problem {
             location: location.into(),
             description: description.into(),

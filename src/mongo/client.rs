@@ -4,7 +4,7 @@
 //! Invariants: a store holds exactly one `mongodb::sync::Client` (a connection pool), shared
 //! by all clones and threads; `connect` returns only after the server answered a `ping` and
 //! the indexes the store relies on exist (creating them is idempotent, so many processes may
-//! connect at once); every wait for a server is bounded by `MongoOptions::timeout`, and
+//! connect at once), and with [`Create::No`] only if the run collection exists already; every wait for a server is bounded by `MongoOptions::timeout`, and
 //! running out of it is [`Error::MongoUnreachable`].
 
 use std::path::Path;
@@ -100,12 +100,22 @@ pub(crate) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     }
 }
 
+/// Whether [`connect`] may create the store's collections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Create {
+    /// Create them (and their indexes) if missing.
+    Yes,
+    /// Fail with [`Error::NotAStore`] unless the run collection exists; create nothing.
+    No,
+}
+
 /// Connects, checks the server answers, and makes sure the indexes exist.
 pub(crate) fn connect(
     uri: &str,
     database: &str,
     collection: &str,
     options: MongoOptions,
+    create: Create,
 ) -> Result<Shared> {
     let parse_error = |source| Error::Mongo {
         op: "parse the connection string",
@@ -139,6 +149,30 @@ pub(crate) fn connect(
     db.run_command(doc! { "ping": 1 })
         .run()
         .map_err(err("connect"))?;
+    if create == Create::No {
+        let names = db
+            .list_collection_names()
+            .run()
+            .map_err(err("list the collections"))?;
+        if !names.iter().any(|name| name == collection) {
+            let mut runs: Vec<_> = names
+                .iter()
+                .filter(|name| !name.contains('.'))
+                .cloned()
+                .collect();
+            runs.sort();
+            return Err(Error::NotAStore {
+                path: format!("mongodb://{hosts}/{database}/{collection}").into(),
+                reason: match runs.is_empty() {
+                    true => format!("database `{database}` has no collections"),
+                    false => format!(
+                        "database `{database}` has no collection `{collection}` (it has: {})",
+                        runs.join(", ")
+                    ),
+                },
+            });
+        }
+    }
 
     let runs = db.collection::<Document>(collection);
     let counters = db.collection::<Document>(&format!("{collection}.counters"));

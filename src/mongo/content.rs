@@ -17,9 +17,14 @@
 //!   a reader one chunk plus one cursor batch of [`CHUNKS_PER_BATCH`].
 //! - An upload hashes what it sends and fails rather than store bytes under another hash;
 //!   readers are verified by the promise that opens them.
+//! - Garbage collection (§15.9, `content_state.rs`, `gc.rs`): a files document a gc is
+//!   deleting is waited for (a gc restores content its second scan finds referenced):
+//!   readers then get the content or [`Error::ContentCollected`], uploaders store it afresh
+//!   (never counting chunks under deletion as stored).
 
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
 use std::sync::Arc;
+use std::time::Instant;
 
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
@@ -28,6 +33,7 @@ use mongodb::sync::Cursor as MongoCursor;
 use crate::error::{Error, Result};
 use crate::key::ContentHash;
 use crate::mongo::client::{Shared, is_duplicate_key};
+use crate::mongo::content_state::{State, read_state, state_of, wait_while_deleting};
 use crate::mongo::documents::{as_u64, size_to_bson};
 use crate::promise::{ContentReader, ContentSource, check_hash};
 
@@ -38,36 +44,69 @@ const CHUNKS_PER_INSERT: usize = 16;
 /// Chunks the server returns per cursor batch when reading.
 const CHUNKS_PER_BATCH: u32 = 4;
 
-/// Stores the `size` bytes `reader` yields under `hash` in GridFS, unless they are stored.
+/// A source of content that can be read again from its start (a save's bytes, a staged
+/// temp file), so an upload that a gc interrupted can start over.
+pub(crate) trait Rewind: Read + Seek {}
+
+impl<T: Read + Seek> Rewind for T {}
+
+/// Stores the `size` bytes `source` yields under `hash` in GridFS, unless they are stored.
+/// Waits while a gc deletes the content (`content_state.rs`), then stores it afresh. It
+/// looks at the stored content and stores what is missing in rounds until all is there: a
+/// gc that deleted chunks from under it (after a stale read, or taking them for an
+/// abandoned upload under a grace period shorter than the upload) costs a round; rounds
+/// stop after [`MongoOptions::timeout`](crate::MongoOptions::timeout).
 ///
 /// # Errors
 /// [`Error::HashMismatch`] if the bytes read do not hash to `hash` or are not `size` bytes
-/// long (nothing refers to the chunks then); [`Error::Stream`] for read errors; server
-/// errors.
+/// long (nothing refers to the chunks then); [`Error::Stream`] for read errors;
+/// [`Error::MongoGcStuck`] if a gc's deletion does not end in time, or gcs keep deleting
+/// the content as it is stored (only with a grace period of about 0); server errors.
 pub(crate) fn upload(
     shared: &Shared,
     hash: &ContentHash,
     size: u64,
-    reader: &mut dyn Read,
+    source: &mut dyn Rewind,
 ) -> Result<()> {
     let id = hash.to_hex();
-    let stored = shared
-        .files
-        .find_one(doc! { "_id": &id })
-        .projection(doc! { "_id": 1 })
-        .run()
-        .map_err(shared.err("look up stored content"))?;
-    if stored.is_some() {
-        let chunks = shared
-            .chunks
-            .count_documents(doc! { "files_id": &id })
-            .run()
-            .map_err(shared.err("count GridFS chunks"))?;
-        if chunks == size.div_ceil(CHUNK_SIZE as u64) {
-            return Ok(());
+    let started = Instant::now();
+    while started.elapsed() < shared.options.timeout {
+        let state = match read_state(shared, hash)? {
+            Some(State::Deleting(_)) => wait_while_deleting(shared, hash)?,
+            state => state,
+        };
+        if let Some(State::Live(_)) = state {
+            let chunks = shared
+                .chunks
+                .count_documents(doc! { "files_id": &id })
+                .run()
+                .map_err(shared.err("count GridFS chunks"))?;
+            if chunks == size.div_ceil(CHUNK_SIZE as u64) {
+                return Ok(());
+            }
+            // Chunks were lost: upload again, which stores exactly the missing ones.
         }
-        // Chunks were lost: upload again, which stores exactly the missing ones.
+        source
+            .seek(SeekFrom::Start(0))
+            .map_err(|source| Error::Stream {
+                op: "rewind content to upload",
+                source,
+            })?;
+        // Checked by the next round rather than trusted: the state read above may be
+        // stale (a gc deleting these chunks meanwhile).
+        store(shared, hash, size, source)?;
     }
+    Err(Error::MongoGcStuck {
+        hash: id,
+        location: format!("{}.content", shared.namespace),
+        timeout: shared.options.timeout,
+    })
+}
+
+/// Stores the chunks, then the files document (a duplicate, be it another uploader's or a
+/// gc's tombstone, is left to the caller's next look).
+fn store(shared: &Shared, hash: &ContentHash, size: u64, reader: &mut dyn Read) -> Result<()> {
+    let id = hash.to_hex();
     let mut hasher = blake3::Hasher::new();
     let mut batch = Vec::with_capacity(CHUNKS_PER_INSERT);
     let mut buf = vec![0; CHUNK_SIZE];
@@ -161,12 +200,26 @@ impl ContentSource for GridFsContent {
             reason,
         };
         let id = hash.to_hex();
-        let file = shared
-            .files
-            .find_one(doc! { "_id": &id })
-            .run()
-            .map_err(shared.err("read a GridFS files document"))?
-            .ok_or_else(|| corrupt("its files document is missing".to_owned()))?;
+        let read = || {
+            shared
+                .files
+                .find_one(doc! { "_id": &id })
+                .run()
+                .map_err(shared.err("read a GridFS files document"))
+        };
+        let mut file = read()?;
+        if file
+            .as_ref()
+            .is_some_and(|f| matches!(state_of(f), State::Deleting(_)))
+        {
+            // A gc may yet find it referenced and restore it: wait for its verdict.
+            wait_while_deleting(shared, hash)?;
+            file = read()?;
+        }
+        // No files document, or one a gc is (again) deleting: collected (as RedbStore says).
+        let Some(file) = file.filter(|f| matches!(state_of(f), State::Live(_))) else {
+            return Err(Error::ContentCollected { hash: id });
+        };
         let number = |field: &str| as_u64(file.get(field));
         let length = number("length")
             .ok_or_else(|| corrupt("`length` is missing or not an integer".to_owned()))?;

@@ -10,6 +10,7 @@
 //! [`Error::CorruptRecord`], never as a panic or a silently wrong answer.
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
@@ -40,8 +41,7 @@ pub(crate) enum Results<'a> {
 
 /// The fields a read of a run document asks the server for.
 pub(crate) fn projection(results: Results<'_>) -> Document {
-    let mut projection =
-        doc! { "v": 1, "task": 1, "config": 1, "pairs": 1, "counter": 1, "state": 1 };
+    let mut projection = doc! { "v": 1, "task": 1, "config": 1, "pairs": 1, "counter": 1, "state": 1, "created": 1, "finished": 1 };
     match results {
         Results::None => {}
         Results::One(name) => {
@@ -193,10 +193,15 @@ pub(crate) fn state_name(state: RunState) -> &'static str {
 #[derive(Debug)]
 pub(crate) struct RunDoc {
     pub(crate) key: RunKey,
+    pub(crate) task: TaskName,
     pub(crate) config: UniqueConfig,
     pub(crate) counter: u64,
     pub(crate) state: RunState,
     pub(crate) results: BTreeMap<ResultName, Entry>,
+    /// When the run was created; `None` in a document older than times.
+    pub(crate) created: Option<SystemTime>,
+    /// When it was last marked finished; `None` unless finished (or in an older document).
+    pub(crate) finished: Option<SystemTime>,
 }
 
 /// Parses and checks a run document read from `namespace`.
@@ -253,6 +258,13 @@ pub(crate) fn parse_run(doc: &Document, namespace: &str) -> Result<RunDoc> {
         "failed" => RunState::Failed,
         other => return Err(corrupt(format!("unknown `state` {other:?}"))),
     };
+    let time = |name: &str| match doc.get(name) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::DateTime(at)) => Ok(Some(at.to_system_time())),
+        Some(other) => Err(corrupt(format!("`{name}` is {other}, not a date"))),
+    };
+    let created = time("created")?;
+    let finished = time("finished")?.filter(|_| state == RunState::Finished);
     let mut results = BTreeMap::new();
     match doc.get("results") {
         None => {}
@@ -266,10 +278,13 @@ pub(crate) fn parse_run(doc: &Document, namespace: &str) -> Result<RunDoc> {
     }
     Ok(RunDoc {
         key,
+        task,
         config,
         counter,
         state,
         results,
+        created,
+        finished,
     })
 }
 

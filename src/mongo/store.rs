@@ -4,11 +4,11 @@
 //! only after the server acknowledged its write, so read-your-writes holds across threads,
 //! processes and machines using the same server; content is uploaded (and complete) before
 //! the run document refers to it; promises hold either their inline bytes or the content
-//! hash, never the result name, so they survive overwrites (GridFS content is never
-//! removed by this store).
+//! hash, never the result name, so they survive overwrites (until a gc collects content
+//! no run refers to, after its grace period: §15.9).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use mongodb::bson::doc;
@@ -22,8 +22,9 @@ use crate::file::staged::{How, PublishStaged, open_staged};
 use crate::file::{File, OpenMode};
 use crate::key::ContentHash;
 use crate::mongo::claims;
-use crate::mongo::client::{self, Shared};
-use crate::mongo::content::{GridFsContent, InlineContent, upload};
+use crate::mongo::client::{self, Create, Shared};
+use crate::mongo::content::{GridFsContent, InlineContent, Rewind, upload};
+use crate::mongo::content_state::secure;
 use crate::mongo::counters::raise_next;
 use crate::mongo::documents::{
     Entry, Results, finished_field, parse_run, projection, result_field, state_name,
@@ -44,7 +45,7 @@ use crate::store::ResultsStore;
 /// content hash (stored once). Cheap to clone; clones share one connection pool.
 #[derive(Clone)]
 pub struct MongoStore {
-    inner: Arc<Shared>,
+    pub(super) inner: Arc<Shared>,
 }
 
 impl std::fmt::Debug for MongoStore {
@@ -80,7 +81,27 @@ impl MongoStore {
         collection: &str,
         options: MongoOptions,
     ) -> Result<Self> {
-        let shared = client::connect(uri, database, collection, options)?;
+        let shared = client::connect(uri, database, collection, options, Create::Yes)?;
+        Ok(MongoStore {
+            inner: Arc::new(shared),
+        })
+    }
+
+    /// Connects with `options` to a store that exists: like [`MongoStore::connect_with`],
+    /// but fails instead of creating `collection` (so a misspelt name creates nothing; the
+    /// command-line tool opens every store it only reads this way). Its indexes are made
+    /// sure of as [`MongoStore::connect_with`] does (a no-op where this crate created it).
+    ///
+    /// # Errors
+    /// [`Error::NotAStore`] if `database` has no collection `collection` (the error lists
+    /// the collections it has); as [`MongoStore::connect_with`].
+    pub fn connect_existing(
+        uri: &str,
+        database: &str,
+        collection: &str,
+        options: MongoOptions,
+    ) -> Result<Self> {
+        let shared = client::connect(uri, database, collection, options, Create::No)?;
         Ok(MongoStore {
             inner: Arc::new(shared),
         })
@@ -91,7 +112,12 @@ impl MongoStore {
         &self.inner.namespace
     }
 
-    fn promise(&self, entry: &Entry) -> Promise {
+    /// What every handle of this store shares.
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner
+    }
+
+    pub(crate) fn promise(&self, entry: &Entry) -> Promise {
         let source: Arc<dyn ContentSource> = match &entry.inline {
             Some(bytes) => Arc::new(InlineContent {
                 bytes: bytes.as_slice().into(),
@@ -109,23 +135,31 @@ impl MongoStore {
     }
 
     /// Writes `entry` as result `name` of the exact run; with `exclusive`, only if the run
-    /// has no result of that name.
+    /// has no result of that name. For content in GridFS, then makes sure no gc deletes it
+    /// from under the new reference (uploading it again from `source` if one did, §15.9).
     fn set_result(
         &self,
         run: &RunId,
         name: &ResultName,
         entry: &Entry,
         exclusive: bool,
+        source: &mut dyn Rewind,
     ) -> Result<()> {
         let field = result_field(name);
         let condition = exclusive.then(|| doc! { &field: { "$exists": false } });
         let set = doc! { &field: entry.to_document(name)? };
-        match write_run(&self.inner, run, condition, set)? {
-            Written::Applied => Ok(()),
-            Written::Rejected => Err(Error::AlreadyExists {
+        if write_run(&self.inner, run, condition, set)? == Written::Rejected {
+            return Err(Error::AlreadyExists {
                 what: describe_result(run, name),
-            }),
+            });
         }
+        if entry.inline.is_none() {
+            let shared = &self.inner;
+            secure(shared, &entry.hash, &mut || {
+                upload(shared, &entry.hash, entry.size, source)
+            })?;
+        }
+        Ok(())
     }
 
     /// Reads a finished temp file's content if it is small enough to be inline (`Some`),
@@ -168,7 +202,7 @@ impl ResultsStore for MongoStore {
         let inline = if bytes.len() <= self.inner.options.inline_limit {
             Some(bytes.to_vec())
         } else {
-            upload(&self.inner, &hash, size, &mut &bytes[..])?;
+            upload(&self.inner, &hash, size, &mut Cursor::new(bytes))?;
             None
         };
         let entry = Entry {
@@ -177,7 +211,7 @@ impl ResultsStore for MongoStore {
             size,
             inline,
         };
-        self.set_result(run, name, &entry, false)
+        self.set_result(run, name, &entry, false, &mut Cursor::new(bytes))
     }
 
     fn load_lazy(&self, run: &RunId, name: &ResultName) -> Result<Option<Promise>> {
@@ -314,17 +348,18 @@ impl PublishStaged for MongoStore {
         mut finished: Finished,
         how: How<'_>,
     ) -> Result<()> {
-        let staged = self.stage(&mut finished);
+        let saved = self.stage(&mut finished).and_then(|inline| {
+            let entry = Entry {
+                type_name: type_name.to_owned(),
+                hash: finished.hash,
+                size: finished.size,
+                inline,
+            };
+            self.set_result(run, name, &entry, how.exclusive, &mut finished.file)
+        });
         // The temp file has served its purpose either way.
-        let (hash, size) = (finished.hash, finished.size);
         finished.discard(self.inner.fs.as_ref());
-        let entry = Entry {
-            type_name: type_name.to_owned(),
-            hash,
-            size,
-            inline: staged?,
-        };
-        self.set_result(run, name, &entry, how.exclusive)
+        saved
     }
 
     fn staging_writer(&self) -> Result<BlobWriter> {

@@ -208,10 +208,14 @@ fn machines_sweep_with_claims_through_a_server_restart() -> Result<()> {
             "config {i}: the model of the machine that trained it, not {model:?}"
         );
     }
-    assert_eq!(
-        acked.len() as u32,
-        CONFIGS,
-        "every config acknowledged by some machine"
+    // A finish the server applied while its reply was lost (the kill) is an error to its
+    // machine, and the next pass finds the run finished: no ACK. So every config lacking
+    // an ACK must be matched by an error (it was found finished above either way).
+    assert!(
+        acked.len() + errors.len() >= CONFIGS as usize,
+        "every config acknowledged, or an error seen instead: {} acked, {} errors",
+        acked.len(),
+        errors.len()
     );
     Ok(())
 }

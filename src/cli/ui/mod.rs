@@ -47,7 +47,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// store (through its server) and refreshes as runs finish.
 #[derive(Debug, Args)]
 pub struct UiArgs {
-    /// The store directory.
+    /// The store: a directory, or a MongoDB store (mongodb://HOST:PORT/DATABASE/COLLECTION).
     store: PathBuf,
     /// The port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 8765)]
