@@ -21,9 +21,8 @@ use mongodb::sync::{Client, Collection};
 use crate::blob::BlobLayout;
 use crate::codec::TypeRegistry;
 use crate::error::{Error, Result};
-use crate::mongo::counters::Counters;
+use crate::mongo::cache::{Counters, KnownRuns};
 use crate::mongo::options::MongoOptions;
-use crate::mongo::runs::KnownRuns;
 use crate::vfs::{Fs, RealFs};
 
 /// The server's error code for a duplicate key in a unique index.

@@ -10,15 +10,12 @@
 //!   creation that found its run already there is given back and handed out again first,
 //!   so one store's counters are consumed lowest first.
 //! - Counters are unique per task, not gap-free: the rest of a block is never used once
-//!   its store is gone (at most [`MAX_BLOCK`] − 1 per task and store), nor is a counter
-//!   given back and not taken again. Blocks start at 1 and double up to [`MAX_BLOCK`], so a
+//!   its store is gone (at most `MAX_BLOCK` − 1 per task and store, `cache.rs`), nor is a counter
+//!   given back and not taken again. Blocks start at 1 and double up to `MAX_BLOCK`, so a
 //!   store that creates few runs leaves few gaps.
 //! - A `next` that fell behind the stored runs (a lost counters document) shows as an
-//!   insert rejected by the unique `(task, counter)` index; [`Counters::repair`] raises it
+//!   insert rejected by the unique `(task, counter)` index; [`repair`] raises it
 //!   past the task's highest stored counter and drops the store's block.
-
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use mongodb::bson::doc;
 use mongodb::options::ReturnDocument;
@@ -28,89 +25,39 @@ use crate::mongo::client::{Shared, is_duplicate_key};
 use crate::mongo::documents::{as_u64, size_to_bson};
 use crate::names::TaskName;
 
-/// The largest block of counters one reservation takes.
-pub(crate) const MAX_BLOCK: u64 = 64;
 /// How often a reservation retries when racing stores create the counters document.
 const ATTEMPTS: usize = 100;
 
-/// Counters of one task held by this store.
-#[derive(Debug, Default)]
-struct Block {
-    /// Given back by creations that found their run; handed out first, lowest first.
-    returned: Vec<u64>,
-    /// The unused rest of the reserved block.
-    next: u64,
-    end: u64,
-    /// Size of the next reservation.
-    size: u64,
+/// A counter of `task` for a new run, from this store's block (`cache.rs`), reserving a new
+/// block from the server when it is used up.
+///
+/// # Errors
+/// Server errors of the reservation; [`Error::CorruptRecord`] for a damaged counters
+/// document.
+pub(crate) fn take(shared: &Shared, task: &TaskName) -> Result<u64> {
+    shared
+        .counters_pool
+        .take(task, |size| reserve(shared, task, size))
 }
 
-/// This store's reserved counters, per task.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    tasks: Mutex<HashMap<String, Block>>,
-}
-
-impl Counters {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Block>> {
-        // Every update of the map is a single step, so a poisoned lock holds sound data.
-        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A counter of `task` for a new run: a given-back one, else the next of the block,
-    /// else the first of a newly reserved block.
-    ///
-    /// # Errors
-    /// Server errors of the reservation; [`Error::CorruptRecord`] for a damaged counters
-    /// document.
-    pub(crate) fn take(&self, shared: &Shared, task: &TaskName) -> Result<u64> {
-        let mut tasks = self.lock();
-        let block = tasks.entry(task.as_str().to_owned()).or_default();
-        if let Some((i, _)) = block.returned.iter().enumerate().min_by_key(|(_, c)| **c) {
-            return Ok(block.returned.swap_remove(i));
-        }
-        if block.next == block.end {
-            // Threads of this store wait for the one reservation instead of each making one.
-            let size = block.size.clamp(1, MAX_BLOCK);
-            let end = reserve(shared, task, size)?;
-            block.next = end - size;
-            block.end = end;
-            block.size = (size * 2).min(MAX_BLOCK);
-        }
-        block.next += 1;
-        Ok(block.next - 1)
-    }
-
-    /// Gives back a counter that [`Counters::take`] handed out and no run consumed.
-    pub(crate) fn give_back(&self, task: &TaskName, counter: u64) {
-        if let Some(block) = self.lock().get_mut(task.as_str()) {
-            block.returned.push(counter);
-        }
-    }
-
-    /// After an insert found `counter` taken by another run: raises the task's `next` past
-    /// its highest stored counter and drops this store's block, so the next
-    /// [`Counters::take`] reserves above every stored run.
-    ///
-    /// # Errors
-    /// Server errors.
-    pub(crate) fn repair(&self, shared: &Shared, task: &TaskName, counter: u64) -> Result<()> {
-        let highest = shared
-            .runs
-            .find_one(doc! { "task": task.as_str() })
-            .sort(doc! { "counter": -1 })
-            .projection(doc! { "counter": 1 })
-            .run()
-            .map_err(shared.err("find the highest sweep counter"))?
-            .and_then(|doc| as_u64(doc.get("counter")));
-        raise_next(shared, task, highest.unwrap_or(0).max(counter))?;
-        let mut tasks = self.lock();
-        if let Some(block) = tasks.get_mut(task.as_str()) {
-            block.next = block.end;
-            block.returned.clear();
-        }
-        Ok(())
-    }
+/// After an insert found `counter` taken by another run: raises the task's `next` past
+/// its highest stored counter and drops this store's block, so the next [`take`] reserves
+/// above every stored run.
+///
+/// # Errors
+/// Server errors.
+pub(crate) fn repair(shared: &Shared, task: &TaskName, counter: u64) -> Result<()> {
+    let highest = shared
+        .runs
+        .find_one(doc! { "task": task.as_str() })
+        .sort(doc! { "counter": -1 })
+        .projection(doc! { "counter": 1 })
+        .run()
+        .map_err(shared.err("find the highest sweep counter"))?
+        .and_then(|doc| as_u64(doc.get("counter")));
+    raise_next(shared, task, highest.unwrap_or(0).max(counter))?;
+    shared.counters_pool.drop_block(task);
+    Ok(())
 }
 
 /// Reserves `size` counters of `task`; returns the end of the reserved range.

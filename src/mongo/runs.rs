@@ -16,14 +16,11 @@
 //!   never holds half a save, and `Ok` means the server acknowledged it (journaled by
 //!   default).
 
-use std::collections::HashSet;
-use std::sync::{Mutex, PoisonError};
-
 use mongodb::bson::{Document, doc};
 
 use crate::error::{Error, Result};
-use crate::key::RunKey;
 use crate::mongo::client::{Shared, is_duplicate_key};
+use crate::mongo::counters;
 use crate::mongo::documents::{Results, new_run};
 use crate::mongo::lookup::exact;
 use crate::run::RunId;
@@ -31,29 +28,6 @@ use crate::run::RunId;
 /// How often a write retries after losing a creation race before giving up. Each round of
 /// racing creators has one winner, so this bounds the creators of one task at one moment.
 const ATTEMPTS: usize = 1000;
-/// Runs remembered as seen; the set is emptied when it reaches this size.
-const KNOWN_RUNS: usize = 1 << 16;
-
-/// Run keys this store has seen exist (a hint for the order of a write's steps).
-#[derive(Debug, Default)]
-pub(crate) struct KnownRuns(Mutex<HashSet<RunKey>>);
-
-impl KnownRuns {
-    fn contains(&self, key: &RunKey) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(key)
-    }
-
-    pub(crate) fn insert(&self, key: RunKey) {
-        let mut known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if known.len() >= KNOWN_RUNS {
-            known.clear();
-        }
-        known.insert(key);
-    }
-}
 
 /// What a conditional write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +63,7 @@ pub(crate) fn write_run(
             return Ok(written);
         }
         update_first = true;
-        let counter = shared.counters_pool.take(shared, run.task())?;
+        let counter = counters::take(shared, run.task())?;
         let mut insert = new_run(run, counter)?;
         // A field may not be in both `$set` and `$setOnInsert`.
         for key in set.keys() {
@@ -116,7 +90,7 @@ pub(crate) fn write_run(
             Err(e) if is_duplicate_key(&e) => {
                 if exact(shared, run, Results::None)?.is_none() {
                     // Another run holds the counter: `next` fell behind the stored runs.
-                    shared.counters_pool.repair(shared, run.task(), counter)?;
+                    counters::repair(shared, run.task(), counter)?;
                 }
                 // Else the run exists (another writer created it, or it fails the
                 // condition): the update decides.

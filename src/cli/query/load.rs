@@ -9,19 +9,10 @@
 use serde_json::Value;
 use sweepstore::{JSON, ResultName, RunId, RunSummary, TaskName};
 
+use super::table::LoadedRun;
 use super::{Filter, QueryError, Table};
 use crate::cli::CliError;
 use crate::cli::store::Reachable;
-
-/// A run with (if loaded) its json result.
-#[derive(Debug, Clone)]
-pub struct LoadedRun {
-    /// The run.
-    pub run: RunSummary,
-    /// The result: `None` if not loaded or the run has none; `Some(Err(reason))` if it is
-    /// damaged or not json.
-    pub result: Option<Result<Value, String>>,
-}
 
 /// Every run of `task` (store order), each with its result `result` if that is `Some`.
 ///

@@ -29,6 +29,8 @@ pub mod flatten;
 pub mod format;
 pub mod load;
 pub mod table;
+#[cfg(test)]
+mod tests;
 
 pub use error::QueryError;
 pub use filter::Filter;
