@@ -73,6 +73,7 @@ mod durable;
 mod engine;
 mod error;
 mod file;
+mod json_scan;
 mod key;
 mod limits;
 mod local;
