@@ -255,13 +255,18 @@ impl TypeInfo {
 
     /// Checks bytes handed over already encoded as this type: for `json`, that they are one
     /// JSON value (as `serde_json` reads it) nesting at most [`MAX_DEPTH`] levels, in one pass
-    /// (`json_scan.rs`), so that what is accepted loads.
+    /// (`json_scan.rs`), so that what is accepted loads; for `pickle`, that its lists, tuples,
+    /// dicts and sets nest at most [`MAX_DEPTH`] levels (`pickle_ops.rs`, without decoding:
+    /// objects of Python classes stay acceptable, they load in Python).
     ///
     /// # Errors
     /// [`Error::NestedTooDeep`]; [`Error::Encode`] for `json` bytes that are not JSON.
     pub(crate) fn check_bytes(&self, bytes: &[u8]) -> Result<()> {
         match self.codec {
             Codec::Json => self.json_verdict(json_scan::check_json(bytes, MAX_DEPTH)),
+            Codec::Pickle if crate::pickle::check_depth(bytes).is_err() => {
+                Err(self.too_deep_error())
+            }
             _ => Ok(()),
         }
     }
@@ -301,8 +306,8 @@ impl TypeInfo {
         }
     }
 
-    /// For `json`: fails if `value` is a JSON value nested too deep, before serializing it
-    /// (which recurses once per level).
+    /// For `json` and `pickle`: fails if `value` is a JSON value nested too deep, before
+    /// serializing it (which recurses once per level).
     fn check_json_value<T: Any>(&self, value: &T) -> Result<()> {
         let value = value as &dyn Any;
         let too_deep = if let Some(value) = value.downcast_ref::<serde_json::Value>() {
@@ -344,7 +349,8 @@ impl TypeInfo {
     ///
     /// # Errors
     /// [`Error::Encode`], [`Error::WrongRustType`], or [`Error::NeedsPath`] for path types;
-    /// [`Error::NestedTooDeep`] for a `json` value nesting deeper than [`MAX_DEPTH`].
+    /// [`Error::NestedTooDeep`] for a `json` or `pickle` value nesting deeper than
+    /// [`MAX_DEPTH`].
     pub fn encode<T: Serialize + Any>(&self, value: &T) -> Result<Vec<u8>> {
         match &self.codec {
             Codec::Json => {
@@ -354,8 +360,13 @@ impl TypeInfo {
                 Ok(bytes)
             }
             Codec::Binary => postcard::to_stdvec(value).map_err(|e| self.encode_error(e)),
-            Codec::Pickle => serde_pickle::to_vec(value, serde_pickle::SerOptions::new())
-                .map_err(|e| self.encode_error(e)),
+            Codec::Pickle => {
+                self.check_json_value(value)?;
+                let bytes = serde_pickle::to_vec(value, serde_pickle::SerOptions::new())
+                    .map_err(|e| self.encode_error(e))?;
+                self.check_bytes(&bytes)?;
+                Ok(bytes)
+            }
             Codec::Text => {
                 if let Some(s) = (value as &dyn Any).downcast_ref::<String>() {
                     return Ok(s.clone().into_bytes());

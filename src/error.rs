@@ -80,8 +80,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// A `json` value nests arrays and objects deeper than [`MAX_DEPTH`](crate::MAX_DEPTH)
-    /// levels; it was not stored, since not every reader could read it back.
+    /// A `json` or `pickle` value nests arrays and objects deeper than
+    /// [`MAX_DEPTH`](crate::MAX_DEPTH) levels; it was not stored, since not every reader could
+    /// read it back.
     #[error(
         "a `{type_name}` value nests arrays and objects deeper than {limit} levels, the limit \
          every sweepstore reader holds to; nothing was stored: flatten the value, or store it \

@@ -86,6 +86,7 @@ mod multi;
 mod name_problem;
 mod names;
 mod pickle;
+mod pickle_ops;
 mod promise;
 #[cfg(unix)]
 pub mod remote;

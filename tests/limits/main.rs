@@ -16,12 +16,15 @@
 //!   LocalFileStore); fluidml pickles holding integers in [2^63, 2^64) load; a `sub_dir` that
 //!   names a result file says so; a server refuses what a client that skipped its checks
 //!   sends.
+//! - `deep_pickles.rs`: pickles nested 65 and 10^5 levels are refused before `serde-pickle`
+//!   reads them, at save on every backend and at load of a fluidml pickle, on a small stack.
 //!
 //! This file holds what the three share: a served store, a loop over the backends, and
 //! values and configs of a given depth.
 
 #[cfg(feature = "mongodb")]
 use shared::mongo as mongo_support;
+mod deep_pickles;
 mod old_stores;
 mod property;
 mod refusals;
