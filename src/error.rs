@@ -488,6 +488,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The [`Error::NotAStore`] of a path that is a file: what every way of opening a store
+    /// (`open`, `RedbStore::open`, `LocalFileStore::new`) says, before touching it.
+    pub(crate) fn file_not_a_store(path: &std::path::Path) -> Self {
+        Error::NotAStore {
+            path: path.to_owned(),
+            reason: "it is a file, not a store directory".to_owned(),
+        }
+    }
+
     /// Builds an [`Error::Io`] naming the operation and path.
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {

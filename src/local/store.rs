@@ -69,9 +69,13 @@ impl LocalFileStore {
     /// A store in `base_dir`, created if it does not exist, with the built-in types.
     ///
     /// # Errors
-    /// [`Error::Io`] if the directory cannot be created.
+    /// [`Error::NotAStore`] if `base_dir` is a file; [`Error::Io`] if the directory cannot
+    /// be created.
     pub fn new(base_dir: impl Into<PathBuf>) -> Result<Self> {
         let base = base_dir.into();
+        if base.is_file() {
+            return Err(Error::file_not_a_store(&base));
+        }
         fs::create_dir_all(&base).map_err(|e| Error::io("create base directory", &base, e))?;
         gc::clean_on_open(&base);
         let types = TypeRegistry::new();
