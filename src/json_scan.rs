@@ -169,10 +169,10 @@ impl JsonScan {
         if let Some(problem) = self.verdict {
             return Err(problem);
         }
-        if let State::Number(part) = self.state {
-            if part.complete() {
-                self.end_number()?;
-            }
+        if let State::Number(part) = self.state
+            && part.complete()
+        {
+            self.end_number()?;
         }
         if self.state == State::AfterValue && self.open.is_empty() {
             Ok(())
