@@ -307,15 +307,7 @@ mod tests {
 
     #[test]
     fn pickles_nested_past_the_limit_are_refused() -> Result<(), String> {
-        // Protocol 2: `MARK`-free nesting, one `EMPTY_LIST` per level, then one `APPEND`
-        // per level: [[...[]...]].
-        let nested = |levels: usize| {
-            let mut bytes = vec![0x80, 2];
-            bytes.extend(std::iter::repeat_n(b']', levels));
-            bytes.extend(std::iter::repeat_n(b'a', levels - 1));
-            bytes.push(b'.');
-            bytes
-        };
+        let nested = crate::pickle_ops::tests::appended;
         let none = Map::new();
         let at_limit = decode_value(&nested(MAX_DEPTH), &none)?;
         assert_eq!(limits::value_too_deep(&at_limit, MAX_DEPTH), None);

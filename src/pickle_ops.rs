@@ -391,12 +391,12 @@ pub(crate) fn too_deep(bytes: &[u8], limit: usize) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::limits::MAX_DEPTH;
 
     /// Protocol 2, no marks: one `EMPTY_LIST` per level, then one `APPEND` per level.
-    fn appended(levels: usize) -> Vec<u8> {
+    pub(crate) fn appended(levels: usize) -> Vec<u8> {
         let mut bytes = vec![0x80, 2];
         bytes.extend(std::iter::repeat_n(b']', levels));
         bytes.extend(std::iter::repeat_n(b'a', levels - 1));

@@ -3,12 +3,10 @@
 //! value on every backend, and at load of a pickle fluidml left in a run directory; each on
 //! a thread with a small stack, with the value at the limit as the control.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 use sweepstore::{Error, LocalFileStore, MAX_DEPTH, Result, ResultsStore, StoreExt, UniqueConfig};
 
-use crate::{TASK, drop_flat, nested_arrays, on_every_backend, seed, tempdir};
+use crate::{TASK, drop_flat, fluidml_pickle_run, nested_arrays, on_every_backend, seed, tempdir};
 
 /// `levels` lists one inside the other as Python's pickle protocol 2 may write them: one
 /// `EMPTY_LIST` per level, then one `APPEND` per level (no marks).
@@ -88,25 +86,13 @@ fn pickles_nested_past_the_limit_are_refused_at_save_by_every_backend_on_a_small
 #[test]
 fn a_deep_pickle_fluidml_left_is_a_decode_error_on_a_small_stack() -> Result<()> {
     let dir = tempdir()?;
-    let run_dir = dir.path().join(TASK).join("000");
-    let io = |source| Error::Stream {
-        op: "write a fluidml run directory",
-        source,
-    };
-    std::fs::create_dir_all(run_dir.join(".fluidml")).map_err(io)?;
-    std::fs::write(run_dir.join("config.json"), br#"{"seed": 1}"#).map_err(io)?;
-    // fluidml 0.3.4's load information of a `pickle` result (from the committed fixture).
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/fluidml-0.3.4/train/000/.fluidml/.checkpoint_load_info.p");
-    let info = std::fs::read(fixture).map_err(io)?;
-    for (name, levels) in [
+    let results = [
         ("limit", MAX_DEPTH),
         ("past", MAX_DEPTH + 1),
         ("deep", 100_000),
-    ] {
-        std::fs::write(run_dir.join(format!(".fluidml/.{name}_load_info.p")), &info).map_err(io)?;
-        std::fs::write(run_dir.join(format!("{name}.p")), nested_pickle(levels)).map_err(io)?;
-    }
+    ]
+    .map(|(name, levels)| (name, nested_pickle(levels)));
+    fluidml_pickle_run(dir.path(), &results)?;
     let store = LocalFileStore::new(dir.path())?;
     let run = store.run(TASK, &seed(1)?)?;
     let (limit, past, deep) = on_a_small_stack(|| {

@@ -111,3 +111,24 @@ fn deep_config_text(levels: usize) -> String {
         "]".repeat(levels - 1)
     )
 }
+
+/// A fluidml run directory `TASK/000` with config `{"seed": 1}` in `dir`, holding a `pickle`
+/// result per `(name, pickle bytes)`, each with fluidml 0.3.4's load information (from the
+/// committed fixture).
+fn fluidml_pickle_run(dir: &Path, results: &[(&str, Vec<u8>)]) -> Result<()> {
+    let run = dir.join(TASK).join("000");
+    let io = |source| sweepstore::Error::Stream {
+        op: "write a fluidml run directory",
+        source,
+    };
+    std::fs::create_dir_all(run.join(".fluidml")).map_err(io)?;
+    std::fs::write(run.join("config.json"), br#"{"seed": 1}"#).map_err(io)?;
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fluidml-0.3.4/train/000/.fluidml/.checkpoint_load_info.p");
+    let info = std::fs::read(fixture).map_err(io)?;
+    for (name, bytes) in results {
+        std::fs::write(run.join(format!(".fluidml/.{name}_load_info.p")), &info).map_err(io)?;
+        std::fs::write(run.join(format!("{name}.p")), bytes).map_err(io)?;
+    }
+    Ok(())
+}
