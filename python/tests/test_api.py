@@ -197,6 +197,9 @@ def test_bad_input_raises_the_documented_exception_and_harms_nothing(store):
         deep = [deep]
     with pytest.raises(sweepstore.EncodeError):
         store.save(deep, "m", "json", "train", CFG)
+    # The same for a pickle: every reader (the CLI, export, Rust) must be able to read it.
+    with pytest.raises(sweepstore.EncodeError, match="deeper than 64 levels"):
+        store.save(deep, "m", "pickle", "train", CFG)
     with pytest.raises(sweepstore.InvalidConfig):
         store.save(1, "m", "json", "train", {"deep": deep})
     with pytest.raises(sweepstore.InvalidInput):
