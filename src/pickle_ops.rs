@@ -139,16 +139,25 @@ impl<'a> Iterator for Ops<'a> {
 struct Node {
     /// How deep it nests: 0 for a scalar, 1 for an empty container.
     depth: usize,
-    /// The containers holding it, whose depth follows its own.
-    holders: Vec<usize>,
+    /// The first container holding it ([`NOBODY`] if none); the others, rare (an object
+    /// shared through the memo), are in [`Machine::more_holders`]. Whoever holds it follows
+    /// its depth.
+    holder: usize,
 }
+
+/// No holder.
+const NOBODY: usize = usize::MAX;
 
 /// Where a stream stops making sense to follow (left to the decoder to report).
 struct Lost;
 
 /// Follows the pickle machine's stack and memo over node ids.
 struct Machine {
+    /// One per container built, 16 bytes each: each container costs the pickle at least one
+    /// opcode byte, so the walk needs at most 16 bytes per pickle byte (plenty less for real
+    /// data, whose containers hold items).
     nodes: Vec<Node>,
+    more_holders: HashMap<usize, Vec<usize>>,
     /// `None` is a mark.
     stack: Vec<Option<usize>>,
     memo: HashMap<u64, usize>,
@@ -162,7 +171,7 @@ impl Machine {
     fn push_new(&mut self, depth: usize) -> usize {
         self.nodes.push(Node {
             depth,
-            holders: Vec::new(),
+            holder: NOBODY,
         });
         let id = self.nodes.len() - 1;
         self.stack.push(Some(id));
@@ -187,7 +196,10 @@ impl Machine {
     /// Puts `child` into `holder`, raising the depth of `holder` and of what holds it.
     fn hold(&mut self, holder: usize, child: usize) -> Result<(), Stop> {
         if child != SCALAR {
-            self.nodes[child].holders.push(holder);
+            match self.nodes[child].holder {
+                NOBODY => self.nodes[child].holder = holder,
+                _ => self.more_holders.entry(child).or_default().push(holder),
+            }
         }
         let mut raise = vec![(holder, self.nodes[child].depth + 1)];
         // Each step raises a depth that is at most `limit + 1`, so this ends.
@@ -199,7 +211,9 @@ impl Machine {
                 return Err(Stop::TooDeep);
             }
             self.nodes[id].depth = depth;
-            raise.extend(self.nodes[id].holders.iter().map(|&h| (h, depth + 1)));
+            let first = Some(self.nodes[id].holder).filter(|&h| h != NOBODY);
+            let more = self.more_holders.get(&id).into_iter().flatten().copied();
+            raise.extend(first.into_iter().chain(more).map(|h| (h, depth + 1)));
         }
         Ok(())
     }
@@ -371,8 +385,9 @@ pub(crate) fn too_deep(bytes: &[u8], limit: usize) -> bool {
     let mut machine = Machine {
         nodes: vec![Node {
             depth: 0,
-            holders: Vec::new(),
+            holder: NOBODY,
         }],
+        more_holders: HashMap::new(),
         stack: Vec::new(),
         memo: HashMap::new(),
         limit,
@@ -462,6 +477,24 @@ pub(crate) mod tests {
         bytes
     }
 
+    /// A list held by two others gets deeper afterwards: the second holder (and the list
+    /// holding it) must follow too.
+    fn second_holder_follows(levels: usize) -> Vec<u8> {
+        let k = levels - 3;
+        // inner, memo 0; first = [inner], memo 1; second = [inner], memo 2.
+        let mut bytes = vec![0x80, 2, b']', b'q', 0, b'0'];
+        for key in [1, 2] {
+            bytes.extend([b']', b'h', 0, b'a', b'q', key, b'0']);
+        }
+        // inner.append(k nested lists)
+        bytes.extend([b'h', 0]);
+        bytes.extend(appended(k).into_iter().skip(2).take(2 * k - 1));
+        bytes.extend([b'a', b'0']);
+        // [second]
+        bytes.extend([b']', b'h', 2, b'a', b'.']);
+        bytes
+    }
+
     #[test]
     fn every_construction_counts_exactly() {
         for build in [
@@ -470,6 +503,7 @@ pub(crate) mod tests {
             tuples_and_dicts,
             through_the_memo,
             filled_after_sharing,
+            second_holder_follows,
         ] {
             let bytes = build(MAX_DEPTH);
             assert!(!too_deep(&bytes, MAX_DEPTH));
