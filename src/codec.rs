@@ -14,7 +14,8 @@
 //! visible to every promise and file made from the store. A `json` value nesting deeper than
 //! [`MAX_DEPTH`] is refused when it is encoded or handed over as bytes
 //! ([`Error::NestedTooDeep`]), so every stored `json` value is within `serde_json`'s parsing
-//! limit.
+//! limit; `json` bytes that are not JSON are refused when handed over ([`Error::Encode`]), so
+//! every stored `json` value parses.
 
 use std::any::{Any, TypeId, type_name};
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use serde::Serialize;
 use serde::de::{DeserializeOwned, IntoDeserializer};
 
 use crate::error::{Error, Result};
+use crate::json_scan::{self, JsonProblem, JsonScan};
 use crate::limits::{self, MAX_DEPTH};
 
 /// Type name of the built-in JSON type.
@@ -251,16 +253,31 @@ impl TypeInfo {
         }
     }
 
-    /// Checks bytes handed over already encoded as this type: for `json`, that they nest at
-    /// most [`MAX_DEPTH`] levels. (The bytes are not parsed: text that is not JSON at all is
-    /// stored and reported as [`Error::Decode`] when loaded.)
+    /// Checks bytes handed over already encoded as this type: for `json`, that they are one
+    /// JSON value (as `serde_json` reads it) nesting at most [`MAX_DEPTH`] levels, in one pass
+    /// (`json_scan.rs`), so that what is accepted loads; for `pickle`, that its lists, tuples,
+    /// dicts and sets nest at most [`MAX_DEPTH`] levels (`pickle_ops.rs`, without decoding:
+    /// objects of Python classes stay acceptable, they load in Python).
     ///
     /// # Errors
-    /// [`Error::NestedTooDeep`].
+    /// [`Error::NestedTooDeep`]; [`Error::Encode`] for `json` bytes that are not JSON.
     pub(crate) fn check_bytes(&self, bytes: &[u8]) -> Result<()> {
         match self.codec {
-            Codec::Json if limits::text_too_deep(bytes, MAX_DEPTH) => Err(self.too_deep_error()),
+            Codec::Json => self.json_verdict(json_scan::check_json(bytes, MAX_DEPTH)),
+            Codec::Pickle if crate::pickle::check_depth(bytes).is_err() => {
+                Err(self.too_deep_error())
+            }
             _ => Ok(()),
+        }
+    }
+
+    fn json_verdict(&self, verdict: std::result::Result<(), JsonProblem>) -> Result<()> {
+        match verdict {
+            Ok(()) => Ok(()),
+            Err(JsonProblem::TooDeep) => Err(self.too_deep_error()),
+            Err(JsonProblem::NotJson(reason)) => Err(self.encode_error(format!(
+                "the bytes handed over are not JSON: {reason}; nothing was stored"
+            ))),
         }
     }
 
@@ -273,27 +290,24 @@ impl TypeInfo {
     /// [`TypeInfo::check_bytes`] for `json` content read from `reader`, in pieces.
     ///
     /// # Errors
-    /// [`Error::NestedTooDeep`]; [`Error::Stream`] if reading fails.
+    /// As [`TypeInfo::check_bytes`]; [`Error::Stream`] if reading fails.
     pub(crate) fn check_reader(&self, reader: &mut dyn Read) -> Result<()> {
-        let mut scan = limits::DepthScan::new(MAX_DEPTH);
+        let mut scan = JsonScan::new(MAX_DEPTH);
         let mut piece = vec![0; 64 * 1024];
         loop {
             let n = reader.read(&mut piece).map_err(|source| Error::Stream {
-                op: "read back a json value to check its nesting",
+                op: "read back a json value to check it",
                 source,
             })?;
-            if n == 0 {
-                return Ok(());
-            }
             scan.feed(&piece[..n]);
-            if scan.too_deep() {
-                return Err(self.too_deep_error());
+            if n == 0 || scan.failed() {
+                return self.json_verdict(scan.finish());
             }
         }
     }
 
-    /// For `json`: fails if `value` is a JSON value nested too deep, before serializing it
-    /// (which recurses once per level).
+    /// For `json` and `pickle`: fails if `value` is a JSON value nested too deep, before
+    /// serializing it (which recurses once per level).
     fn check_json_value<T: Any>(&self, value: &T) -> Result<()> {
         let value = value as &dyn Any;
         let too_deep = if let Some(value) = value.downcast_ref::<serde_json::Value>() {
@@ -335,7 +349,8 @@ impl TypeInfo {
     ///
     /// # Errors
     /// [`Error::Encode`], [`Error::WrongRustType`], or [`Error::NeedsPath`] for path types;
-    /// [`Error::NestedTooDeep`] for a `json` value nesting deeper than [`MAX_DEPTH`].
+    /// [`Error::NestedTooDeep`] for a `json` or `pickle` value nesting deeper than
+    /// [`MAX_DEPTH`].
     pub fn encode<T: Serialize + Any>(&self, value: &T) -> Result<Vec<u8>> {
         match &self.codec {
             Codec::Json => {
@@ -345,8 +360,13 @@ impl TypeInfo {
                 Ok(bytes)
             }
             Codec::Binary => postcard::to_stdvec(value).map_err(|e| self.encode_error(e)),
-            Codec::Pickle => serde_pickle::to_vec(value, serde_pickle::SerOptions::new())
-                .map_err(|e| self.encode_error(e)),
+            Codec::Pickle => {
+                self.check_json_value(value)?;
+                let bytes = serde_pickle::to_vec(value, serde_pickle::SerOptions::new())
+                    .map_err(|e| self.encode_error(e))?;
+                self.check_bytes(&bytes)?;
+                Ok(bytes)
+            }
             Codec::Text => {
                 if let Some(s) = (value as &dyn Any).downcast_ref::<String>() {
                     return Ok(s.clone().into_bytes());

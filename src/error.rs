@@ -80,8 +80,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// A `json` value nests arrays and objects deeper than [`MAX_DEPTH`](crate::MAX_DEPTH)
-    /// levels; it was not stored, since not every reader could read it back.
+    /// A `json` or `pickle` value nests arrays and objects deeper than
+    /// [`MAX_DEPTH`](crate::MAX_DEPTH) levels; it was not stored, since not every reader could
+    /// read it back.
     #[error(
         "a `{type_name}` value nests arrays and objects deeper than {limit} levels, the limit \
          every sweepstore reader holds to; nothing was stored: flatten the value, or store it \
@@ -505,6 +506,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The [`Error::NotAStore`] of a path that is a file: what every way of opening a store
+    /// (`open`, `RedbStore::open`, `LocalFileStore::new`) says, before touching it.
+    pub(crate) fn file_not_a_store(path: &std::path::Path) -> Self {
+        Error::NotAStore {
+            path: path.to_owned(),
+            reason: "it is a file, not a store directory".to_owned(),
+        }
+    }
+
     /// Builds an [`Error::Io`] naming the operation and path.
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {

@@ -73,6 +73,7 @@ mod durable;
 mod engine;
 mod error;
 mod file;
+mod json_scan;
 mod key;
 mod limits;
 mod local;
@@ -85,6 +86,7 @@ mod multi;
 mod name_problem;
 mod names;
 mod pickle;
+mod pickle_ops;
 mod promise;
 #[cfg(unix)]
 pub mod remote;

@@ -13,7 +13,7 @@
 //!
 //! Invariants: nothing here recurses (not even dropping a rejected value: [`drop_flat`]), so the checks themselves hold on a thread with a small
 //! stack whatever the input's depth; a value passes [`value_too_deep`] exactly when its JSON
-//! text passes [`text_too_deep`].
+//! text passes the depth check of `json_scan.rs` (which checks text handed over as `json`).
 
 use serde_json::{Map, Value};
 
@@ -127,70 +127,15 @@ fn render(path: &[Step<'_>]) -> String {
     out
 }
 
-/// Whether JSON text nests arrays and objects deeper than `limit` levels: a count of `[` and
-/// `{` against `]` and `}` outside strings. For text that is not JSON the answer is only a
-/// guess; the parser that reads it later reports such text.
-pub(crate) fn text_too_deep(text: &[u8], limit: usize) -> bool {
-    let mut scan = DepthScan::new(limit);
-    scan.feed(text);
-    scan.too_deep()
-}
-
-/// [`text_too_deep`] over text that arrives in pieces (a value written through a stream).
-pub(crate) struct DepthScan {
-    limit: usize,
-    depth: usize,
-    in_string: bool,
-    escaped: bool,
-    too_deep: bool,
-}
-
-impl DepthScan {
-    pub(crate) fn new(limit: usize) -> Self {
-        DepthScan {
-            limit,
-            depth: 0,
-            in_string: false,
-            escaped: false,
-            too_deep: false,
-        }
-    }
-
-    /// Scans the next piece of the text.
-    pub(crate) fn feed(&mut self, piece: &[u8]) {
-        for &b in piece {
-            if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                } else if b == b'\\' {
-                    self.escaped = true;
-                } else if b == b'"' {
-                    self.in_string = false;
-                }
-                continue;
-            }
-            match b {
-                b'"' => self.in_string = true,
-                b'[' | b'{' => {
-                    self.depth += 1;
-                    self.too_deep |= self.depth > self.limit;
-                }
-                b']' | b'}' => self.depth = self.depth.saturating_sub(1),
-                _ => {}
-            }
-        }
-    }
-
-    /// Whether the text so far went past the limit.
-    pub(crate) fn too_deep(&self) -> bool {
-        self.too_deep
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json_scan::{JsonProblem, JsonScan, check_json};
     use serde_json::json;
+
+    fn text_too_deep(text: &[u8], limit: usize) -> bool {
+        check_json(text, limit) == Err(JsonProblem::TooDeep)
+    }
 
     /// `levels` arrays one inside the other around `1`.
     fn nested(levels: usize) -> Value {
@@ -237,9 +182,9 @@ mod tests {
         assert!(text_too_deep(text, 1));
         // Fed one byte at a time (an escape split across pieces), the answer is the same.
         for limit in [1, 2] {
-            let mut scan = DepthScan::new(limit);
+            let mut scan = JsonScan::new(limit);
             text.chunks(1).for_each(|piece| scan.feed(piece));
-            assert_eq!(scan.too_deep(), limit == 1);
+            assert_eq!(scan.finish().is_err(), limit == 1);
         }
     }
 

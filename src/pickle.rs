@@ -14,6 +14,7 @@ use serde_pickle::value::{HashableValue, Value as Pickled};
 use serde_pickle::{DeOptions, Error as PickleError, ErrorCode};
 
 use crate::limits::{self, MAX_DEPTH};
+use crate::pickle_ops::{self, Op, Ops};
 
 /// fluidml's load information as sweepstore writes it (a pickled dict fluidml 0.3.4's
 /// `LocalFileStore._get_load_info` reads), with one key fluidml ignores, `sweepstore`, that
@@ -46,6 +47,7 @@ pub(crate) fn encode_load_info(
 
 /// Decodes a pickle into `T` (for fluidml's load-information dicts).
 pub(crate) fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    check_depth(bytes)?;
     serde_pickle::from_slice(bytes, DeOptions::new()).map_err(|e| describe(&e))
 }
 
@@ -54,6 +56,7 @@ pub(crate) fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String>
 /// `null` instead of failing; `decode_strings: true` decodes Python 2 byte strings as text.
 /// Other options are Python's and are ignored.
 pub(crate) fn decode_value(bytes: &[u8], options: &Map<String, Value>) -> Result<Value, String> {
+    check_depth(bytes)?;
     let flag = |key: &str| options.get(key).and_then(Value::as_bool) == Some(true);
     let mut de = DeOptions::new();
     if flag("replace_unresolved_globals") {
@@ -74,11 +77,9 @@ pub(crate) fn decode_value(bytes: &[u8], options: &Map<String, Value>) -> Result
     }
     let value = serde_pickle::value_from_slice(bytes, de).map_err(|e| describe(&e))?;
     let value = to_json(value)?;
+    // Bytes become arrays of numbers: a level the pickle itself does not have.
     if limits::value_too_deep(&value, MAX_DEPTH).is_some() {
-        return Err(format!(
-            "this Python pickle nests lists and dicts deeper than {MAX_DEPTH} levels, the \
-             limit every sweepstore reader holds to"
-        ));
+        return Err(too_deep_message());
     }
     Ok(value)
 }
@@ -101,94 +102,49 @@ fn python_object(bytes: &[u8]) -> Option<String> {
         "__builtin__.bytearray",
         "__builtin__.int",
     ];
-    let mut pos = 0;
     let mut strings: Vec<String> = Vec::new();
     let mut last_global: Option<String> = None;
-    let object = |global: &Option<String>| Some(global.clone().unwrap_or_else(|| "?".into()));
-    while pos < bytes.len() {
-        let op = bytes[pos];
-        pos += 1;
-        let take = |pos: &mut usize, n: usize| -> Option<&[u8]> {
-            let arg = bytes.get(*pos..pos.checked_add(n)?)?;
-            *pos += n;
-            Some(arg)
-        };
-        let len = |arg: &[u8]| -> Option<usize> {
-            let mut le = [0u8; 8];
-            le.get_mut(..arg.len())?.copy_from_slice(arg);
-            usize::try_from(u64::from_le_bytes(le)).ok()
-        };
-        match op {
-            b'.' => return None,
+    let text = |arg: &[u8]| String::from_utf8_lossy(arg).into_owned();
+    for Op { code, arg } in Ops::new(bytes) {
+        match code {
             // Opcodes that build or name objects of classes.
-            b'i' | b'o' | 0x81 | 0x92 | b'b' | b'P' | b'Q' | 0x82..=0x84 => {
-                if op == b'i' {
-                    let module = line(bytes, &mut pos)?;
-                    let name = line(bytes, &mut pos)?;
-                    return Some(format!("{module}.{name}"));
-                }
-                return object(&last_global);
+            b'i' => return Some(text(arg).replacen('\n', ".", 1)),
+            b'o' | 0x81 | 0x92 | b'b' | b'P' | b'Q' | 0x82..=0x84 => {
+                return Some(last_global.unwrap_or_else(|| "?".into()));
             }
-            b'c' => {
-                let module = line(bytes, &mut pos)?;
-                let name = line(bytes, &mut pos)?;
-                let global = format!("{module}.{name}");
-                if !PLAIN.contains(&global.as_str()) {
-                    return Some(global);
-                }
-                last_global = Some(global);
-            }
-            0x93 => {
-                let name = strings.pop()?;
-                let module = strings.pop()?;
-                let global = format!("{module}.{name}");
-                if !PLAIN.contains(&global.as_str()) {
-                    return Some(global);
-                }
-                last_global = Some(global);
-            }
-            // Arguments up to a newline.
-            b'I' | b'L' | b'F' | b'S' | b'V' | b'g' | b'p' => {
-                line(bytes, &mut pos)?;
-            }
-            b'K' | b'h' | b'q' | 0x80 => {
-                take(&mut pos, 1)?;
-            }
-            b'M' => {
-                take(&mut pos, 2)?;
-            }
-            b'J' | b'j' | b'r' => {
-                take(&mut pos, 4)?;
-            }
-            b'G' | 0x95 => {
-                take(&mut pos, 8)?;
-            }
-            // Length-prefixed arguments: 1, 4 or 8 length bytes.
-            b'U' | b'C' | 0x8c | 0x8a | b'T' | b'B' | b'X' | 0x8b | 0x8d | 0x8e | 0x96 => {
-                let width = match op {
-                    b'U' | b'C' | 0x8c | 0x8a => 1,
-                    b'T' | b'B' | b'X' | 0x8b => 4,
-                    _ => 8,
+            b'c' | 0x93 => {
+                let global = if code == b'c' {
+                    text(arg).replacen('\n', ".", 1)
+                } else {
+                    let name = strings.pop()?;
+                    format!("{}.{name}", strings.pop()?)
                 };
-                let n = len(take(&mut pos, width)?)?;
-                let arg = take(&mut pos, n)?;
-                if matches!(op, 0x8c | b'X' | 0x8d) {
-                    strings.push(String::from_utf8_lossy(arg).into_owned());
+                if !PLAIN.contains(&global.as_str()) {
+                    return Some(global);
                 }
+                last_global = Some(global);
             }
-            // Everything else has no argument.
+            0x8c | b'X' | 0x8d => strings.push(text(arg)),
             _ => {}
         }
     }
     None
 }
 
-/// Reads a newline-terminated argument.
-fn line(bytes: &[u8], pos: &mut usize) -> Option<String> {
-    let rest = bytes.get(*pos..)?;
-    let end = rest.iter().position(|b| *b == b'\n')?;
-    *pos += end + 1;
-    Some(String::from_utf8_lossy(&rest[..end]).into_owned())
+/// Refuses, before `serde-pickle` reads it (which recurses once per level), a pickle nesting
+/// deeper than [`MAX_DEPTH`].
+pub(crate) fn check_depth(bytes: &[u8]) -> Result<(), String> {
+    if pickle_ops::too_deep(bytes, MAX_DEPTH) {
+        return Err(too_deep_message());
+    }
+    Ok(())
+}
+
+fn too_deep_message() -> String {
+    format!(
+        "this Python pickle nests lists and dicts deeper than {MAX_DEPTH} levels, the limit \
+         every sweepstore reader holds to"
+    )
 }
 
 /// A sentence for a pickle error, explaining the common one: a custom Python class.
@@ -351,15 +307,7 @@ mod tests {
 
     #[test]
     fn pickles_nested_past_the_limit_are_refused() -> Result<(), String> {
-        // Protocol 2: `MARK`-free nesting, one `EMPTY_LIST` per level, then one `APPEND`
-        // per level: [[...[]...]].
-        let nested = |levels: usize| {
-            let mut bytes = vec![0x80, 2];
-            bytes.extend(std::iter::repeat_n(b']', levels));
-            bytes.extend(std::iter::repeat_n(b'a', levels - 1));
-            bytes.push(b'.');
-            bytes
-        };
+        let nested = crate::pickle_ops::tests::appended;
         let none = Map::new();
         let at_limit = decode_value(&nested(MAX_DEPTH), &none)?;
         assert_eq!(limits::value_too_deep(&at_limit, MAX_DEPTH), None);

@@ -29,7 +29,9 @@ class UnknownType(InvalidInput):
 
 
 class EncodeError(InvalidInput):
-    """A value cannot be saved as the requested type (e.g. an unpicklable object as ``pickle``)."""
+    """A value cannot be saved as the requested type (e.g. an unpicklable object as ``pickle``,
+    a value nested deeper than 64 levels, or text written to a ``json`` file that is not one
+    JSON value); nothing was stored."""
 
 
 class DecodeError(SweepstoreError):
@@ -53,7 +55,8 @@ class AlreadyOpen(SweepstoreError):
 
 
 class NotAStore(SweepstoreError):
-    """The path holds something that is not a sweepstore store, or a store of another format version."""
+    """The path holds something that is not a sweepstore store (a file, a directory of other
+    things), or a store of another format version."""
 
 
 class StoreClosed(SweepstoreError):

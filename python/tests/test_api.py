@@ -197,6 +197,9 @@ def test_bad_input_raises_the_documented_exception_and_harms_nothing(store):
         deep = [deep]
     with pytest.raises(sweepstore.EncodeError):
         store.save(deep, "m", "json", "train", CFG)
+    # The same for a pickle: every reader (the CLI, export, Rust) must be able to read it.
+    with pytest.raises(sweepstore.EncodeError, match="deeper than 64 levels"):
+        store.save(deep, "m", "pickle", "train", CFG)
     with pytest.raises(sweepstore.InvalidConfig):
         store.save(1, "m", "json", "train", {"deep": deep})
     with pytest.raises(sweepstore.InvalidInput):
@@ -206,6 +209,30 @@ def test_bad_input_raises_the_documented_exception_and_harms_nothing(store):
     assert issubclass(sweepstore.NotFound, LookupError)
     assert store.load("m", "train", CFG) == {"keep": True}
     assert list(store.sweep("train", "m")) == [sweepstore.Sweep({"keep": True}, CFG)]
+
+
+def test_a_json_file_that_is_not_json_is_refused_on_close_and_harms_nothing(store):
+    # Accepted means readable (docs/design.md §1.1): the bytes are checked before they are
+    # published, so a json result always loads.
+    store.save({"keep": True}, "m", "json", "train", CFG)
+    for text in ["{not json", "", '{"a": 1} {"b": 2}', "[NaN]", "1e400"]:
+        with pytest.raises(sweepstore.EncodeError, match="not JSON"):
+            with store.open("m", "train", CFG, mode="w", type_="json") as f:
+                f.write(text)
+        assert store.load("m", "train", CFG) == {"keep": True}
+    with store.open("m", "train", CFG, mode="w", type_="json") as f:
+        f.write('{"written": [1, 2]}')
+    assert store.load("m", "train", CFG) == {"written": [1, 2]}
+
+
+def test_opening_a_file_as_a_store_is_not_a_store(tmp_path):
+    path = tmp_path / "file"
+    path.write_bytes(b"x")
+    with pytest.raises(sweepstore.NotAStore, match="is a file, not a store directory"):
+        sweepstore.open(path)
+    with pytest.raises(sweepstore.NotAStore, match="is a file, not a store directory"):
+        sweepstore.LocalFileStore(path)
+    assert path.read_bytes() == b"x"
 
 
 def test_threads_save_concurrently(store):

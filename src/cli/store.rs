@@ -148,6 +148,8 @@ fn server_of(path: &Path) -> Result<Option<RemoteStore>, Error> {
 pub fn require_store(path: &Path) -> Result<(), Error> {
     let reason = if !path.exists() {
         "it does not exist"
+    } else if path.is_file() {
+        "it is a file, not a store directory"
     } else if !is_redb_store(path) {
         "it holds no store.redb"
     } else {

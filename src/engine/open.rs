@@ -45,7 +45,7 @@ fn not_a_store(path: &Path, reason: &str) -> Error {
 /// Checks that `root` is a store or a place for a new one, and creates its directories.
 fn prepare_dirs(fs: &dyn Fs, root: &Path) -> Result<()> {
     if fs.is_file(root) {
-        return Err(not_a_store(root, "it is a file, not a directory"));
+        return Err(Error::file_not_a_store(root));
     }
     if fs.exists(root) && !fs.exists(&root.join(DB_FILE)) {
         let entries = fs

@@ -484,8 +484,9 @@ impl File {
     ///
     /// # Errors
     /// [`Error::NestedTooDeep`] for a `json` result nesting deeper than
-    /// [`MAX_DEPTH`](crate::MAX_DEPTH) (the content is read back to check); whatever the
-    /// store reports while publishing. Nothing is stored then.
+    /// [`MAX_DEPTH`](crate::MAX_DEPTH), [`Error::Encode`] for one that is not JSON (the
+    /// content is read back to check); whatever the store reports while publishing. Nothing
+    /// is stored then.
     pub fn close(mut self) -> Result<()> {
         if !self.writable() {
             return Ok(());

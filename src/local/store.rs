@@ -70,13 +70,17 @@ impl LocalFileStore {
     /// A store in `base_dir`, created if it does not exist, with the built-in types.
     ///
     /// # Errors
-    /// [`Error::Io`] if the directory cannot be created.
+    /// [`Error::NotAStore`] if `base_dir` is a file; [`Error::Io`] if the directory cannot
+    /// be created.
     pub fn new(base_dir: impl Into<PathBuf>) -> Result<Self> {
         Self::with_fs(base_dir.into(), Arc::new(RealFs))
     }
 
     /// The store in `base_dir` on the file system `fs` (the real one, or `sim`'s).
     pub(crate) fn with_fs(base: PathBuf, fs: Arc<dyn Fs>) -> Result<Self> {
+        if fs.is_file(&base) {
+            return Err(Error::file_not_a_store(&base));
+        }
         let poison = Arc::new(Poison::default());
         let fs: Arc<dyn Fs> = Arc::new(PoisonFs::new(fs, poison.clone()));
         let created: Vec<&Path> = base

@@ -27,9 +27,13 @@ const POLL: Duration = Duration::from_millis(10);
 /// The backend of the store at `path` for this process; `types` is shared with it.
 ///
 /// # Errors
-/// [`Error::NotServed`] past the wait; [`Error::AlreadyOpen`] if serving is off and the store
+/// [`Error::NotAStore`] if `path` is a file; [`Error::NotServed`] past the wait; [`Error::AlreadyOpen`] if serving is off and the store
 /// is locked and not served; the store's open errors.
 pub(crate) fn join(path: &Path, options: &OpenOptions, types: &TypeRegistry) -> Result<Backend> {
+    // Before looking for `serve.sock` inside it, which would fail with "Not a directory".
+    if path.is_file() {
+        return Err(Error::file_not_a_store(path));
+    }
     let socket = Server::default_socket(path);
     let started = Instant::now();
     loop {

@@ -430,6 +430,18 @@ fn browsing_refuses_paths_without_a_store_and_creates_nothing() -> TestResult {
         failed.stderr
     );
     assert_eq!(std::fs::read_dir(&empty)?.count(), 0);
+
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x")?;
+    let failed = run(["ls".as_ref(), arg(&file)])?.expect_code(1)?;
+    assert!(
+        failed
+            .stderr
+            .contains("it is a file, not a store directory"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(std::fs::read(&file)?, b"x");
     Ok(())
 }
 

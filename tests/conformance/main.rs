@@ -154,6 +154,7 @@ macro_rules! conformance {
             bad_input::unknown_types_are_rejected_without_creating_the_run,
             bad_input::saving_a_value_of_the_wrong_rust_type_is_rejected,
             bad_input::loading_into_the_wrong_rust_type_is_an_error,
+            bad_input::json_bytes_that_are_not_json_are_refused_and_change_nothing,
             bad_input::registering_a_taken_type_name_is_rejected,
             bad_input::rejected_file_opens_change_nothing,
 

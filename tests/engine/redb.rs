@@ -82,7 +82,31 @@ fn a_file_or_a_foreign_directory_is_not_a_store() -> Result<()> {
     let dir = tempdir()?;
     let file = dir.path().join("file");
     std::fs::write(&file, b"x").map_err(io("write", &file))?;
-    assert!(matches!(open(&file), Err(Error::NotAStore { .. })));
+    // Every door says the same, before looking inside (`open` once said "failed to inspect
+    // …/serve.sock: Not a directory").
+    let doors = [
+        ("RedbStore::open", open(&file).map(drop)),
+        (
+            "sweepstore::open",
+            sweepstore::open(&file, sweepstore::OpenOptions::default()).map(drop),
+        ),
+        (
+            "LocalFileStore::new",
+            sweepstore::LocalFileStore::new(&file).map(drop),
+        ),
+    ];
+    for (door, outcome) in doors {
+        match outcome {
+            Err(e @ Error::NotAStore { .. }) => {
+                assert!(
+                    e.to_string().ends_with("is a file, not a store directory"),
+                    "{door}: {e}"
+                );
+            }
+            other => panic!("{door}: {other:?}"),
+        }
+    }
+    assert_eq!(std::fs::read(&file).map_err(io("read", &file))?, b"x");
     let foreign = dir.path().join("foreign");
     std::fs::create_dir(&foreign).map_err(io("mkdir", &foreign))?;
     std::fs::write(foreign.join("notes.txt"), b"x").map_err(io("write", &foreign))?;

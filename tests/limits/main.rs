@@ -16,12 +16,15 @@
 //!   LocalFileStore); fluidml pickles holding integers in [2^63, 2^64) load; a `sub_dir` that
 //!   names a result file says so; a server refuses what a client that skipped its checks
 //!   sends.
+//! - `deep_pickles.rs`: pickles nested 65 and 10^5 levels are refused before `serde-pickle`
+//!   reads them, at save on every backend and at load of a fluidml pickle, on a small stack.
 //!
 //! This file holds what the three share: a served store, a loop over the backends, and
 //! values and configs of a given depth.
 
 #[cfg(feature = "mongodb")]
 use shared::mongo as mongo_support;
+mod deep_pickles;
 mod old_stores;
 mod property;
 mod refusals;
@@ -107,4 +110,25 @@ fn deep_config_text(levels: usize) -> String {
         "[".repeat(levels - 1),
         "]".repeat(levels - 1)
     )
+}
+
+/// A fluidml run directory `TASK/000` with config `{"seed": 1}` in `dir`, holding a `pickle`
+/// result per `(name, pickle bytes)`, each with fluidml 0.3.4's load information (from the
+/// committed fixture).
+fn fluidml_pickle_run(dir: &Path, results: &[(&str, Vec<u8>)]) -> Result<()> {
+    let run = dir.join(TASK).join("000");
+    let io = |source| sweepstore::Error::Stream {
+        op: "write a fluidml run directory",
+        source,
+    };
+    std::fs::create_dir_all(run.join(".fluidml")).map_err(io)?;
+    std::fs::write(run.join("config.json"), br#"{"seed": 1}"#).map_err(io)?;
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fluidml-0.3.4/train/000/.fluidml/.checkpoint_load_info.p");
+    let info = std::fs::read(fixture).map_err(io)?;
+    for (name, bytes) in results {
+        std::fs::write(run.join(format!(".fluidml/.{name}_load_info.p")), &info).map_err(io)?;
+        std::fs::write(run.join(format!("{name}.p")), bytes).map_err(io)?;
+    }
+    Ok(())
 }

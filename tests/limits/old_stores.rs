@@ -12,7 +12,7 @@ use sweepstore::{
     Result, RunKey, RunState, StoreExt, TaskName, UniqueConfig, copy_store,
 };
 
-use crate::{TASK, deep_config_text, seed, tempdir};
+use crate::{TASK, deep_config_text, fluidml_pickle_run, seed, tempdir};
 
 /// The engine's tables and run record (`src/engine/tables.rs`), to write what an earlier
 /// version, without the depth limit, would have written.
@@ -225,24 +225,13 @@ fn unhex(hex: &str) -> Vec<u8> {
 #[test]
 fn fluidml_pickles_load_integers_across_i64_and_u64_and_name_bigger_ones() -> Result<()> {
     let dir = tempdir()?;
-    let run = dir.path().join(TASK).join("000");
-    let io = |source| Error::Stream {
-        op: "write a fluidml run directory",
-        source,
-    };
-    std::fs::create_dir_all(run.join(".fluidml")).map_err(io)?;
-    std::fs::write(run.join("config.json"), br#"{"seed": 1}"#).map_err(io)?;
-    // fluidml 0.3.4's load information of a `pickle` result (from the committed fixture).
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/fluidml-0.3.4/train/000/.fluidml/.checkpoint_load_info.p");
-    let info = std::fs::read(fixture).map_err(io)?;
     // `pickle.dumps([2**63, 2**64-1, -2**63, 2**63-1], protocol=4)` and `[2**64]`.
     let edges = "8004952f000000000000005d94288a090000000000000080008a09ffffffffffffffff008a0800000000000000808a08ffffffffffffff7f652e";
     let beyond = "8004950f000000000000005d948a09000000000000000001612e";
-    for (name, hex) in [("edges", edges), ("beyond", beyond)] {
-        std::fs::write(run.join(format!(".fluidml/.{name}_load_info.p")), &info).map_err(io)?;
-        std::fs::write(run.join(format!("{name}.p")), unhex(hex)).map_err(io)?;
-    }
+    fluidml_pickle_run(
+        dir.path(),
+        &[("edges", unhex(edges)), ("beyond", unhex(beyond))],
+    )?;
     let store = LocalFileStore::new(dir.path())?;
     let run = store.run(TASK, &seed(1)?)?;
     assert_eq!(

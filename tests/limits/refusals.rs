@@ -207,17 +207,26 @@ fn a_server_refuses_past_the_limits_what_a_client_that_skipped_its_checks_sends(
     );
     let deep_value = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
     let refused = [
-        (deep_config_text(MAX_DEPTH + 1), "1".to_owned()),
-        ("{}".to_owned(), deep_value),
+        (
+            deep_config_text(MAX_DEPTH + 1),
+            "1".to_owned(),
+            "deeper than 64 levels",
+        ),
+        ("{}".to_owned(), deep_value, "deeper than 64 levels"),
+        ("{}".to_owned(), "{not json".to_owned(), "not JSON"),
     ];
-    for (config, value) in refused {
+    for (config, value, needle) in refused {
         stream
             .write_all(&raw_save(&config, "json", value.as_bytes()))
             .map_err(io)?;
         let response = read_frame(&mut stream)?;
         assert_eq!(response.first(), Some(&0), "Response::Error");
-        let needle = b"deeper than 64 levels";
-        assert!(response.windows(needle.len()).any(|w| w == needle));
+        let needle = needle.as_bytes();
+        assert!(
+            response.windows(needle.len()).any(|w| w == needle),
+            "{value:?}: {}",
+            String::from_utf8_lossy(&response)
+        );
     }
     // The control: the same frame within the limits is stored.
     stream

@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use sweepstore::{Promise, ResultsStore, Run, RunState, StoreExt, TypeRegistry, UniqueConfig};
+use sweepstore::{
+    Error, Promise, ResultsStore, Run, RunState, StoreExt, TypeRegistry, UniqueConfig,
+};
 
 use crate::support::{stored, write_all};
 
@@ -221,7 +223,29 @@ impl<S: ResultsStore> Case<'_, S> {
                 let run = sut(op, self.run(*t, *c))?;
                 let mut file = sut(op, run.open(NAMES[*n], "ab", None))?;
                 sut(op, write_all(&mut file, data))?;
-                sut(op, file.close())?;
+                let closed = file.close();
+                // An append keeps the stored type; a `json` result must stay one JSON value
+                // (accepted means readable), else the append is refused and changes nothing.
+                let config = SPELLINGS[*c].1;
+                let exact = self.model.tasks[*t]
+                    .runs
+                    .iter()
+                    .find(|r| r.config == config);
+                let old = exact.and_then(|r| r.results.get(n));
+                if let Some((ty, bytes)) = old.filter(|(ty, _)| ty == "json") {
+                    let appended = [bytes.as_slice(), data].concat();
+                    if serde_json::from_slice::<serde_json::Value>(&appended).is_err() {
+                        prop_assert!(
+                            matches!(closed, Err(Error::Encode { .. })),
+                            "{:?} to a {} result: {:?}",
+                            op,
+                            ty,
+                            closed
+                        );
+                        return Ok(());
+                    }
+                }
+                sut(op, closed)?;
                 let run = self.model.exact(*t, SPELLINGS[*c].1);
                 let entry = run.results.entry(*n);
                 let stored = entry.or_insert_with(|| ("bytes".to_owned(), Vec::new()));
