@@ -1,7 +1,8 @@
 //! Crash safety, one binary: simulated power loss at every sync point (`sim.rs`), injected
 //! I/O faults (`crash/fault_injection.rs`), the property-based crash model (`model.rs`), damaged
-//! WAL tails (`crash/wal_damage.rs`) and real processes killed with SIGKILL (`kill9.rs`); the
-//! deterministic workload and recovery check of the simulated-disk suites is `workload.rs`.
+//! WAL tails (`crash/wal_damage.rs`), what a reopen skips (`reopen.rs`) and real processes killed
+//! with SIGKILL (`kill9.rs`); the deterministic workload and recovery check of the
+//! simulated-disk suites is `workload.rs`.
 //!
 //! Tests that run this binary again as a child process name their child test with
 //! [`shared::child_test`], so the filter carries the module path of this layout.
@@ -9,6 +10,7 @@
 mod fault_injection;
 mod kill9;
 mod model;
+mod reopen;
 #[path = "../shared/mod.rs"]
 mod shared;
 mod sim;
