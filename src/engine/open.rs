@@ -3,10 +3,20 @@
 //!
 //! Recovery protocol: check that the segment the last checkpoint named as the WAL head
 //! exists; replay every WAL record after the database's `applied_lsn` into one write
-//! transaction; start a new, synced segment after the last record; commit the transaction
-//! with `Durability::Immediate` (a checkpoint naming the new segment as head); then remove
-//! the older segments. A crash anywhere in between leaves the previous checkpoint and the
-//! log intact, so recovery simply runs again.
+//! transaction. Then one of three endings:
+//! - nothing replayed and the newest segment fits this open's durability mode (a clean
+//!   reopen): continue that segment; nothing is committed, written or synced;
+//! - records replayed: sync the newest segment (the only one that can hold unsynced
+//!   records), continue it (or start a new one), and commit `applied_lsn` with
+//!   `Durability::None`, like a batch (`docs/design.md` §10.1): no segment is removed, the
+//!   actor starts dirty and its first checkpoint (by size, by time, or at close) makes the
+//!   replay durable;
+//! - nothing replayed and no segment to continue (a new store, another durability mode):
+//!   start a new, synced segment, commit a checkpoint naming it (`Durability::Immediate`),
+//!   remove the older segments.
+//!
+//! A crash anywhere in between leaves the previous checkpoint and every record after it in
+//! the log, so recovery simply runs again.
 
 use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
