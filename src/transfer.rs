@@ -37,6 +37,7 @@ use crate::codec::TypeInfo;
 use crate::error::{Error, Result};
 use crate::file::OpenMode;
 use crate::key::{ContentHash, RunKey};
+use crate::promise::Promise;
 use crate::run::{RunId, SaveOptions, describe_result};
 use crate::store::ResultsStore;
 
@@ -51,13 +52,19 @@ pub const EXPORT_THREADS: usize = 1;
 pub const IMPORT_THREADS: usize = 16;
 
 /// What [`copy_store`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct TransferReport {
     /// Runs of the source visited (each exists in the destination afterwards).
     pub runs: u64,
-    /// Damaged runs of the source skipped (see [`CopyPlan`]).
+    /// Damaged runs of the source skipped: those of the [`CopyPlan`] and those of
+    /// [`TransferReport::refused`].
     pub runs_damaged: u64,
+    /// Runs a lenient copy skipped because the destination refused one of their results
+    /// while it was written ([`Error::ResultRefused`]); results of such a run written before
+    /// the refused one stay in the destination, its state is not written. (A `json` value
+    /// that is not JSON is found while planning instead, before anything is written.)
+    pub refused: Vec<Error>,
     /// Results copied.
     pub results_copied: u64,
     /// Results already present in the destination with the same content, left alone.
@@ -70,14 +77,15 @@ pub struct TransferReport {
 }
 
 impl TransferReport {
-    /// Adds the counts of `other` (copied by another thread) to these.
-    fn add(&mut self, other: &TransferReport) {
+    /// Adds the counts and refusals of `other` (copied by another thread) to these.
+    fn add(&mut self, other: TransferReport) {
         self.runs += other.runs;
         self.runs_damaged += other.runs_damaged;
         self.results_copied += other.results_copied;
         self.results_skipped += other.results_skipped;
         self.bytes_copied += other.bytes_copied;
         self.files_not_copied += other.files_not_copied;
+        self.refused.extend(other.refused);
     }
 }
 
@@ -92,26 +100,41 @@ pub struct CopyPlan {
     unlisted: Vec<(RunKey, PathBuf)>,
     verify_destination: bool,
     threads: usize,
+    /// Whether a result the destination refuses while it is written stops the copy (or
+    /// only skips its run).
+    strict: bool,
 }
 
 impl CopyPlan {
     /// Lists every run of `from`. With `strict`, a damaged run is the error (so nothing is
-    /// copied); without, damaged runs are set aside and the copy skips them.
+    /// copied); without, damaged runs are set aside and the copy skips them. A run with a
+    /// result no store accepts as its type — a `json` file that is not JSON, such as
+    /// Python's `NaN` — is damaged ([`Error::ResultRefused`]): each `json` result is read
+    /// once here (hash verified) to find out, before anything is written.
     ///
     /// # Errors
-    /// The first damaged run's error (`strict`); listing errors of `from`.
-    pub fn new<F: Browse + ?Sized>(from: &F, strict: bool) -> Result<Self> {
+    /// The first damaged run's error (`strict`); [`Error::HashMismatch`] for a corrupt
+    /// `json` result; listing and reading errors of `from`.
+    pub fn new<F: ResultsStore + Browse + ?Sized>(from: &F, strict: bool) -> Result<Self> {
         let mut plan = CopyPlan {
             runs: Vec::new(),
             damaged: Vec::new(),
             unlisted: Vec::new(),
             verify_destination: false,
             threads: 1,
+            strict,
         };
         for task in from.tasks()? {
             for run in from.runs_each(&task.name)? {
                 match run {
                     Ok(run) => {
+                        if let Some(refused) = refused_result(from, &run)? {
+                            if strict {
+                                return Err(refused);
+                            }
+                            plan.damaged.push(refused);
+                            continue;
+                        }
                         let files = from.unlisted_files(&run)?;
                         plan.unlisted
                             .extend(files.into_iter().map(|file| (run.key, file)));
@@ -234,7 +257,7 @@ where
         copy_in_parallel(from, to, &queue, &mut count)?
     };
     Ok(TransferReport {
-        runs_damaged: plan.damaged.len() as u64,
+        runs_damaged: plan.damaged.len() as u64 + copied.runs_damaged,
         files_not_copied: plan.unlisted.len() as u64,
         ..copied
     })
@@ -265,11 +288,17 @@ impl Queue<'_> {
                 break;
             };
             let verify = self.plan.verify_destination;
-            if let Err(e) = copy_run(from, to, run, &mut report, verify, done) {
-                self.failed.store(true, Ordering::Relaxed);
-                return Err(e);
+            match copy_run(from, to, run, &mut report, verify, done) {
+                Ok(()) => report.runs += 1,
+                Err(e @ Error::ResultRefused { .. }) if !self.plan.strict => {
+                    report.runs_damaged += 1;
+                    report.refused.push(e);
+                }
+                Err(e) => {
+                    self.failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
             }
-            report.runs += 1;
         }
         Ok(report)
     }
@@ -309,7 +338,7 @@ where
         let mut first_error = None;
         for worker in workers {
             match worker.join() {
-                Ok(Ok(report)) => total.add(&report),
+                Ok(Ok(report)) => total.add(report),
                 Ok(Err(e)) => {
                     first_error.get_or_insert(e);
                 }
@@ -350,7 +379,14 @@ where
         let present = existing
             .as_ref()
             .and_then(|found| found.result(result.name.as_str()));
-        if copy_result(from, to, &id, result, present, plan_verify)? {
+        let copied =
+            copy_result(from, to, &id, result, present, plan_verify).map_err(|e| match e {
+                Error::Encode { .. } | Error::NestedTooDeep { .. } | Error::TooLarge { .. } => {
+                    refused(run, &id, result, e)
+                }
+                e => e,
+            })?;
+        if copied {
             report.results_copied += 1;
             report.bytes_copied += result.size;
         } else {
@@ -381,11 +417,7 @@ where
     F: ResultsStore + ?Sized,
     T: ResultsStore + ?Sized,
 {
-    let promise = from
-        .load_lazy(id, &result.name)?
-        .ok_or_else(|| Error::NotFound {
-            what: describe_result(id, &result.name),
-        })?;
+    let promise = promise_of(from, id, result)?;
     if let Some(present) = present.filter(|p| p.type_name == result.type_name) {
         let hash_there = match present.hash {
             Some(_) if verify => verified_hash_in(to, id, result)?,
@@ -412,6 +444,50 @@ where
     promise.copy_verified(&mut file)?;
     file.close()?;
     Ok(true)
+}
+
+/// The source value of `result` of run `id`, which the source listed.
+fn promise_of<F: ResultsStore + ?Sized>(
+    from: &F,
+    id: &RunId,
+    result: &ResultSummary,
+) -> Result<Promise> {
+    from.load_lazy(id, &result.name)?
+        .ok_or_else(|| Error::NotFound {
+            what: describe_result(id, &result.name),
+        })
+}
+
+/// The first result of `run` that no store accepts as its type (a `json` value that is not
+/// JSON, or nests too deep), as [`Error::ResultRefused`]; each such result is read once,
+/// its hash verified on the way.
+fn refused_result<F: ResultsStore + ?Sized>(from: &F, run: &RunSummary) -> Result<Option<Error>> {
+    let id = RunId::new(run.task.clone(), run.config.clone());
+    for result in &run.results {
+        let info = match from.types().get(&result.type_name) {
+            Ok(info) if info.checks_content() => info,
+            Ok(_) | Err(Error::UnknownType { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let mut check = info.content_check();
+        promise_of(from, &id, result)?.copy_verified(&mut check)?;
+        if let Err(source) = check.finish() {
+            return Ok(Some(refused(run, &id, result, source)));
+        }
+    }
+    Ok(None)
+}
+
+/// [`Error::ResultRefused`] for `result` of `run`, naming its task, config and directory.
+fn refused(run: &RunSummary, id: &RunId, result: &ResultSummary, source: Error) -> Error {
+    let dir = match &run.dir_name {
+        Some(dir) => format!(" (run directory `{dir}`)"),
+        None => String::new(),
+    };
+    Error::ResultRefused {
+        what: format!("{}{dir}", describe_result(id, &result.name)),
+        source: Box::new(source),
+    }
 }
 
 /// The content hash of `result` in `to`'s exact run (which exists), computed if need be.

@@ -5,7 +5,8 @@
 //! Invariant: both directions print the same summary and the same `--json` shape,
 //! `{"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied",
 //! "files_not_copied"}`, and treat a damaged source run the same way: named on stderr and
-//! skipped, or with `--strict` an error before anything is written; files of a source run
+//! skipped, or with `--strict` an error before anything is written (a run with a `json`
+//! result that is not JSON, such as Python's `NaN`, is damaged too); files of a source run
 //! directory that are no result are named on stderr and not copied.
 
 use std::io::Write;
@@ -31,10 +32,16 @@ pub fn refuse_redb_store(dir: &Path, command: &'static str) -> Result<(), Comman
     Ok(())
 }
 
+/// Names on stderr a damaged run the copy skips.
+fn report_damaged(damaged: &sweepstore::Error) {
+    eprintln!("skipping a damaged run (use --strict to stop instead): {damaged}");
+}
+
 /// Copies the runs of `plan` from `from` into `to` behind a progress bar (a terminal only),
 /// runs `finish` (which makes the copy durable, for a bulk write), and prints the report:
-/// `{summary}: N runs, …`. Each damaged run skipped is named on stderr first (a
-/// `--strict` plan has none).
+/// `{summary}: N runs, …`. Each damaged run skipped is named on stderr: the plan's first,
+/// those whose result the destination refused while copying after (a `--strict` copy has
+/// none: it stops at the first).
 pub fn copy_and_report<F, T>(
     from: &F,
     to: &T,
@@ -48,9 +55,7 @@ where
     F: ResultsStore + Browse + ?Sized,
     T: ResultsStore + Browse + ?Sized,
 {
-    for damaged in plan.damaged() {
-        eprintln!("skipping a damaged run (use --strict to stop instead): {damaged}");
-    }
+    plan.damaged().iter().for_each(report_damaged);
     for file in plan.unlisted_files() {
         eprintln!(
             "not copied (no load information describes it, so it is no result): {}",
@@ -61,6 +66,7 @@ where
     let copied = copy_planned(from, to, plan, &mut |progress| bar.follow(progress));
     bar.finish();
     let report: TransferReport = copied?;
+    report.refused.iter().for_each(report_damaged);
     finish()?;
     if as_json {
         let value = json!({

@@ -348,6 +348,63 @@ fn a_damaged_run_is_named_and_skipped_or_with_strict_stops_the_import_creating_n
     Ok(())
 }
 
+/// Whether `stderr` names the run `train/001` of the fixture and its result `metrics`.
+fn names_the_nan_run(stderr: &str) -> bool {
+    stderr.contains("result `metrics` of task `train`")
+        && stderr.contains("\"seed\":2")
+        && stderr.contains("run directory `001`")
+        && stderr.contains("not JSON")
+}
+
+#[test]
+fn a_run_whose_json_result_holds_pythons_nan_is_damaged_named_and_skipped_or_stops_strict()
+-> TestResult {
+    let dir = tempfile::tempdir()?;
+    let tree = dir.path().join("tree");
+    copy_fixture(&tree)?;
+    // What Python's `json.dump` (fluidml's `json` type) writes for a diverged run's loss.
+    std::fs::write(tree.join("train/001/metrics.json"), b"{\"loss\": NaN}")?;
+
+    let strict = dir.path().join("strict");
+    let refused = run([
+        "import".as_ref(),
+        arg(&tree),
+        arg(&strict),
+        "--strict".as_ref(),
+    ])?
+    .expect_code(1)?;
+    assert!(names_the_nan_run(&refused.stderr), "{}", refused.stderr);
+    assert!(!strict.exists(), "--strict created the store");
+
+    let store = dir.path().join("store");
+    let ran = run([
+        "import".as_ref(),
+        arg(&tree),
+        arg(&store),
+        "--json".as_ref(),
+    ])?
+    .ok()?;
+    assert!(
+        ran.stderr.contains("skipping a damaged run") && names_the_nan_run(&ran.stderr),
+        "{}",
+        ran.stderr
+    );
+    let report = json_of(&ran.stdout)?;
+    assert_eq!(
+        (report["runs"].clone(), report["runs_damaged"].clone()),
+        (json!(3), json!(1))
+    );
+    // Nothing of the skipped run was written (it was found before its first write); the
+    // others are all there.
+    let runs = listing(&store)?;
+    let train = runs["train"].as_array().ok_or("train runs")?;
+    let seeds: Vec<&Value> = train.iter().map(|r| &r["config"]["seed"]).collect();
+    assert_eq!(train.len(), 2, "{seeds:?}");
+    assert!(!seeds.contains(&&json!(2)), "{seeds:?}");
+    assert_eq!(runs["evaluate"].as_array().ok_or("evaluate runs")?.len(), 1);
+    Ok(())
+}
+
 #[test]
 fn a_directory_without_runs_is_an_import_error_that_creates_no_store() -> TestResult {
     let dir = tempfile::tempdir()?;
