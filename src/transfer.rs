@@ -52,19 +52,13 @@ pub const EXPORT_THREADS: usize = 1;
 pub const IMPORT_THREADS: usize = 16;
 
 /// What [`copy_store`] did.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct TransferReport {
     /// Runs of the source visited (each exists in the destination afterwards).
     pub runs: u64,
-    /// Damaged runs of the source skipped: those of the [`CopyPlan`] and those of
-    /// [`TransferReport::refused`].
+    /// Damaged runs of the source skipped (see [`CopyPlan`]).
     pub runs_damaged: u64,
-    /// Runs a lenient copy skipped because the destination refused one of their results
-    /// while it was written ([`Error::ResultRefused`]); results of such a run written before
-    /// the refused one stay in the destination, its state is not written. (A `json` value
-    /// that is not JSON is found while planning instead, before anything is written.)
-    pub refused: Vec<Error>,
     /// Results copied.
     pub results_copied: u64,
     /// Results already present in the destination with the same content, left alone.
@@ -77,15 +71,14 @@ pub struct TransferReport {
 }
 
 impl TransferReport {
-    /// Adds the counts and refusals of `other` (copied by another thread) to these.
-    fn add(&mut self, other: TransferReport) {
+    /// Adds the counts of `other` (copied by another thread) to these.
+    fn add(&mut self, other: &TransferReport) {
         self.runs += other.runs;
         self.runs_damaged += other.runs_damaged;
         self.results_copied += other.results_copied;
         self.results_skipped += other.results_skipped;
         self.bytes_copied += other.bytes_copied;
         self.files_not_copied += other.files_not_copied;
-        self.refused.extend(other.refused);
     }
 }
 
@@ -100,9 +93,6 @@ pub struct CopyPlan {
     unlisted: Vec<(RunKey, PathBuf)>,
     verify_destination: bool,
     threads: usize,
-    /// Whether a result the destination refuses while it is written stops the copy (or
-    /// only skips its run).
-    strict: bool,
 }
 
 impl CopyPlan {
@@ -122,7 +112,6 @@ impl CopyPlan {
             unlisted: Vec::new(),
             verify_destination: false,
             threads: 1,
-            strict,
         };
         for task in from.tasks()? {
             for run in from.runs_each(&task.name)? {
@@ -257,7 +246,7 @@ where
         copy_in_parallel(from, to, &queue, &mut count)?
     };
     Ok(TransferReport {
-        runs_damaged: plan.damaged.len() as u64 + copied.runs_damaged,
+        runs_damaged: plan.damaged.len() as u64,
         files_not_copied: plan.unlisted.len() as u64,
         ..copied
     })
@@ -288,17 +277,11 @@ impl Queue<'_> {
                 break;
             };
             let verify = self.plan.verify_destination;
-            match copy_run(from, to, run, &mut report, verify, done) {
-                Ok(()) => report.runs += 1,
-                Err(e @ Error::ResultRefused { .. }) if !self.plan.strict => {
-                    report.runs_damaged += 1;
-                    report.refused.push(e);
-                }
-                Err(e) => {
-                    self.failed.store(true, Ordering::Relaxed);
-                    return Err(e);
-                }
+            if let Err(e) = copy_run(from, to, run, &mut report, verify, done) {
+                self.failed.store(true, Ordering::Relaxed);
+                return Err(e);
             }
+            report.runs += 1;
         }
         Ok(report)
     }
@@ -338,7 +321,7 @@ where
         let mut first_error = None;
         for worker in workers {
             match worker.join() {
-                Ok(Ok(report)) => total.add(report),
+                Ok(Ok(report)) => total.add(&report),
                 Ok(Err(e)) => {
                     first_error.get_or_insert(e);
                 }
@@ -379,14 +362,7 @@ where
         let present = existing
             .as_ref()
             .and_then(|found| found.result(result.name.as_str()));
-        let copied =
-            copy_result(from, to, &id, result, present, plan_verify).map_err(|e| match e {
-                Error::Encode { .. } | Error::NestedTooDeep { .. } | Error::TooLarge { .. } => {
-                    refused(run, &id, result, e)
-                }
-                e => e,
-            })?;
-        if copied {
+        if copy_result(from, to, &id, result, present, plan_verify)? {
             report.results_copied += 1;
             report.bytes_copied += result.size;
         } else {
@@ -472,22 +448,17 @@ fn refused_result<F: ResultsStore + ?Sized>(from: &F, run: &RunSummary) -> Resul
         let mut check = info.content_check();
         promise_of(from, &id, result)?.copy_verified(&mut check)?;
         if let Err(source) = check.finish() {
-            return Ok(Some(refused(run, &id, result, source)));
+            let dir = match &run.dir_name {
+                Some(dir) => format!(" (run directory `{dir}`)"),
+                None => String::new(),
+            };
+            return Ok(Some(Error::ResultRefused {
+                what: format!("{}{dir}", describe_result(&id, &result.name)),
+                source: Box::new(source),
+            }));
         }
     }
     Ok(None)
-}
-
-/// [`Error::ResultRefused`] for `result` of `run`, naming its task, config and directory.
-fn refused(run: &RunSummary, id: &RunId, result: &ResultSummary, source: Error) -> Error {
-    let dir = match &run.dir_name {
-        Some(dir) => format!(" (run directory `{dir}`)"),
-        None => String::new(),
-    };
-    Error::ResultRefused {
-        what: format!("{}{dir}", describe_result(id, &result.name)),
-        source: Box::new(source),
-    }
 }
 
 /// The content hash of `result` in `to`'s exact run (which exists), computed if need be.

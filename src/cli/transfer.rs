@@ -32,16 +32,10 @@ pub fn refuse_redb_store(dir: &Path, command: &'static str) -> Result<(), Comman
     Ok(())
 }
 
-/// Names on stderr a damaged run the copy skips.
-fn report_damaged(damaged: &sweepstore::Error) {
-    eprintln!("skipping a damaged run (use --strict to stop instead): {damaged}");
-}
-
 /// Copies the runs of `plan` from `from` into `to` behind a progress bar (a terminal only),
 /// runs `finish` (which makes the copy durable, for a bulk write), and prints the report:
-/// `{summary}: N runs, …`. Each damaged run skipped is named on stderr: the plan's first,
-/// those whose result the destination refused while copying after (a `--strict` copy has
-/// none: it stops at the first).
+/// `{summary}: N runs, …`. Each damaged run skipped is named on stderr first (a
+/// `--strict` plan has none).
 pub fn copy_and_report<F, T>(
     from: &F,
     to: &T,
@@ -55,7 +49,9 @@ where
     F: ResultsStore + Browse + ?Sized,
     T: ResultsStore + Browse + ?Sized,
 {
-    plan.damaged().iter().for_each(report_damaged);
+    for damaged in plan.damaged() {
+        eprintln!("skipping a damaged run (use --strict to stop instead): {damaged}");
+    }
     for file in plan.unlisted_files() {
         eprintln!(
             "not copied (no load information describes it, so it is no result): {}",
@@ -66,7 +62,6 @@ where
     let copied = copy_planned(from, to, plan, &mut |progress| bar.follow(progress));
     bar.finish();
     let report: TransferReport = copied?;
-    report.refused.iter().for_each(report_damaged);
     finish()?;
     if as_json {
         let value = json!({
