@@ -18,6 +18,10 @@
 //!   directory name and the absence of a state travel with the run
 //!   ([`ResultsStore::set_tree_details`], set before its results, since a run directory is
 //!   named when it is created).
+//! - **Accepted means readable, whole runs only**: a run with a `json` result that is not
+//!   JSON (Python's `NaN`) or nests too deep, which the destination would refuse, is found
+//!   while planning ([`CopyPlan::new`]), before anything is written, and is damaged: never
+//!   half-copied.
 //! - **Per run, whatever the threads**: with [`CopyPlan::threads`] above one, each run is
 //!   still copied wholly by one thread in the order above, so the rules hold per run.
 //!
@@ -188,8 +192,9 @@ impl CopyPlan {
 /// sub-directory — into `to`, verifying each value's hash as it is copied. Idempotent: a
 /// result already present in `to`'s exact run with the same type and content is skipped and
 /// counted as such. `progress` is called after each result (copied or skipped); its `total`
-/// is the number of results in `from`. A damaged run of `from` stops the copy before
-/// anything is written ([`copy_planned`] with a lenient [`CopyPlan`] skips them instead).
+/// is the number of results in `from`. A damaged run of `from` — one with a `json` result
+/// that is not JSON included ([`Error::ResultRefused`]) — stops the copy before anything
+/// is written ([`copy_planned`] with a lenient [`CopyPlan`] skips them instead).
 ///
 /// A type `to` does not know (say fluidml's `python_pickle` going into a
 /// [`RedbStore`](crate::RedbStore)) is registered in `to`'s registry from `from`'s, or as
