@@ -6,6 +6,7 @@ use sweepstore::{RedbOptions, RedbStore, StoreExt, TaskName, UniqueConfig};
 use serde_json::{Value, json};
 
 use super::table::*;
+use super::{Filter, QueryError};
 use crate::cli::CliError;
 use crate::cli::query::load;
 
