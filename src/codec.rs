@@ -292,17 +292,27 @@ impl TypeInfo {
     /// # Errors
     /// As [`TypeInfo::check_bytes`]; [`Error::Stream`] if reading fails.
     pub(crate) fn check_reader(&self, reader: &mut dyn Read) -> Result<()> {
-        let mut scan = JsonScan::new(MAX_DEPTH);
+        let mut check = self.content_check();
         let mut piece = vec![0; 64 * 1024];
         loop {
             let n = reader.read(&mut piece).map_err(|source| Error::Stream {
                 op: "read back a json value to check it",
                 source,
             })?;
-            scan.feed(&piece[..n]);
-            if n == 0 || scan.failed() {
-                return self.json_verdict(scan.finish());
+            check.scan.feed(&piece[..n]);
+            if n == 0 || check.scan.failed() {
+                return check.finish();
             }
+        }
+    }
+
+    /// [`TypeInfo::check_reader`] as a writer: content written into it is scanned, and
+    /// [`ContentCheck::finish`] gives the verdict (for a copy that checks a value as it
+    /// reads it once, hash and all). Only meaningful where [`TypeInfo::checks_content`].
+    pub(crate) fn content_check(&self) -> ContentCheck<'_> {
+        ContentCheck {
+            info: self,
+            scan: JsonScan::new(MAX_DEPTH),
         }
     }
 
@@ -490,6 +500,34 @@ impl TypeInfo {
             }
             _ => Err(self.wrong_type::<T>("a path type (see TypeInfo::custom_path)")),
         }
+    }
+}
+
+/// The `json` check of [`TypeInfo::check_bytes`] fed through [`io::Write`] (see
+/// [`TypeInfo::content_check`]); writing never fails.
+pub(crate) struct ContentCheck<'a> {
+    info: &'a TypeInfo,
+    scan: JsonScan,
+}
+
+impl ContentCheck<'_> {
+    /// The verdict on everything written.
+    ///
+    /// # Errors
+    /// As [`TypeInfo::check_bytes`].
+    pub(crate) fn finish(self) -> Result<()> {
+        self.info.json_verdict(self.scan.finish())
+    }
+}
+
+impl io::Write for ContentCheck<'_> {
+    fn write(&mut self, piece: &[u8]) -> io::Result<usize> {
+        self.scan.feed(piece);
+        Ok(piece.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -95,6 +95,17 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A copy ([`copy_planned`](crate::copy_planned)) found a source result no store would
+    /// accept as its type (a `json` file that is not JSON, e.g. Python's `NaN`, or nests too
+    /// deep): its run is damaged, skipped by a lenient copy and the error of a strict one.
+    #[error("cannot copy {what}: {source}")]
+    ResultRefused {
+        /// The result: its name, task, config and, in a tree, its run directory.
+        what: String,
+        /// Why it is refused ([`Error::Encode`], [`Error::NestedTooDeep`]).
+        source: Box<Error>,
+    },
+
     /// Stored bytes could not be decoded with their type's codec (or into the asked Rust type).
     #[error("cannot decode a stored `{type_name}` value: {reason}")]
     Decode {

@@ -18,6 +18,10 @@
 //!   directory name and the absence of a state travel with the run
 //!   ([`ResultsStore::set_tree_details`], set before its results, since a run directory is
 //!   named when it is created).
+//! - **Accepted means readable, whole runs only**: a run with a `json` result that is not
+//!   JSON (Python's `NaN`) or nests too deep, which the destination would refuse, is found
+//!   while planning ([`CopyPlan::new`]), before anything is written, and is damaged: never
+//!   half-copied.
 //! - **Per run, whatever the threads**: with [`CopyPlan::threads`] above one, each run is
 //!   still copied wholly by one thread in the order above, so the rules hold per run.
 //!
@@ -37,6 +41,7 @@ use crate::codec::TypeInfo;
 use crate::error::{Error, Result};
 use crate::file::OpenMode;
 use crate::key::{ContentHash, RunKey};
+use crate::promise::Promise;
 use crate::run::{RunId, SaveOptions, describe_result};
 use crate::store::ResultsStore;
 
@@ -96,11 +101,15 @@ pub struct CopyPlan {
 
 impl CopyPlan {
     /// Lists every run of `from`. With `strict`, a damaged run is the error (so nothing is
-    /// copied); without, damaged runs are set aside and the copy skips them.
+    /// copied); without, damaged runs are set aside and the copy skips them. A run with a
+    /// result no store accepts as its type — a `json` file that is not JSON, such as
+    /// Python's `NaN` — is damaged ([`Error::ResultRefused`]): each `json` result is read
+    /// once here (hash verified) to find out, before anything is written.
     ///
     /// # Errors
-    /// The first damaged run's error (`strict`); listing errors of `from`.
-    pub fn new<F: Browse + ?Sized>(from: &F, strict: bool) -> Result<Self> {
+    /// The first damaged run's error (`strict`); [`Error::HashMismatch`] for a corrupt
+    /// `json` result; listing and reading errors of `from`.
+    pub fn new<F: ResultsStore + Browse + ?Sized>(from: &F, strict: bool) -> Result<Self> {
         let mut plan = CopyPlan {
             runs: Vec::new(),
             damaged: Vec::new(),
@@ -112,6 +121,13 @@ impl CopyPlan {
             for run in from.runs_each(&task.name)? {
                 match run {
                     Ok(run) => {
+                        if let Some(refused) = refused_result(from, &run)? {
+                            if strict {
+                                return Err(refused);
+                            }
+                            plan.damaged.push(refused);
+                            continue;
+                        }
                         let files = from.unlisted_files(&run)?;
                         plan.unlisted
                             .extend(files.into_iter().map(|file| (run.key, file)));
@@ -176,8 +192,9 @@ impl CopyPlan {
 /// sub-directory — into `to`, verifying each value's hash as it is copied. Idempotent: a
 /// result already present in `to`'s exact run with the same type and content is skipped and
 /// counted as such. `progress` is called after each result (copied or skipped); its `total`
-/// is the number of results in `from`. A damaged run of `from` stops the copy before
-/// anything is written ([`copy_planned`] with a lenient [`CopyPlan`] skips them instead).
+/// is the number of results in `from`. A damaged run of `from` — one with a `json` result
+/// that is not JSON included ([`Error::ResultRefused`]) — stops the copy before anything
+/// is written ([`copy_planned`] with a lenient [`CopyPlan`] skips them instead).
 ///
 /// A type `to` does not know (say fluidml's `python_pickle` going into a
 /// [`RedbStore`](crate::RedbStore)) is registered in `to`'s registry from `from`'s, or as
@@ -381,11 +398,7 @@ where
     F: ResultsStore + ?Sized,
     T: ResultsStore + ?Sized,
 {
-    let promise = from
-        .load_lazy(id, &result.name)?
-        .ok_or_else(|| Error::NotFound {
-            what: describe_result(id, &result.name),
-        })?;
+    let promise = promise_of(from, id, result)?;
     if let Some(present) = present.filter(|p| p.type_name == result.type_name) {
         let hash_there = match present.hash {
             Some(_) if verify => verified_hash_in(to, id, result)?,
@@ -412,6 +425,45 @@ where
     promise.copy_verified(&mut file)?;
     file.close()?;
     Ok(true)
+}
+
+/// The source value of `result` of run `id`, which the source listed.
+fn promise_of<F: ResultsStore + ?Sized>(
+    from: &F,
+    id: &RunId,
+    result: &ResultSummary,
+) -> Result<Promise> {
+    from.load_lazy(id, &result.name)?
+        .ok_or_else(|| Error::NotFound {
+            what: describe_result(id, &result.name),
+        })
+}
+
+/// The first result of `run` that no store accepts as its type (a `json` value that is not
+/// JSON, or nests too deep), as [`Error::ResultRefused`]; each such result is read once,
+/// its hash verified on the way.
+fn refused_result<F: ResultsStore + ?Sized>(from: &F, run: &RunSummary) -> Result<Option<Error>> {
+    let id = RunId::new(run.task.clone(), run.config.clone());
+    for result in &run.results {
+        let info = match from.types().get(&result.type_name) {
+            Ok(info) if info.checks_content() => info,
+            Ok(_) | Err(Error::UnknownType { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let mut check = info.content_check();
+        promise_of(from, &id, result)?.copy_verified(&mut check)?;
+        if let Err(source) = check.finish() {
+            let dir = match &run.dir_name {
+                Some(dir) => format!(" (run directory `{dir}`)"),
+                None => String::new(),
+            };
+            return Ok(Some(Error::ResultRefused {
+                what: format!("{}{dir}", describe_result(&id, &result.name)),
+                source: Box::new(source),
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// The content hash of `result` in `to`'s exact run (which exists), computed if need be.

@@ -42,7 +42,8 @@ pub struct ExportArgs {
     task: Vec<String>,
     #[command(flatten)]
     filter: FilterArgs,
-    /// Stop at a damaged run (before anything is written) instead of skipping it.
+    /// Stop at a damaged run (a broken config, or a `json` result that is not JSON such as
+    /// Python's `NaN`) before anything is written, instead of skipping it.
     #[arg(long)]
     strict: bool,
     /// How many runs to copy at once (each run wholly by one thread, results before state).

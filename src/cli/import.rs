@@ -27,7 +27,8 @@ pub struct ImportArgs {
     /// The store to write: a directory, or a MongoDB store
     /// (mongodb://HOST:PORT/DATABASE/COLLECTION); created if it does not exist.
     store: PathBuf,
-    /// Stop at a damaged run (before anything is written) instead of skipping it.
+    /// Stop at a damaged run (a broken config, or a `json` result that is not JSON such as
+    /// Python's `NaN`) before anything is written, instead of skipping it.
     #[arg(long)]
     strict: bool,
     /// How many runs to copy at once (each run wholly by one thread, results before state).

@@ -5,7 +5,8 @@
 //! Invariant: both directions print the same summary and the same `--json` shape,
 //! `{"runs", "runs_damaged", "results_copied", "results_skipped", "bytes_copied",
 //! "files_not_copied"}`, and treat a damaged source run the same way: named on stderr and
-//! skipped, or with `--strict` an error before anything is written; files of a source run
+//! skipped, or with `--strict` an error before anything is written (a run with a `json`
+//! result that is not JSON, such as Python's `NaN`, is damaged too); files of a source run
 //! directory that are no result are named on stderr and not copied.
 
 use std::io::Write;

@@ -1,6 +1,8 @@
 //! `sweepstore export` and `import` as real processes: a round trip RedbStore → directory →
 //! RedbStore that keeps every run, state, type and content hash; both directions idempotent;
 //! fluidml's own directories imported without being changed; a corrupt value stops the copy;
+//! a damaged run (a broken config, a `json` result holding Python's `NaN`) is named and
+//! skipped, or with `--strict` stops the import before a store is created;
 //! swapped arguments refused.
 
 use crate::shared::cli as cli_support;
@@ -302,41 +304,29 @@ fn copy_fixture(to: &Path) -> TestResult {
     Ok(())
 }
 
-#[test]
-fn a_damaged_run_is_named_and_skipped_or_with_strict_stops_the_import_creating_nothing()
--> TestResult {
-    let dir = tempfile::tempdir()?;
-    let tree = dir.path().join("tree");
-    copy_fixture(&tree)?;
-    let broken = tree.join("train/002/config.json");
-    std::fs::write(&broken, b"{\"lr\": ")?;
-
-    let strict = dir.path().join("strict");
+/// Imports `tree` (the fixture with one run damaged) twice: with `--strict`, which must fail
+/// naming it (`names_it` on stderr) and create no store; without, which must name it as
+/// skipped and copy the three other runs. The second store's path.
+fn import_skipping_one_damaged_run(
+    dir: &Path,
+    tree: &Path,
+    names_it: impl Fn(&str) -> bool,
+) -> TestResult<PathBuf> {
+    let strict = dir.join("strict");
     let refused = run([
         "import".as_ref(),
-        arg(&tree),
+        arg(tree),
         arg(&strict),
         "--strict".as_ref(),
     ])?
     .expect_code(1)?;
-    assert!(
-        refused.stderr.contains(&broken.display().to_string()),
-        "{}",
-        refused.stderr
-    );
+    assert!(names_it(&refused.stderr), "{}", refused.stderr);
     assert!(!strict.exists(), "--strict created the store");
 
-    let store = dir.path().join("store");
-    let ran = run([
-        "import".as_ref(),
-        arg(&tree),
-        arg(&store),
-        "--json".as_ref(),
-    ])?
-    .ok()?;
+    let store = dir.join("store");
+    let ran = run(["import".as_ref(), arg(tree), arg(&store), "--json".as_ref()])?.ok()?;
     assert!(
-        ran.stderr.contains("skipping a damaged run")
-            && ran.stderr.contains(&broken.display().to_string()),
+        ran.stderr.contains("skipping a damaged run") && names_it(&ran.stderr),
         "{}",
         ran.stderr
     );
@@ -345,6 +335,44 @@ fn a_damaged_run_is_named_and_skipped_or_with_strict_stops_the_import_creating_n
         (report["runs"].clone(), report["runs_damaged"].clone()),
         (json!(3), json!(1))
     );
+    Ok(store)
+}
+
+#[test]
+fn a_damaged_run_is_named_and_skipped_or_with_strict_stops_the_import_creating_nothing()
+-> TestResult {
+    let dir = tempfile::tempdir()?;
+    let tree = dir.path().join("tree");
+    copy_fixture(&tree)?;
+    let broken = tree.join("train/002/config.json");
+    std::fs::write(&broken, b"{\"lr\": ")?;
+    let broken = broken.display().to_string();
+    import_skipping_one_damaged_run(dir.path(), &tree, |stderr| stderr.contains(&broken))?;
+    Ok(())
+}
+
+#[test]
+fn a_run_whose_json_result_holds_pythons_nan_is_damaged_named_and_skipped_or_stops_strict()
+-> TestResult {
+    let dir = tempfile::tempdir()?;
+    let tree = dir.path().join("tree");
+    copy_fixture(&tree)?;
+    // What Python's `json.dump` (fluidml's `json` type) writes for a diverged run's loss.
+    std::fs::write(tree.join("train/001/metrics.json"), b"{\"loss\": NaN}")?;
+    let store = import_skipping_one_damaged_run(dir.path(), &tree, |stderr| {
+        stderr.contains("result `metrics` of task `train`")
+            && stderr.contains("\"seed\":2")
+            && stderr.contains("run directory `001`")
+            && stderr.contains("not JSON")
+    })?;
+    // Nothing of the skipped run was written (it was found before its first write); the
+    // others are all there.
+    let runs = listing(&store)?;
+    let train = runs["train"].as_array().ok_or("train runs")?;
+    let seeds: Vec<&Value> = train.iter().map(|r| &r["config"]["seed"]).collect();
+    assert_eq!(train.len(), 2, "{seeds:?}");
+    assert!(!seeds.contains(&&json!(2)), "{seeds:?}");
+    assert_eq!(runs["evaluate"].as_array().ok_or("evaluate runs")?.len(), 1);
     Ok(())
 }
 

@@ -9,6 +9,8 @@
 //!   directory names, states (absent stays absent) and sub_dirs; a file no load information
 //!   describes is named, not copied; a LocalFileStore-to-LocalFileStore copy keeps all this
 //!   too;
+//! - fluidml writes a sweep whose diverged run's metrics hold `NaN` (not JSON) → a strict
+//!   copy plan is the error, a lenient one names that run and copies every other;
 //! - sweepstore's LocalFileStore writes → fluidml loads every value and sees the states;
 //! - fluidml overwrites a value in a directory sweepstore wrote → sweepstore loads the new
 //!   one; a hand edit is accepted the same way, while a flipped byte that leaves the file's
@@ -167,6 +169,67 @@ fn a_tree_fluidml_wrote_survives_import_and_export_and_fluidml_loads_every_value
     );
     let loaded = script(&python, "load_tree.py", &[&copied, &manifest])?;
     assert_eq!(loaded.trim(), "ok 11");
+    Ok(())
+}
+
+#[test]
+fn a_run_whose_metrics_python_wrote_with_nan_is_named_and_skipped_or_stops_a_strict_copy() -> Result
+{
+    let Some(python) = python()? else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let tree = dir.path().join("fluidml");
+    let diverged = script(&python, "nan_tree.py", &[&tree])?;
+    let diverged = diverged.trim();
+    let run_dir = diverged.rsplit('/').next().ok_or("no run directory")?;
+    let source = LocalFileStore::new(&tree)?;
+    let names_it = |e: &Error| {
+        let text = e.to_string();
+        matches!(e, Error::ResultRefused { .. })
+            && text.contains("result `metrics` of task `train`")
+            && text.contains(r#"{"train":{"lr":0.4}}"#)
+            && text.contains(&format!("run directory `{run_dir}`"))
+            && text.contains("not JSON")
+    };
+
+    // Strict: planning (before any store is opened) is the error, naming the run.
+    let refused = CopyPlan::new(&source, true)
+        .err()
+        .ok_or("a strict plan accepted a NaN")?;
+    assert!(names_it(&refused), "{refused}");
+
+    // Lenient: the run is set aside as damaged; every other run is copied whole.
+    let plan = CopyPlan::new(&source, false)?;
+    assert_eq!(plan.runs(), 2);
+    assert!(
+        matches!(plan.damaged(), [e] if names_it(e)),
+        "{:?}",
+        plan.damaged()
+    );
+    let store = RedbStore::open(dir.path().join("store"), RedbOptions::default())?;
+    let imported = copy_planned(&source, &store, &plan, &mut |_| {})?;
+    assert_eq!(
+        (
+            imported.runs,
+            imported.runs_damaged,
+            imported.results_copied
+        ),
+        (2, 1, 4)
+    );
+    let train = TaskName::new("train")?;
+    for lr in [0.1, 0.2] {
+        let kept = store
+            .find_exact_run(&train, &config(json!({"train": {"lr": lr}}))?)?
+            .ok_or("a healthy run was not copied")?;
+        assert_eq!(kept.results.len(), 2);
+        assert!(kept.state.is_some(), "its state was not copied");
+    }
+    let skipped = store.find_exact_run(&train, &config(json!({"train": {"lr": 0.4}}))?)?;
+    assert!(
+        skipped.is_none(),
+        "the damaged run was written: {skipped:?}"
+    );
     Ok(())
 }
 

@@ -457,8 +457,11 @@ fn a_corrupt_local_file_fails_the_import_with_a_hash_mismatch_and_stores_nothing
         Err(Error::HashMismatch { .. })
     ));
     assert!(target.load_lazy(&id, &name)?.is_none(), "no garbage stored");
-    // The run was created (with its directory name) before its results, never finished.
-    assert_eq!(target.run_state(&id)?, Some(RunState::Running));
+    // A `json` result is read (its hash verified) while planning, so the copy stopped
+    // before anything was written: the run was not even created. (The export test above
+    // covers a corrupt value found while it is copied.)
+    assert_eq!(target.run_state(&id)?, None);
+    assert!(target.find_exact_run(id.task(), id.config())?.is_none());
     Ok(())
 }
 
