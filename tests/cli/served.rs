@@ -203,6 +203,37 @@ fn a_store_locked_by_a_process_that_serves_nothing_is_in_use() -> TestResult {
 
 use cli_support::trained_keys;
 
+/// Waits (at most a minute) until no `demo-worker` process of the store at `store` is left,
+/// found by their command lines in `/proc` (they are not this test's children).
+fn wait_for_workers_to_exit(store: &Path) -> TestResult {
+    let store = store.to_string_lossy().into_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut alive = 0;
+        for entry in std::fs::read_dir("/proc")? {
+            let Ok(entry) = entry else { continue };
+            // Processes come and go while we read: a vanished one is simply not counted.
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if args.iter().any(|a| a == "demo-worker") && args.iter().any(|a| *a == store) {
+                alive += 1;
+            }
+        }
+        if alive == 0 {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("{alive} demo workers still running after a minute").into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The finished runs of task `train`, as `ls --json` lists them.
 fn finished(store: &Path) -> TestResult<BTreeSet<RunKey>> {
     let listed = run(args(&["ls", "--task", "train", "--json"], store))?.ok()?;
@@ -249,6 +280,9 @@ fn a_sweep_in_worker_processes_resumes_after_kill_9_and_a_rerun_skips_everything
     assert!(seen.contains("to train on 3 worker processes"), "{seen}");
     child.kill()?;
     child.wait()?;
+    // Each worker finishes its run in progress once the demo is gone, then exits: the count
+    // below is only stable once none is left.
+    wait_for_workers_to_exit(&store)?;
     let browsed = browsed.ok_or("nothing browsed")?;
     assert!(
         browsed.stderr.contains("going through the server"),
