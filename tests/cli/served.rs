@@ -220,7 +220,7 @@ fn wait_for_workers_to_exit(store: &Path) -> TestResult {
                 .split(|b| *b == 0)
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
-            if args.iter().any(|a| a == "demo-worker") && args.iter().any(|a| *a == store) {
+            if args.iter().any(|a| a == "demo-worker") && args.contains(&store) {
                 alive += 1;
             }
         }
