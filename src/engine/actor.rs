@@ -75,20 +75,13 @@ fn pending_err<V: Send + 'static>(reply: Reply<Result<V>>, err: Error) -> Pendin
 }
 
 impl Actor {
-    /// `replayed_bytes`: WAL bytes recovery applied without a checkpoint (then the actor
-    /// starts dirty, so its first checkpoint, at the latest at close, covers them).
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        rx: Receiver<Command>,
-        wal: WalWriter,
-        replayed_bytes: u64,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, rx: Receiver<Command>, wal: WalWriter) -> Self {
         Actor {
             shared,
             rx,
             wal,
-            wal_bytes: replayed_bytes,
-            dirty: replayed_bytes > 0,
+            wal_bytes: 0,
+            dirty: false,
             last_checkpoint: Instant::now(),
             unsynced_since: None,
         }

@@ -127,9 +127,9 @@ impl RedbStore {
         types: TypeRegistry,
     ) -> Result<Self> {
         let capacity = options.channel_capacity;
-        let (shared, wal, replayed_bytes) = open::open(path, options, fs, types)?;
+        let (shared, wal) = open::open(path, options, fs, types)?;
         let (tx, rx) = crossbeam_channel::bounded(capacity);
-        let actor = Actor::new(shared.clone(), rx, wal, replayed_bytes);
+        let actor = Actor::new(shared.clone(), rx, wal);
         let thread = std::thread::Builder::new()
             .name("sweepstore-actor".to_owned())
             .spawn(move || actor.run())

@@ -3,26 +3,16 @@
 //!
 //! Recovery protocol: check that the segment the last checkpoint named as the WAL head
 //! exists; replay every WAL record after the database's `applied_lsn` into one write
-//! transaction. Then one of three endings:
-//! - nothing replayed and the newest segment fits this open's durability mode (a clean
-//!   reopen): continue that segment; nothing is committed, written or synced;
-//! - records replayed: sync the newest segment (the only one that can hold unsynced
-//!   records), continue it (or start a new one), and commit `applied_lsn` with
-//!   `Durability::None`, like a batch (`docs/design.md` §10.1): no segment is removed, the
-//!   actor starts dirty and its first checkpoint (by size, by time, or at close) makes the
-//!   replay durable;
-//! - nothing replayed and no segment to continue (a new store, another durability mode):
-//!   start a new, synced segment, commit a checkpoint naming it (`Durability::Immediate`),
-//!   remove the older segments.
-//!
-//! A crash anywhere in between leaves the previous checkpoint and every record after it in
-//! the log, so recovery simply runs again.
+//! transaction; start a new, synced segment after the last record; commit the transaction
+//! with `Durability::Immediate` (a checkpoint naming the new segment as head); then remove
+//! the older segments. A crash anywhere in between leaves the previous checkpoint and the
+//! log intact, so recovery simply runs again.
 
 use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Durability as RedbDurability, WriteTransaction};
+use redb::Durability as RedbDurability;
 
 use crate::blob::BlobLayout;
 use crate::codec::TypeRegistry;
@@ -116,9 +106,9 @@ fn create_database(fs: &dyn Fs, root: &Path) -> Result<()> {
         .map_err(|e| Error::io("sync directory", root, e))
 }
 
-/// Replays the WAL after the checkpoint and returns the writer the actor continues with and
-/// the WAL bytes it replayed (applied to redb, not yet covered by a checkpoint).
-fn recover(shared: &Shared, position: &WalPosition) -> Result<(WalWriter, u64)> {
+/// Replays the WAL after the checkpoint, checkpoints, and returns the writer of a new
+/// segment.
+fn recover(shared: &Shared, position: &WalPosition) -> Result<WalWriter> {
     let wal_dir = shared.root.join("wal");
     let applied = position.applied;
     if let Some(head) = position.head {
@@ -138,11 +128,9 @@ fn recover(shared: &Shared, position: &WalPosition) -> Result<(WalWriter, u64)> 
         .db
         .begin_write()
         .map_err(|e| Error::storage("begin recovery", e))?;
-    let mut replayed_bytes = 0;
     let recovered = {
         let mut tables = WriteTables::open(&txn)?;
         wal::replay(shared.fs.as_ref(), &wal_dir, applied, |lsn, payload| {
-            replayed_bytes += payload.len() as u64;
             let (op, inline) = record::decode(lsn, payload)?;
             if let WalOp::Put {
                 hash,
@@ -161,6 +149,16 @@ fn recover(shared: &Shared, position: &WalPosition) -> Result<(WalWriter, u64)> 
             ops::apply(&mut tables, &op, inline)
         })?
     };
+    // A segment named for the next LSN can only be one that never got a record; `create`
+    // replaces it atomically (never deleting it first: the checkpoint may name it as head).
+    let relaxed = shared.options.durability != Durability::Immediate;
+    let wal = WalWriter::create(shared.fs.clone(), &wal_dir, recovered.next_lsn, relaxed)?;
+    set_applied_lsn(&txn, recovered.next_lsn - 1, Some(recovered.next_lsn))?;
+    let mut txn = txn;
+    txn.set_durability(RedbDurability::Immediate)
+        .map_err(|e| Error::storage("set durability", e))?;
+    txn.commit()
+        .map_err(|e| Error::storage("commit recovery", e))?;
     if recovered.replayed > 0 || recovered.torn_tail.is_some() {
         tracing::info!(
             store = %shared.root.display(),
@@ -169,94 +167,18 @@ fn recover(shared: &Shared, position: &WalPosition) -> Result<(WalWriter, u64)> 
             "recovered from the write-ahead log"
         );
     }
-    let relaxed = shared.options.durability != Durability::Immediate;
-    let newest = wal::segments(shared.fs.as_ref(), &wal_dir)?
-        .last()
-        .map(|s| s.0);
-    let resumed = match newest {
-        Some(first) => WalWriter::resume(
-            shared.fs.clone(),
-            &wal_dir,
-            first,
-            recovered.next_lsn,
-            relaxed,
-        )?,
-        None => None,
-    };
-    match (recovered.replayed, resumed) {
-        // A clean reopen: nothing to apply, and the newest segment takes the next records.
-        (0, Some(wal)) => Ok((wal, 0)),
-        (0, None) => Ok((
-            checkpoint_into_new_segment(shared, txn, recovered.next_lsn)?,
-            0,
-        )),
-        (_, resumed) => {
-            // IMPORTANT: the replayed records become visible when the open returns, so they
-            // must be durable first: only the newest segment can hold unsynced ones.
-            let wal = match (resumed, newest) {
-                (Some(mut wal), _) => {
-                    wal.sync()?;
-                    wal
-                }
-                (None, newest) => {
-                    if let Some(first) = newest {
-                        sync_segment(shared, &segment_path(&wal_dir, first))?;
-                    }
-                    let fs = shared.fs.clone();
-                    WalWriter::create(fs, &wal_dir, recovered.next_lsn, relaxed)?
-                }
-            };
-            // Not a checkpoint: the log keeps every replayed record until the actor's first
-            // checkpoint makes redb durable, as after any batch (§10.1), so this commit
-            // needs no sync; a crash before then replays them again.
-            set_applied_lsn(&txn, recovered.next_lsn - 1, None)?;
-            let mut txn = txn;
-            txn.set_durability(RedbDurability::None)
-                .map_err(|e| Error::storage("set durability", e))?;
-            txn.commit()
-                .map_err(|e| Error::storage("commit recovery", e))?;
-            Ok((wal, replayed_bytes))
-        }
-    }
-}
-
-/// Starts a new segment at `next_lsn` and commits `txn` as a checkpoint naming it the WAL
-/// head, then removes the older segments.
-fn checkpoint_into_new_segment(
-    shared: &Shared,
-    txn: WriteTransaction,
-    next_lsn: u64,
-) -> Result<WalWriter> {
-    let wal_dir = shared.root.join("wal");
-    // A segment named for the next LSN can only be one that never got a record; `create`
-    // replaces it atomically (never deleting it first: the checkpoint may name it as head).
-    let relaxed = shared.options.durability != Durability::Immediate;
-    let wal = WalWriter::create(shared.fs.clone(), &wal_dir, next_lsn, relaxed)?;
-    set_applied_lsn(&txn, next_lsn - 1, Some(next_lsn))?;
-    let mut txn = txn;
-    txn.set_durability(RedbDurability::Immediate)
-        .map_err(|e| Error::storage("set durability", e))?;
-    txn.commit()
-        .map_err(|e| Error::storage("commit recovery", e))?;
     // Everything is in the checkpoint now: the old segments are no longer needed.
     wal.remove_older_segments();
     Ok(wal)
 }
 
-/// Syncs a segment another process wrote (its last batch may not have been synced).
-fn sync_segment(shared: &Shared, path: &Path) -> Result<()> {
-    let io = |e| Error::io("sync WAL segment", path, e);
-    shared.fs.open_rw(path).map_err(io)?.sync_data().map_err(io)
-}
-
-/// Opens (or creates) the store at `root` and recovers it; also returns the WAL bytes
-/// replayed into redb and not yet checkpointed (the actor's first checkpoint covers them).
+/// Opens (or creates) the store at `root` and recovers it.
 pub(crate) fn open(
     root: &Path,
     options: RedbOptions,
     fs: Arc<dyn Fs>,
     types: TypeRegistry,
-) -> Result<(Arc<Shared>, WalWriter, u64)> {
+) -> Result<(Arc<Shared>, WalWriter)> {
     prepare_dirs(fs.as_ref(), root)?;
     let root = fs
         .canonicalize(root)
@@ -279,6 +201,6 @@ pub(crate) fn open(
         options,
         lock,
     ));
-    let (wal, replayed_bytes) = recover(&shared, &position)?;
-    Ok((shared, wal, replayed_bytes))
+    let wal = recover(&shared, &position)?;
+    Ok((shared, wal))
 }

@@ -48,19 +48,6 @@ pub(crate) const RUN_TIMES: TableDefinition<&[u8; 32], [u8; 16]> =
     TableDefinition::new("run_times");
 pub(crate) const CLAIMS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("claims");
 
-/// The name of every table a store has (what [`WriteTables::open`] and [`open_meta`] create):
-/// an open whose database holds all of them needs no write to check its format.
-pub(crate) const TABLE_NAMES: [&str; 8] = [
-    "meta",
-    "runs",
-    "results",
-    "task_runs",
-    "tasks",
-    "content",
-    "run_times",
-    "claims",
-];
-
 /// The key type of the `results` table: (run key, result name).
 pub(crate) type ResultKey = (&'static [u8; 32], &'static str);
 

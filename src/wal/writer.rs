@@ -7,14 +7,14 @@
 //! written to it.
 
 use std::hash::{BuildHasher, RandomState};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::vfs::{Fs, FsFile};
-use crate::wal::frame::{HEADER_LEN, SegmentHeader, decode_header, encode_header, encode_record};
+use crate::wal::frame::{SegmentHeader, encode_header, encode_record};
 
 /// The extension of segment files: `wal/<first LSN, 20 digits>.wal`.
 const SEGMENT_EXT: &str = "wal";
@@ -99,49 +99,6 @@ impl WalWriter {
             segment_len: header.len() as u64,
             buf: Vec::new(),
         })
-    }
-
-    /// Continues the newest segment, whose first record is `first_lsn`, after recovery read
-    /// it: `len` bytes of header and valid records (any torn tail already cut off), the last
-    /// record `next_lsn - 1`. `None` (start a new segment instead) if its header does not
-    /// decode or was written under the other durability mode (`relaxed` is in the magic).
-    ///
-    /// Nothing is synced here: the header was synced when the segment was created, and the
-    /// caller syncs records it replayed before anyone can read their effects.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if the segment cannot be opened or read.
-    pub(crate) fn resume(
-        fs: Arc<dyn Fs>,
-        dir: &Path,
-        first_lsn: u64,
-        next_lsn: u64,
-        relaxed: bool,
-    ) -> Result<Option<Self>> {
-        let path = segment_path(dir, first_lsn);
-        let io = |e| Error::io("reopen WAL segment", &path, e);
-        let segment_len = fs.file_len(&path).map_err(io)?;
-        let mut file = fs.open_rw(&path).map_err(io)?;
-        let mut header = [0; HEADER_LEN];
-        file.read_exact(&mut header).map_err(io)?;
-        let Some(header) = decode_header(&header)
-            .filter(|h| h.first_lsn == first_lsn && h.relaxed == relaxed && first_lsn <= next_lsn)
-        else {
-            return Ok(None);
-        };
-        file.seek(SeekFrom::Start(segment_len)).map_err(io)?;
-        Ok(Some(WalWriter {
-            fs,
-            dir: dir.to_owned(),
-            file,
-            path,
-            salt: header.salt,
-            relaxed,
-            first_lsn,
-            next_lsn,
-            segment_len,
-            buf: Vec::new(),
-        }))
     }
 
     /// Buffers one record and returns its LSN.

@@ -1,7 +1,7 @@
 //! Crash safety, one binary: simulated power loss at every sync point (`sim.rs`), injected
-//! I/O faults (`fault_injection.rs`), the property-based crash model (`model.rs`), damaged
-//! WAL tails (`wal_damage.rs`), what a reopen skips (`reopen.rs`), real processes killed
-//! with SIGKILL (`kill9.rs`) and LocalFileStore on the simulated disk (`local.rs`); the
+//! I/O faults (`crash/fault_injection.rs`), the property-based crash model (`model.rs`), damaged
+//! WAL tails (`crash/wal_damage.rs`), real processes killed with SIGKILL (`kill9.rs`) and
+//! LocalFileStore on the simulated disk (`local.rs`); the
 //! deterministic workload and recovery check of the simulated-disk suites is `workload.rs`.
 //!
 //! Tests that run this binary again as a child process name their child test with
@@ -11,7 +11,6 @@ mod fault_injection;
 mod kill9;
 mod local;
 mod model;
-mod reopen;
 #[path = "../shared/mod.rs"]
 mod shared;
 mod sim;
