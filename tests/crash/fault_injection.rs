@@ -11,7 +11,7 @@ use crate::workload as common;
 
 use std::sync::Mutex;
 
-use common::{Op, ROOT, allowed, config, fault_passes, observe, run_op, workload};
+use common::{Op, ROOT, allowed, assert_allowed, config, fault_passes, observe, run_op, workload};
 use sweepstore::sim::{CrashMode, IoFault, SimDisk};
 use sweepstore::{Error, RedbOptions, RedbStore, Result, StoreExt};
 
@@ -56,18 +56,12 @@ fn check(disk: &SimDisk, outcomes: &Outcomes, what: &str) -> Result<()> {
         let image = disk.after_crash(mode, seed);
         let store = RedbStore::open_simulated(ROOT, RedbOptions::default(), &image)?;
         let seen = observe(&store)?;
-        for (key, values) in &allowed {
-            let got = seen.values.get(key).cloned();
-            assert!(
-                values.contains(&got),
-                "{what}, {mode:?} seed {seed}: {key:?} holds {:?} bytes, allowed {:?}",
-                got.as_ref().map(Vec::len),
-                values
-                    .iter()
-                    .map(|v| v.as_ref().map(Vec::len))
-                    .collect::<Vec<_>>()
-            );
-        }
+        assert_allowed(
+            &seen,
+            &allowed,
+            &format!("{what}, {mode:?} seed {seed}"),
+            String::new,
+        );
         store
             .run("t", &config(9)?)?
             .save_bytes("after", "bytes", b"after")?;

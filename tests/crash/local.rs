@@ -18,7 +18,8 @@ use crate::workload as common;
 use std::path::{Path, PathBuf};
 
 use common::{
-    Model, NAMES, Op, allowed, config, crash_images, fault_passes, run_store_op, summary, workload,
+    Model, NAMES, Op, allowed, assert_allowed, config, crash_images, fault_passes, run_store_op,
+    summary, workload,
 };
 use sweepstore::sim::{CrashMode, IoFault, SimDisk};
 use sweepstore::{Error, LocalFileStore, Result, ResultName, ResultsStore, StoreExt, TaskName};
@@ -137,20 +138,13 @@ fn check_recovered_in(
         assert!(!in_stage, "{what}: the open left {}", path.display());
     }
     let seen = observe(&store).unwrap_or_else(|e| panic!("{what}: {e}"));
-    for (key, values) in &allowed {
-        let got = seen.values.get(key).cloned();
-        assert!(
-            values.contains(&got),
-            "{what}: {key:?} holds {:?} bytes, allowed {:?}\nrecovered: {:?}\nacknowledged: {:?}",
-            got.as_ref().map(Vec::len),
-            values
-                .iter()
-                .map(|v| v.as_ref().map(Vec::len))
-                .collect::<Vec<_>>(),
+    assert_allowed(&seen, &allowed, what, || {
+        format!(
+            "\nrecovered: {:?}\nacknowledged: {:?}",
             summary(&seen),
-            summary(&acked),
-        );
-    }
+            summary(&acked)
+        )
+    });
     assert!(
         states_agree(&seen, outcomes, &acked),
         "{what}: finished runs {:?}, acknowledged {:?}",

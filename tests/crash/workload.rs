@@ -156,6 +156,24 @@ type Effect = ((u8, String), Option<Vec<u8>>);
 /// Per key, the values a recovered store may hold.
 pub type Allowed = BTreeMap<(u8, String), Vec<Option<Vec<u8>>>>;
 
+/// Asserts that every key of `seen` holds one of the values `allowed` gives it; a failure
+/// names `what`, the lengths involved and what `detail` adds.
+pub fn assert_allowed(seen: &Model, allowed: &Allowed, what: &str, detail: impl Fn() -> String) {
+    for (key, values) in allowed {
+        let got = seen.values.get(key).cloned();
+        assert!(
+            values.contains(&got),
+            "{what}: {key:?} holds {:?} bytes, allowed {:?}{}",
+            got.as_ref().map(Vec::len),
+            values
+                .iter()
+                .map(|v| v.as_ref().map(Vec::len))
+                .collect::<Vec<_>>(),
+            detail(),
+        );
+    }
+}
+
 /// From each operation and whether it was acknowledged: the acknowledged state, and per
 /// key the values a recovered store may hold — the acknowledged one, or the effect of an
 /// operation on that key that failed after the last acknowledged one.
