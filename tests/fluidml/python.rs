@@ -16,9 +16,10 @@
 //!   one; a hand edit is accepted the same way, while a flipped byte that leaves the file's
 //!   modification time alone is corruption.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use crate::shared::test_python;
 use serde_json::{Value, json};
 use sweepstore::{
     Browse, CopyPlan, Error, LocalFileStore, RedbOptions, RedbStore, ResultName, StoreExt,
@@ -26,22 +27,6 @@ use sweepstore::{
 };
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-/// The Python interpreter with fluidml 0.3.4, or `None` (skip) outside CI.
-fn python() -> Result<Option<PathBuf>> {
-    match std::env::var_os("SWEEPSTORE_TEST_PYTHON") {
-        Some(path) => Ok(Some(PathBuf::from(path))),
-        None if std::env::var("CI").as_deref() == Ok("true") => Err(
-            "SWEEPSTORE_TEST_PYTHON is unset under CI=true: run the suite with tests/run.sh".into(),
-        ),
-        None => {
-            eprintln!(
-                "skipped: set SWEEPSTORE_TEST_PYTHON to a Python with fluidml 0.3.4 (tests/run.sh does)"
-            );
-            Ok(None)
-        }
-    }
-}
 
 /// Runs `script` (in `tests/fluidml/`) with `args`; its stdout, or an error with its output.
 fn script(python: &Path, script: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Result<String> {
@@ -64,7 +49,7 @@ use crate::shared::config;
 
 #[test]
 fn a_tree_fluidml_wrote_survives_import_and_export_and_fluidml_loads_every_value() -> Result {
-    let Some(python) = python()? else {
+    let Some(python) = test_python("fluidml") else {
         return Ok(());
     };
     let dir = tempfile::tempdir()?;
@@ -175,7 +160,7 @@ fn a_tree_fluidml_wrote_survives_import_and_export_and_fluidml_loads_every_value
 #[test]
 fn a_run_whose_metrics_python_wrote_with_nan_is_named_and_skipped_or_stops_a_strict_copy() -> Result
 {
-    let Some(python) = python()? else {
+    let Some(python) = test_python("fluidml") else {
         return Ok(());
     };
     let dir = tempfile::tempdir()?;
@@ -235,7 +220,7 @@ fn a_run_whose_metrics_python_wrote_with_nan_is_named_and_skipped_or_stops_a_str
 
 #[test]
 fn a_tree_sweepstore_writes_loads_in_fluidml_with_its_states() -> Result {
-    let Some(python) = python()? else {
+    let Some(python) = test_python("fluidml") else {
         return Ok(());
     };
     let dir = tempfile::tempdir()?;
@@ -287,7 +272,7 @@ fn a_tree_sweepstore_writes_loads_in_fluidml_with_its_states() -> Result {
 
 #[test]
 fn a_value_fluidml_overwrites_in_a_sweepstore_directory_is_the_one_sweepstore_loads() -> Result {
-    let Some(python) = python()? else {
+    let Some(python) = test_python("fluidml") else {
         return Ok(());
     };
     let dir = tempfile::tempdir()?;
@@ -341,7 +326,7 @@ fn a_value_fluidml_overwrites_in_a_sweepstore_directory_is_the_one_sweepstore_lo
 
 #[test]
 fn a_run_fluidml_adds_after_indexing_is_reused_by_a_save() -> Result {
-    let Some(python) = python()? else {
+    let Some(python) = test_python("fluidml") else {
         return Ok(());
     };
     let dir = tempfile::tempdir()?;

@@ -9,6 +9,7 @@
 
 use std::process::Command;
 
+use crate::shared::{tempdir, test_python};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sweepstore::{Error, RedbOptions, RedbStore, StoreExt, UniqueConfig};
@@ -20,25 +21,6 @@ struct Metrics {
     loss: f64,
     epochs: u32,
     tags: Vec<String>,
-}
-
-/// The test interpreter, if it can import the package.
-fn python() -> Option<String> {
-    let found = std::env::var("SWEEPSTORE_TEST_PYTHON")
-        .ok()
-        .filter(|python| {
-            Command::new(python)
-                .args(["-c", "import sweepstore"])
-                .status()
-                .is_ok_and(|s| s.success())
-        });
-    if found.is_none() {
-        let why = "SWEEPSTORE_TEST_PYTHON is unset or cannot `import sweepstore` (tests/run.sh \
-                   builds the package into its virtualenv)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-        eprintln!("skipped: {why}");
-    }
-    found
 }
 
 const PYTHON_SIDE: &str = r#"
@@ -64,13 +46,10 @@ store.close()
 
 #[test]
 fn values_cross_between_rust_and_python_both_ways() -> Result {
-    let Some(python) = python() else {
+    let Some(python) = test_python("sweepstore") else {
         return Ok(());
     };
-    let dir = tempfile::tempdir().map_err(|source| Error::Stream {
-        op: "create a temporary directory",
-        source,
-    })?;
+    let dir = tempdir()?;
     let path = dir.path().join("store");
     let config = UniqueConfig::new(json!({"lr": 0.5}))?;
     let metrics = Metrics {

@@ -18,9 +18,33 @@ pub mod remote;
 pub mod rng;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_json::Value;
 use sweepstore::{Error, Result, UniqueConfig};
+
+/// The interpreter of the tests that run Python (env `SWEEPSTORE_TEST_PYTHON`, which
+/// `tests/run.sh` points at its virtualenv), if it can `import module`. Otherwise the test
+/// skips (`None`, saying why on stderr) — except under `CI=true`, where that is a failure.
+pub fn test_python(module: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("SWEEPSTORE_TEST_PYTHON")
+        .map(PathBuf::from)
+        .filter(|python| {
+            Command::new(python)
+                .args(["-c", &format!("import {module}")])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+    if found.is_none() {
+        let why = format!(
+            "SWEEPSTORE_TEST_PYTHON is unset or cannot `import {module}` (tests/run.sh makes \
+             a virtualenv that can)"
+        );
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+        eprintln!("skipped: {why}");
+    }
+    found
+}
 
 /// A fresh temporary directory, removed when dropped.
 pub fn tempdir() -> Result<tempfile::TempDir> {
