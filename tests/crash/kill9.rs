@@ -569,7 +569,7 @@ struct Running {
 
 impl Supervisor {
     fn new() -> Result<Self> {
-        let guard = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
+        let guard = crate::shared::tempdir()?;
         let dir = guard.path().to_owned();
         let exe = std::env::current_exe().map_err(io("find the test binary", &dir))?;
         Ok(Supervisor {

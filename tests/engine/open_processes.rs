@@ -314,7 +314,7 @@ fn check_store(store: &Path, workers: &[Worker]) -> Result<usize> {
 #[test]
 fn eight_processes_opening_a_fresh_store_at_once_have_one_owner_and_keep_every_save() -> Result<()>
 {
-    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
+    let dir = crate::shared::tempdir()?;
     let store = dir.path().join("store");
     let exe = exe()?;
     let mut workers = (0..8)
@@ -407,7 +407,7 @@ fn stop_the_owner_mid_sweep(store: &Path, kill: bool) -> Result<(Vec<Worker>, Du
 #[test]
 fn killing_the_owner_mid_sweep_lets_a_client_take_over_and_loses_no_acknowledged_save() -> Result<()>
 {
-    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
+    let dir = crate::shared::tempdir()?;
     let store = dir.path().join("store");
     let (workers, take_over) = stop_the_owner_mid_sweep(&store, true)?;
     let checked = check_store(&store, &workers)?;
@@ -426,7 +426,7 @@ fn killing_the_owner_mid_sweep_lets_a_client_take_over_and_loses_no_acknowledged
 
 #[test]
 fn a_clean_exit_of_the_owner_hands_over_without_a_failed_request() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
+    let dir = crate::shared::tempdir()?;
     let store = dir.path().join("store");
     let (workers, hand_over) = stop_the_owner_mid_sweep(&store, false)?;
     for worker in &workers {
@@ -446,7 +446,7 @@ fn a_clean_exit_of_the_owner_hands_over_without_a_failed_request() -> Result<()>
 
 #[test]
 fn a_handle_used_in_a_forked_child_works_as_a_client() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
+    let dir = crate::shared::tempdir()?;
     let store = sweepstore::open(dir.path().join("store"), OpenOptions::default())?;
     assert!(store.is_owner());
     let config = UniqueConfig::new(json!({"forked": true}))?;
@@ -480,7 +480,7 @@ fn a_handle_used_in_a_forked_child_works_as_a_client() -> Result<()> {
 
 #[test]
 fn a_store_locked_without_a_server_is_waited_for_a_bounded_time_then_refused() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
+    let dir = crate::shared::tempdir()?;
     let path = dir.path().join("store");
     let holder = sweepstore::open(&path, OpenOptions::default().serve(false))?;
     assert!(holder.is_owner());
@@ -512,7 +512,7 @@ fn a_store_locked_without_a_server_is_waited_for_a_bounded_time_then_refused() -
 
 #[test]
 fn an_address_round_trips_through_bytes_and_opens_the_same_store() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
+    let dir = crate::shared::tempdir()?;
     let options = OpenOptions::default().wait(Duration::from_secs(5));
     let store = sweepstore::open(dir.path().join("store"), options.clone())?;
     let address = store.address();

@@ -25,7 +25,7 @@ fn fixture() -> PathBuf {
 
 /// A private copy of the fixture (tests that write must not change the committed tree).
 fn copy_of_fixture() -> Result<(tempfile::TempDir, LocalFileStore)> {
-    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
+    let dir = crate::shared::tempdir()?;
     copy_tree(&fixture(), dir.path())?;
     let store = LocalFileStore::new(dir.path())?;
     Ok((dir, store))
@@ -234,7 +234,7 @@ fn damaged_fluidml_load_information_is_a_typed_error_for_that_result_only() -> R
 
 #[test]
 fn torn_copies_for_fluidml_never_break_what_sweepstore_recorded() -> Result {
-    let dir = tempfile::tempdir().map_err(io_err("create a temporary directory"))?;
+    let dir = crate::shared::tempdir()?;
     let store = LocalFileStore::new(dir.path())?;
     let run = store.run("train", &finished()?)?;
     run.save("metrics", "json", &json!({"acc": 1}))?;

@@ -58,10 +58,7 @@ fn an_unreachable_server_is_a_clear_error_within_the_timeout() -> Result<()> {
 
 #[test]
 fn a_server_killed_mid_sweep_loses_no_acknowledged_save() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(|source| Error::Stream {
-        op: "create a temporary directory",
-        source,
-    })?;
+    let dir = crate::shared::tempdir()?;
     let data = dir.path().join("data");
     let port = free_port()?;
     let mut daemon = Daemon::start(port, &data)?;
